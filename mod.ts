@@ -1,0 +1,124 @@
+/**
+ * A durable workflow engine for TypeScript.
+ *
+ * Define workflows whose side effects run in checkpointed steps; start runs;
+ * let workers execute them. A run interrupted by a crash, a deploy or a lost
+ * lease resumes on another worker without redoing completed steps.
+ *
+ * This module holds the client, the worker, the types and the errors. The
+ * backends live in their own entry points, so that importing the client
+ * pulls in no database driver: `@openworkflow/core/postgres` and
+ * `@openworkflow/core/sqlite`.
+ *
+ * @example
+ * ```ts ignore
+ * import { OpenWorkflow } from "@openworkflow/core";
+ * import { BackendPostgres } from "@openworkflow/core/postgres";
+ *
+ * const backend = await BackendPostgres.connect(Deno.env.get("DATABASE_URL")!);
+ * const ow = new OpenWorkflow({ backend });
+ *
+ * const greet = ow.defineWorkflow<{ name: string }, { greeting: string }>(
+ *   { name: "greet" },
+ *   async ({ input, step }) => {
+ *     const greeting = await step.run({ name: "generate" }, () => `Hello, ${input.name}!`);
+ *     return { greeting };
+ *   },
+ * );
+ *
+ * const worker = ow.newWorker({ concurrency: 10 });
+ * await worker.start();
+ * const handle = await greet.run({ name: "Alice" });
+ * console.log(await handle.result()); // { greeting: "Hello, Alice!" }
+ * await worker.stop();
+ * await backend.stop();
+ * ```
+ *
+ * @module
+ */
+
+export {
+  type ListRunsOptions,
+  OpenWorkflow,
+  type OpenWorkflowOptions,
+  WorkflowDefinition,
+  type WorkflowDefinitionOptions,
+  type WorkflowRunOptions,
+} from "./src/client.ts";
+export { type ResultOptions, WorkflowRunHandle } from "./src/handle.ts";
+export {
+  Worker,
+  type WorkerOptions,
+  type WorkerWorkflow,
+} from "./src/worker.ts";
+export type {
+  WorkflowDefinitionConfig,
+  WorkflowFunction,
+  WorkflowFunctionParams,
+  WorkflowRunInfo,
+} from "./src/workflow.ts";
+export type {
+  StepApi,
+  StepFunction,
+  StepFunctionConfig,
+  StepFunctionContext,
+} from "./src/step.ts";
+export {
+  DEFAULT_STEP_RETRY_POLICY,
+  DEFAULT_WORKFLOW_RETRY_POLICY,
+  type RetryPolicy,
+} from "./src/retry.ts";
+export { type Duration, parseDuration } from "./src/duration.ts";
+export type {
+  Backend,
+  CancelWorkflowRunParams,
+  ClaimWorkflowRunParams,
+  ClaimWorkflowRunsParams,
+  CreateStepAttemptParams,
+  CreateWorkflowRunParams,
+  FailExpiredWorkflowRunsParams,
+  GetStepAttemptParams,
+  GetWorkflowRunParams,
+  HeartbeatWorkflowRunParams,
+  ListStepAttemptsParams,
+  ListWorkflowRunsParams,
+  MarkStepAttemptFailedParams,
+  MarkStepAttemptSucceededParams,
+  MarkWorkflowRunFailedParams,
+  MarkWorkflowRunSucceededParams,
+  ReleaseWorkflowRunParams,
+  StepAttempt,
+  StepAttemptStatus,
+  StepKind,
+  WorkflowRun,
+  WorkflowRunPage,
+  WorkflowRunStatus,
+  WorkflowSelector,
+} from "./src/backend.ts";
+export { TERMINAL_STATUSES } from "./src/backend.ts";
+export type { JsonPrimitive, JsonValue, SerializedError } from "./src/json.ts";
+export {
+  DEFAULT_CONCURRENCY,
+  DEFAULT_LEASE_DURATION_MS,
+  DEFAULT_NAMESPACE_ID,
+  DEFAULT_POLL_INTERVAL_MS,
+  DEFAULT_RESULT_POLL_INTERVAL_MS,
+  DEFAULT_RESULT_TIMEOUT_MS,
+} from "./src/constants.ts";
+export { DEFAULT_MAX_PAYLOAD_BYTES } from "./src/limits.ts";
+export {
+  BackendError,
+  DeadlineExceededError,
+  DuplicateStepNameError,
+  LeaseLostError,
+  NonRetryableError,
+  OpenWorkflowError,
+  type OpenWorkflowErrorOptions,
+  PayloadTooLargeError,
+  ResultTimeoutError,
+  SchemaVersionError,
+  StepTimeoutError,
+  WorkflowCanceledError,
+  WorkflowFailedError,
+  WorkflowRunNotFoundError,
+} from "./src/errors.ts";

@@ -1,0 +1,497 @@
+/**
+ * The client: `OpenWorkflow` defines workflows, starts runs and makes
+ * workers; `WorkflowDefinition` starts runs of one workflow.
+ *
+ * @module
+ */
+
+import type {
+  Backend,
+  StepAttempt,
+  WorkflowRun,
+  WorkflowRunPage,
+  WorkflowRunStatus,
+} from "./backend.ts";
+import { type Duration, parseDuration } from "./duration.ts";
+import { cancelWorkflowRun, WorkflowRunHandle } from "./handle.ts";
+import { encodeJson } from "./json.ts";
+import { checkPayloadSize, DEFAULT_MAX_PAYLOAD_BYTES } from "./limits.ts";
+import {
+  checkDate,
+  checkName,
+  checkPositiveInteger,
+  received,
+} from "./validate.ts";
+import { notifyAvailable } from "./wakeup.ts";
+import { Worker, type WorkerOptions } from "./worker.ts";
+import type { WorkflowDefinitionConfig, WorkflowFunction } from "./workflow.ts";
+
+/**
+ * Options of the {@linkcode OpenWorkflow} constructor.
+ *
+ * @example
+ * ```ts ignore
+ * const ow = new OpenWorkflow({ backend: await BackendPostgres.connect(url) });
+ * ```
+ */
+export interface OpenWorkflowOptions {
+  /** The backend implementation to use (e.g. `BackendPostgres`). */
+  backend: Backend;
+  /**
+   * The largest JSON text stored for an input, output or step result.
+   * @default {DEFAULT_MAX_PAYLOAD_BYTES}
+   */
+  maxPayloadBytes?: number;
+}
+
+/**
+ * Options of {@linkcode WorkflowDefinition.run}.
+ *
+ * @example
+ * ```ts
+ * import type { WorkflowRunOptions } from "@openworkflow/core";
+ *
+ * const options: WorkflowRunOptions = {
+ *   deadlineAt: new Date(Date.now() + 3_600_000),
+ *   availableAt: "10m",
+ *   idempotencyKey: "order-1234",
+ * };
+ * console.log(options.idempotencyKey);
+ * ```
+ */
+export interface WorkflowRunOptions {
+  /** The run fails with `DeadlineExceededError` if not finished by then. */
+  deadlineAt?: Date;
+  /** Delays the start: a `Date`, or a duration from now such as `"5m"`. */
+  availableAt?: Date | Duration;
+  /**
+   * Starting the same workflow again with the same key returns the existing
+   * run's handle instead of creating a second run (enforced by the
+   * database, also across processes).
+   */
+  idempotencyKey?: string;
+}
+
+/**
+ * Filters of {@linkcode OpenWorkflow.listRuns}.
+ *
+ * @example
+ * ```ts
+ * import type { ListRunsOptions } from "@openworkflow/core";
+ *
+ * const failedToday: ListRunsOptions = {
+ *   status: "failed",
+ *   createdAfter: new Date(Date.now() - 86_400_000),
+ *   limit: 20,
+ * };
+ * console.log(failedToday.status);
+ * ```
+ */
+export interface ListRunsOptions {
+  /** Only runs of this workflow. */
+  workflowName?: string;
+  /** Only runs in this status (or one of these). */
+  status?: WorkflowRunStatus | readonly WorkflowRunStatus[];
+  /** Only runs created at or after this time. */
+  createdAfter?: Date;
+  /** Only runs created before this time. */
+  createdBefore?: Date;
+  /**
+   * The page size, at most 1,000.
+   * @default {50}
+   */
+  limit?: number;
+  /** The `nextCursor` of the previous page. */
+  cursor?: string | null;
+}
+
+const STATUSES: readonly WorkflowRunStatus[] = [
+  "pending",
+  "running",
+  "sleeping",
+  "succeeded",
+  "failed",
+  "canceled",
+];
+
+/**
+ * The client: defines workflows, starts and inspects runs, makes workers.
+ *
+ * @example
+ * ```ts ignore
+ * import { OpenWorkflow } from "@openworkflow/core";
+ * import { BackendPostgres } from "@openworkflow/core/postgres";
+ *
+ * const backend = await BackendPostgres.connect(Deno.env.get("DATABASE_URL")!);
+ * const ow = new OpenWorkflow({ backend });
+ * const greet = ow.defineWorkflow({ name: "greet" }, async ({ input, step }) => {
+ *   const greeting = await step.run({ name: "generate" }, () => `Hello, ${input.name}!`);
+ *   return { greeting };
+ * });
+ * const worker = ow.newWorker();
+ * await worker.start();
+ * const handle = await greet.run({ name: "Alice" });
+ * console.log(await handle.result()); // { greeting: "Hello, Alice!" }
+ * await worker.stop();
+ * await backend.stop();
+ * ```
+ */
+export class OpenWorkflow {
+  readonly #backend: Backend;
+  readonly #maxPayloadBytes: number;
+  readonly #workflows = new Map<string, WorkflowDefinition<never, unknown>>();
+
+  /**
+   * Creates a client. Does no I/O.
+   *
+   * @param options The backend, and limits.
+   * @throws {TypeError} when `backend` is missing.
+   */
+  constructor(options: OpenWorkflowOptions) {
+    if (
+      options === null || typeof options !== "object" ||
+      options.backend === null || typeof options.backend !== "object"
+    ) {
+      throw new TypeError(
+        `Cannot create client: 'backend' must be a Backend, received ${
+          received(options?.backend)
+        }`,
+      );
+    }
+    this.#backend = options.backend;
+    this.#maxPayloadBytes = options.maxPayloadBytes === undefined
+      ? DEFAULT_MAX_PAYLOAD_BYTES
+      : checkPositiveInteger(
+        options.maxPayloadBytes,
+        "create client",
+        "maxPayloadBytes",
+      );
+  }
+
+  /** The client's backend. */
+  get backend(): Backend {
+    return this.#backend;
+  }
+
+  /**
+   * Defines and registers a new workflow.
+   *
+   * @param config The workflow's unique name (and optional version).
+   * @param fn The workflow function.
+   * @returns A definition that starts runs.
+   * @throws {TypeError} for a missing name or function, or a name (and
+   * version) registered on this client before.
+   *
+   * @example
+   * ```ts ignore
+   * const myWorkflow = ow.defineWorkflow({ name: "my-workflow" }, async ({ input, step }) => {
+   *   return { result: "done" };
+   * });
+   * ```
+   */
+  defineWorkflow<Input = unknown, Output = unknown>(
+    config: WorkflowDefinitionConfig,
+    fn: WorkflowFunction<Input, Output>,
+  ): WorkflowDefinition<Input, Output> {
+    const definition = new WorkflowDefinition(this.#backend, config, fn, {
+      maxPayloadBytes: this.#maxPayloadBytes,
+    });
+    const key = JSON.stringify([definition.name, definition.version]);
+    if (this.#workflows.has(key)) {
+      throw new TypeError(
+        `Cannot define workflow: '${definition.name}'${
+          definition.version === null ? "" : ` version '${definition.version}'`
+        } is already defined on this client`,
+      );
+    }
+    this.#workflows.set(
+      key,
+      definition as unknown as WorkflowDefinition<never, unknown>,
+    );
+    return definition;
+  }
+
+  /**
+   * Creates a worker with this client's backend and registered workflows.
+   *
+   * @param options Concurrency and tuning.
+   * @returns A worker; call `start()` to run it.
+   * @throws {RangeError} for an invalid option.
+   *
+   * @example
+   * ```ts ignore
+   * const worker = ow.newWorker({ concurrency: 10 });
+   * await worker.start();
+   * ```
+   */
+  newWorker(
+    options: Omit<WorkerOptions, "backend" | "workflows"> = {},
+  ): Worker {
+    return new Worker({
+      ...options,
+      backend: this.#backend,
+      workflows: [...this.#workflows.values()],
+      maxPayloadBytes: options.maxPayloadBytes ?? this.#maxPayloadBytes,
+    });
+  }
+
+  /**
+   * Returns a handle to an existing run, or `null` when there is none.
+   *
+   * @param workflowRunId The run's id.
+   * @returns The handle, or `null`.
+   *
+   * @example
+   * ```ts ignore
+   * const handle = await ow.getRun<{ greeting: string }>(id);
+   * if (handle) console.log(await handle.result());
+   * ```
+   */
+  async getRun<Output = unknown>(
+    workflowRunId: string,
+  ): Promise<WorkflowRunHandle<Output> | null> {
+    checkName(workflowRunId, "get run", "workflowRunId");
+    const run = await this.#backend.getWorkflowRun({ workflowRunId });
+    return run === null
+      ? null
+      : new WorkflowRunHandle<Output>(this.#backend, run);
+  }
+
+  /**
+   * Lists runs, newest first, one page at a time.
+   *
+   * @param options Filters, page size and cursor.
+   * @returns A page of runs and the cursor of the next page.
+   * @throws {TypeError|RangeError} for an invalid filter.
+   *
+   * @example
+   * ```ts ignore
+   * let cursor: string | null = null;
+   * do {
+   *   const page = await ow.listRuns({ status: "failed", cursor });
+   *   for (const run of page.runs) console.log(run.id, run.error);
+   *   cursor = page.nextCursor;
+   * } while (cursor);
+   * ```
+   */
+  listRuns(options: ListRunsOptions = {}): Promise<WorkflowRunPage> {
+    const what = "list runs";
+    const limit = options.limit === undefined
+      ? 50
+      : checkPositiveInteger(options.limit, what, "limit");
+    if (limit > 1000) {
+      throw new RangeError(
+        `Cannot ${what}: 'limit' must be at most 1000, received ${limit}`,
+      );
+    }
+    const statuses = options.status === undefined
+      ? undefined
+      : typeof options.status === "string"
+      ? [options.status]
+      : [...options.status];
+    for (const status of statuses ?? []) {
+      if (!STATUSES.includes(status)) {
+        throw new TypeError(
+          `Cannot ${what}: 'status' must be one of ${
+            STATUSES.join(", ")
+          }, received ${received(status)}`,
+        );
+      }
+    }
+    if (options.cursor != null && typeof options.cursor !== "string") {
+      throw new TypeError(
+        `Cannot ${what}: 'cursor' must be a string, received ${
+          received(options.cursor)
+        }`,
+      );
+    }
+    return this.#backend.listWorkflowRuns({
+      workflowName: options.workflowName === undefined
+        ? undefined
+        : checkName(options.workflowName, what, "workflowName"),
+      statuses,
+      createdAfter: options.createdAfter === undefined
+        ? undefined
+        : checkDate(options.createdAfter, what, "createdAfter"),
+      createdBefore: options.createdBefore === undefined
+        ? undefined
+        : checkDate(options.createdBefore, what, "createdBefore"),
+      limit,
+      cursor: options.cursor ?? null,
+    });
+  }
+
+  /**
+   * Lists a run's step attempts, oldest first.
+   *
+   * @param workflowRunId The run's id.
+   * @returns Every attempt of every step (empty for an unknown run).
+   *
+   * @example
+   * ```ts ignore
+   * const attempts = await ow.listStepAttempts(handle.id);
+   * ```
+   */
+  listStepAttempts(workflowRunId: string): Promise<StepAttempt[]> {
+    checkName(workflowRunId, "list step attempts", "workflowRunId");
+    return this.#backend.listStepAttempts({ workflowRunId });
+  }
+
+  /**
+   * Cancels a run by id; see {@linkcode WorkflowRunHandle.cancel}.
+   *
+   * @param workflowRunId The run's id.
+   * @returns The run's record after the cancellation.
+   * @throws {WorkflowRunNotFoundError} when there is no such run.
+   *
+   * @example
+   * ```ts ignore
+   * await ow.cancelRun(id);
+   * ```
+   */
+  cancelRun(workflowRunId: string): Promise<WorkflowRun> {
+    checkName(workflowRunId, "cancel run", "workflowRunId");
+    return cancelWorkflowRun(this.#backend, workflowRunId);
+  }
+}
+
+/** Options of the {@linkcode WorkflowDefinition} constructor. */
+export interface WorkflowDefinitionOptions {
+  /**
+   * The largest JSON text stored for the input.
+   * @default {DEFAULT_MAX_PAYLOAD_BYTES}
+   */
+  maxPayloadBytes?: number;
+}
+
+/**
+ * A defined workflow, which starts runs. Made by
+ * `OpenWorkflow.defineWorkflow()`.
+ *
+ * @example
+ * ```ts ignore
+ * const handle = await myWorkflow.run({ userId: "123" });
+ * const result = await handle.result();
+ * ```
+ */
+export class WorkflowDefinition<Input = unknown, Output = unknown> {
+  /** The workflow's name. */
+  readonly name: string;
+  /** The workflow's version, or `null`. */
+  readonly version: string | null;
+  /** The workflow function. */
+  readonly fn: WorkflowFunction<Input, Output>;
+  readonly #backend: Backend;
+  readonly #maxPayloadBytes: number;
+
+  /**
+   * Definitions are made by `OpenWorkflow.defineWorkflow()`.
+   *
+   * @param backend Where runs are stored.
+   * @param config The workflow's name and version.
+   * @param fn The workflow function.
+   * @param options Limits.
+   * @throws {TypeError} for a missing name or function.
+   */
+  constructor(
+    backend: Backend,
+    config: WorkflowDefinitionConfig,
+    fn: WorkflowFunction<Input, Output>,
+    options: WorkflowDefinitionOptions = {},
+  ) {
+    const what = "define workflow";
+    if (config === null || typeof config !== "object") {
+      throw new TypeError(
+        `Cannot ${what}: 'config' must be an object with a 'name', received ${
+          received(config)
+        }`,
+      );
+    }
+    this.name = checkName(config.name, what, "name");
+    this.version = config.version == null
+      ? null
+      : checkName(config.version, what, "version");
+    if (typeof fn !== "function") {
+      throw new TypeError(
+        `Cannot ${what} '${this.name}': 'fn' must be a function, received ${
+          received(fn)
+        }`,
+      );
+    }
+    this.fn = fn;
+    this.#backend = backend;
+    this.#maxPayloadBytes = options.maxPayloadBytes ??
+      DEFAULT_MAX_PAYLOAD_BYTES;
+  }
+
+  /**
+   * Starts a new run. The run is stored before this resolves; a worker that
+   * has this workflow (and version) registered executes it.
+   *
+   * @param input The workflow input (a JSON value; `Date`s become strings).
+   * @param options Deadline, delayed start, idempotency key.
+   * @returns A handle to wait for the result.
+   * @throws {TypeError} when the input is not JSON, or an option is invalid;
+   * nothing is written then.
+   *
+   * @example
+   * ```ts ignore
+   * const handle = await myWorkflow.run({ userId: "123" }, {
+   *   deadlineAt: new Date(Date.now() + 3_600_000),
+   * });
+   * ```
+   */
+  async run(
+    input?: Input,
+    options: WorkflowRunOptions = {},
+  ): Promise<WorkflowRunHandle<Output>> {
+    const what = `run workflow '${this.name}'`;
+    const subject = `input of workflow '${this.name}'`;
+    const encoded = encodeJson(input, subject);
+    checkPayloadSize(encoded.text, subject, this.#maxPayloadBytes);
+    if (options === null || typeof options !== "object") {
+      throw new TypeError(
+        `Cannot ${what}: 'options' must be an object, received ${
+          received(options)
+        }`,
+      );
+    }
+    const deadlineAt = options.deadlineAt === undefined
+      ? null
+      : checkDate(options.deadlineAt, what, "deadlineAt");
+    let availableAt: Date | null = null;
+    if (options.availableAt instanceof Date) {
+      availableAt = checkDate(options.availableAt, what, "availableAt");
+    } else if (options.availableAt !== undefined) {
+      const ms = parseDuration(options.availableAt, "availableAt");
+      availableAt = ms === 0 ? null : new Date(Date.now() + ms);
+    }
+    let idempotencyKey: string | null = null;
+    if (options.idempotencyKey !== undefined) {
+      if (typeof options.idempotencyKey !== "string") {
+        throw new TypeError(
+          `Cannot ${what}: 'idempotencyKey' must be a string, received ${
+            received(options.idempotencyKey)
+          }`,
+        );
+      }
+      idempotencyKey = checkName(
+        options.idempotencyKey,
+        what,
+        "idempotencyKey",
+      );
+    }
+    const run = await this.#backend.createWorkflowRun({
+      workflowName: this.name,
+      version: this.version,
+      config: {},
+      context: null,
+      input: encoded.value,
+      availableAt,
+      deadlineAt,
+      idempotencyKey,
+    });
+    if (availableAt === null) notifyAvailable(this.#backend);
+    return new WorkflowRunHandle<Output>(this.#backend, run);
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * Default values, with the seed's names and values.
+ *
+ * @module
+ */
+
+/**
+ * How often `WorkflowRunHandle.result()` checks the database for the outcome
+ * when no notification wakes it sooner: 1 second.
+ */
+export const DEFAULT_RESULT_POLL_INTERVAL_MS = 1000;
+
+/** How long `WorkflowRunHandle.result()` waits by default: 5 minutes. */
+export const DEFAULT_RESULT_TIMEOUT_MS = 300_000;
+
+/** How long a worker's claim on a run lasts between heartbeats: 30 seconds. */
+export const DEFAULT_LEASE_DURATION_MS = 30_000;
+
+/**
+ * How often an idle worker looks for runs when no notification wakes it
+ * sooner: 100 ms.
+ */
+export const DEFAULT_POLL_INTERVAL_MS = 100;
+
+/** How many runs a worker executes at once by default: 1. */
+export const DEFAULT_CONCURRENCY = 1;
+
+/** The namespace a backend uses unless told otherwise: `"default"`. */
+export const DEFAULT_NAMESPACE_ID = "default";

@@ -1,0 +1,396 @@
+/**
+ * Every error class the library throws.
+ *
+ * Branch on `instanceof` (or on the literal `name`), never on message text.
+ *
+ * @module
+ */
+
+/** Options shared by the error constructors of this module. */
+export interface OpenWorkflowErrorOptions {
+  /** The underlying error, if any. */
+  cause?: unknown;
+}
+
+/**
+ * Base class of the errors that describe a workflow run's fate.
+ *
+ * @example Branch on the class
+ * ```ts
+ * import { OpenWorkflowError, WorkflowFailedError } from "@openworkflow/core";
+ *
+ * const error: unknown = new WorkflowFailedError("run-1", new Error("boom"));
+ * if (error instanceof OpenWorkflowError) console.log(error.name);
+ * ```
+ */
+export class OpenWorkflowError extends Error {
+  override name = "OpenWorkflowError";
+}
+
+/**
+ * `WorkflowRunHandle.result()` rejects with this when the run failed.
+ *
+ * `cause` is the workflow's own error, rehydrated from the database: an
+ * `Error` with the original `name`, `message` and `stack`.
+ *
+ * @example
+ * ```ts
+ * import { WorkflowFailedError } from "@openworkflow/core";
+ *
+ * const error = new WorkflowFailedError("run-1", new TypeError("bad"));
+ * console.log(error.message); // Workflow run run-1 failed: TypeError: bad
+ * ```
+ */
+export class WorkflowFailedError extends OpenWorkflowError {
+  override name = "WorkflowFailedError" as const;
+  /** The id of the failed workflow run. */
+  readonly workflowRunId: string;
+
+  /**
+   * @param workflowRunId The id of the failed workflow run.
+   * @param cause The workflow's error, rehydrated.
+   */
+  constructor(workflowRunId: string, cause: unknown) {
+    super(`Workflow run ${workflowRunId} failed: ${describe(cause)}`, {
+      cause,
+    });
+    this.workflowRunId = workflowRunId;
+  }
+}
+
+/**
+ * `WorkflowRunHandle.result()` rejects with this when the run was canceled.
+ *
+ * @example
+ * ```ts
+ * import { WorkflowCanceledError } from "@openworkflow/core";
+ *
+ * const error = new WorkflowCanceledError("run-1");
+ * console.log(error.workflowRunId); // run-1
+ * ```
+ */
+export class WorkflowCanceledError extends OpenWorkflowError {
+  override name = "WorkflowCanceledError" as const;
+  /** The id of the canceled workflow run. */
+  readonly workflowRunId: string;
+
+  /** @param workflowRunId The id of the canceled workflow run. */
+  constructor(workflowRunId: string) {
+    super(`Workflow run ${workflowRunId} was canceled`);
+    this.workflowRunId = workflowRunId;
+  }
+}
+
+/**
+ * A workflow run id names no run in the backend's namespace.
+ *
+ * @example
+ * ```ts
+ * import { WorkflowRunNotFoundError } from "@openworkflow/core";
+ *
+ * const error = new WorkflowRunNotFoundError("run-1");
+ * console.log(error.message); // Workflow run run-1 not found
+ * ```
+ */
+export class WorkflowRunNotFoundError extends OpenWorkflowError {
+  override name = "WorkflowRunNotFoundError" as const;
+  /** The id that names no run. */
+  readonly workflowRunId: string;
+
+  /** @param workflowRunId The id that names no run. */
+  constructor(workflowRunId: string) {
+    super(`Workflow run ${workflowRunId} not found`);
+    this.workflowRunId = workflowRunId;
+  }
+}
+
+/**
+ * `WorkflowRunHandle.result()` rejects with this when the run did not reach
+ * a terminal status within the timeout. The run itself is unaffected.
+ *
+ * @example
+ * ```ts
+ * import { ResultTimeoutError } from "@openworkflow/core";
+ *
+ * const error = new ResultTimeoutError("run-1", 5000);
+ * console.log(error.timeoutMs); // 5000
+ * ```
+ */
+export class ResultTimeoutError extends OpenWorkflowError {
+  override name = "ResultTimeoutError" as const;
+  /** The id of the workflow run waited for. */
+  readonly workflowRunId: string;
+  /** How long the caller waited, in milliseconds. */
+  readonly timeoutMs: number;
+
+  /**
+   * @param workflowRunId The id of the workflow run waited for.
+   * @param timeoutMs How long the caller waited, in milliseconds.
+   */
+  constructor(workflowRunId: string, timeoutMs: number) {
+    super(
+      `Timed out after ${timeoutMs} ms waiting for workflow run ${workflowRunId}`,
+    );
+    this.workflowRunId = workflowRunId;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * The error stored on a run that did not finish before its `deadlineAt`.
+ *
+ * @example
+ * ```ts
+ * import { DeadlineExceededError } from "@openworkflow/core";
+ *
+ * const error = new DeadlineExceededError("run-1", new Date(0));
+ * console.log(error.deadlineAt.toISOString()); // 1970-01-01T00:00:00.000Z
+ * ```
+ */
+export class DeadlineExceededError extends OpenWorkflowError {
+  override name = "DeadlineExceededError" as const;
+  /** The id of the workflow run. */
+  readonly workflowRunId: string;
+  /** The deadline that passed. */
+  readonly deadlineAt: Date;
+
+  /**
+   * @param workflowRunId The id of the workflow run.
+   * @param deadlineAt The deadline that passed.
+   */
+  constructor(workflowRunId: string, deadlineAt: Date) {
+    super(
+      `Workflow run ${workflowRunId} exceeded its deadline of ${deadlineAt.toISOString()}`,
+    );
+    this.workflowRunId = workflowRunId;
+    this.deadlineAt = deadlineAt;
+  }
+}
+
+/**
+ * A backend throws this when a worker writes to a run it no longer owns: its
+ * lease expired and another worker claimed the run, or the run was canceled
+ * or finished. The write is rejected and nothing is changed.
+ *
+ * @example
+ * ```ts
+ * import { LeaseLostError } from "@openworkflow/core";
+ *
+ * const error = new LeaseLostError("run-1", "worker-a");
+ * console.log(error.workerId); // worker-a
+ * ```
+ */
+export class LeaseLostError extends OpenWorkflowError {
+  override name = "LeaseLostError" as const;
+  /** The id of the workflow run. */
+  readonly workflowRunId: string;
+  /** The worker whose write was rejected. */
+  readonly workerId: string;
+
+  /**
+   * @param workflowRunId The id of the workflow run.
+   * @param workerId The worker whose write was rejected.
+   */
+  constructor(workflowRunId: string, workerId: string) {
+    super(
+      `Worker ${workerId} no longer holds the lease of workflow run ${workflowRunId}`,
+    );
+    this.workflowRunId = workflowRunId;
+    this.workerId = workerId;
+  }
+}
+
+/**
+ * `step.run()` rejects with this when a step name collides in one run: a
+ * repeated name `fetch` is named `fetch:1`, `fetch:2`, … in call order, and
+ * this is thrown when such a generated name was also given explicitly.
+ *
+ * @example
+ * ```ts
+ * import { DuplicateStepNameError } from "@openworkflow/core";
+ *
+ * const error = new DuplicateStepNameError("run-1", "fetch-user");
+ * console.log(error.stepName); // fetch-user
+ * ```
+ */
+export class DuplicateStepNameError extends OpenWorkflowError {
+  override name = "DuplicateStepNameError" as const;
+  /** The id of the workflow run. */
+  readonly workflowRunId: string;
+  /** The repeated step name. */
+  readonly stepName: string;
+
+  /**
+   * @param workflowRunId The id of the workflow run.
+   * @param stepName The repeated step name.
+   */
+  constructor(workflowRunId: string, stepName: string) {
+    super(
+      `Step name '${stepName}' is used more than once in workflow run ${workflowRunId}; give the steps distinct names`,
+    );
+    this.workflowRunId = workflowRunId;
+    this.stepName = stepName;
+  }
+}
+
+/**
+ * A step attempt that ran longer than its `timeoutMs` fails with this (its
+ * `signal` is aborted with it too). The failure is retried like any other.
+ *
+ * @example
+ * ```ts
+ * import { StepTimeoutError } from "@openworkflow/core";
+ *
+ * const error = new StepTimeoutError("fetch-page", 5000);
+ * console.log(error.message); // Step 'fetch-page' timed out after 5000 ms
+ * ```
+ */
+export class StepTimeoutError extends OpenWorkflowError {
+  override name = "StepTimeoutError" as const;
+  /** The step's name. */
+  readonly stepName: string;
+  /** The step's timeout, in milliseconds. */
+  readonly timeoutMs: number;
+
+  /**
+   * @param stepName The step's name.
+   * @param timeoutMs The step's timeout, in milliseconds.
+   */
+  constructor(stepName: string, timeoutMs: number) {
+    super(`Step '${stepName}' timed out after ${timeoutMs} ms`);
+    this.stepName = stepName;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * Throw this from a step function to fail the step at once, without using
+ * the remaining attempts of its retry policy.
+ *
+ * @example
+ * ```ts
+ * import { NonRetryableError } from "@openworkflow/core";
+ *
+ * function charge(amount: number): number {
+ *   if (amount < 0) throw new NonRetryableError("amount must be positive");
+ *   return amount;
+ * }
+ * console.log(charge(5)); // 5
+ * ```
+ */
+export class NonRetryableError extends OpenWorkflowError {
+  override name = "NonRetryableError";
+}
+
+/**
+ * A backend's schema was created by a newer version of this library than the
+ * one connecting. Nothing is changed; upgrade the library.
+ *
+ * @example
+ * ```ts
+ * import { SchemaVersionError } from "@openworkflow/core";
+ *
+ * const error = new SchemaVersionError("openworkflow", 7, 3);
+ * console.log(error.foundVersion > error.supportedVersion); // true
+ * ```
+ */
+export class SchemaVersionError extends OpenWorkflowError {
+  override name = "SchemaVersionError" as const;
+  /** Where the schema lives: a Postgres schema name or a SQLite file path. */
+  readonly location: string;
+  /** The schema version found in the database. */
+  readonly foundVersion: number;
+  /** The newest schema version this library knows. */
+  readonly supportedVersion: number;
+
+  /**
+   * @param location Where the schema lives.
+   * @param foundVersion The schema version found in the database.
+   * @param supportedVersion The newest schema version this library knows.
+   */
+  constructor(
+    location: string,
+    foundVersion: number,
+    supportedVersion: number,
+  ) {
+    super(
+      `Database schema at ${location} has version ${foundVersion}, newer than the version ${supportedVersion} this library supports; upgrade @openworkflow/core`,
+    );
+    this.location = location;
+    this.foundVersion = foundVersion;
+    this.supportedVersion = supportedVersion;
+  }
+}
+
+/**
+ * A value is too large to store: its JSON text exceeds the backend's limit.
+ *
+ * @example
+ * ```ts
+ * import { PayloadTooLargeError } from "@openworkflow/core";
+ *
+ * const error = new PayloadTooLargeError("output of step 'load'", 90, 64);
+ * console.log(error.sizeBytes); // 90
+ * ```
+ */
+export class PayloadTooLargeError extends OpenWorkflowError {
+  override name = "PayloadTooLargeError" as const;
+  /** What the value is, e.g. "output of step 'load'". */
+  readonly subject: string;
+  /** The size of the value's JSON text, in bytes. */
+  readonly sizeBytes: number;
+  /** The limit, in bytes. */
+  readonly limitBytes: number;
+
+  /**
+   * @param subject What the value is.
+   * @param sizeBytes The size of the value's JSON text, in bytes.
+   * @param limitBytes The limit, in bytes.
+   */
+  constructor(subject: string, sizeBytes: number, limitBytes: number) {
+    super(
+      `The ${subject} is ${sizeBytes} bytes as JSON, over the limit of ${limitBytes} bytes`,
+    );
+    this.subject = subject;
+    this.sizeBytes = sizeBytes;
+    this.limitBytes = limitBytes;
+  }
+}
+
+/**
+ * A backend could not reach or use its database. `cause` holds the driver's
+ * error.
+ *
+ * @example
+ * ```ts
+ * import { BackendError } from "@openworkflow/core";
+ *
+ * const error = new BackendError("connect to Postgres", { cause: new Error("ECONNREFUSED") });
+ * console.log(error.message); // Backend failed to connect to Postgres: ECONNREFUSED
+ * ```
+ */
+export class BackendError extends OpenWorkflowError {
+  override name = "BackendError" as const;
+
+  /**
+   * @param action What the backend was doing, e.g. "connect to Postgres".
+   * @param options `cause`: the driver's error.
+   */
+  constructor(action: string, options?: OpenWorkflowErrorOptions) {
+    super(
+      `Backend failed to ${action}${
+        options?.cause === undefined ? "" : `: ${messageOf(options.cause)}`
+      }`,
+      options,
+    );
+  }
+}
+
+function messageOf(value: unknown): string {
+  return value instanceof Error ? value.message : String(value);
+}
+
+function describe(value: unknown): string {
+  if (value instanceof Error) return `${value.name}: ${value.message}`;
+  return String(value);
+}

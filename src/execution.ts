@@ -1,0 +1,540 @@
+/**
+ * Executes (or resumes) one claimed workflow run: replays the workflow
+ * function against the run's step history, runs the steps that have no
+ * stored result, and ends by completing, failing or parking the run.
+ *
+ * @module
+ */
+
+import type { Backend, StepAttempt, WorkflowRun } from "./backend.ts";
+import { parseDuration } from "./duration.ts";
+import type { Duration } from "./duration.ts";
+import {
+  DeadlineExceededError,
+  DuplicateStepNameError,
+  LeaseLostError,
+  NonRetryableError,
+  StepTimeoutError,
+} from "./errors.ts";
+import {
+  deserializeError,
+  encodeJson,
+  type JsonValue,
+  type SerializedError,
+  serializeError,
+} from "./json.ts";
+import {
+  DEFAULT_STEP_RETRY_POLICY,
+  resolveRetryPolicy,
+  retryDelayMs,
+} from "./retry.ts";
+import type { StepApi, StepFunction, StepFunctionConfig } from "./step.ts";
+import { checkPayloadSize } from "./limits.ts";
+import { checkName } from "./validate.ts";
+import type { WorkflowFunction } from "./workflow.ts";
+
+/** What an execution needs. */
+export interface ExecutionOptions {
+  backend: Backend;
+  workerId: string;
+  /** The run as returned by the claim. */
+  run: WorkflowRun;
+  fn: WorkflowFunction<unknown, unknown>;
+  leaseDurationMs: number;
+  /** Aborted (with the reason) when the run must stop without writing. */
+  signal: AbortSignal;
+  maxPayloadBytes: number;
+}
+
+/** How an execution ended. */
+export type ExecutionResult =
+  | { status: "succeeded"; output: JsonValue }
+  | { status: "failed"; error: SerializedError }
+  | { status: "released"; availableAt: Date; runStatus: "pending" | "sleeping" }
+  | { status: "aborted"; reason: unknown };
+
+type Suspension =
+  | { kind: "park" }
+  | { kind: "abort"; reason: unknown }
+  | { kind: "deadline" };
+
+type BodyOutcome =
+  | { kind: "returned"; value: unknown }
+  | { kind: "threw"; error: unknown }
+  | Suspension;
+
+type StepOutcome =
+  | { kind: "value"; value: JsonValue }
+  | { kind: "error"; error: Error }
+  | { kind: "suspended" };
+
+const SUSPENDED: StepOutcome = { kind: "suspended" };
+const NEVER: Promise<never> = new Promise(() => {});
+
+/** Executes one claimed run to its next resting point. */
+export class Execution implements StepApi {
+  readonly #o: ExecutionOptions;
+  readonly #run: WorkflowRun;
+  readonly #history = new Map<string, StepAttempt[]>();
+  readonly #usedNames = new Set<string>();
+  readonly #nameUses = new Map<string, number>();
+  readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #controller = new AbortController();
+  readonly #offsetMs: number;
+  #suspension: Suspension | null = null;
+  #wake: (suspension: Suspension) => void = () => {};
+  readonly #suspended: Promise<Suspension>;
+  #parkUntilMs = Infinity;
+  #parkStatus: "pending" | "sleeping" = "pending";
+
+  constructor(options: ExecutionOptions) {
+    this.#o = options;
+    this.#run = options.run;
+    // The claim set availableAt to the database's now + the lease: this
+    // estimates the database clock, so that every time the execution
+    // computes is in the database's terms whatever the local clock says.
+    this.#offsetMs = options.run.availableAt.getTime() -
+      options.leaseDurationMs - Date.now();
+    this.#suspended = new Promise((resolve) => this.#wake = resolve);
+  }
+
+  /** The database clock, estimated. */
+  #now(): number {
+    return Date.now() + this.#offsetMs;
+  }
+
+  /** Runs the workflow function to its next resting point. */
+  async execute(): Promise<ExecutionResult> {
+    const { signal } = this.#o;
+    const onAbort = () =>
+      this.#suspend({ kind: "abort", reason: signal.reason });
+    if (signal.aborted) return { status: "aborted", reason: signal.reason };
+    signal.addEventListener("abort", onAbort, { once: true });
+    let deadlineTimer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const deadlineAt = this.#run.deadlineAt;
+      if (deadlineAt !== null) {
+        const remainingMs = deadlineAt.getTime() - this.#now();
+        if (remainingMs <= 0) return await this.#failDeadline();
+        deadlineTimer = setTimeout(
+          () => this.#suspend({ kind: "deadline" }),
+          Math.min(remainingMs, 2 ** 31 - 1),
+        );
+      }
+      for (
+        const attempt of await this.#o.backend.listStepAttempts({
+          workflowRunId: this.#run.id,
+        })
+      ) {
+        const list = this.#history.get(attempt.stepName);
+        if (list === undefined) this.#history.set(attempt.stepName, [attempt]);
+        else list.push(attempt);
+      }
+      return await this.#finish(await this.#runBody());
+    } catch (error) {
+      if (error instanceof LeaseLostError) {
+        return { status: "aborted", reason: error };
+      }
+      throw error;
+    } finally {
+      clearTimeout(deadlineTimer);
+      signal.removeEventListener("abort", onAbort);
+      this.#controller.abort(
+        new LeaseLostError(this.#run.id, this.#o.workerId),
+      );
+    }
+  }
+
+  #runBody(): Promise<BodyOutcome> {
+    const body = (async () =>
+      await this.#o.fn({
+        input: this.#run.input,
+        step: this,
+        run: {
+          id: this.#run.id,
+          workflowName: this.#run.workflowName,
+          version: this.#run.version,
+          attempt: this.#run.attempts,
+        },
+      }))();
+    return Promise.race([
+      body.then(
+        (value) => ({ kind: "returned" as const, value }),
+        (error) => ({ kind: "threw" as const, error }),
+      ),
+      this.#suspended,
+    ]);
+  }
+
+  async #finish(first: BodyOutcome): Promise<ExecutionResult> {
+    if (first.kind === "abort") {
+      return { status: "aborted", reason: first.reason };
+    }
+    if (first.kind === "deadline") return await this.#failDeadline();
+    // Let started steps record their outcome before the run moves on.
+    while (this.#inFlight.size > 0) {
+      await Promise.race([Promise.allSettled(this.#inFlight), this.#suspended]);
+      if (this.#suspension?.kind === "abort") {
+        return { status: "aborted", reason: this.#suspension.reason };
+      }
+      if (this.#suspension?.kind === "deadline") {
+        return await this.#failDeadline();
+      }
+    }
+    const { backend, workerId } = this.#o;
+    const workflowRunId = this.#run.id;
+    if (first.kind === "park") {
+      const availableAt = new Date(this.#parkUntilMs);
+      await backend.releaseWorkflowRun({
+        workflowRunId,
+        workerId,
+        status: this.#parkStatus,
+        availableAt,
+      });
+      return { status: "released", availableAt, runStatus: this.#parkStatus };
+    }
+    if (first.kind === "returned") {
+      let output: JsonValue;
+      try {
+        output = this.#encode(
+          first.value,
+          `output of workflow '${this.#run.workflowName}'`,
+        );
+      } catch (error) {
+        return await this.#fail(error);
+      }
+      await backend.markWorkflowRunSucceeded({
+        workflowRunId,
+        workerId,
+        output,
+      });
+      return { status: "succeeded", output };
+    }
+    return await this.#fail(first.error);
+  }
+
+  async #fail(error: unknown): Promise<ExecutionResult> {
+    const serialized = serializeError(error);
+    await this.#o.backend.markWorkflowRunFailed({
+      workflowRunId: this.#run.id,
+      workerId: this.#o.workerId,
+      error: serialized,
+    });
+    return { status: "failed", error: serialized };
+  }
+
+  #failDeadline(): Promise<ExecutionResult> {
+    const error = new DeadlineExceededError(
+      this.#run.id,
+      this.#run.deadlineAt ?? new Date(this.#now()),
+    );
+    this.#controller.abort(error);
+    return this.#fail(error);
+  }
+
+  #suspend(suspension: Suspension): void {
+    if (suspension.kind === "park" && this.#suspension !== null) return;
+    if (
+      this.#suspension?.kind === "abort" ||
+      (this.#suspension?.kind === "deadline" && suspension.kind !== "abort")
+    ) return;
+    this.#suspension = suspension;
+    if (suspension.kind === "abort") this.#controller.abort(suspension.reason);
+    this.#wake(suspension);
+  }
+
+  #isAborted(): boolean {
+    return this.#suspension?.kind === "abort";
+  }
+
+  #park(untilMs: number, status: "pending" | "sleeping"): void {
+    if (untilMs < this.#parkUntilMs) {
+      this.#parkUntilMs = untilMs;
+      this.#parkStatus = status;
+    }
+    this.#suspend({ kind: "park" });
+  }
+
+  #encode(value: unknown, subject: string): JsonValue {
+    const { text, value: json } = encodeJson(value, subject);
+    checkPayloadSize(text, subject, this.#o.maxPayloadBytes);
+    return json;
+  }
+
+  /**
+   * Claims a step name for this execution. The n-th use of a name in one
+   * execution (n > 1) is named `${name}:${n - 1}`, in call order, so loops
+   * that reuse a name stay deterministic; a generated name that is taken
+   * already (the workflow also named a step `fetch:1`) is an error.
+   */
+  #useName(value: unknown, what: string): string {
+    const base = checkName(value, what, "name");
+    const uses = this.#nameUses.get(base) ?? 0;
+    this.#nameUses.set(base, uses + 1);
+    const name = uses === 0 ? base : `${base}:${uses}`;
+    if (this.#usedNames.has(name)) {
+      throw new DuplicateStepNameError(this.#run.id, name);
+    }
+    this.#usedNames.add(name);
+    return name;
+  }
+
+  /** Runs `work` as a tracked step; turns its outcome into the step's promise. */
+  async #step<T>(work: Promise<StepOutcome>): Promise<T> {
+    this.#inFlight.add(work);
+    let outcome: StepOutcome;
+    try {
+      outcome = await work;
+    } catch (error) {
+      // Step failures are outcomes; what throws here is the backend (a lost
+      // lease, an unreachable database). The execution stops without
+      // another write; the run is resumed once its lease expires.
+      this.#suspend({ kind: "abort", reason: error });
+      return NEVER;
+    } finally {
+      this.#inFlight.delete(work);
+    }
+    if (outcome.kind === "suspended" || this.#suspension !== null) return NEVER;
+    if (outcome.kind === "error") throw outcome.error;
+    return outcome.value as T;
+  }
+
+  run<Output>(
+    config: StepFunctionConfig,
+    fn: StepFunction<Output>,
+  ): Promise<Output> {
+    if (this.#suspension !== null) return NEVER;
+    try {
+      if (config === null || typeof config !== "object") {
+        throw new TypeError(
+          `Cannot run step: 'config' must be an object with a 'name', received ${
+            config === null ? "null" : typeof config
+          }`,
+        );
+      }
+      const name = this.#useName(config.name, "run step");
+      if (typeof fn !== "function") {
+        throw new TypeError(
+          `Cannot run step '${name}': 'fn' must be a function, received ${typeof fn}`,
+        );
+      }
+      const timeoutMs = config.timeoutMs;
+      if (
+        timeoutMs !== undefined &&
+        (typeof timeoutMs !== "number" || !(timeoutMs > 0) ||
+          !Number.isFinite(timeoutMs))
+      ) {
+        throw new RangeError(
+          `Cannot run step '${name}': 'timeoutMs' must be a positive finite number, received ${timeoutMs}`,
+        );
+      }
+      const policy = resolveRetryPolicy(
+        config.retry,
+        DEFAULT_STEP_RETRY_POLICY,
+        `step '${name}'`,
+      );
+      return this.#step(this.#runStep(name, policy, timeoutMs, fn));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  async #runStep<Output>(
+    name: string,
+    policy: ReturnType<typeof resolveRetryPolicy>,
+    timeoutMs: number | undefined,
+    fn: StepFunction<Output>,
+  ): Promise<StepOutcome> {
+    const attempts = this.#history.get(name) ?? [];
+    const last = attempts.at(-1);
+    if (last?.status === "succeeded") {
+      return { kind: "value", value: last.output };
+    }
+    const failures = attempts.filter((a) => a.status === "failed").length;
+    if (last?.status === "failed") {
+      if (failures >= policy.maxAttempts || isNonRetryable(last.error)) {
+        return { kind: "error", error: deserializeError(last.error) };
+      }
+      const dueMs = (last.completedAt ?? last.createdAt).getTime() +
+        retryDelayMs(policy, failures, last.id);
+      if (dueMs > this.#now()) {
+        this.#park(dueMs, "pending");
+        return SUSPENDED;
+      }
+    }
+    if (this.#suspension !== null) return SUSPENDED;
+    const { backend, workerId } = this.#o;
+    const workflowRunId = this.#run.id;
+    const attempt = await backend.createStepAttempt({
+      workflowRunId,
+      workerId,
+      stepName: name,
+      kind: "run",
+      config: timeoutMs === undefined
+        ? { retry: policy }
+        : { retry: policy, timeoutMs },
+      context: null,
+    });
+    let value: JsonValue | undefined;
+    let failure: unknown;
+    try {
+      value = this.#encode(
+        await this.#callStep(name, fn, failures + 1, timeoutMs),
+        `output of step '${name}'`,
+      );
+    } catch (error) {
+      failure = error;
+    }
+    if (this.#isAborted()) return SUSPENDED;
+    if (value !== undefined) {
+      await backend.markStepAttemptSucceeded({
+        workflowRunId,
+        stepAttemptId: attempt.id,
+        workerId,
+        output: value,
+      });
+      return { kind: "value", value };
+    }
+    const error = serializeError(failure);
+    const retryable = !(failure instanceof NonRetryableError ||
+      (failure instanceof TypeError &&
+        failure.message.startsWith("Cannot serialize")));
+    if (!retryable) error.nonRetryable = true;
+    await backend.markStepAttemptFailed({
+      workflowRunId,
+      stepAttemptId: attempt.id,
+      workerId,
+      error,
+    });
+    if (!retryable || failures + 1 >= policy.maxAttempts) {
+      return { kind: "error", error: deserializeError(error) };
+    }
+    this.#park(
+      this.#now() + retryDelayMs(policy, failures + 1, attempt.id),
+      "pending",
+    );
+    return SUSPENDED;
+  }
+
+  async #callStep<Output>(
+    name: string,
+    fn: StepFunction<Output>,
+    attempt: number,
+    timeoutMs: number | undefined,
+  ): Promise<Output | undefined> {
+    const runSignal = this.#controller.signal;
+    if (timeoutMs === undefined) {
+      return await raceAbort(
+        Promise.resolve().then(() => fn({ signal: runSignal, attempt })),
+        runSignal,
+      );
+    }
+    const timeout = new AbortController();
+    const timer = setTimeout(
+      () => timeout.abort(new StepTimeoutError(name, timeoutMs)),
+      timeoutMs,
+    );
+    const signal = AbortSignal.any([runSignal, timeout.signal]);
+    try {
+      return await raceAbort(
+        Promise.resolve().then(() => fn({ signal, attempt })),
+        signal,
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  sleep(name: string, duration: Duration): Promise<void> {
+    if (this.#suspension !== null) return NEVER;
+    try {
+      const stepName = this.#useName(name, "sleep");
+      const ms = parseDuration(duration, `duration of sleep '${stepName}'`);
+      return this.#step(this.#sleepStep(stepName, () => this.#now() + ms));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  sleepUntil(name: string, until: Date): Promise<void> {
+    if (this.#suspension !== null) return NEVER;
+    try {
+      const stepName = this.#useName(name, "sleep");
+      if (!(until instanceof Date) || Number.isNaN(until.getTime())) {
+        throw new TypeError(
+          `Cannot sleep '${stepName}': 'until' must be a valid Date, received ${
+            until instanceof Date ? "Invalid Date" : typeof until
+          }`,
+        );
+      }
+      return this.#step(this.#sleepStep(stepName, () => until.getTime()));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  async #sleepStep(name: string, resumeAt: () => number): Promise<StepOutcome> {
+    const last = this.#history.get(name)?.at(-1);
+    if (last?.status === "succeeded") return { kind: "value", value: null };
+    if (this.#suspension !== null) return SUSPENDED;
+    const { backend, workerId } = this.#o;
+    const workflowRunId = this.#run.id;
+    let attemptId: string;
+    let resumeAtMs: number;
+    const stored = last?.status === "running" ? resumeAtOf(last) : null;
+    if (last !== undefined && stored !== null) {
+      attemptId = last.id;
+      resumeAtMs = stored;
+    } else {
+      resumeAtMs = resumeAt();
+      const attempt = await backend.createStepAttempt({
+        workflowRunId,
+        workerId,
+        stepName: name,
+        kind: "sleep",
+        config: {},
+        context: { resumeAt: new Date(resumeAtMs).toISOString() },
+      });
+      attemptId = attempt.id;
+    }
+    if (resumeAtMs > this.#now()) {
+      this.#park(resumeAtMs, "sleeping");
+      return SUSPENDED;
+    }
+    await backend.markStepAttemptSucceeded({
+      workflowRunId,
+      stepAttemptId: attemptId,
+      workerId,
+      output: null,
+    });
+    return { kind: "value", value: null };
+  }
+}
+
+function resumeAtOf(attempt: StepAttempt): number | null {
+  const context = attempt.context;
+  if (
+    attempt.kind !== "sleep" || context === null ||
+    typeof context !== "object" ||
+    Array.isArray(context) || typeof context.resumeAt !== "string"
+  ) return null;
+  const ms = Date.parse(context.resumeAt);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+function isNonRetryable(error: JsonValue | null): boolean {
+  return error !== null && typeof error === "object" && !Array.isArray(error) &&
+    (error.nonRetryable === true || error.name === "NonRetryableError");
+}
+
+/** Settles like `promise`, or rejects with `signal.reason` once aborted. */
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() =>
+      signal.removeEventListener("abort", onAbort)
+    );
+  });
+}

@@ -1,0 +1,205 @@
+/**
+ * `WorkflowRunHandle`: a started run, to wait for, inspect or cancel.
+ *
+ * @module
+ */
+
+import type { Backend, StepAttempt, WorkflowRun } from "./backend.ts";
+import {
+  DEFAULT_RESULT_POLL_INTERVAL_MS,
+  DEFAULT_RESULT_TIMEOUT_MS,
+} from "./constants.ts";
+import {
+  ResultTimeoutError,
+  WorkflowCanceledError,
+  WorkflowFailedError,
+  WorkflowRunNotFoundError,
+} from "./errors.ts";
+import { deserializeError, serializeError } from "./json.ts";
+import { checkPositiveMs } from "./validate.ts";
+import { notifyFinished, waitForFinish } from "./wakeup.ts";
+
+/**
+ * Options of {@linkcode WorkflowRunHandle.result}.
+ *
+ * @example
+ * ```ts
+ * import type { ResultOptions } from "@openworkflow/core";
+ *
+ * const options: ResultOptions = { timeoutMs: 10_000, signal: AbortSignal.timeout(20_000) };
+ * console.log(options.timeoutMs);
+ * ```
+ */
+export interface ResultOptions {
+  /**
+   * How long to wait before rejecting with `ResultTimeoutError`.
+   * @default {DEFAULT_RESULT_TIMEOUT_MS}
+   */
+  timeoutMs?: number;
+  /** Stops waiting; `result()` then rejects with `signal.reason`. */
+  signal?: AbortSignal;
+  /**
+   * How often to read the run when no notification arrives sooner.
+   * @default {DEFAULT_RESULT_POLL_INTERVAL_MS}
+   */
+  pollIntervalMs?: number;
+}
+
+/**
+ * A started workflow run. Returned by `WorkflowDefinition.run()` and
+ * `OpenWorkflow.getRun()`.
+ *
+ * @example
+ * ```ts ignore
+ * const handle = await greet.run({ name: "Alice" });
+ * console.log(handle.workflowRun.id, handle.workflowRun.status); // "…", "pending"
+ * console.log(await handle.result()); // { greeting: "Hello, Alice!" }
+ * ```
+ */
+export class WorkflowRunHandle<Output = unknown> {
+  /** The workflow run record, as read when the handle was made. */
+  readonly workflowRun: WorkflowRun;
+  readonly #backend: Backend;
+
+  /**
+   * Handles are made by `WorkflowDefinition.run()` and
+   * `OpenWorkflow.getRun()`; there is no need to construct one.
+   *
+   * @param backend The backend the run lives in.
+   * @param workflowRun The run's record.
+   */
+  constructor(backend: Backend, workflowRun: WorkflowRun) {
+    this.#backend = backend;
+    this.workflowRun = workflowRun;
+  }
+
+  /** The run's id. */
+  get id(): string {
+    return this.workflowRun.id;
+  }
+
+  /**
+   * Waits for the run to reach a terminal status and returns its output.
+   *
+   * A worker in this process wakes the wait as soon as the run finishes;
+   * otherwise the run is read every `pollIntervalMs` (backends with
+   * notifications wake it sooner).
+   *
+   * @param options Timeout, abort signal and poll interval.
+   * @returns The workflow's output.
+   * @throws {WorkflowFailedError} when the run failed; `cause` is its error.
+   * @throws {WorkflowCanceledError} when the run was canceled.
+   * @throws {ResultTimeoutError} when the run is not done within `timeoutMs`.
+   * @throws {WorkflowRunNotFoundError} when the run no longer exists.
+   *
+   * @example
+   * ```ts ignore
+   * const handle = await greet.run({ name: "Alice" });
+   * const output = await handle.result({ timeoutMs: 30_000 });
+   * ```
+   */
+  async result(options: ResultOptions = {}): Promise<Output> {
+    const timeoutMs = options.timeoutMs === undefined
+      ? DEFAULT_RESULT_TIMEOUT_MS
+      : checkPositiveMs(options.timeoutMs, "wait for result", "timeoutMs");
+    const pollMs = options.pollIntervalMs === undefined
+      ? DEFAULT_RESULT_POLL_INTERVAL_MS
+      : checkPositiveMs(
+        options.pollIntervalMs,
+        "wait for result",
+        "pollIntervalMs",
+      );
+    const { signal } = options;
+    signal?.throwIfAborted();
+    const id = this.workflowRun.id;
+    const endAt = performance.now() + timeoutMs;
+    while (true) {
+      const run = await this.#backend.getWorkflowRun({ workflowRunId: id });
+      if (run === null) throw new WorkflowRunNotFoundError(id);
+      switch (run.status) {
+        case "succeeded":
+          return run.output as Output;
+        case "failed":
+          throw new WorkflowFailedError(id, deserializeError(run.error));
+        case "canceled":
+          throw new WorkflowCanceledError(id);
+      }
+      const remainingMs = endAt - performance.now();
+      if (remainingMs <= 0) throw new ResultTimeoutError(id, timeoutMs);
+      await waitForFinish(
+        this.#backend,
+        id,
+        Math.min(pollMs, remainingMs),
+        signal,
+      );
+      signal?.throwIfAborted();
+    }
+  }
+
+  /**
+   * Reads the run's current record.
+   *
+   * @returns The record, freshly read.
+   * @throws {WorkflowRunNotFoundError} when the run no longer exists.
+   *
+   * @example
+   * ```ts ignore
+   * const { status } = await handle.refresh();
+   * ```
+   */
+  async refresh(): Promise<WorkflowRun> {
+    const run = await this.#backend.getWorkflowRun({
+      workflowRunId: this.workflowRun.id,
+    });
+    if (run === null) throw new WorkflowRunNotFoundError(this.workflowRun.id);
+    return run;
+  }
+
+  /**
+   * Lists the run's step attempts, oldest first.
+   *
+   * @returns Every attempt of every step of the run.
+   *
+   * @example
+   * ```ts ignore
+   * for (const a of await handle.listStepAttempts()) console.log(a.stepName, a.status);
+   * ```
+   */
+  listStepAttempts(): Promise<StepAttempt[]> {
+    return this.#backend.listStepAttempts({
+      workflowRunId: this.workflowRun.id,
+    });
+  }
+
+  /**
+   * Cancels the run. A pending or sleeping run never starts again; a running
+   * run stops at its next step boundary, and its steps' `signal` is aborted.
+   * Canceling a finished run changes nothing.
+   *
+   * @returns The run's record after the cancellation.
+   * @throws {WorkflowRunNotFoundError} when the run does not exist.
+   *
+   * @example
+   * ```ts ignore
+   * const handle = await report.run({ month: "2026-10" });
+   * await handle.cancel();
+   * ```
+   */
+  cancel(): Promise<WorkflowRun> {
+    return cancelWorkflowRun(this.#backend, this.workflowRun.id);
+  }
+}
+
+/** Cancels a run through `backend` and wakes this process's waiters. */
+export async function cancelWorkflowRun(
+  backend: Backend,
+  workflowRunId: string,
+): Promise<WorkflowRun> {
+  const run = await backend.cancelWorkflowRun({
+    workflowRunId,
+    error: serializeError(new WorkflowCanceledError(workflowRunId)),
+  });
+  if (run === null) throw new WorkflowRunNotFoundError(workflowRunId);
+  notifyFinished(backend, workflowRunId);
+  return run;
+}

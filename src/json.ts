@@ -1,0 +1,214 @@
+/**
+ * JSON values: the types every input, output and step result must fit, the
+ * validation that rejects what does not, and the error (de)serialization.
+ *
+ * @module
+ */
+
+/** A JSON primitive. */
+export type JsonPrimitive = string | number | boolean | null;
+
+/**
+ * A JSON-serializable value. All workflow inputs, outputs and step results
+ * must be JSON values.
+ *
+ * @example
+ * ```ts
+ * import type { JsonValue } from "@openworkflow/core";
+ *
+ * const value: JsonValue = { ids: [1, 2], done: false, note: null };
+ * console.log(JSON.stringify(value));
+ * ```
+ */
+export type JsonValue =
+  | JsonPrimitive
+  | JsonValue[]
+  | { [key: string]: JsonValue };
+
+/**
+ * Converts `value` to a JSON value with `JSON.stringify` semantics
+ * (`toJSON()` is called, so a `Date` becomes its ISO string; `undefined`
+ * object properties are dropped; `undefined` array items, `NaN` and
+ * `Infinity` become `null`; a top-level `undefined` becomes `null`), but
+ * rejects what JSON would silently lose or cannot represent: functions,
+ * symbols, `BigInt`s and cyclic references, anywhere in the value.
+ *
+ * Returns the JSON text and the converted value.
+ *
+ * @throws {TypeError} naming `subject` and the path of the offending part.
+ */
+export function encodeJson(
+  value: unknown,
+  subject: string,
+): { text: string; value: JsonValue } {
+  const converted = convert(value, subject, "", new Set(), 0);
+  const normalized = converted === undefined ? null : converted;
+  return { text: JSON.stringify(normalized), value: normalized };
+}
+
+const MAX_DEPTH = 1000;
+
+function convert(
+  value: unknown,
+  subject: string,
+  path: string,
+  ancestors: Set<object>,
+  depth: number,
+): JsonValue | undefined {
+  if (
+    value !== null && typeof value === "object" &&
+    typeof (value as { toJSON?: unknown }).toJSON === "function"
+  ) {
+    value = (value as { toJSON(key: string): unknown }).toJSON(
+      path.slice(path.lastIndexOf(".") + 1),
+    );
+  }
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return value;
+    case "number":
+      return Number.isFinite(value) ? value : null;
+    case "undefined":
+      return undefined;
+    case "function":
+    case "symbol":
+    case "bigint":
+      throw new TypeError(
+        `Cannot serialize ${subject}: ${
+          path === "" ? "the value" : `'${path}'`
+        } is a ${typeof value}, which is not JSON`,
+      );
+  }
+  if (value === null) return null;
+  const object = value as object;
+  if (ancestors.has(object)) {
+    throw new TypeError(
+      `Cannot serialize ${subject}: ${
+        path === "" ? "the value" : `'${path}'`
+      } refers back to one of its parents (cyclic value)`,
+    );
+  }
+  if (depth >= MAX_DEPTH) {
+    throw new TypeError(
+      `Cannot serialize ${subject}: nested deeper than ${MAX_DEPTH} levels at '${path}'`,
+    );
+  }
+  ancestors.add(object);
+  try {
+    if (Array.isArray(object)) {
+      return object.map((item, index) =>
+        convert(item, subject, `${path}[${index}]`, ancestors, depth + 1) ??
+          null
+      );
+    }
+    if (
+      object instanceof Boolean || object instanceof Number ||
+      object instanceof String
+    ) {
+      return convert(
+        object.valueOf(),
+        subject,
+        path,
+        ancestors,
+        depth + 1,
+      );
+    }
+    const result: { [key: string]: JsonValue } = {};
+    for (const key of Object.keys(object)) {
+      const item = convert(
+        (object as Record<string, unknown>)[key],
+        subject,
+        path === "" ? key : `${path}.${key}`,
+        ancestors,
+        depth + 1,
+      );
+      if (item !== undefined) result[key] = item;
+    }
+    return result;
+  } finally {
+    ancestors.delete(object);
+  }
+}
+
+/**
+ * The stored form of an error: `name`, `message`, `stack` (when the error
+ * has one), `cause` (stored the same way), and the error's other own
+ * enumerable JSON properties (such as `code`).
+ */
+export type SerializedError = { name: string; message: string } & {
+  [key: string]: JsonValue;
+};
+
+/**
+ * Serializes any thrown value for storage. Non-`Error` values (`throw "x"`,
+ * `throw null`) are stored as an `Error` whose message describes them.
+ */
+export function serializeError(error: unknown, depth = 0): SerializedError {
+  if (!(error instanceof Error)) {
+    let message: string;
+    try {
+      message = typeof error === "string"
+        ? error
+        : `Non-error value thrown: ${JSON.stringify(error) ?? String(error)}`;
+    } catch {
+      message = `Non-error value thrown: ${
+        Object.prototype.toString.call(error)
+      }`;
+    }
+    return { name: "Error", message };
+  }
+  const result: SerializedError = {
+    name: String(error.name),
+    message: String(error.message),
+  };
+  if (typeof error.stack === "string") result.stack = error.stack;
+  for (const key of Object.keys(error)) {
+    if (key === "name" || key === "message" || key === "stack") continue;
+    if (key === "cause") continue;
+    try {
+      const { value } = encodeJson(
+        (error as unknown as Record<string, unknown>)[key],
+        "error property",
+      );
+      result[key] = value;
+    } catch {
+      // A property that is not JSON is left out rather than failing the run.
+    }
+  }
+  if (error.cause !== undefined && depth < 8) {
+    result.cause = serializeError(error.cause, depth + 1);
+  }
+  return result;
+}
+
+/**
+ * Rehydrates a stored error: an `Error` with the stored `name`, `message`,
+ * `stack`, other properties and `cause`.
+ */
+export function deserializeError(stored: JsonValue | null): Error {
+  if (stored === null || typeof stored !== "object" || Array.isArray(stored)) {
+    return new Error(`Unknown error: ${JSON.stringify(stored)}`);
+  }
+  const { name, message, stack, cause, ...rest } = stored;
+  const error = new Error(typeof message === "string" ? message : "", {
+    cause: cause === undefined ? undefined : deserializeError(cause),
+  });
+  if (cause === undefined) delete (error as { cause?: unknown }).cause;
+  Object.defineProperty(error, "name", {
+    value: typeof name === "string" ? name : "Error",
+    configurable: true,
+    writable: true,
+    enumerable: false,
+  });
+  if (typeof stack === "string") {
+    Object.defineProperty(error, "stack", {
+      value: stack,
+      configurable: true,
+      writable: true,
+      enumerable: false,
+    });
+  }
+  Object.assign(error, rest);
+  return error;
+}

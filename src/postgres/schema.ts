@@ -1,0 +1,115 @@
+/**
+ * The Postgres schema, as numbered migrations applied under an advisory
+ * lock, so that any number of processes may connect at once.
+ *
+ * @module
+ */
+
+import type { Sql } from "postgres";
+import { SchemaVersionError } from "../errors.ts";
+
+/** A schema name: a plain lower-case SQL identifier. */
+export const SCHEMA_NAME_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** Each migration: statements run in one transaction, in order. */
+const MIGRATIONS: ReadonlyArray<(schema: string) => string[]> = [
+  (s) => [
+    `CREATE TABLE ${s}.workflow_runs (
+      namespace_id text NOT NULL,
+      id uuid NOT NULL,
+      workflow_name text NOT NULL,
+      version text,
+      status text NOT NULL CHECK (status IN
+        ('pending', 'running', 'sleeping', 'succeeded', 'failed', 'canceled')),
+      idempotency_key text,
+      worker_id text,
+      config json NOT NULL,
+      context json,
+      input json,
+      output json,
+      error json,
+      attempts integer NOT NULL DEFAULT 0,
+      available_at timestamptz NOT NULL,
+      deadline_at timestamptz,
+      started_at timestamptz,
+      completed_at timestamptz,
+      created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+      updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+      PRIMARY KEY (namespace_id, id)
+    )`,
+    // Claims scan only unfinished runs, in availability order.
+    `CREATE INDEX workflow_runs_claimable ON ${s}.workflow_runs
+      (namespace_id, available_at)
+      WHERE status IN ('pending', 'running', 'sleeping')`,
+    `CREATE INDEX workflow_runs_deadline ON ${s}.workflow_runs
+      (namespace_id, deadline_at)
+      WHERE deadline_at IS NOT NULL
+        AND status IN ('pending', 'running', 'sleeping')`,
+    `CREATE UNIQUE INDEX workflow_runs_idempotency ON ${s}.workflow_runs
+      (namespace_id, workflow_name, idempotency_key)
+      WHERE idempotency_key IS NOT NULL`,
+    `CREATE INDEX workflow_runs_created ON ${s}.workflow_runs
+      (namespace_id, created_at DESC, id DESC)`,
+    `CREATE INDEX workflow_runs_name_created ON ${s}.workflow_runs
+      (namespace_id, workflow_name, created_at DESC, id DESC)`,
+    `CREATE TABLE ${s}.step_attempts (
+      namespace_id text NOT NULL,
+      id uuid NOT NULL,
+      seq bigint GENERATED ALWAYS AS IDENTITY,
+      workflow_run_id uuid NOT NULL,
+      step_name text NOT NULL,
+      kind text NOT NULL CHECK (kind IN ('run', 'sleep')),
+      status text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed')),
+      config json NOT NULL,
+      context json,
+      output json,
+      error json,
+      created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+      completed_at timestamptz,
+      PRIMARY KEY (namespace_id, id)
+    )`,
+    `CREATE INDEX step_attempts_run ON ${s}.step_attempts
+      (namespace_id, workflow_run_id, seq)`,
+  ],
+];
+
+/** The newest schema version this library knows. */
+export const SCHEMA_VERSION: number = MIGRATIONS.length;
+
+/**
+ * Creates or upgrades the schema. Safe to call from many processes at once:
+ * the work happens in one transaction under an advisory lock.
+ *
+ * @throws {SchemaVersionError} when the database is newer than this library.
+ */
+export async function migrate(sql: Sql, schema: string): Promise<void> {
+  if (!SCHEMA_NAME_PATTERN.test(schema)) {
+    throw new TypeError(`Invalid schema name ${JSON.stringify(schema)}`);
+  }
+  await sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(hashtext(${
+      "openworkflow:" + schema
+    }))`;
+    await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    await tx.unsafe(
+      `CREATE TABLE IF NOT EXISTS ${schema}.schema_migrations (
+        version integer PRIMARY KEY,
+        applied_at timestamptz NOT NULL DEFAULT now()
+      )`,
+    );
+    const [{ version }] = await tx.unsafe<{ version: number }[]>(
+      `SELECT coalesce(max(version), 0)::int AS version FROM ${schema}.schema_migrations`,
+    );
+    if (version > SCHEMA_VERSION) {
+      throw new SchemaVersionError(`schema ${schema}`, version, SCHEMA_VERSION);
+    }
+    for (let next = version + 1; next <= SCHEMA_VERSION; next++) {
+      for (const statement of MIGRATIONS[next - 1](schema)) {
+        await tx.unsafe(statement);
+      }
+      await tx.unsafe(
+        `INSERT INTO ${schema}.schema_migrations (version) VALUES (${next})`,
+      );
+    }
+  });
+}

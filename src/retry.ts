@@ -1,0 +1,165 @@
+/**
+ * Retry policies: how often a failing step is tried and how long the run
+ * waits between tries.
+ *
+ * @module
+ */
+
+/**
+ * A retry policy. Attempt `n` (counting from 1) that fails is retried after
+ * `min(initialIntervalMs * backoffCoefficient^(n-1), maxIntervalMs)`
+ * milliseconds, spread by up to ±`jitter` of that, until `maxAttempts`
+ * attempts have failed. A `NonRetryableError` stops retrying at once.
+ *
+ * @example
+ * ```ts
+ * import type { RetryPolicy } from "@openworkflow/core";
+ *
+ * const patient: RetryPolicy = { maxAttempts: 10, initialIntervalMs: 500, maxIntervalMs: 30_000 };
+ * console.log(patient.maxAttempts);
+ * ```
+ */
+export interface RetryPolicy {
+  /**
+   * How many attempts in all, the first included; `1` means no retry.
+   * @default {3}
+   */
+  maxAttempts?: number;
+  /**
+   * The wait before the first retry, in milliseconds.
+   * @default {1000}
+   */
+  initialIntervalMs?: number;
+  /**
+   * The factor each further wait grows by.
+   * @default {2}
+   */
+  backoffCoefficient?: number;
+  /**
+   * The longest wait, in milliseconds.
+   * @default {60000}
+   */
+  maxIntervalMs?: number;
+  /**
+   * The fraction (0 to 1) by which each wait is randomly spread, so that
+   * many failing runs do not retry in lockstep.
+   * @default {0.2}
+   */
+  jitter?: number;
+}
+
+/**
+ * The retry policy of a step that sets none: 3 attempts, waiting about 1 s
+ * and then 2 s.
+ */
+export const DEFAULT_STEP_RETRY_POLICY: Readonly<Required<RetryPolicy>> = Object
+  .freeze({
+    maxAttempts: 3,
+    initialIntervalMs: 1000,
+    backoffCoefficient: 2,
+    maxIntervalMs: 60_000,
+    jitter: 0.2,
+  });
+
+/**
+ * The policy of a workflow that sets none: one attempt (a failed run is not
+ * retried as a whole).
+ */
+export const DEFAULT_WORKFLOW_RETRY_POLICY: Readonly<Required<RetryPolicy>> =
+  Object.freeze({ ...DEFAULT_STEP_RETRY_POLICY, maxAttempts: 1 });
+
+/**
+ * Fills in defaults and checks a policy.
+ *
+ * @throws {TypeError|RangeError} naming `subject` and the bad field.
+ */
+export function resolveRetryPolicy(
+  policy: RetryPolicy | undefined,
+  defaults: Readonly<Required<RetryPolicy>>,
+  subject: string,
+): Required<RetryPolicy> {
+  if (policy === undefined) return { ...defaults };
+  if (policy === null || typeof policy !== "object") {
+    throw new TypeError(
+      `Invalid retry policy of ${subject}: must be an object, received ${
+        policy === null ? "null" : typeof policy
+      }`,
+    );
+  }
+  const resolved = { ...defaults, ...definedOnly(policy) };
+  const check = (
+    field: keyof RetryPolicy,
+    ok: (value: number) => boolean,
+    rule: string,
+  ) => {
+    const value = resolved[field];
+    if (typeof value !== "number" || Number.isNaN(value)) {
+      throw new TypeError(
+        `Invalid retry policy of ${subject}: '${field}' must be a number, received ${
+          typeof value === "number" ? value : typeof value
+        }`,
+      );
+    }
+    if (!ok(value)) {
+      throw new RangeError(
+        `Invalid retry policy of ${subject}: '${field}' must be ${rule}, received ${value}`,
+      );
+    }
+  };
+  check(
+    "maxAttempts",
+    (v) => Number.isInteger(v) && v >= 1,
+    "an integer of at least 1",
+  );
+  check(
+    "initialIntervalMs",
+    (v) => Number.isFinite(v) && v >= 0,
+    "a finite number of at least 0",
+  );
+  check(
+    "backoffCoefficient",
+    (v) => Number.isFinite(v) && v >= 1,
+    "a finite number of at least 1",
+  );
+  check(
+    "maxIntervalMs",
+    (v) => Number.isFinite(v) && v >= resolved.initialIntervalMs,
+    `a finite number of at least initialIntervalMs (${resolved.initialIntervalMs})`,
+  );
+  check("jitter", (v) => v >= 0 && v <= 1, "between 0 and 1");
+  return resolved;
+}
+
+function definedOnly(policy: RetryPolicy): RetryPolicy {
+  return Object.fromEntries(
+    Object.entries(policy).filter(([, value]) => value !== undefined),
+  );
+}
+
+/**
+ * The wait after the `failures`-th failed attempt. The jitter is derived
+ * from `seed` (an attempt id), so every worker computes the same wait.
+ */
+export function retryDelayMs(
+  policy: Required<RetryPolicy>,
+  failures: number,
+  seed: string,
+): number {
+  const base = Math.min(
+    policy.initialIntervalMs *
+      policy.backoffCoefficient ** Math.max(0, failures - 1),
+    policy.maxIntervalMs,
+  );
+  const spread = (hashUnit(seed) * 2 - 1) * policy.jitter;
+  return Math.max(0, Math.round(base * (1 + spread)));
+}
+
+/** A stable number in [0, 1) from a string (FNV-1a). */
+function hashUnit(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) / 0x1_0000_0000;
+}

@@ -1,0 +1,140 @@
+/**
+ * The step API a workflow function uses for its side effects and waits.
+ *
+ * @module
+ */
+
+import type { Duration } from "./duration.ts";
+import type { RetryPolicy } from "./retry.ts";
+
+/**
+ * Configuration of one `step.run()` call.
+ *
+ * @example
+ * ```ts
+ * import type { StepFunctionConfig } from "@openworkflow/core";
+ *
+ * const config: StepFunctionConfig = {
+ *   name: "charge-card",
+ *   retry: { maxAttempts: 5 },
+ *   timeoutMs: 10_000,
+ * };
+ * console.log(config.name);
+ * ```
+ */
+export interface StepFunctionConfig {
+  /**
+   * The step's name: unique within the run and deterministic (never
+   * `step-${Date.now()}`). Its stored result is found by this name.
+   */
+  name: string;
+  /**
+   * How often a failing step is tried.
+   * @default {DEFAULT_STEP_RETRY_POLICY}
+   */
+  retry?: RetryPolicy;
+  /**
+   * Fails an attempt that runs longer than this (its `signal` is aborted);
+   * the failure is retried per `retry`. No timeout when omitted.
+   */
+  timeoutMs?: number;
+}
+
+/**
+ * What a step function receives.
+ *
+ * @example
+ * ```ts
+ * import type { StepFunctionContext } from "@openworkflow/core";
+ *
+ * async function load({ signal }: StepFunctionContext): Promise<number> {
+ *   signal.throwIfAborted();
+ *   return 42;
+ * }
+ * ```
+ */
+export interface StepFunctionContext {
+  /**
+   * Aborted when the step should stop: the run was canceled, the worker
+   * lost the run's lease, the run's deadline passed, or the step's
+   * `timeoutMs` elapsed. Pass it on to `fetch` and other abortable calls.
+   */
+  signal: AbortSignal;
+  /** Which attempt this is, counting from 1. */
+  attempt: number;
+}
+
+/**
+ * The function a step runs. Sync or async; `undefined` is stored and
+ * returned as `null`. Its result must be a JSON value (`Date` and other
+ * `toJSON` values are converted as `JSON.stringify` does).
+ *
+ * @example
+ * ```ts
+ * import type { StepFunction } from "@openworkflow/core";
+ *
+ * const double: StepFunction<number> = () => 21 * 2;
+ * console.log(double({ signal: new AbortController().signal, attempt: 1 }));
+ * ```
+ */
+export type StepFunction<Output> = (
+  context: StepFunctionContext,
+) => Promise<Output | undefined> | Output | undefined;
+
+/**
+ * The step API, passed to every workflow function as `step`.
+ *
+ * Each step's outcome is checkpointed. When a run resumes (after a crash, a
+ * lost lease, a sleep or a retry wait) the workflow function runs again from
+ * the top and every completed step returns its stored result instead of
+ * running again.
+ *
+ * @example
+ * ```ts ignore
+ * const wf = ow.defineWorkflow({ name: "onboard" }, async ({ input, step }) => {
+ *   const user = await step.run({ name: "create-user" }, () => db.createUser(input));
+ *   await step.sleep("wait-a-day", "1d");
+ *   await step.run({ name: "send-tips" }, () => mail.sendTips(user.email));
+ * });
+ * ```
+ */
+export interface StepApi {
+  /**
+   * Executes a step with memoization. If the step has already completed in
+   * an earlier execution of the run, returns the stored result without
+   * calling `fn`.
+   *
+   * A step that fails is retried per `config.retry` (the run releases its
+   * worker while it waits); when it has failed for good, `run()` rejects
+   * with the stored error (an `Error` with the original `name`, `message`
+   * and `stack`), which the workflow may catch.
+   *
+   * @param config The step's name and options.
+   * @param fn The function to execute.
+   * @returns The step's output (`null` for `undefined`).
+   * @throws {DuplicateStepNameError} when the name was used before in the run.
+   */
+  run<Output>(
+    config: StepFunctionConfig,
+    fn: StepFunction<Output>,
+  ): Promise<Output>;
+  /**
+   * Sleeps durably: the run releases its worker and any worker resumes it
+   * when the time is up, even after restarts. A completed sleep is never
+   * slept again.
+   *
+   * @param name The step's name, unique within the run.
+   * @param duration Milliseconds, or a string such as `"30s"`, `"5m"`, `"1d"`.
+   * @throws {RangeError|TypeError} for a negative or unparseable duration.
+   */
+  sleep(name: string, duration: Duration): Promise<void>;
+  /**
+   * Sleeps durably until `until`; see {@linkcode StepApi.sleep}. A time in
+   * the past returns at once.
+   *
+   * @param name The step's name, unique within the run.
+   * @param until When to wake up.
+   * @throws {TypeError} for an invalid `Date`.
+   */
+  sleepUntil(name: string, until: Date): Promise<void>;
+}

@@ -1,0 +1,123 @@
+/**
+ * Argument checks shared by the client, the worker and the backends.
+ *
+ * @module
+ */
+
+/** The longest workflow or step name: 1,024 characters. */
+export const MAX_NAME_LENGTH = 1024;
+
+/** Describes a received value for an error message. */
+export function received(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "string") {
+    return value.length > 60
+      ? `a string of ${value.length} characters`
+      : JSON.stringify(value);
+  }
+  if (typeof value === "number" || typeof value === "boolean") {
+    return String(value);
+  }
+  if (value instanceof Date) {
+    return Number.isNaN(value.getTime()) ? "Invalid Date" : value.toISOString();
+  }
+  return typeof value;
+}
+
+/**
+ * Checks a workflow or step name.
+ *
+ * @throws {TypeError} for a non-string or empty name.
+ * @throws {RangeError} for a name longer than `MAX_NAME_LENGTH`.
+ */
+export function checkName(
+  value: unknown,
+  what: string,
+  argument: string,
+): string {
+  if (typeof value !== "string" || value.length === 0) {
+    throw new TypeError(
+      `Cannot ${what}: '${argument}' must be a non-empty string, received ${
+        received(value)
+      }`,
+    );
+  }
+  if (value.includes("\u0000") || !isWellFormed(value)) {
+    throw new TypeError(
+      `Cannot ${what}: '${argument}' must not contain NUL characters or lone surrogates, received ${
+        JSON.stringify(value.slice(0, 60))
+      }`,
+    );
+  }
+  if (value.length > MAX_NAME_LENGTH) {
+    throw new RangeError(
+      `Cannot ${what}: '${argument}' must be at most ${MAX_NAME_LENGTH} characters, received ${value.length}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Checks an optional `Date` argument.
+ *
+ * @throws {TypeError} for a non-`Date` or an invalid `Date`.
+ */
+export function checkDate(
+  value: unknown,
+  what: string,
+  argument: string,
+): Date {
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
+    throw new TypeError(
+      `Cannot ${what}: '${argument}' must be a valid Date, received ${
+        received(value)
+      }`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Checks a positive integer argument.
+ *
+ * @throws {RangeError} for anything else.
+ */
+export function checkPositiveInteger(
+  value: unknown,
+  what: string,
+  argument: string,
+): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+    throw new RangeError(
+      `Cannot ${what}: '${argument}' must be a positive integer, received ${
+        received(value)
+      }`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Checks a positive finite number of milliseconds.
+ *
+ * @throws {RangeError} for anything else.
+ */
+export function checkPositiveMs(
+  value: unknown,
+  what: string,
+  argument: string,
+): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw new RangeError(
+      `Cannot ${what}: '${argument}' must be a positive finite number of milliseconds, received ${
+        received(value)
+      }`,
+    );
+  }
+  return value;
+}
+
+/** Whether `text` is well-formed UTF-16 (no lone surrogates). */
+export function isWellFormed(text: string): boolean {
+  return !/\p{Surrogate}/u.test(text);
+}
