@@ -1,0 +1,257 @@
+/** Conformance: step attempts and run listings. */
+
+import assert from "node:assert/strict";
+import { LeaseLostError } from "../../mod.ts";
+import { type BackendTarget, delay, testBackend } from "../helpers.ts";
+import { createClaimed, runParams } from "./runs.ts";
+
+export function stepConformance(target: BackendTarget): void {
+  testBackend(
+    target,
+    "step attempts: create, get, list, succeed, fail",
+    async ({ backend }) => {
+      const runId = await createClaimed(backend, "w1");
+      const ids = { workflowRunId: runId, workerId: "w1" };
+      const a = await backend.createStepAttempt({
+        ...ids,
+        stepName: "fetch",
+        kind: "run",
+        config: { retry: { maxAttempts: 3 } },
+        context: null,
+      });
+      assert.equal(a.workflowRunId, runId);
+      assert.equal(a.stepName, "fetch");
+      assert.equal(a.kind, "run");
+      assert.equal(a.status, "running");
+      assert.deepEqual(a.config, { retry: { maxAttempts: 3 } });
+      assert.equal(a.output, null);
+      assert.equal(a.completedAt, null);
+      const b = await backend.createStepAttempt({
+        ...ids,
+        stepName: "nap",
+        kind: "sleep",
+        config: {},
+        context: { resumeAt: "2030-01-01T00:00:00.000Z" },
+      });
+      const c = await backend.createStepAttempt({
+        ...ids,
+        stepName: "flaky",
+        kind: "run",
+        config: {},
+        context: null,
+      });
+      await backend.markStepAttemptSucceeded({
+        ...ids,
+        stepAttemptId: a.id,
+        output: { v: "a\u0000" },
+      });
+      await backend.markStepAttemptSucceeded({
+        ...ids,
+        stepAttemptId: b.id,
+        output: null,
+      });
+      const error = { name: "Error", message: "flaky", code: "E1" };
+      await backend.markStepAttemptFailed({
+        ...ids,
+        stepAttemptId: c.id,
+        error,
+      });
+      const got = await backend.getStepAttempt({ stepAttemptId: a.id });
+      assert.equal(got?.status, "succeeded");
+      assert.deepEqual(got?.output, { v: "a\u0000" });
+      assert.ok(got?.completedAt instanceof Date);
+      assert.equal(
+        await backend.getStepAttempt({ stepAttemptId: crypto.randomUUID() }),
+        null,
+      );
+      assert.equal(
+        await backend.getStepAttempt({ stepAttemptId: "nope" }),
+        null,
+      );
+      const list = await backend.listStepAttempts({ workflowRunId: runId });
+      assert.deepEqual(
+        list.map((s) => [s.stepName, s.kind, s.status]),
+        [["fetch", "run", "succeeded"], ["nap", "sleep", "succeeded"], [
+          "flaky",
+          "run",
+          "failed",
+        ]],
+      );
+      assert.deepEqual(list[1].context, {
+        resumeAt: "2030-01-01T00:00:00.000Z",
+      });
+      assert.deepEqual(list[2].error, error);
+      assert.equal(list[2].output, null);
+      // A finished attempt cannot be finished again.
+      await assert.rejects(
+        backend.markStepAttemptSucceeded({
+          ...ids,
+          stepAttemptId: c.id,
+          output: 1,
+        }),
+        LeaseLostError,
+      );
+      assert.deepEqual(
+        await backend.listStepAttempts({ workflowRunId: crypto.randomUUID() }),
+        [],
+      );
+    },
+  );
+
+  testBackend(
+    target,
+    "step attempts keep their order under many writes",
+    async ({ backend }) => {
+      const runId = await createClaimed(backend, "w1");
+      const names = Array.from({ length: 30 }, (_, i) => `s${i}`);
+      for (const stepName of names) {
+        await backend.createStepAttempt({
+          workflowRunId: runId,
+          workerId: "w1",
+          stepName,
+          kind: "run",
+          config: {},
+          context: null,
+        });
+      }
+      const list = await backend.listStepAttempts({ workflowRunId: runId });
+      assert.deepEqual(list.map((s) => s.stepName), names);
+    },
+  );
+
+  testBackend(
+    target,
+    "step writes are fenced to the run's owner",
+    async ({ backend }) => {
+      const runId = await createClaimed(backend, "w1");
+      const attempt = await backend.createStepAttempt({
+        workflowRunId: runId,
+        workerId: "w1",
+        stepName: "s",
+        kind: "run",
+        config: {},
+        context: null,
+      });
+      const intruder = { workflowRunId: runId, workerId: "w2" };
+      await assert.rejects(
+        backend.createStepAttempt({
+          ...intruder,
+          stepName: "x",
+          kind: "run",
+          config: {},
+          context: null,
+        }),
+        LeaseLostError,
+      );
+      await assert.rejects(
+        backend.markStepAttemptSucceeded({
+          ...intruder,
+          stepAttemptId: attempt.id,
+          output: 1,
+        }),
+        LeaseLostError,
+      );
+      await assert.rejects(
+        backend.markStepAttemptFailed({
+          ...intruder,
+          stepAttemptId: attempt.id,
+          error: {},
+        }),
+        LeaseLostError,
+      );
+      // The attempt belongs to the run named: another run's id is rejected.
+      const other = await createClaimed(backend, "w1");
+      await assert.rejects(
+        backend.markStepAttemptSucceeded({
+          workflowRunId: other,
+          workerId: "w1",
+          stepAttemptId: attempt.id,
+          output: 1,
+        }),
+        LeaseLostError,
+      );
+      const list = await backend.listStepAttempts({ workflowRunId: runId });
+      assert.deepEqual(list.map((s) => [s.stepName, s.status]), [[
+        "s",
+        "running",
+      ]]);
+    },
+  );
+
+  testBackend(
+    target,
+    "listWorkflowRuns() filters and paginates newest first",
+    async ({ backend }) => {
+      const created: string[] = [];
+      for (let i = 0; i < 7; i++) {
+        const run = await backend.createWorkflowRun(
+          runParams(i % 2 === 0 ? "even" : "odd"),
+        );
+        created.push(run.id);
+        await delay(2);
+      }
+      const middle =
+        (await backend.getWorkflowRun({ workflowRunId: created[3] }))!
+          .createdAt;
+      await backend.claimWorkflowRun({
+        workerId: "w",
+        leaseDurationMs: 10_000,
+      });
+
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const page: { runs: { id: string }[]; nextCursor: string | null } =
+          await backend
+            .listWorkflowRuns({ limit: 3, cursor });
+        seen.push(...page.runs.map((r) => r.id));
+        cursor = page.nextCursor;
+        pages++;
+      } while (cursor !== null);
+      assert.deepEqual(seen, [...created].reverse());
+      assert.equal(pages, 3);
+
+      const even = await backend.listWorkflowRuns({
+        workflowName: "even",
+        limit: 10,
+      });
+      assert.deepEqual(even.runs.map((r) => r.id), [
+        created[6],
+        created[4],
+        created[2],
+        created[0],
+      ]);
+      assert.equal(even.nextCursor, null);
+      const running = await backend.listWorkflowRuns({
+        statuses: ["running"],
+        limit: 10,
+      });
+      assert.deepEqual(running.runs.map((r) => r.id), [created[0]]);
+      const pendingOrRunning = await backend.listWorkflowRuns({
+        statuses: ["pending", "running"],
+        limit: 10,
+      });
+      assert.equal(pendingOrRunning.runs.length, 7);
+      const after = await backend.listWorkflowRuns({
+        createdAfter: middle,
+        limit: 10,
+      });
+      assert.deepEqual(after.runs.map((r) => r.id), [
+        created[6],
+        created[5],
+        created[4],
+        created[3],
+      ]);
+      const before = await backend.listWorkflowRuns({
+        createdBefore: middle,
+        limit: 10,
+      });
+      assert.deepEqual(before.runs.map((r) => r.id), [
+        created[2],
+        created[1],
+        created[0],
+      ]);
+    },
+  );
+}

@@ -1,0 +1,136 @@
+/**
+ * Shared test helpers: the database targets every backend-level test runs
+ * against, and small utilities.
+ */
+
+import type { Backend } from "../mod.ts";
+import { BackendPostgres } from "../backend_postgres.ts";
+
+/** The Postgres every test uses; `DATABASE_URL` overrides it. */
+export const DATABASE_URL = Deno.env.get("DATABASE_URL") ??
+  "postgresql://postgres@127.0.0.1:5432/test";
+
+/** A store for one test: every backend it connects shares the same data. */
+export interface TestStore {
+  /** Connects a backend on the store, in `namespaceId`. */
+  connect(namespaceId: string): Promise<Backend>;
+  /** Stops every backend connected and removes the store's files. */
+  close(): Promise<void>;
+}
+
+/** A kind of backend the shared suites run against. */
+export interface BackendTarget {
+  /** Shown in test names, e.g. "postgres". */
+  name: string;
+  /**
+   * Why the target cannot run here, or `null` when it can. In CI a target
+   * that cannot run fails instead of being skipped.
+   */
+  unavailable: string | null;
+  /** Opens a fresh store for one test. */
+  open(): Promise<TestStore>;
+}
+
+async function postgresUnavailable(): Promise<string | null> {
+  try {
+    const backend = await BackendPostgres.connect(DATABASE_URL, {
+      namespaceId: "probe",
+    });
+    await backend.stop();
+    return null;
+  } catch (error) {
+    const reason =
+      `Postgres at DATABASE_URL (${DATABASE_URL}) is unreachable: ${
+        error instanceof Error ? error.message : String(error)
+      }`;
+    if (Deno.env.get("CI") === "true") {
+      throw new Error(`${reason}; Postgres tests must run in CI`);
+    }
+    return `${reason}; set DATABASE_URL to run the Postgres tests`;
+  }
+}
+
+/** The Postgres target: each test gets fresh random namespaces. */
+export const postgresTarget: BackendTarget = {
+  name: "postgres",
+  unavailable: await postgresUnavailable(),
+  open(): Promise<TestStore> {
+    const backends: Backend[] = [];
+    return Promise.resolve({
+      async connect(namespaceId: string): Promise<Backend> {
+        const backend = await BackendPostgres.connect(DATABASE_URL, {
+          namespaceId,
+          maxConnections: 4,
+        });
+        backends.push(backend);
+        return backend;
+      },
+      async close(): Promise<void> {
+        await Promise.all(backends.map((b) => b.stop()));
+      },
+    });
+  },
+};
+
+/** Every target the shared suites run against. */
+export const targets: BackendTarget[] = [postgresTarget];
+
+/** What a backend test receives. */
+export interface TestContext {
+  /** A backend in a fresh namespace. */
+  backend: Backend;
+  /** The store it is on, to connect more backends. */
+  store: TestStore;
+  /** The backend's namespace. */
+  namespaceId: string;
+}
+
+/** A random namespace id for one test. */
+export function randomNamespace(): string {
+  return `test-${crypto.randomUUID()}`;
+}
+
+/** Resolves after `ms` milliseconds. */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Registers a test once per target, with a fresh store and a backend in a
+ * fresh namespace.
+ */
+export function testEachBackend(
+  name: string,
+  fn: (context: TestContext) => Promise<void>,
+): void {
+  for (const target of targets) testBackend(target, name, fn);
+}
+
+/**
+ * Registers one test for `target`, with a fresh store and a backend in a
+ * fresh namespace.
+ */
+export function testBackend(
+  target: BackendTarget,
+  name: string,
+  fn: (context: TestContext) => Promise<void>,
+): void {
+  Deno.test({
+    name: `[${target.name}] ${name}`,
+    ignore: target.unavailable !== null,
+    async fn() {
+      const store = await target.open();
+      try {
+        const namespaceId = randomNamespace();
+        const backend = await store.connect(namespaceId);
+        await fn({ backend, store, namespaceId });
+      } finally {
+        await store.close();
+      }
+    },
+  });
+}
+
+if (postgresTarget.unavailable !== null) {
+  console.warn(`Skipping Postgres tests: ${postgresTarget.unavailable}`);
+}
