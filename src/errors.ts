@@ -24,6 +24,7 @@ export interface OpenWorkflowErrorOptions {
  * ```
  */
 export class OpenWorkflowError extends Error {
+  /** The error's name, `"OpenWorkflowError"`. */
   override name = "OpenWorkflowError";
 }
 
@@ -42,11 +43,14 @@ export class OpenWorkflowError extends Error {
  * ```
  */
 export class WorkflowFailedError extends OpenWorkflowError {
+  /** The error's name, `"WorkflowFailedError"`. */
   override name = "WorkflowFailedError" as const;
   /** The id of the failed workflow run. */
   readonly workflowRunId: string;
 
   /**
+   * Creates the error.
+   *
    * @param workflowRunId The id of the failed workflow run.
    * @param cause The workflow's error, rehydrated.
    */
@@ -70,11 +74,16 @@ export class WorkflowFailedError extends OpenWorkflowError {
  * ```
  */
 export class WorkflowCanceledError extends OpenWorkflowError {
+  /** The error's name, `"WorkflowCanceledError"`. */
   override name = "WorkflowCanceledError" as const;
   /** The id of the canceled workflow run. */
   readonly workflowRunId: string;
 
-  /** @param workflowRunId The id of the canceled workflow run. */
+  /**
+   * Creates the error.
+   *
+   * @param workflowRunId The id of the canceled workflow run.
+   */
   constructor(workflowRunId: string) {
     super(`Workflow run ${workflowRunId} was canceled`);
     this.workflowRunId = workflowRunId;
@@ -93,11 +102,16 @@ export class WorkflowCanceledError extends OpenWorkflowError {
  * ```
  */
 export class WorkflowRunNotFoundError extends OpenWorkflowError {
+  /** The error's name, `"WorkflowRunNotFoundError"`. */
   override name = "WorkflowRunNotFoundError" as const;
   /** The id that names no run. */
   readonly workflowRunId: string;
 
-  /** @param workflowRunId The id that names no run. */
+  /**
+   * Creates the error.
+   *
+   * @param workflowRunId The id that names no run.
+   */
   constructor(workflowRunId: string) {
     super(`Workflow run ${workflowRunId} not found`);
     this.workflowRunId = workflowRunId;
@@ -117,6 +131,7 @@ export class WorkflowRunNotFoundError extends OpenWorkflowError {
  * ```
  */
 export class ResultTimeoutError extends OpenWorkflowError {
+  /** The error's name, `"ResultTimeoutError"`. */
   override name = "ResultTimeoutError" as const;
   /** The id of the workflow run waited for. */
   readonly workflowRunId: string;
@@ -124,6 +139,8 @@ export class ResultTimeoutError extends OpenWorkflowError {
   readonly timeoutMs: number;
 
   /**
+   * Creates the error.
+   *
    * @param workflowRunId The id of the workflow run waited for.
    * @param timeoutMs How long the caller waited, in milliseconds.
    */
@@ -148,6 +165,7 @@ export class ResultTimeoutError extends OpenWorkflowError {
  * ```
  */
 export class DeadlineExceededError extends OpenWorkflowError {
+  /** The error's name, `"DeadlineExceededError"`. */
   override name = "DeadlineExceededError" as const;
   /** The id of the workflow run. */
   readonly workflowRunId: string;
@@ -155,6 +173,8 @@ export class DeadlineExceededError extends OpenWorkflowError {
   readonly deadlineAt: Date;
 
   /**
+   * Creates the error.
+   *
    * @param workflowRunId The id of the workflow run.
    * @param deadlineAt The deadline that passed.
    */
@@ -181,6 +201,7 @@ export class DeadlineExceededError extends OpenWorkflowError {
  * ```
  */
 export class LeaseLostError extends OpenWorkflowError {
+  /** The error's name, `"LeaseLostError"`. */
   override name = "LeaseLostError" as const;
   /** The id of the workflow run. */
   readonly workflowRunId: string;
@@ -188,6 +209,8 @@ export class LeaseLostError extends OpenWorkflowError {
   readonly workerId: string;
 
   /**
+   * Creates the error.
+   *
    * @param workflowRunId The id of the workflow run.
    * @param workerId The worker whose write was rejected.
    */
@@ -214,6 +237,7 @@ export class LeaseLostError extends OpenWorkflowError {
  * ```
  */
 export class DuplicateStepNameError extends OpenWorkflowError {
+  /** The error's name, `"DuplicateStepNameError"`. */
   override name = "DuplicateStepNameError" as const;
   /** The id of the workflow run. */
   readonly workflowRunId: string;
@@ -221,6 +245,8 @@ export class DuplicateStepNameError extends OpenWorkflowError {
   readonly stepName: string;
 
   /**
+   * Creates the error.
+   *
    * @param workflowRunId The id of the workflow run.
    * @param stepName The repeated step name.
    */
@@ -246,6 +272,7 @@ export class DuplicateStepNameError extends OpenWorkflowError {
  * ```
  */
 export class StepTimeoutError extends OpenWorkflowError {
+  /** The error's name, `"StepTimeoutError"`. */
   override name = "StepTimeoutError" as const;
   /** The step's name. */
   readonly stepName: string;
@@ -253,6 +280,8 @@ export class StepTimeoutError extends OpenWorkflowError {
   readonly timeoutMs: number;
 
   /**
+   * Creates the error.
+   *
    * @param stepName The step's name.
    * @param timeoutMs The step's timeout, in milliseconds.
    */
@@ -279,6 +308,7 @@ export class StepTimeoutError extends OpenWorkflowError {
  * ```
  */
 export class NonRetryableError extends OpenWorkflowError {
+  /** The error's name, `"NonRetryableError"`. */
   override name = "NonRetryableError";
 }
 
@@ -295,6 +325,7 @@ export class NonRetryableError extends OpenWorkflowError {
  * ```
  */
 export class SchemaVersionError extends OpenWorkflowError {
+  /** The error's name, `"SchemaVersionError"`. */
   override name = "SchemaVersionError" as const;
   /** Where the schema lives: a Postgres schema name or a SQLite file path. */
   readonly location: string;
@@ -304,6 +335,8 @@ export class SchemaVersionError extends OpenWorkflowError {
   readonly supportedVersion: number;
 
   /**
+   * Creates the error.
+   *
    * @param location Where the schema lives.
    * @param foundVersion The schema version found in the database.
    * @param supportedVersion The newest schema version this library knows.
@@ -334,6 +367,7 @@ export class SchemaVersionError extends OpenWorkflowError {
  * ```
  */
 export class PayloadTooLargeError extends OpenWorkflowError {
+  /** The error's name, `"PayloadTooLargeError"`. */
   override name = "PayloadTooLargeError" as const;
   /** What the value is, e.g. "output of step 'load'". */
   readonly subject: string;
@@ -343,6 +377,8 @@ export class PayloadTooLargeError extends OpenWorkflowError {
   readonly limitBytes: number;
 
   /**
+   * Creates the error.
+   *
    * @param subject What the value is.
    * @param sizeBytes The size of the value's JSON text, in bytes.
    * @param limitBytes The limit, in bytes.
@@ -370,9 +406,12 @@ export class PayloadTooLargeError extends OpenWorkflowError {
  * ```
  */
 export class BackendError extends OpenWorkflowError {
+  /** The error's name, `"BackendError"`. */
   override name = "BackendError" as const;
 
   /**
+   * Creates the error.
+   *
    * @param action What the backend was doing, e.g. "connect to Postgres".
    * @param options `cause`: the driver's error.
    */

@@ -1,0 +1,236 @@
+import assert from "node:assert/strict";
+import {
+  type Backend,
+  DeadlineExceededError,
+  OpenWorkflow,
+  WorkflowFailedError,
+} from "../../mod.ts";
+import { delay, testEachBackend } from "../helpers.ts";
+
+/**
+ * A backend whose process "dies" on `crash()`: from then on every call
+ * fails, as if the worker's host were gone. No write reaches the database.
+ */
+function crashable(backend: Backend): { backend: Backend; crash(): void } {
+  let crashed = false;
+  const proxy = new Proxy(backend, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        if (crashed) return Promise.reject(new Error("process crashed"));
+        return value.apply(target, args);
+      };
+    },
+  });
+  return { backend: proxy, crash: () => crashed = true };
+}
+
+testEachBackend(
+  "a run abandoned mid-way resumes on another worker without redoing completed steps",
+  async ({ backend }) => {
+    const calls: Record<string, number> = { one: 0, two: 0, three: 0 };
+    let releaseTwo = () => {};
+    const twoStarted = Promise.withResolvers<void>();
+    const define = (ow: OpenWorkflow, blockTwo: boolean) =>
+      ow.defineWorkflow({ name: "resumable" }, async ({ step }) => {
+        const one = await step.run({ name: "one" }, () => ++calls.one);
+        const two = await step.run({ name: "two" }, async () => {
+          calls.two++;
+          if (blockTwo) {
+            twoStarted.resolve();
+            await new Promise<void>((resolve) => releaseTwo = resolve);
+          }
+          return "two";
+        });
+        const three = await step.run({ name: "three" }, () => ++calls.three);
+        return { one, two, three };
+      });
+
+    // Worker A starts the run, completes step one, and dies inside step two.
+    const doomed = crashable(backend);
+    const clientA = new OpenWorkflow({ backend: doomed.backend });
+    const wfA = define(clientA, true);
+    const workerA = clientA.newWorker({
+      leaseDurationMs: 300,
+      pollIntervalMs: 20,
+    });
+    const handleA = await wfA.run();
+    await workerA.start();
+    await twoStarted.promise;
+    doomed.crash();
+
+    // Worker B, another process in effect, takes over once the lease expires.
+    const clientB = new OpenWorkflow({ backend });
+    define(clientB, false);
+    const workerB = clientB.newWorker({
+      leaseDurationMs: 5_000,
+      pollIntervalMs: 20,
+    });
+    const handle = (await clientB.getRun(handleA.id))!;
+    await workerB.start();
+    try {
+      assert.deepEqual(
+        await handle.result({ timeoutMs: 10_000, pollIntervalMs: 50 }),
+        {
+          one: 1,
+          two: "two",
+          three: 1,
+        },
+      );
+      assert.deepEqual(calls, { one: 1, two: 2, three: 1 });
+      const run = await handle.refresh();
+      assert.equal(run.attempts, 2);
+      assert.equal(run.workerId, workerB.id);
+      const attempts = await handle.listStepAttempts();
+      assert.deepEqual(attempts.map((a) => [a.stepName, a.status]), [
+        ["one", "succeeded"],
+        ["two", "running"], // A's attempt, never finished
+        ["two", "succeeded"],
+        ["three", "succeeded"],
+      ]);
+    } finally {
+      releaseTwo(); // A's step finishes late; its writes are fenced out
+      await workerB.stop();
+      await workerA.stop();
+    }
+    assert.equal((await handle.refresh()).status, "succeeded");
+  },
+);
+
+testEachBackend(
+  "a worker that lost its lease cannot complete the run",
+  async ({ backend }) => {
+    const ow = new OpenWorkflow({ backend });
+    let release = () => {};
+    const started = Promise.withResolvers<void>();
+    let executions = 0;
+    const wf = ow.defineWorkflow({ name: "slow" }, async ({ step }) => {
+      executions++;
+      return await step.run({ name: "slow-step" }, async () => {
+        if (executions === 1) {
+          started.resolve();
+          await new Promise<void>((resolve) => release = resolve);
+          return "stale";
+        }
+        return "fresh";
+      });
+    });
+    const handle = await wf.run();
+    // Worker A claims with a lease it cannot renew (the heartbeat interval is
+    // a third of the lease, but A's lease is taken over right away below).
+    const workerA = ow.newWorker({ leaseDurationMs: 60_000 });
+    const tickA = workerA.tick();
+    await started.promise;
+    // Force the lease to lapse and let B claim the run.
+    const intruder = await backend.claimWorkflowRuns({
+      workerId: "takeover",
+      leaseDurationMs: 1,
+      limit: 1,
+    });
+    assert.equal(intruder.length, 0, "A's lease is still valid");
+    await backend.releaseWorkflowRun({
+      workflowRunId: handle.id,
+      workerId: workerA.id,
+      status: "pending",
+      availableAt: null,
+    });
+    const workerB = ow.newWorker();
+    assert.equal(await workerB.tick(), 1);
+    assert.equal(await handle.result(), "fresh");
+    release();
+    await tickA;
+    const run = await handle.refresh();
+    assert.equal(run.status, "succeeded");
+    assert.equal(run.output, "fresh");
+    assert.equal(run.workerId, workerB.id);
+  },
+);
+
+testEachBackend(
+  "stop() waits for runs in flight and is harmless twice",
+  async ({ backend }) => {
+    const ow = new OpenWorkflow({ backend });
+    const started = Promise.withResolvers<void>();
+    const wf = ow.defineWorkflow({ name: "in-flight" }, async ({ step }) => {
+      await step.run({ name: "work" }, async () => {
+        started.resolve();
+        await delay(300);
+      });
+      return "finished";
+    });
+    const idle = ow.newWorker();
+    await idle.stop(); // never started
+    const worker = ow.newWorker({ concurrency: 2, pollIntervalMs: 20 });
+    await worker.start();
+    const handle = await wf.run();
+    await started.promise;
+    await worker.stop();
+    assert.equal((await handle.refresh()).status, "succeeded");
+    await worker.stop();
+    assert.equal(worker.activeCount, 0);
+    // A stopped worker claims nothing more.
+    const later = await wf.run();
+    await delay(100);
+    assert.equal((await later.refresh()).status, "pending");
+  },
+);
+
+testEachBackend(
+  "a run past its deadline fails with a deadline error and stops",
+  async ({ backend }) => {
+    const ow = new OpenWorkflow({ backend });
+    let aborted: unknown = null;
+    let after = 0;
+    const wf = ow.defineWorkflow({ name: "deadline" }, async ({ step }) => {
+      await step.run({ name: "long" }, async ({ signal }) => {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 5_000);
+          signal.addEventListener("abort", () => {
+            aborted = signal.reason;
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      });
+      await step.run({ name: "after" }, () => after++);
+    });
+    const handle = await wf.run(undefined, {
+      deadlineAt: new Date(Date.now() + 300),
+    });
+    const worker = ow.newWorker({ pollIntervalMs: 20 });
+    await worker.start();
+    try {
+      const error = await handle.result({ timeoutMs: 5_000 }).then(
+        () => null,
+        (e) => e,
+      );
+      assert.ok(error instanceof WorkflowFailedError);
+      assert.equal((error.cause as Error).name, "DeadlineExceededError");
+      assert.ok(aborted instanceof DeadlineExceededError);
+      assert.equal(after, 0);
+    } finally {
+      await worker.stop();
+    }
+  },
+);
+
+testEachBackend(
+  "a run whose deadline passed before it started never executes",
+  async ({ backend }) => {
+    const ow = new OpenWorkflow({ backend });
+    let executed = false;
+    const wf = ow.defineWorkflow({ name: "too-late" }, () => {
+      executed = true;
+    });
+    const handle = await wf.run(undefined, {
+      deadlineAt: new Date(Date.now() + 50),
+    });
+    await delay(100);
+    assert.equal(await ow.newWorker().tick(), 0);
+    const error = await handle.result().then(() => null, (e) => e);
+    assert.ok(error instanceof WorkflowFailedError);
+    assert.equal((error.cause as Error).name, "DeadlineExceededError");
+    assert.equal(executed, false);
+  },
+);
