@@ -1,0 +1,259 @@
+/**
+ * One `node:sqlite` connection that never blocks the event loop on a lock.
+ *
+ * The connection's busy timeout is 0: a statement that finds the database
+ * locked by another connection fails at once with `SQLITE_BUSY` (or
+ * `SQLITE_LOCKED`), and the whole operation is retried after a short,
+ * randomized, growing wait on a timer. Writes run in `BEGIN IMMEDIATE`
+ * transactions, which take the write lock up front, so a transaction never
+ * fails halfway for lack of it. Each operation runs synchronously from
+ * `BEGIN` to `COMMIT`: operations on one connection never interleave.
+ *
+ * @module
+ */
+
+import { DatabaseSync } from "node:sqlite";
+import type { SQLInputValue, SQLOutputValue, StatementSync } from "node:sqlite";
+import { BackendError } from "../errors.ts";
+
+/** A result row. */
+export type Row = Record<string, SQLOutputValue>;
+
+/** Named statement parameters (`:name` in the SQL, `name` here). */
+export type Params = Record<string, SQLInputValue>;
+
+/** SQLite's primary result codes that mean "try again later". */
+const SQLITE_BUSY = 5;
+const SQLITE_LOCKED = 6;
+
+/** The first retry waits up to this long; each later one up to twice that. */
+const FIRST_BACKOFF_MS = 2;
+/** The longest single wait between retries. */
+const MAX_BACKOFF_MS = 50;
+
+/** A `node:sqlite` connection with asynchronous busy retries. */
+export class SqliteConnection {
+  /** The path or URI the connection was opened with. */
+  readonly location: string;
+  readonly #db: DatabaseSync;
+  readonly #busyTimeoutMs: number;
+  readonly #statements = new Map<string, StatementSync>();
+  readonly #closing = new AbortController();
+
+  private constructor(
+    db: DatabaseSync,
+    location: string,
+    busyTimeoutMs: number,
+  ) {
+    this.#db = db;
+    this.location = location;
+    this.#busyTimeoutMs = busyTimeoutMs;
+  }
+
+  /**
+   * Opens the database file (creating it when missing) with a busy timeout
+   * of 0.
+   *
+   * @throws {BackendError} naming the path and the problem.
+   */
+  static open(location: string, busyTimeoutMs: number): SqliteConnection {
+    let db: DatabaseSync;
+    try {
+      db = new DatabaseSync(location, { timeout: 0 });
+    } catch (error) {
+      throw sqliteError("open", location, error);
+    }
+    const connection = new SqliteConnection(db, location, busyTimeoutMs);
+    try {
+      connection.run("PRAGMA busy_timeout = 0", {}, false);
+    } catch (error) {
+      connection.close();
+      throw sqliteError("open", location, error);
+    }
+    return connection;
+  }
+
+  /** Whether `close()` has been called. */
+  get isClosed(): boolean {
+    return this.#closing.signal.aborted;
+  }
+
+  #statement(sql: string, cache: boolean): StatementSync {
+    if (!cache) return this.#db.prepare(sql);
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  /** Runs a query and returns every row. Call inside `read`/`write`. */
+  all(sql: string, params: Params = {}): Row[] {
+    return this.#statement(sql, true).all(params) as Row[];
+  }
+
+  /** Runs a query and returns its first row. Call inside `read`/`write`. */
+  get(sql: string, params: Params = {}, cache = true): Row | undefined {
+    return this.#statement(sql, cache).get(params) as Row | undefined;
+  }
+
+  /** Runs a statement and returns the number of rows it changed. */
+  run(sql: string, params: Params = {}, cache = true): number {
+    return Number(this.#statement(sql, cache).run(params).changes);
+  }
+
+  /**
+   * Runs `fn` (plain reads, without a transaction of its own), retrying it
+   * while the database is locked.
+   */
+  read<T>(action: string, fn: () => T): Promise<T> {
+    return this.#retry(action, fn);
+  }
+
+  /**
+   * Runs `fn` in a `BEGIN IMMEDIATE` transaction, committed when `fn`
+   * returns and rolled back when it throws. The whole transaction is
+   * retried while the database is locked, so `fn` must compute everything
+   * (the time included) afresh on each call.
+   */
+  write<T>(action: string, fn: () => T): Promise<T> {
+    return this.#retry(action, () => {
+      this.run("BEGIN IMMEDIATE");
+      try {
+        const result = fn();
+        this.run("COMMIT");
+        return result;
+      } catch (error) {
+        this.#rollback();
+        throw error;
+      }
+    });
+  }
+
+  #rollback(): void {
+    try {
+      this.run("ROLLBACK");
+    } catch {
+      // No transaction is open: the failing statement already ended it.
+    }
+  }
+
+  async #retry<T>(action: string, attempt: () => T): Promise<T> {
+    const startedAt = performance.now();
+    for (let retries = 0;; retries++) {
+      if (this.isClosed) {
+        throw new BackendError(
+          `${action}: the SQLite backend for ${
+            JSON.stringify(this.location)
+          } is stopped`,
+        );
+      }
+      try {
+        return attempt();
+      } catch (error) {
+        if (!isBusy(error)) throw sqliteError(action, this.location, error);
+        const waitedMs = performance.now() - startedAt;
+        if (waitedMs >= this.#busyTimeoutMs) {
+          throw new BackendError(
+            `${describeAction(action, this.location)}: the database stayed ` +
+              `locked by another connection for ${Math.round(waitedMs)} ms`,
+            { cause: error },
+          );
+        }
+        const capMs = Math.min(FIRST_BACKOFF_MS * 2 ** retries, MAX_BACKOFF_MS);
+        await wait(
+          Math.min(1 + Math.random() * capMs, this.#busyTimeoutMs - waitedMs),
+          this.#closing.signal,
+        );
+      }
+    }
+  }
+
+  /** Closes the connection; operations waiting to retry then fail. */
+  close(): void {
+    if (this.isClosed) return;
+    this.#closing.abort();
+    this.#statements.clear();
+    this.#db.close();
+  }
+}
+
+/** Whether a `node:sqlite` error means the database is locked. */
+export function isBusy(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const errcode = (error as { errcode?: unknown }).errcode;
+  if (typeof errcode === "number") {
+    const primary = errcode & 0xff;
+    return primary === SQLITE_BUSY || primary === SQLITE_LOCKED;
+  }
+  // Some runtimes leave out the result code on a few paths; SQLite's own
+  // message then tells.
+  return /^database (table |schema )?is locked/.test(error.message);
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function wait(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+function describeAction(action: string, location: string): string {
+  const where = `SQLite database ${JSON.stringify(location)}`;
+  return action === "open" ? `open ${where}` : `${action} in ${where}`;
+}
+
+/** What a SQLite result code says about the file, for error messages. */
+const PROBLEMS: ReadonlyMap<number, string> = new Map([
+  [3, "access denied"],
+  [8, "the database is read-only"],
+  [10, "disk I/O error"],
+  [11, "the file is corrupt"],
+  [13, "the disk is full"],
+  [
+    14,
+    "the file cannot be opened: its directory may be missing, it may " +
+    "be a directory, or access may be denied",
+  ],
+  [26, "the file is not a SQLite database"],
+]);
+
+/**
+ * Wraps a driver error in a `BackendError` naming the location and, when
+ * SQLite's result code tells, the problem. Errors of the library itself
+ * (such as `LeaseLostError`) pass through unchanged.
+ */
+export function sqliteError(
+  action: string,
+  location: string,
+  error: unknown,
+): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (
+    !(error instanceof Error) || typeof code !== "string" ||
+    !code.startsWith("ERR_")
+  ) {
+    return error;
+  }
+  const errcode = (error as { errcode?: unknown }).errcode;
+  let problem = typeof errcode === "number"
+    ? PROBLEMS.get(errcode & 0xff)
+    : undefined;
+  if (problem === undefined && /unable to open database/.test(error.message)) {
+    problem = PROBLEMS.get(14);
+  }
+  return new BackendError(
+    `${describeAction(action, location)}${
+      problem === undefined ? "" : ` (${problem})`
+    }`,
+    { cause: error },
+  );
+}

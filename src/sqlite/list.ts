@@ -1,0 +1,68 @@
+/**
+ * The listing query of `BackendSqlite.listWorkflowRuns`, assembled from
+ * fixed fragments: values are always bound, never spliced into the SQL.
+ *
+ * @module
+ */
+
+import type { ListWorkflowRunsParams } from "../backend.ts";
+import type { Cursor } from "../backend_util.ts";
+import type { Params } from "./connection.ts";
+import { normalizeId } from "./rows.ts";
+
+/** A statement and its parameters. */
+export interface Query {
+  /** The SQL, with named parameters. */
+  sql: string;
+  /** The parameters' values. */
+  values: Params;
+}
+
+/**
+ * Runs of namespace `ns` matching `params`, newest first (`created_at`,
+ * then `seq`: commit order breaks ties within a millisecond), one row more
+ * than the limit to tell whether another page follows.
+ *
+ * A cursor names the last row of the previous page by creation time and
+ * id; the rows after it are the older ones, and the ones of the same
+ * millisecond committed before it.
+ */
+export function listWorkflowRunsQuery(
+  ns: string,
+  params: ListWorkflowRunsParams,
+  cursor: Cursor | null,
+): Query {
+  const where = ["namespace_id = :ns"];
+  const values: Params = { ns, limit: params.limit + 1 };
+  if (params.workflowName !== undefined) {
+    where.push("workflow_name = :name");
+    values.name = params.workflowName;
+  }
+  if (params.statuses !== undefined) {
+    where.push("status IN (SELECT value FROM json_each(:statuses))");
+    values.statuses = JSON.stringify(params.statuses);
+  }
+  if (params.createdAfter !== undefined) {
+    where.push("created_at >= :createdAfter");
+    values.createdAfter = params.createdAfter.getTime();
+  }
+  if (params.createdBefore !== undefined) {
+    where.push("created_at < :createdBefore");
+    values.createdBefore = params.createdBefore.getTime();
+  }
+  if (cursor !== null) {
+    where.push(`(created_at < :cursorAt OR (created_at = :cursorAt AND seq < (
+      SELECT seq FROM openworkflow_workflow_runs
+      WHERE namespace_id = :ns AND id = :cursorId
+    )))`);
+    values.cursorAt = Date.parse(cursor.createdAt);
+    values.cursorId = normalizeId(cursor.id);
+  }
+  return {
+    sql: `SELECT * FROM openworkflow_workflow_runs
+      WHERE ${where.join(" AND ")}
+      ORDER BY created_at DESC, seq DESC
+      LIMIT :limit`,
+    values,
+  };
+}

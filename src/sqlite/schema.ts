@@ -1,0 +1,161 @@
+/**
+ * The SQLite schema, as numbered migrations recorded in a
+ * `openworkflow_schema_migrations` table and applied in one `BEGIN
+ * IMMEDIATE` transaction, so that any number of processes may open the same
+ * file at once.
+ *
+ * Times are integer epoch milliseconds; JSON values are `TEXT`. Every table
+ * has an autoincrement `seq`, which orders rows created in the same
+ * millisecond by commit order.
+ *
+ * @module
+ */
+
+import { SchemaVersionError } from "../errors.ts";
+import type { SqliteConnection } from "./connection.ts";
+
+/** The table that records the applied migrations. */
+const MIGRATIONS_TABLE = "openworkflow_schema_migrations";
+
+/** Each migration: statements run in one transaction, in order. */
+const MIGRATIONS: readonly (readonly string[])[] = [
+  [
+    `CREATE TABLE openworkflow_workflow_runs (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      namespace_id TEXT NOT NULL,
+      id TEXT NOT NULL,
+      workflow_name TEXT NOT NULL,
+      version TEXT,
+      status TEXT NOT NULL CHECK (status IN
+        ('pending', 'running', 'sleeping', 'succeeded', 'failed', 'canceled')),
+      idempotency_key TEXT,
+      worker_id TEXT,
+      config TEXT NOT NULL,
+      context TEXT,
+      input TEXT,
+      output TEXT,
+      error TEXT,
+      attempts INTEGER NOT NULL DEFAULT 0,
+      available_at INTEGER NOT NULL,
+      deadline_at INTEGER,
+      started_at INTEGER,
+      completed_at INTEGER,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL,
+      UNIQUE (namespace_id, id)
+    )`,
+    // Claims scan only unfinished runs, in availability order.
+    `CREATE INDEX openworkflow_workflow_runs_claimable
+      ON openworkflow_workflow_runs (namespace_id, available_at)
+      WHERE status IN ('pending', 'running', 'sleeping')`,
+    `CREATE INDEX openworkflow_workflow_runs_deadline
+      ON openworkflow_workflow_runs (namespace_id, deadline_at)
+      WHERE deadline_at IS NOT NULL
+        AND status IN ('pending', 'running', 'sleeping')`,
+    `CREATE UNIQUE INDEX openworkflow_workflow_runs_idempotency
+      ON openworkflow_workflow_runs (namespace_id, workflow_name, idempotency_key)
+      WHERE idempotency_key IS NOT NULL`,
+    `CREATE INDEX openworkflow_workflow_runs_created
+      ON openworkflow_workflow_runs (namespace_id, created_at DESC, seq DESC)`,
+    `CREATE INDEX openworkflow_workflow_runs_name_created
+      ON openworkflow_workflow_runs
+        (namespace_id, workflow_name, created_at DESC, seq DESC)`,
+    `CREATE TABLE openworkflow_step_attempts (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      namespace_id TEXT NOT NULL,
+      id TEXT NOT NULL,
+      workflow_run_id TEXT NOT NULL,
+      step_name TEXT NOT NULL,
+      kind TEXT NOT NULL CHECK (kind IN ('run', 'sleep')),
+      status TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed')),
+      config TEXT NOT NULL,
+      context TEXT,
+      output TEXT,
+      error TEXT,
+      created_at INTEGER NOT NULL,
+      completed_at INTEGER,
+      UNIQUE (namespace_id, id)
+    )`,
+    `CREATE INDEX openworkflow_step_attempts_run
+      ON openworkflow_step_attempts (namespace_id, workflow_run_id, seq)`,
+  ],
+];
+
+/** The newest schema version this library knows. */
+export const SCHEMA_VERSION: number = MIGRATIONS.length;
+
+/**
+ * Reads the schema version: 0 for a database without the library's tables.
+ * Also the first read of a new connection, so a file that is not a SQLite
+ * database fails here, before anything is written.
+ */
+function readSchemaVersion(connection: SqliteConnection): number {
+  const table = connection.get(
+    "SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = :name",
+    { name: MIGRATIONS_TABLE },
+  );
+  if (table === undefined) return 0;
+  const row = connection.get(
+    `SELECT coalesce(max(version), 0) AS version FROM ${MIGRATIONS_TABLE}`,
+  );
+  return Number(row?.version ?? 0);
+}
+
+function checkSchemaVersion(location: string, version: number): void {
+  if (version > SCHEMA_VERSION) {
+    throw new SchemaVersionError(location, version, SCHEMA_VERSION);
+  }
+}
+
+/**
+ * Prepares a newly opened connection: checks the schema version, turns on
+ * WAL mode and full synchronous commits, and applies the missing
+ * migrations. Nothing is written to a database that is not a SQLite
+ * database or whose schema is newer than this library.
+ *
+ * @throws {SchemaVersionError} when the schema is newer than this library.
+ * @throws {BackendError} when the database cannot be read or written.
+ */
+export async function prepareDatabase(
+  connection: SqliteConnection,
+): Promise<void> {
+  const location = connection.location;
+  const found = await connection.read(
+    "open",
+    () => readSchemaVersion(connection),
+  );
+  checkSchemaVersion(location, found);
+  // WAL lets readers go on while one writer commits. Switching a file to
+  // WAL needs a moment of exclusive access; busy errors are retried.
+  // In-memory databases answer "memory" and stay as they are.
+  await connection.read(
+    "open",
+    () => connection.get("PRAGMA journal_mode = WAL", {}, false),
+  );
+  connection.get("PRAGMA synchronous = FULL", {}, false);
+  if (found === SCHEMA_VERSION) return;
+  await connection.write("open", () => {
+    connection.run(
+      `CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} (
+        version INTEGER PRIMARY KEY,
+        applied_at INTEGER NOT NULL
+      )`,
+      {},
+      false,
+    );
+    // Another process may have migrated since the first read.
+    const version = readSchemaVersion(connection);
+    checkSchemaVersion(location, version);
+    for (let next = version + 1; next <= SCHEMA_VERSION; next++) {
+      for (const statement of MIGRATIONS[next - 1]) {
+        connection.run(statement, {}, false);
+      }
+      connection.run(
+        `INSERT INTO ${MIGRATIONS_TABLE} (version, applied_at)
+          VALUES (:version, :now)`,
+        { version: next, now: Date.now() },
+        false,
+      );
+    }
+  });
+}
