@@ -26,25 +26,29 @@ import type {
   WorkflowRun,
   WorkflowRunPage,
 } from "../backend.ts";
-import {
-  checkNamespaceId,
-  decodeCursor,
-  encodeCursor,
-} from "../backend_util.ts";
+import { checkNamespaceId, decodeCursor } from "../backend_util.ts";
 import { LeaseLostError } from "../errors.ts";
-import type { JsonValue } from "../json.ts";
 import { checkPositiveMs, received } from "../validate.ts";
 import { type Params, SqliteConnection } from "./connection.ts";
-import { listWorkflowRunsQuery } from "./list.ts";
+import { selectWorkflowRunPage } from "./list.ts";
+import { epochMs, jsonText, normalizeId } from "./rows.ts";
 import {
-  epochMs,
-  jsonText,
-  jsonTextNotNull,
-  normalizeId,
-  toStepAttempt,
-  toWorkflowRun,
-} from "./rows.ts";
+  cancelWorkflowRun,
+  claimWorkflowRuns,
+  failExpiredWorkflowRuns,
+  insertWorkflowRun,
+  OWNED,
+  RUNS,
+  selectWorkflowRun,
+} from "./runs.ts";
 import { prepareDatabase } from "./schema.ts";
+import {
+  finishStepAttempt,
+  insertStepAttempt,
+  selectStepAttempt,
+  selectStepAttempts,
+  type StepAttemptOutcome,
+} from "./steps.ts";
 
 /**
  * Options of {@linkcode BackendSqlite.connect}.
@@ -72,13 +76,6 @@ export interface BackendSqliteOptions {
    */
   busyTimeoutMs?: number;
 }
-
-const RUNS = "openworkflow_workflow_runs";
-const STEPS = "openworkflow_step_attempts";
-const UNFINISHED = "('pending', 'running', 'sleeping')";
-/** Matches the run named `:id` that worker `:workerId` holds. */
-const OWNED = `namespace_id = :ns AND id = :id
-  AND status = 'running' AND worker_id = :workerId`;
 
 const DEFAULT_BUSY_TIMEOUT_MS = 10_000;
 
@@ -211,22 +208,22 @@ export class BackendSqlite implements Backend {
     );
   }
 
-  /** Runs a fenced update: throws `LeaseLostError` when it changes nothing. */
+  /**
+   * Runs a fenced update of run `:id`, held by `:workerId`: throws
+   * `LeaseLostError` when it changes nothing.
+   */
   #fenced(
     action: string,
     params: { workflowRunId: string; workerId: string },
-    sql: string,
+    set: string,
     values: (now: number) => Params,
   ): Promise<void> {
     const id = normalizeId(params.workflowRunId);
     return this.#write(action, (ns, now) => {
-      const changed = id === null ? 0 : this.#connection.run(sql, {
-        ns,
-        id,
-        workerId: params.workerId,
-        now,
-        ...values(now),
-      });
+      const changed = id === null ? 0 : this.#connection.run(
+        `UPDATE ${RUNS} SET ${set}, updated_at = :now WHERE ${OWNED}`,
+        { ns, id, workerId: params.workerId, now, ...values(now) },
+      );
       if (changed === 0) {
         throw new LeaseLostError(params.workflowRunId, params.workerId);
       }
@@ -234,53 +231,19 @@ export class BackendSqlite implements Backend {
   }
 
   createWorkflowRun(params: CreateWorkflowRunParams): Promise<WorkflowRun> {
-    const db = this.#connection;
-    return this.#write("create workflow run", (ns, now) => {
-      if (params.idempotencyKey !== null) {
-        const existing = db.get(
-          `SELECT * FROM ${RUNS} WHERE namespace_id = :ns
-            AND workflow_name = :name AND idempotency_key = :key`,
-          { ns, name: params.workflowName, key: params.idempotencyKey },
-        );
-        if (existing !== undefined) return toWorkflowRun(existing);
-      }
-      const row = db.get(
-        `INSERT INTO ${RUNS} (
-          namespace_id, id, workflow_name, version, status, idempotency_key,
-          config, context, input, available_at, deadline_at, created_at,
-          updated_at
-        ) VALUES (
-          :ns, :id, :name, :version, 'pending', :key, :config, :context,
-          :input, :availableAt, :deadlineAt, :now, :now
-        ) RETURNING *`,
-        {
-          ns,
-          id: crypto.randomUUID(),
-          name: params.workflowName,
-          version: params.version,
-          key: params.idempotencyKey,
-          config: jsonTextNotNull(params.config),
-          context: jsonText(params.context),
-          input: jsonText(params.input),
-          availableAt: epochMs(params.availableAt) ?? now,
-          deadlineAt: epochMs(params.deadlineAt),
-          now,
-        },
-      );
-      return toWorkflowRun(row!);
-    });
+    return this.#write(
+      "create workflow run",
+      (ns, now) => insertWorkflowRun(this.#connection, ns, now, params),
+    );
   }
 
   getWorkflowRun(params: GetWorkflowRunParams): Promise<WorkflowRun | null> {
     const id = normalizeId(params.workflowRunId);
     if (id === null) return Promise.resolve(null);
-    return this.#read("get workflow run", (ns) => {
-      const row = this.#connection.get(
-        `SELECT * FROM ${RUNS} WHERE namespace_id = :ns AND id = :id`,
-        { ns, id },
-      );
-      return row === undefined ? null : toWorkflowRun(row);
-    });
+    return this.#read(
+      "get workflow run",
+      (ns) => selectWorkflowRun(this.#connection, ns, id),
+    );
   }
 
   async claimWorkflowRun(
@@ -291,63 +254,17 @@ export class BackendSqlite implements Backend {
   }
 
   claimWorkflowRuns(params: ClaimWorkflowRunsParams): Promise<WorkflowRun[]> {
-    const workflows = params.workflows;
-    if (workflows !== undefined && workflows.length === 0) {
-      return Promise.resolve([]);
-    }
-    const filter = workflows === undefined ? "" : `AND EXISTS (
-      SELECT 1 FROM json_each(:workflows) AS w
-      WHERE json_extract(w.value, '$.name') = r.workflow_name
-        AND json_extract(w.value, '$.version') IS r.version
-    )`;
-    const selectors: Params = workflows === undefined ? {} : {
-      workflows: JSON.stringify(
-        workflows.map(({ name, version }) => ({ name, version })),
-      ),
-    };
-    return this.#write("claim workflow runs", (ns, now) => {
-      const rows = this.#connection.all(
-        `UPDATE ${RUNS} SET
-          status = 'running',
-          worker_id = :workerId,
-          attempts = attempts + 1,
-          available_at = :leaseEnd,
-          started_at = coalesce(started_at, :now),
-          updated_at = :now
-        WHERE seq IN (
-          SELECT r.seq FROM ${RUNS} AS r
-          WHERE r.namespace_id = :ns
-            AND r.status IN ${UNFINISHED}
-            AND r.available_at <= :now
-            AND (r.deadline_at IS NULL OR r.deadline_at > :now)
-            ${filter}
-          ORDER BY r.available_at, r.created_at, r.seq
-          LIMIT :limit
-        )
-        RETURNING *`,
-        {
-          ns,
-          now,
-          workerId: params.workerId,
-          leaseEnd: now + params.leaseDurationMs,
-          limit: params.limit,
-          ...selectors,
-        },
-      );
-      rows.sort((a, b) =>
-        Number(a.created_at) - Number(b.created_at) ||
-        Number(a.seq) - Number(b.seq)
-      );
-      return rows.map(toWorkflowRun);
-    });
+    return this.#write(
+      "claim workflow runs",
+      (ns, now) => claimWorkflowRuns(this.#connection, ns, now, params),
+    );
   }
 
   heartbeatWorkflowRun(params: HeartbeatWorkflowRunParams): Promise<void> {
     return this.#fenced(
       "heartbeat workflow run",
       params,
-      `UPDATE ${RUNS} SET available_at = :leaseEnd, updated_at = :now
-        WHERE ${OWNED}`,
+      "available_at = :leaseEnd",
       (now) => ({ leaseEnd: now + params.leaseDurationMs }),
     );
   }
@@ -358,9 +275,7 @@ export class BackendSqlite implements Backend {
     return this.#fenced(
       "mark workflow run succeeded",
       params,
-      `UPDATE ${RUNS} SET status = 'succeeded', output = :output,
-          completed_at = :now, updated_at = :now
-        WHERE ${OWNED}`,
+      "status = 'succeeded', output = :output, completed_at = :now",
       () => ({ output: jsonText(params.output) }),
     );
   }
@@ -369,9 +284,7 @@ export class BackendSqlite implements Backend {
     return this.#fenced(
       "mark workflow run failed",
       params,
-      `UPDATE ${RUNS} SET status = 'failed', error = :error,
-          completed_at = :now, updated_at = :now
-        WHERE ${OWNED}`,
+      "status = 'failed', error = :error, completed_at = :now",
       () => ({ error: jsonText(params.error) }),
     );
   }
@@ -380,12 +293,15 @@ export class BackendSqlite implements Backend {
     return this.#fenced(
       "release workflow run",
       params,
-      `UPDATE ${RUNS} SET status = :status, available_at = :availableAt,
-          updated_at = :now
-        WHERE ${OWNED}`,
+      params.context === undefined
+        ? "status = :status, available_at = :availableAt"
+        : "status = :status, available_at = :availableAt, context = :context",
       (now) => ({
         status: params.status,
         availableAt: epochMs(params.availableAt) ?? now,
+        ...(params.context === undefined
+          ? {}
+          : { context: jsonText(params.context) }),
       }),
     );
   }
@@ -396,15 +312,7 @@ export class BackendSqlite implements Backend {
     return this.#write(
       "fail expired workflow runs",
       (ns, now) =>
-        this.#connection.run(
-          `UPDATE ${RUNS} SET status = 'failed', error = :error,
-            completed_at = :now, updated_at = :now
-          WHERE namespace_id = :ns
-            AND deadline_at IS NOT NULL AND deadline_at <= :now
-            AND status IN ${UNFINISHED}
-            AND (status <> 'running' OR available_at <= :now)`,
-          { ns, now, error: jsonText(params.error) },
-        ),
+        failExpiredWorkflowRuns(this.#connection, ns, now, params.error),
     );
   }
 
@@ -413,131 +321,79 @@ export class BackendSqlite implements Backend {
   ): Promise<WorkflowRun | null> {
     const id = normalizeId(params.workflowRunId);
     if (id === null) return Promise.resolve(null);
-    const db = this.#connection;
-    return this.#write("cancel workflow run", (ns, now) => {
-      const row = db.get(
-        `UPDATE ${RUNS} SET status = 'canceled', error = :error,
-            completed_at = :now, updated_at = :now
-          WHERE namespace_id = :ns AND id = :id AND status IN ${UNFINISHED}
-          RETURNING *`,
-        { ns, id, now, error: jsonText(params.error) },
-      ) ?? db.get(
-        `SELECT * FROM ${RUNS} WHERE namespace_id = :ns AND id = :id`,
-        { ns, id },
-      );
-      return row === undefined ? null : toWorkflowRun(row);
-    });
+    return this.#write(
+      "cancel workflow run",
+      (ns, now) =>
+        cancelWorkflowRun(this.#connection, ns, now, id, params.error),
+    );
   }
 
   listWorkflowRuns(params: ListWorkflowRunsParams): Promise<WorkflowRunPage> {
     const cursor = params.cursor == null ? null : decodeCursor(params.cursor);
-    return this.#read("list workflow runs", (ns) => {
-      const { sql, values } = listWorkflowRunsQuery(ns, params, cursor);
-      const rows = this.#connection.all(sql, values);
-      const page = rows.slice(0, params.limit);
-      const last = page.at(-1);
-      return {
-        runs: page.map(toWorkflowRun),
-        nextCursor: rows.length > params.limit && last !== undefined
-          ? encodeCursor(
-            new Date(Number(last.created_at)).toISOString(),
-            String(last.id),
-          )
-          : null,
-      };
-    });
+    return this.#read(
+      "list workflow runs",
+      (ns) => selectWorkflowRunPage(this.#connection, ns, params, cursor),
+    );
   }
 
   listStepAttempts(params: ListStepAttemptsParams): Promise<StepAttempt[]> {
     const id = normalizeId(params.workflowRunId);
     if (id === null) return Promise.resolve([]);
-    return this.#read("list step attempts", (ns) =>
-      this.#connection.all(
-        `SELECT * FROM ${STEPS}
-          WHERE namespace_id = :ns AND workflow_run_id = :id
-          ORDER BY seq`,
-        { ns, id },
-      ).map(toStepAttempt));
+    return this.#read(
+      "list step attempts",
+      (ns) => selectStepAttempts(this.#connection, ns, id),
+    );
   }
 
   createStepAttempt(params: CreateStepAttemptParams): Promise<StepAttempt> {
     const id = normalizeId(params.workflowRunId);
-    const db = this.#connection;
-    return this.#write("create step attempt", (ns, now) => {
-      const owned = id !== null && db.get(
-            `SELECT 1 AS owned FROM ${RUNS} WHERE ${OWNED}`,
-            { ns, id, workerId: params.workerId },
-          ) !== undefined;
-      if (!owned) {
-        throw new LeaseLostError(params.workflowRunId, params.workerId);
-      }
-      const row = db.get(
-        `INSERT INTO ${STEPS} (
-          namespace_id, id, workflow_run_id, step_name, kind, status, config,
-          context, created_at
-        ) VALUES (
-          :ns, :stepId, :id, :stepName, :kind, 'running', :config, :context,
-          :now
-        ) RETURNING *`,
-        {
-          ns,
-          id,
-          stepId: crypto.randomUUID(),
-          stepName: params.stepName,
-          kind: params.kind,
-          config: jsonTextNotNull(params.config),
-          context: jsonText(params.context),
-          now,
-        },
-      );
-      return toStepAttempt(row!);
-    });
+    return this.#write(
+      "create step attempt",
+      (ns, now) => insertStepAttempt(this.#connection, ns, now, id, params),
+    );
   }
 
   getStepAttempt(params: GetStepAttemptParams): Promise<StepAttempt | null> {
     const id = normalizeId(params.stepAttemptId);
     if (id === null) return Promise.resolve(null);
-    return this.#read("get step attempt", (ns) => {
-      const row = this.#connection.get(
-        `SELECT * FROM ${STEPS} WHERE namespace_id = :ns AND id = :id`,
-        { ns, id },
-      );
-      return row === undefined ? null : toStepAttempt(row);
-    });
+    return this.#read(
+      "get step attempt",
+      (ns) => selectStepAttempt(this.#connection, ns, id),
+    );
   }
 
   markStepAttemptSucceeded(
     params: MarkStepAttemptSucceededParams,
   ): Promise<void> {
-    return this.#finishStepAttempt(params, "succeeded", params.output, null);
+    return this.#finishStepAttempt(params, {
+      status: "succeeded",
+      output: params.output,
+      error: null,
+    });
   }
 
   markStepAttemptFailed(params: MarkStepAttemptFailedParams): Promise<void> {
-    return this.#finishStepAttempt(params, "failed", null, params.error);
+    return this.#finishStepAttempt(params, {
+      status: "failed",
+      output: null,
+      error: params.error,
+    });
   }
 
   #finishStepAttempt(
     params: { workflowRunId: string; stepAttemptId: string; workerId: string },
-    status: "succeeded" | "failed",
-    output: JsonValue | null,
-    error: JsonValue | null,
+    outcome: StepAttemptOutcome,
   ): Promise<void> {
-    const stepId = normalizeId(params.stepAttemptId);
-    return this.#fenced(
-      `mark step attempt ${status}`,
-      params,
-      `UPDATE ${STEPS} SET status = :status, output = :output,
-          error = :error, completed_at = :now
-        WHERE namespace_id = :ns AND id = :stepId
-          AND workflow_run_id = :id AND status = 'running'
-          AND EXISTS (SELECT 1 FROM ${RUNS} WHERE ${OWNED})`,
-      () => ({
-        stepId,
-        status,
-        output: jsonText(output),
-        error: jsonText(error),
-      }),
-    );
+    const ids = {
+      runId: normalizeId(params.workflowRunId),
+      stepId: normalizeId(params.stepAttemptId),
+      workerId: params.workerId,
+    };
+    return this.#write(`mark step attempt ${outcome.status}`, (ns, now) => {
+      if (finishStepAttempt(this.#connection, ns, now, ids, outcome) === 0) {
+        throw new LeaseLostError(params.workflowRunId, params.workerId);
+      }
+    });
   }
 
   /**

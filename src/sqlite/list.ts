@@ -1,17 +1,17 @@
 /**
- * The listing query of `BackendSqlite.listWorkflowRuns`, assembled from
- * fixed fragments: values are always bound, never spliced into the SQL.
+ * `BackendSqlite.listWorkflowRuns`: its query is assembled from fixed
+ * fragments; values are always bound, never spliced into the SQL.
  *
  * @module
  */
 
-import type { ListWorkflowRunsParams } from "../backend.ts";
-import type { Cursor } from "../backend_util.ts";
-import type { Params } from "./connection.ts";
-import { normalizeId } from "./rows.ts";
+import type { ListWorkflowRunsParams, WorkflowRunPage } from "../backend.ts";
+import { type Cursor, encodeCursor } from "../backend_util.ts";
+import type { Params, SqliteConnection } from "./connection.ts";
+import { normalizeId, toWorkflowRun } from "./rows.ts";
 
 /** A statement and its parameters. */
-export interface Query {
+interface Query {
   /** The SQL, with named parameters. */
   sql: string;
   /** The parameters' values. */
@@ -27,7 +27,7 @@ export interface Query {
  * id; the rows after it are the older ones, and the ones of the same
  * millisecond committed before it.
  */
-export function listWorkflowRunsQuery(
+function listWorkflowRunsQuery(
   ns: string,
   params: ListWorkflowRunsParams,
   cursor: Cursor | null,
@@ -64,5 +64,30 @@ export function listWorkflowRunsQuery(
       ORDER BY created_at DESC, seq DESC
       LIMIT :limit`,
     values,
+  };
+}
+
+/**
+ * A page of the runs of namespace `ns` matching `params`, with the cursor
+ * of the next page.
+ */
+export function selectWorkflowRunPage(
+  db: SqliteConnection,
+  ns: string,
+  params: ListWorkflowRunsParams,
+  cursor: Cursor | null,
+): WorkflowRunPage {
+  const { sql, values } = listWorkflowRunsQuery(ns, params, cursor);
+  const rows = db.all(sql, values);
+  const page = rows.slice(0, params.limit);
+  const last = page.at(-1);
+  return {
+    runs: page.map(toWorkflowRun),
+    nextCursor: rows.length > params.limit && last !== undefined
+      ? encodeCursor(
+        new Date(Number(last.created_at)).toISOString(),
+        String(last.id),
+      )
+      : null,
   };
 }

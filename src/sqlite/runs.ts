@@ -1,0 +1,183 @@
+/**
+ * The statements on workflow runs, as synchronous functions to call inside
+ * a `SqliteConnection` transaction.
+ *
+ * @module
+ */
+
+import type {
+  ClaimWorkflowRunsParams,
+  CreateWorkflowRunParams,
+  WorkflowRun,
+} from "../backend.ts";
+import type { JsonValue } from "../json.ts";
+import type { Params, SqliteConnection } from "./connection.ts";
+import { epochMs, jsonText, jsonTextNotNull, toWorkflowRun } from "./rows.ts";
+
+/** The table of workflow runs. */
+export const RUNS = "openworkflow_workflow_runs";
+/** The statuses of a run that may still change. */
+export const UNFINISHED = "('pending', 'running', 'sleeping')";
+/** Matches run `:id` of namespace `:ns` while worker `:workerId` holds it. */
+export const OWNED = `namespace_id = :ns AND id = :id
+  AND status = 'running' AND worker_id = :workerId`;
+
+/**
+ * Inserts a `pending` run, or returns the run of the same workflow that
+ * has the same idempotency key.
+ */
+export function insertWorkflowRun(
+  db: SqliteConnection,
+  ns: string,
+  now: number,
+  params: CreateWorkflowRunParams,
+): WorkflowRun {
+  if (params.idempotencyKey !== null) {
+    const existing = db.get(
+      `SELECT * FROM ${RUNS} WHERE namespace_id = :ns
+        AND workflow_name = :name AND idempotency_key = :key`,
+      { ns, name: params.workflowName, key: params.idempotencyKey },
+    );
+    if (existing !== undefined) return toWorkflowRun(existing);
+  }
+  const row = db.get(
+    `INSERT INTO ${RUNS} (
+      namespace_id, id, workflow_name, version, status, idempotency_key,
+      config, context, input, available_at, deadline_at, created_at,
+      updated_at
+    ) VALUES (
+      :ns, :id, :name, :version, 'pending', :key, :config, :context,
+      :input, :availableAt, :deadlineAt, :now, :now
+    ) RETURNING *`,
+    {
+      ns,
+      id: crypto.randomUUID(),
+      name: params.workflowName,
+      version: params.version,
+      key: params.idempotencyKey,
+      config: jsonTextNotNull(params.config),
+      context: jsonText(params.context),
+      input: jsonText(params.input),
+      availableAt: epochMs(params.availableAt) ?? now,
+      deadlineAt: epochMs(params.deadlineAt),
+      now,
+    },
+  );
+  return toWorkflowRun(row!);
+}
+
+/** Run `id`, or `null`. */
+export function selectWorkflowRun(
+  db: SqliteConnection,
+  ns: string,
+  id: string,
+): WorkflowRun | null {
+  const row = db.get(
+    `SELECT * FROM ${RUNS} WHERE namespace_id = :ns AND id = :id`,
+    { ns, id },
+  );
+  return row === undefined ? null : toWorkflowRun(row);
+}
+
+/**
+ * Claims up to `params.limit` claimable runs, longest-waiting first, and
+ * returns them oldest first.
+ */
+export function claimWorkflowRuns(
+  db: SqliteConnection,
+  ns: string,
+  now: number,
+  params: ClaimWorkflowRunsParams,
+): WorkflowRun[] {
+  const workflows = params.workflows;
+  if (workflows !== undefined && workflows.length === 0) return [];
+  // The selectors are bound as one JSON array: the SQL stays the same.
+  const filter = workflows === undefined ? "" : `AND EXISTS (
+    SELECT 1 FROM json_each(:workflows) AS w
+    WHERE json_extract(w.value, '$.name') = r.workflow_name
+      AND json_extract(w.value, '$.version') IS r.version
+  )`;
+  const selectors: Params = workflows === undefined ? {} : {
+    workflows: JSON.stringify(
+      workflows.map(({ name, version }) => ({ name, version })),
+    ),
+  };
+  const rows = db.all(
+    `UPDATE ${RUNS} SET
+      status = 'running',
+      worker_id = :workerId,
+      attempts = attempts + 1,
+      available_at = :leaseEnd,
+      started_at = coalesce(started_at, :now),
+      updated_at = :now
+    WHERE seq IN (
+      SELECT r.seq FROM ${RUNS} AS r
+      WHERE r.namespace_id = :ns
+        AND r.status IN ${UNFINISHED}
+        AND r.available_at <= :now
+        AND (r.deadline_at IS NULL OR r.deadline_at > :now)
+        ${filter}
+      ORDER BY r.available_at, r.created_at, r.seq
+      LIMIT :limit
+    )
+    RETURNING *`,
+    {
+      ns,
+      now,
+      workerId: params.workerId,
+      leaseEnd: now + params.leaseDurationMs,
+      limit: params.limit,
+      ...selectors,
+    },
+  );
+  rows.sort((a, b) =>
+    Number(a.created_at) - Number(b.created_at) ||
+    Number(a.seq) - Number(b.seq)
+  );
+  return rows.map(toWorkflowRun);
+}
+
+/**
+ * Fails every unfinished run whose deadline has passed and that no worker
+ * holds; returns how many.
+ */
+export function failExpiredWorkflowRuns(
+  db: SqliteConnection,
+  ns: string,
+  now: number,
+  error: JsonValue,
+): number {
+  return db.run(
+    `UPDATE ${RUNS} SET status = 'failed', error = :error,
+        completed_at = :now, updated_at = :now
+      WHERE namespace_id = :ns
+        AND deadline_at IS NOT NULL AND deadline_at <= :now
+        AND status IN ${UNFINISHED}
+        AND (status <> 'running' OR available_at <= :now)`,
+    { ns, now, error: jsonText(error) },
+  );
+}
+
+/**
+ * Cancels run `id` if unfinished; returns it (changed or not), or `null`
+ * when there is none.
+ */
+export function cancelWorkflowRun(
+  db: SqliteConnection,
+  ns: string,
+  now: number,
+  id: string,
+  error: JsonValue,
+): WorkflowRun | null {
+  const row = db.get(
+    `UPDATE ${RUNS} SET status = 'canceled', error = :error,
+        completed_at = :now, updated_at = :now
+      WHERE namespace_id = :ns AND id = :id AND status IN ${UNFINISHED}
+      RETURNING *`,
+    { ns, id, now, error: jsonText(error) },
+  ) ?? db.get(
+    `SELECT * FROM ${RUNS} WHERE namespace_id = :ns AND id = :id`,
+    { ns, id },
+  );
+  return row === undefined ? null : toWorkflowRun(row);
+}
