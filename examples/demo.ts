@@ -18,6 +18,7 @@ import {
   NonRetryableError,
   OpenWorkflow,
   type StepAttempt,
+  type WorkflowDefinition,
   type WorkflowRun,
 } from "../mod.ts";
 import { connectBackend, describeBackend, resetBackend } from "./backend.ts";
@@ -45,7 +46,7 @@ const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export function defineFulfillment(
   ow: OpenWorkflow,
   onStep: (orderId: string, step: string, ms: number) => void = () => {},
-) {
+): WorkflowDefinition<Order, Shipment> {
   return ow.defineWorkflow<Order, Shipment>(
     { name: "fulfill-order" },
     async ({ input, step }) => {

@@ -234,6 +234,11 @@ export interface ReleaseWorkflowRunParams {
   status: "pending" | "sleeping";
   /** When the run may be claimed again; `null` means now (database clock). */
   availableAt: Date | null;
+  /**
+   * When given, replaces the run's `context` (the engine keeps its retry
+   * bookkeeping there). When omitted, `context` is unchanged.
+   */
+  context?: JsonValue | null;
 }
 
 /** Parameters of {@linkcode Backend.failExpiredWorkflowRuns}. */

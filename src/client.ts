@@ -17,6 +17,11 @@ import { cancelWorkflowRun, WorkflowRunHandle } from "./handle.ts";
 import { encodeJson } from "./json.ts";
 import { checkPayloadSize, DEFAULT_MAX_PAYLOAD_BYTES } from "./limits.ts";
 import {
+  DEFAULT_WORKFLOW_RETRY_POLICY,
+  resolveRetryPolicy,
+  type RetryPolicy,
+} from "./retry.ts";
+import {
   checkDate,
   checkName,
   checkPositiveInteger,
@@ -181,6 +186,7 @@ export class OpenWorkflow {
    * @returns A definition that starts runs.
    * @throws {TypeError} for a missing name or function, or a name (and
    * version) registered on this client before.
+   * @throws {RangeError} for a retry policy with impossible values.
    *
    * @example
    * ```ts ignore
@@ -274,7 +280,7 @@ export class OpenWorkflow {
    * } while (cursor);
    * ```
    */
-  listRuns(options: ListRunsOptions = {}): Promise<WorkflowRunPage> {
+  async listRuns(options: ListRunsOptions = {}): Promise<WorkflowRunPage> {
     const what = "list runs";
     const limit = options.limit === undefined
       ? 50
@@ -305,7 +311,7 @@ export class OpenWorkflow {
         }`,
       );
     }
-    return this.#backend.listWorkflowRuns({
+    return await this.#backend.listWorkflowRuns({
       workflowName: options.workflowName === undefined
         ? undefined
         : checkName(options.workflowName, what, "workflowName"),
@@ -332,9 +338,9 @@ export class OpenWorkflow {
    * const attempts = await ow.listStepAttempts(handle.id);
    * ```
    */
-  listStepAttempts(workflowRunId: string): Promise<StepAttempt[]> {
+  async listStepAttempts(workflowRunId: string): Promise<StepAttempt[]> {
     checkName(workflowRunId, "list step attempts", "workflowRunId");
-    return this.#backend.listStepAttempts({ workflowRunId });
+    return await this.#backend.listStepAttempts({ workflowRunId });
   }
 
   /**
@@ -349,9 +355,9 @@ export class OpenWorkflow {
    * await ow.cancelRun(id);
    * ```
    */
-  cancelRun(workflowRunId: string): Promise<WorkflowRun> {
+  async cancelRun(workflowRunId: string): Promise<WorkflowRun> {
     checkName(workflowRunId, "cancel run", "workflowRunId");
-    return cancelWorkflowRun(this.#backend, workflowRunId);
+    return await cancelWorkflowRun(this.#backend, workflowRunId);
   }
 }
 
@@ -381,6 +387,8 @@ export class WorkflowDefinition<Input = unknown, Output = unknown> {
   readonly version: string | null;
   /** The workflow function. */
   readonly fn: WorkflowFunction<Input, Output>;
+  /** The workflow-level retry policy, defaults filled in. */
+  readonly retry: Required<RetryPolicy>;
   readonly #backend: Backend;
   readonly #maxPayloadBytes: number;
 
@@ -392,6 +400,7 @@ export class WorkflowDefinition<Input = unknown, Output = unknown> {
    * @param fn The workflow function.
    * @param options Limits.
    * @throws {TypeError} for a missing name or function.
+   * @throws {RangeError} for a retry policy with impossible values.
    */
   constructor(
     backend: Backend,
@@ -419,6 +428,11 @@ export class WorkflowDefinition<Input = unknown, Output = unknown> {
       );
     }
     this.fn = fn;
+    this.retry = resolveRetryPolicy(
+      config.retry,
+      DEFAULT_WORKFLOW_RETRY_POLICY,
+      `workflow '${this.name}'`,
+    );
     this.#backend = backend;
     this.#maxPayloadBytes = options.maxPayloadBytes ??
       DEFAULT_MAX_PAYLOAD_BYTES;

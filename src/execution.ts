@@ -27,6 +27,7 @@ import {
   DEFAULT_STEP_RETRY_POLICY,
   resolveRetryPolicy,
   retryDelayMs,
+  type RetryPolicy,
 } from "./retry.ts";
 import type { StepApi, StepFunction, StepFunctionConfig } from "./step.ts";
 import { checkPayloadSize } from "./limits.ts";
@@ -44,6 +45,8 @@ export interface ExecutionOptions {
   /** Aborted (with the reason) when the run must stop without writing. */
   signal: AbortSignal;
   maxPayloadBytes: number;
+  /** The workflow-level retry policy. */
+  retry: Required<RetryPolicy>;
 }
 
 /** How an execution ended. */
@@ -86,6 +89,12 @@ export class Execution implements StepApi {
   readonly #suspended: Promise<Suspension>;
   #parkUntilMs = Infinity;
   #parkStatus: "pending" | "sleeping" = "pending";
+  /** How often the workflow function has failed (workflow-level retries). */
+  readonly #workflowFailures: number;
+  /** Step attempts created up to this time predate the last workflow retry. */
+  readonly #retryCutoffMs: number;
+  /** The latest `createdAt` of any step attempt of the run. */
+  #lastAttemptMs = -Infinity;
 
   constructor(options: ExecutionOptions) {
     this.#o = options;
@@ -96,6 +105,17 @@ export class Execution implements StepApi {
     this.#offsetMs = options.run.availableAt.getTime() -
       options.leaseDurationMs - Date.now();
     this.#suspended = new Promise((resolve) => this.#wake = resolve);
+    const context = options.run.context;
+    const retryState = context !== null && typeof context === "object" &&
+        !Array.isArray(context)
+      ? context
+      : {};
+    this.#workflowFailures = typeof retryState.workflowFailures === "number"
+      ? retryState.workflowFailures
+      : 0;
+    this.#retryCutoffMs = typeof retryState.retryCutoff === "string"
+      ? Date.parse(retryState.retryCutoff)
+      : -Infinity;
   }
 
   /** The database clock, estimated. */
@@ -126,6 +146,7 @@ export class Execution implements StepApi {
           workflowRunId: this.#run.id,
         })
       ) {
+        this.#noteAttempt(attempt);
         const list = this.#history.get(attempt.stepName);
         if (list === undefined) this.#history.set(attempt.stepName, [attempt]);
         else list.push(attempt);
@@ -201,7 +222,7 @@ export class Execution implements StepApi {
           `output of workflow '${this.#run.workflowName}'`,
         );
       } catch (error) {
-        return await this.#fail(error);
+        return await this.#fail(error, false);
       }
       await backend.markWorkflowRunSucceeded({
         workflowRunId,
@@ -213,8 +234,33 @@ export class Execution implements StepApi {
     return await this.#fail(first.error);
   }
 
-  async #fail(error: unknown): Promise<ExecutionResult> {
+  async #fail(error: unknown, retryable = true): Promise<ExecutionResult> {
     const serialized = serializeError(error);
+    const { retry } = this.#o;
+    const failures = this.#workflowFailures + 1;
+    if (
+      retryable && !(error instanceof NonRetryableError) &&
+      failures < retry.maxAttempts
+    ) {
+      const availableAt = new Date(
+        this.#now() +
+          retryDelayMs(retry, failures, `${this.#run.id}:${failures}`),
+      );
+      await this.#o.backend.releaseWorkflowRun({
+        workflowRunId: this.#run.id,
+        workerId: this.#o.workerId,
+        status: "pending",
+        availableAt,
+        context: {
+          workflowFailures: failures,
+          retryCutoff: new Date(
+            Math.max(this.#lastAttemptMs, this.#retryCutoffMs, 0),
+          ).toISOString(),
+          lastError: serialized,
+        },
+      });
+      return { status: "released", availableAt, runStatus: "pending" };
+    }
     await this.#o.backend.markWorkflowRunFailed({
       workflowRunId: this.#run.id,
       workerId: this.#o.workerId,
@@ -229,7 +275,14 @@ export class Execution implements StepApi {
       this.#run.deadlineAt ?? new Date(this.#now()),
     );
     this.#controller.abort(error);
-    return this.#fail(error);
+    return this.#fail(error, false);
+  }
+
+  #noteAttempt(attempt: StepAttempt): void {
+    this.#lastAttemptMs = Math.max(
+      this.#lastAttemptMs,
+      attempt.createdAt.getTime(),
+    );
   }
 
   #suspend(suspension: Suspension): void {
@@ -345,11 +398,16 @@ export class Execution implements StepApi {
     timeoutMs: number | undefined,
     fn: StepFunction<Output>,
   ): Promise<StepOutcome> {
-    const attempts = this.#history.get(name) ?? [];
-    const last = attempts.at(-1);
-    if (last?.status === "succeeded") {
-      return { kind: "value", value: last.output };
+    const all = this.#history.get(name) ?? [];
+    const latest = all.at(-1);
+    if (latest?.status === "succeeded") {
+      return { kind: "value", value: latest.output };
     }
+    // Failures before the last workflow-level retry do not count.
+    const attempts = all.filter((a) =>
+      a.createdAt.getTime() > this.#retryCutoffMs
+    );
+    const last = attempts.at(-1);
     const failures = attempts.filter((a) => a.status === "failed").length;
     if (last?.status === "failed") {
       if (failures >= policy.maxAttempts || isNonRetryable(last.error)) {
@@ -375,6 +433,7 @@ export class Execution implements StepApi {
         : { retry: policy, timeoutMs },
       context: null,
     });
+    this.#noteAttempt(attempt);
     let value: JsonValue | undefined;
     let failure: unknown;
     try {
@@ -495,6 +554,7 @@ export class Execution implements StepApi {
         config: {},
         context: { resumeAt: new Date(resumeAtMs).toISOString() },
       });
+      this.#noteAttempt(attempt);
       attemptId = attempt.id;
     }
     if (resumeAtMs > this.#now()) {

@@ -16,6 +16,11 @@ import { Execution, type ExecutionResult } from "./execution.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "./limits.ts";
 import { checkPositiveInteger, checkPositiveMs, received } from "./validate.ts";
 import { notifyFinished, onAvailable, onFinished } from "./wakeup.ts";
+import {
+  DEFAULT_WORKFLOW_RETRY_POLICY,
+  resolveRetryPolicy,
+  type RetryPolicy,
+} from "./retry.ts";
 import type { WorkflowFunction } from "./workflow.ts";
 
 /**
@@ -29,6 +34,11 @@ export interface WorkerWorkflow {
   readonly version: string | null;
   /** The workflow function. */
   readonly fn: WorkflowFunction<never, unknown>;
+  /**
+   * The workflow-level retry policy.
+   * @default {DEFAULT_WORKFLOW_RETRY_POLICY}
+   */
+  readonly retry?: RetryPolicy;
 }
 
 /**
@@ -100,7 +110,10 @@ export class Worker {
   /** The worker's id, recorded on the runs it claims. */
   readonly id: string;
   readonly #backend: Backend;
-  readonly #workflows = new Map<string, WorkerWorkflow>();
+  readonly #workflows = new Map<
+    string,
+    { fn: WorkerWorkflow["fn"]; retry: Required<RetryPolicy> }
+  >();
   readonly #selectors: WorkflowSelector[];
   readonly #concurrency: number;
   readonly #leaseDurationMs: number;
@@ -138,7 +151,14 @@ export class Worker {
     }
     this.#backend = options.backend;
     for (const workflow of options.workflows) {
-      this.#workflows.set(key(workflow.name, workflow.version), workflow);
+      this.#workflows.set(key(workflow.name, workflow.version), {
+        fn: workflow.fn,
+        retry: resolveRetryPolicy(
+          workflow.retry,
+          DEFAULT_WORKFLOW_RETRY_POLICY,
+          `workflow '${workflow.name}'`,
+        ),
+      });
     }
     this.#selectors = options.workflows.map(({ name, version }) => ({
       name,
@@ -310,6 +330,7 @@ export class Worker {
         workerId: this.id,
         run,
         fn: workflow.fn as WorkflowFunction<unknown, unknown>,
+        retry: workflow.retry,
         leaseDurationMs: this.#leaseDurationMs,
         signal: controller.signal,
         maxPayloadBytes: this.#maxPayloadBytes,

@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { RetryPolicy } from "./retry.ts";
 import type { StepApi } from "./step.ts";
 
 /**
@@ -26,6 +27,13 @@ export interface WorkflowDefinitionConfig {
    * @default {null}
    */
   version?: string | null;
+  /**
+   * Retries the whole run when the workflow function throws: the run is
+   * parked for the backoff, then replayed. Completed steps keep their
+   * results; steps that had failed for good get a fresh retry budget.
+   * @default {DEFAULT_WORKFLOW_RETRY_POLICY} (one attempt: no retry)
+   */
+  retry?: RetryPolicy;
 }
 
 /**

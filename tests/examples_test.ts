@@ -12,7 +12,7 @@ testEachBackend("examples/basic.ts greets Alice", async ({ backend }) => {
 
 testEachBackend("examples/typed.ts sends the email", async ({ backend }) => {
   const output = await typed(backend);
-  assert.equal(output.emailId, "email-1");
+  assert.match(output.emailId, /^email-\d+$/);
   assert.ok(!Number.isNaN(Date.parse(output.sentAt)));
 });
 

@@ -5,6 +5,7 @@
 
 import type { Backend } from "../mod.ts";
 import { BackendPostgres } from "../backend_postgres.ts";
+import { BackendSqlite } from "../backend_sqlite.ts";
 
 /** The Postgres every test uses; `DATABASE_URL` overrides it. */
 export const DATABASE_URL = Deno.env.get("DATABASE_URL") ??
@@ -72,8 +73,55 @@ export const postgresTarget: BackendTarget = {
   },
 };
 
-/** Every target the shared suites run against. */
-export const targets: BackendTarget[] = [postgresTarget];
+/**
+ * SQLite in memory. A store must let several backends (several namespaces,
+ * or several claimers) share its data, and each `":memory:"` connection is
+ * a database of its own; so each store is one named in-memory database,
+ * opened through a SQLite `file:` URI with a shared cache.
+ */
+export const sqliteMemoryTarget: BackendTarget = {
+  name: "sqlite :memory:",
+  unavailable: null,
+  open(): Promise<TestStore> {
+    const uri =
+      `file:openworkflow-${crypto.randomUUID()}?mode=memory&cache=shared`;
+    return Promise.resolve(sqliteStoreAt(uri, () => Promise.resolve()));
+  },
+};
+
+/** SQLite on a file in a fresh temporary directory, removed afterwards. */
+export const sqliteFileTarget: BackendTarget = {
+  name: "sqlite file",
+  unavailable: null,
+  async open(): Promise<TestStore> {
+    const dir = await Deno.makeTempDir({ prefix: "openworkflow-sqlite-" });
+    return sqliteStoreAt(
+      `${dir}/workflows.db`,
+      () => Deno.remove(dir, { recursive: true }),
+    );
+  },
+};
+
+function sqliteStoreAt(path: string, cleanUp: () => Promise<void>): TestStore {
+  const backends: Backend[] = [];
+  return {
+    async connect(namespaceId: string): Promise<Backend> {
+      const backend = await BackendSqlite.connect(path, { namespaceId });
+      backends.push(backend);
+      return backend;
+    },
+    async close(): Promise<void> {
+      await Promise.all(backends.map((b) => b.stop()));
+      await cleanUp();
+    },
+  };
+}
+
+/**
+ * The targets the engine suites run against: Postgres, and SQLite on a
+ * file (the conformance suite also covers SQLite in memory).
+ */
+export const targets: BackendTarget[] = [postgresTarget, sqliteFileTarget];
 
 /** What a backend test receives. */
 export interface TestContext {

@@ -290,6 +290,11 @@ export class BackendPostgres implements Backend {
       UPDATE ${this.#t("workflow_runs")} SET
         status = ${params.status},
         available_at = coalesce(${params.availableAt}::timestamptz, now()),
+        context = ${
+      params.context === undefined
+        ? this.#sql`context`
+        : this.#sql`${json(params.context)}::text::json`
+    },
         updated_at = now()
       WHERE namespace_id = ${this.#namespaceId} AND id = ${params.workflowRunId}
         AND status = 'running' AND worker_id = ${params.workerId}
@@ -359,7 +364,7 @@ export class BackendPostgres implements Backend {
         ${
       cursor === null
         ? sql``
-        : sql`AND (created_at, id) < (${cursor.createdAt}::timestamptz, ${cursor.id}::uuid)`
+        : sql`AND (created_at, id) < (${cursor.createdAt}::text::timestamptz, ${cursor.id}::uuid)`
     }
       ORDER BY created_at DESC, id DESC
       LIMIT ${params.limit + 1}`;

@@ -254,4 +254,28 @@ export function stepConformance(target: BackendTarget): void {
       ]);
     },
   );
+
+  testBackend(
+    target,
+    "listWorkflowRuns() pages never skip or repeat runs created at once",
+    async ({ backend }) => {
+      const ids = await Promise.all(
+        Array.from(
+          { length: 150 },
+          () => backend.createWorkflowRun(runParams()).then((r) => r.id),
+        ),
+      );
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: { runs: { id: string }[]; nextCursor: string | null } =
+          await backend
+            .listWorkflowRuns({ limit: 7, cursor });
+        seen.push(...page.runs.map((r) => r.id));
+        cursor = page.nextCursor;
+      } while (cursor !== null);
+      assert.equal(seen.length, 150);
+      assert.deepEqual([...seen].sort(), [...ids].sort());
+    },
+  );
 }
