@@ -96,6 +96,11 @@ const DEFAULT_BUSY_TIMEOUT_MS = 10_000;
  * with the clock of the process making each call (`Date.now()`). Processes
  * sharing a file share the machine's clock.
  *
+ * Errors: the fenced methods reject with `LeaseLostError` as the contract
+ * says; every method rejects with `BackendError` (the driver's error as
+ * `cause`) when the database fails, stays locked longer than
+ * `busyTimeoutMs`, or the backend is stopped.
+ *
  * @example Run a workflow in memory
  * ```ts
  * import assert from "node:assert/strict";
