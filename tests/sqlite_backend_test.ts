@@ -204,6 +204,33 @@ Deno.test("BackendSqlite.connect() creates the schema once, in WAL mode, and kee
   });
 });
 
+Deno.test("BackendSqlite.connect() migrates a fresh file once when many backends open it at once", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/workflows.db`;
+    const backends = await Promise.all(
+      Array.from({ length: 8 }, () => BackendSqlite.connect(path)),
+    );
+    try {
+      const run = await backends[0].createWorkflowRun(RUN);
+      for (const backend of backends) {
+        assert.equal(
+          (await backend.getWorkflowRun({ workflowRunId: run.id }))?.id,
+          run.id,
+        );
+      }
+      withRawDatabase(path, (db) => {
+        assert.deepEqual(
+          db.prepare("SELECT version FROM openworkflow_schema_migrations")
+            .all().map((row) => row.version),
+          Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1),
+        );
+      });
+    } finally {
+      await Promise.all(backends.map((b) => b.stop()));
+    }
+  });
+});
+
 Deno.test("BackendSqlite: each :memory: backend is a database of its own", async () => {
   await using a = await BackendSqlite.connect(":memory:");
   await using b = await BackendSqlite.connect(":memory:");

@@ -137,41 +137,42 @@ async function readEffects(dir: string): Promise<Map<string, string[]>> {
   return effects;
 }
 
-/** A temporary database and effects directory, removed afterwards. */
+/**
+ * A temporary database path and effects directory, removed afterwards,
+ * with the worker processes of `workers` killed first if still running.
+ */
 async function withScene(
   fn: (scene: {
     path: string;
     effectsDir: string;
-    backend: BackendSqlite;
     workers: WorkerProcess[];
   }) => Promise<void>,
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "openworkflow-multiprocess-" });
   const effectsDir = `${dir}/effects`;
   await Deno.mkdir(effectsDir);
-  const path = `${dir}/workflows.db`;
   const workers: WorkerProcess[] = [];
-  const backend = await BackendSqlite.connect(path);
   try {
-    await fn({ path, effectsDir, backend, workers });
+    await fn({ path: `${dir}/workflows.db`, effectsDir, workers });
   } finally {
     await Promise.all(workers.map((w) => stopWorker(w, "SIGKILL")));
-    await backend.stop();
     await Deno.remove(dir, { recursive: true });
   }
 }
 
 Deno.test("three worker processes on one SQLite file complete 200 runs, each step exactly once", async () => {
-  await withScene(async ({ path, effectsDir, backend, workers }) => {
+  await withScene(async ({ path, effectsDir, workers }) => {
     const settings = {
       leaseDurationMs: 30_000,
       stepDelayMs: 5,
       concurrency: 8,
     };
+    // The workers create the database, all at once.
     for (let i = 0; i < 3; i++) {
       workers.push(spawnWorker(path, effectsDir, settings));
     }
     await Promise.all(workers.map((w) => w.ready));
+    await using backend = await BackendSqlite.connect(path);
     const steps = defineStepsWorkflow(
       new OpenWorkflow({ backend }),
       effectsDir,
@@ -232,7 +233,8 @@ Deno.test("three worker processes on one SQLite file complete 200 runs, each ste
 });
 
 Deno.test("runs held by a killed worker process resume on the others; completed steps never run again", async () => {
-  await withScene(async ({ path, effectsDir, backend, workers }) => {
+  await withScene(async ({ path, effectsDir, workers }) => {
+    await using backend = await BackendSqlite.connect(path);
     const victim = spawnWorker(path, effectsDir, {
       leaseDurationMs: 1_000,
       stepDelayMs: 200,

@@ -22,9 +22,12 @@ export type Row = Record<string, SQLOutputValue>;
 /** Named statement parameters (`:name` in the SQL, `name` here). */
 export type Params = Record<string, SQLInputValue>;
 
-/** SQLite's primary result codes that mean "try again later". */
-const SQLITE_BUSY = 5;
-const SQLITE_LOCKED = 6;
+/**
+ * SQLite's primary result codes that mean "try again later": another
+ * connection holds a lock (`SQLITE_BUSY`, `SQLITE_LOCKED`), or lost a race
+ * for WAL bookkeeping (`SQLITE_PROTOCOL`).
+ */
+const RETRYABLE_CODES: ReadonlySet<number> = new Set([5, 6, 15]);
 
 /** The first retry waits up to this long; each later one up to twice that. */
 const FIRST_BACKOFF_MS = 2;
@@ -184,8 +187,7 @@ export function isBusy(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const errcode = (error as { errcode?: unknown }).errcode;
   if (typeof errcode === "number") {
-    const primary = errcode & 0xff;
-    return primary === SQLITE_BUSY || primary === SQLITE_LOCKED;
+    return RETRYABLE_CODES.has(errcode & 0xff);
   }
   // Some runtimes leave out the result code on a few paths; SQLite's own
   // message then tells.
