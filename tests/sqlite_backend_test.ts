@@ -104,6 +104,23 @@ Deno.test("BackendSqlite.connect() names the path when it is a directory", async
   });
 });
 
+Deno.test("BackendSqlite.connect() names the path when the database cannot be written", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/workflows.db`;
+    await Deno.writeFile(path, new Uint8Array());
+    // Opened read-only through a URI: file permissions would not stop root.
+    const uri = `file:${path}?mode=ro`;
+    const error = await BackendSqlite.connect(uri).then(
+      () => assert.fail("connected"),
+      (error: unknown) => error,
+    );
+    assert.ok(error instanceof BackendError);
+    assert.ok(error.message.includes(JSON.stringify(uri)), error.message);
+    assert.ok(error.message.includes("read-only"), error.message);
+    assert.equal((await Deno.stat(path)).size, 0);
+  });
+});
+
 Deno.test("BackendSqlite.connect() leaves a file that is not a SQLite database untouched", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/notes.txt`;
