@@ -71,6 +71,7 @@ export {
 export { type Duration, parseDuration } from "./src/duration.ts";
 export type {
   Backend,
+  BackendNotification,
   CancelWorkflowRunParams,
   ClaimWorkflowRunParams,
   ClaimWorkflowRunsParams,
@@ -87,6 +88,7 @@ export type {
   MarkWorkflowRunFailedParams,
   MarkWorkflowRunSucceededParams,
   ReleaseWorkflowRunParams,
+  RunOutcome,
   StepAttempt,
   StepAttemptStatus,
   StepKind,
@@ -99,6 +101,7 @@ export { TERMINAL_STATUSES } from "./src/backend.ts";
 export type { JsonPrimitive, JsonValue, SerializedError } from "./src/json.ts";
 export {
   DEFAULT_CONCURRENCY,
+  DEFAULT_FALLBACK_POLL_INTERVAL_MS,
   DEFAULT_LEASE_DURATION_MS,
   DEFAULT_NAMESPACE_ID,
   DEFAULT_POLL_INTERVAL_MS,

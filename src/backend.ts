@@ -145,6 +145,33 @@ export interface WorkflowSelector {
   version: string | null;
 }
 
+/**
+ * A push notification from a backend that has them (see
+ * {@linkcode Backend.subscribe}):
+ * - `available`: runs may be claimable now, or at `availableAt`.
+ * - `finished`: the run reached a terminal status (`outcome`, when given,
+ *   says how).
+ * - `listening`: notifications are live (`true`), or not (`false`). After a
+ *   `true`, notifications may have been missed: re-check everything.
+ */
+export type BackendNotification =
+  | { kind: "available"; availableAt: Date | null }
+  | { kind: "finished"; workflowRunId: string; outcome?: RunOutcome }
+  | { kind: "listening"; listening: boolean };
+
+/**
+ * How a run ended, carried by a `finished` notification when it is small
+ * enough, so that a waiter needs no read.
+ */
+export interface RunOutcome {
+  /** The terminal status. */
+  status: "succeeded" | "failed" | "canceled";
+  /** The output, when succeeded. */
+  output: JsonValue | null;
+  /** The serialized error, when failed or canceled. */
+  error: JsonValue | null;
+}
+
 /** Parameters of {@linkcode Backend.createWorkflowRun}. */
 export interface CreateWorkflowRunParams {
   /** The workflow's name. */
@@ -427,4 +454,12 @@ export interface Backend {
   markStepAttemptFailed(params: MarkStepAttemptFailedParams): Promise<void>;
   /** Releases the backend's resources (connections, files). */
   stop(): Promise<void>;
+  /**
+   * Optional: push notifications about this namespace, from any process
+   * (Postgres: LISTEN/NOTIFY). The engine polls less while notifications
+   * are live, and falls back to polling when they are not, so correctness
+   * never depends on a notification arriving. Returns an unsubscribe
+   * function.
+   */
+  subscribe?(listener: (notification: BackendNotification) => void): () => void;
 }

@@ -505,7 +505,7 @@ export class WorkflowDefinition<Input = unknown, Output = unknown> {
       deadlineAt,
       idempotencyKey,
     });
-    if (availableAt === null) notifyAvailable(this.#backend);
+    notifyAvailable(this.#backend, availableAt);
     return new WorkflowRunHandle<Output>(this.#backend, run);
   }
 }

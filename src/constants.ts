@@ -22,6 +22,13 @@ export const DEFAULT_LEASE_DURATION_MS = 30_000;
  */
 export const DEFAULT_POLL_INTERVAL_MS = 100;
 
+/**
+ * How often idle workers and `result()` poll while the backend's
+ * notifications are live (Postgres LISTEN/NOTIFY): 5 seconds. Notifications
+ * wake them at once; this poll is the safety net.
+ */
+export const DEFAULT_FALLBACK_POLL_INTERVAL_MS = 5000;
+
 /** How many runs a worker executes at once by default: 1. */
 export const DEFAULT_CONCURRENCY = 1;
 

@@ -141,15 +141,18 @@ export class Execution implements StepApi {
           Math.min(remainingMs, 2 ** 31 - 1),
         );
       }
-      for (
-        const attempt of await this.#o.backend.listStepAttempts({
+      // A run claimed for the first time has no history to load.
+      if (this.#run.attempts > 1) {
+        const history = await this.#o.backend.listStepAttempts({
           workflowRunId: this.#run.id,
-        })
-      ) {
-        this.#noteAttempt(attempt);
-        const list = this.#history.get(attempt.stepName);
-        if (list === undefined) this.#history.set(attempt.stepName, [attempt]);
-        else list.push(attempt);
+        });
+        for (const attempt of history) {
+          this.#noteAttempt(attempt);
+          const list = this.#history.get(attempt.stepName);
+          if (list === undefined) {
+            this.#history.set(attempt.stepName, [attempt]);
+          } else list.push(attempt);
+        }
       }
       return await this.#finish(await this.#runBody());
     } catch (error) {

@@ -4,8 +4,14 @@
  * @module
  */
 
-import type { Backend, StepAttempt, WorkflowRun } from "./backend.ts";
+import type {
+  Backend,
+  RunOutcome,
+  StepAttempt,
+  WorkflowRun,
+} from "./backend.ts";
 import {
+  DEFAULT_FALLBACK_POLL_INTERVAL_MS,
   DEFAULT_RESULT_POLL_INTERVAL_MS,
   DEFAULT_RESULT_TIMEOUT_MS,
 } from "./constants.ts";
@@ -17,7 +23,7 @@ import {
 } from "./errors.ts";
 import { deserializeError, serializeError } from "./json.ts";
 import { checkPositiveMs } from "./validate.ts";
-import { notifyFinished, waitForFinish } from "./wakeup.ts";
+import { isListening, notifyFinished, waitForFinish } from "./wakeup.ts";
 
 /**
  * Options of {@linkcode WorkflowRunHandle.result}.
@@ -43,6 +49,11 @@ export interface ResultOptions {
    * @default {DEFAULT_RESULT_POLL_INTERVAL_MS}
    */
   pollIntervalMs?: number;
+  /**
+   * How often to read the run while the backend's notifications are live.
+   * @default {DEFAULT_FALLBACK_POLL_INTERVAL_MS}
+   */
+  fallbackPollIntervalMs?: number;
 }
 
 /**
@@ -109,27 +120,34 @@ export class WorkflowRunHandle<Output = unknown> {
         "wait for result",
         "pollIntervalMs",
       );
+    const fallbackMs = options.fallbackPollIntervalMs === undefined
+      ? DEFAULT_FALLBACK_POLL_INTERVAL_MS
+      : checkPositiveMs(
+        options.fallbackPollIntervalMs,
+        "wait for result",
+        "fallbackPollIntervalMs",
+      );
     const { signal } = options;
     signal?.throwIfAborted();
     const id = this.workflowRun.id;
     const endAt = performance.now() + timeoutMs;
+    let outcome: RunOutcome | null = null;
     while (true) {
-      const run = await this.#backend.getWorkflowRun({ workflowRunId: id });
-      if (run === null) throw new WorkflowRunNotFoundError(id);
-      switch (run.status) {
-        case "succeeded":
-          return run.output as Output;
-        case "failed":
-          throw new WorkflowFailedError(id, deserializeError(run.error));
-        case "canceled":
-          throw new WorkflowCanceledError(id);
+      if (outcome === null) {
+        const run = await this.#backend.getWorkflowRun({ workflowRunId: id });
+        if (run === null) throw new WorkflowRunNotFoundError(id);
+        if (isTerminal(run.status)) outcome = run as RunOutcome;
       }
+      if (outcome !== null) return settle<Output>(id, outcome);
       const remainingMs = endAt - performance.now();
       if (remainingMs <= 0) throw new ResultTimeoutError(id, timeoutMs);
-      await waitForFinish(
+      const intervalMs = isListening(this.#backend)
+        ? Math.max(pollMs, fallbackMs)
+        : pollMs;
+      outcome = await waitForFinish(
         this.#backend,
         id,
-        Math.min(pollMs, remainingMs),
+        Math.min(intervalMs, remainingMs),
         signal,
       );
       signal?.throwIfAborted();
@@ -190,6 +208,22 @@ export class WorkflowRunHandle<Output = unknown> {
   }
 }
 
+function isTerminal(status: WorkflowRun["status"]): boolean {
+  return status === "succeeded" || status === "failed" || status === "canceled";
+}
+
+/** Returns the output of a finished run, or throws its error. */
+function settle<Output>(id: string, outcome: RunOutcome): Output {
+  switch (outcome.status) {
+    case "succeeded":
+      return outcome.output as Output;
+    case "failed":
+      throw new WorkflowFailedError(id, deserializeError(outcome.error));
+    case "canceled":
+      throw new WorkflowCanceledError(id);
+  }
+}
+
 /** Cancels a run through `backend` and wakes this process's waiters. */
 export async function cancelWorkflowRun(
   backend: Backend,
@@ -200,6 +234,10 @@ export async function cancelWorkflowRun(
     error: serializeError(new WorkflowCanceledError(workflowRunId)),
   });
   if (run === null) throw new WorkflowRunNotFoundError(workflowRunId);
-  notifyFinished(backend, workflowRunId);
+  notifyFinished(
+    backend,
+    workflowRunId,
+    run.status === "canceled" ? run as RunOutcome : null,
+  );
   return run;
 }

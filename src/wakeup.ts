@@ -1,22 +1,23 @@
 /**
- * In-process wake-ups between the clients, handles and workers that share a
- * backend object: a run created here wakes the workers here, a run finished
- * here wakes the `result()` callers here, without a database round trip.
- * Polling stays as the fallback, so correctness never depends on a wake-up.
+ * Wake-ups for the workers and `result()` callers of one backend object:
+ * from this process (a run created or finished here) without a database
+ * round trip, and from other processes through the backend's notifications
+ * when it has them (`Backend.subscribe`). Polling stays as the fallback, so
+ * correctness never depends on a wake-up.
  *
  * @module
  */
 
-import type { Backend } from "./backend.ts";
+import type { Backend, BackendNotification, RunOutcome } from "./backend.ts";
 
-/** What happened to a run. */
-export type WakeupKind = "available" | "finished";
-
-type Listener = (workflowRunId: string | null) => void;
+/** Called when runs may be claimable: now (`null`) or at `atMs`. */
+type AvailableListener = (atMs: number | null) => void;
 
 interface Channel {
-  available: Set<Listener>;
-  finished: Map<string, Set<Listener>>;
+  available: Set<AvailableListener>;
+  finished: Map<string, Set<(outcome: RunOutcome | null) => void>>;
+  /** Whether the backend's notifications are live. */
+  listening: boolean;
 }
 
 const channels = new WeakMap<Backend, Channel>();
@@ -24,40 +25,96 @@ const channels = new WeakMap<Backend, Channel>();
 function channelOf(backend: Backend): Channel {
   let channel = channels.get(backend);
   if (channel === undefined) {
-    channel = { available: new Set(), finished: new Map() };
-    channels.set(backend, channel);
+    const created: Channel = {
+      available: new Set(),
+      finished: new Map(),
+      listening: false,
+    };
+    channel = created;
+    channels.set(backend, created);
+    backend.subscribe?.((notification) =>
+      route(backend, created, notification)
+    );
   }
   return channel;
 }
 
-/** Tells this process's workers on `backend` that a run may be claimable. */
-export function notifyAvailable(backend: Backend): void {
-  for (const listener of channelOf(backend).available) listener(null);
-}
-
-/** Tells this process's waiters on `backend` that a run finished. */
-export function notifyFinished(backend: Backend, workflowRunId: string): void {
-  const listeners = channelOf(backend).finished.get(workflowRunId);
-  if (listeners !== undefined) {
-    for (const listener of listeners) listener(workflowRunId);
+function route(
+  backend: Backend,
+  channel: Channel,
+  notification: BackendNotification,
+): void {
+  switch (notification.kind) {
+    case "available":
+      return notifyAvailable(backend, notification.availableAt);
+    case "finished":
+      return notifyFinished(
+        backend,
+        notification.workflowRunId,
+        notification.outcome ?? null,
+      );
+    case "listening":
+      channel.listening = notification.listening;
+      if (notification.listening) {
+        // Notifications may have been missed: everyone re-checks.
+        notifyAvailable(backend);
+        for (const id of [...channel.finished.keys()]) {
+          notifyFinished(backend, id);
+        }
+      }
   }
 }
 
-/** Calls `listener` whenever a run may have become claimable. */
+/**
+ * Whether `backend`'s notifications are live, so that waiters may poll at
+ * the slower fallback interval.
+ */
+export function isListening(backend: Backend): boolean {
+  return channelOf(backend).listening;
+}
+
+/**
+ * Tells this process's workers on `backend` that runs may be claimable, now
+ * or at `at`.
+ */
+export function notifyAvailable(
+  backend: Backend,
+  at: Date | null = null,
+): void {
+  const atMs = at === null || at.getTime() <= Date.now() ? null : at.getTime();
+  for (const listener of channelOf(backend).available) listener(atMs);
+}
+
+/**
+ * Tells this process's waiters on `backend` that a run finished (and how,
+ * when `outcome` is known).
+ */
+export function notifyFinished(
+  backend: Backend,
+  workflowRunId: string,
+  outcome: RunOutcome | null = null,
+): void {
+  const listeners = channelOf(backend).finished.get(workflowRunId);
+  if (listeners !== undefined) {
+    for (const listener of [...listeners]) listener(outcome);
+  }
+}
+
+/** Calls `listener` whenever runs may become claimable. */
 export function onAvailable(
   backend: Backend,
-  listener: () => void,
+  listener: AvailableListener,
 ): () => void {
   const set = channelOf(backend).available;
   set.add(listener);
   return () => set.delete(listener);
 }
 
-/** Calls `listener` once run `workflowRunId` finishes in this process. */
+/** Calls `listener` when run `workflowRunId` finishes. */
 export function onFinished(
   backend: Backend,
   workflowRunId: string,
-  listener: () => void,
+  listener: (outcome: RunOutcome | null) => void,
 ): () => void {
   const finished = channelOf(backend).finished;
   let set = finished.get(workflowRunId);
@@ -76,25 +133,27 @@ export function onFinished(
 }
 
 /**
- * Resolves after `ms`, when run `workflowRunId` finishes in this process,
- * or when `signal` aborts, whichever comes first. Never rejects.
+ * Resolves after `ms`, when run `workflowRunId` finishes, or when `signal`
+ * aborts, whichever comes first; with the run's outcome when a notification
+ * carried it, else `null`. Never rejects.
  */
 export function waitForFinish(
   backend: Backend,
   workflowRunId: string,
   ms: number,
   signal?: AbortSignal,
-): Promise<void> {
+): Promise<RunOutcome | null> {
   return new Promise((resolve) => {
-    const done = () => {
+    const done = (outcome: RunOutcome | null = null) => {
       clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
+      signal?.removeEventListener("abort", onAbort);
       stopListening();
-      resolve();
+      resolve(outcome);
     };
-    const timer = setTimeout(done, ms);
+    const onAbort = () => done();
+    const timer = setTimeout(onAbort, ms);
     const stopListening = onFinished(backend, workflowRunId, done);
-    signal?.addEventListener("abort", done, { once: true });
+    signal?.addEventListener("abort", onAbort, { once: true });
     if (signal?.aborted) done();
   });
 }

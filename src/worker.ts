@@ -8,6 +8,7 @@
 import type { Backend, WorkflowRun, WorkflowSelector } from "./backend.ts";
 import {
   DEFAULT_CONCURRENCY,
+  DEFAULT_FALLBACK_POLL_INTERVAL_MS,
   DEFAULT_LEASE_DURATION_MS,
   DEFAULT_POLL_INTERVAL_MS,
 } from "./constants.ts";
@@ -15,7 +16,13 @@ import { LeaseLostError, WorkflowCanceledError } from "./errors.ts";
 import { Execution, type ExecutionResult } from "./execution.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "./limits.ts";
 import { checkPositiveInteger, checkPositiveMs, received } from "./validate.ts";
-import { notifyFinished, onAvailable, onFinished } from "./wakeup.ts";
+import {
+  isListening,
+  notifyAvailable,
+  notifyFinished,
+  onAvailable,
+  onFinished,
+} from "./wakeup.ts";
 import {
   DEFAULT_WORKFLOW_RETRY_POLICY,
   resolveRetryPolicy,
@@ -71,6 +78,12 @@ export interface WorkerOptions {
    */
   pollIntervalMs?: number;
   /**
+   * How often an idle worker looks for work while the backend's
+   * notifications are live (they wake it at once; this is the safety net).
+   * @default {DEFAULT_FALLBACK_POLL_INTERVAL_MS}
+   */
+  fallbackPollIntervalMs?: number;
+  /**
    * The largest JSON text stored for an output or step result.
    * @default {DEFAULT_MAX_PAYLOAD_BYTES}
    */
@@ -84,6 +97,8 @@ export interface WorkerOptions {
 
 /** How long the worker waits between deadline sweeps. */
 const DEADLINE_SWEEP_INTERVAL_MS = 1000;
+/** How many future due times a worker remembers. */
+const MAX_DUE_TIMES = 1024;
 /** The longest wait after repeated backend errors. */
 const MAX_ERROR_BACKOFF_MS = 5000;
 const DEADLINE_ERROR = {
@@ -122,7 +137,13 @@ export class Worker {
   readonly #active = new Map<string, Promise<void>>();
   #controller: AbortController | null = null;
   #loop: Promise<void> | null = null;
-  #wake: () => void = () => {};
+  /** Wakes the idle loop; remembered when the loop is busy. */
+  #wake: () => void = () => this.#wakePending = true;
+  #wakePending = false;
+  #sleepEndsAt = -Infinity;
+  /** When runs are known to become claimable (epoch ms, ascending). */
+  readonly #dueTimes: number[] = [];
+  readonly #fallbackPollIntervalMs: number;
   #lastSweepAt = -Infinity;
 
   /**
@@ -173,6 +194,13 @@ export class Worker {
     this.#pollIntervalMs = options.pollIntervalMs === undefined
       ? DEFAULT_POLL_INTERVAL_MS
       : checkPositiveMs(options.pollIntervalMs, what, "pollIntervalMs");
+    this.#fallbackPollIntervalMs = options.fallbackPollIntervalMs === undefined
+      ? DEFAULT_FALLBACK_POLL_INTERVAL_MS
+      : checkPositiveMs(
+        options.fallbackPollIntervalMs,
+        what,
+        "fallbackPollIntervalMs",
+      );
     this.#maxPayloadBytes = options.maxPayloadBytes ??
       DEFAULT_MAX_PAYLOAD_BYTES;
     this.id = options.workerId ?? crypto.randomUUID();
@@ -238,12 +266,16 @@ export class Worker {
   }
 
   async #runLoop(signal: AbortSignal): Promise<void> {
-    const stopListening = onAvailable(this.#backend, () => this.#wake());
+    const stopListening = onAvailable(this.#backend, (atMs) => {
+      if (atMs === null) this.#wake();
+      else this.#addDueTime(atMs);
+    });
     let failures = 0;
     try {
       while (!signal.aborted) {
         let claimed = 0;
-        if (this.#active.size < this.#concurrency) {
+        const free = this.#concurrency - this.#active.size;
+        if (free > 0) {
           try {
             await this.#sweepDeadlines(false);
             claimed = (await this.#claimAndStart()).length;
@@ -254,8 +286,9 @@ export class Worker {
           }
         }
         if (signal.aborted) break;
-        if (claimed > 0 && this.#active.size < this.#concurrency) continue;
-        const waitMs = failures === 0 ? this.#pollIntervalMs : Math.min(
+        // A full batch suggests more work is waiting: claim again at once.
+        if (claimed > 0 && claimed === free) continue;
+        const waitMs = failures === 0 ? this.#idleWaitMs() : Math.min(
           this.#pollIntervalMs * 2 ** failures,
           MAX_ERROR_BACKOFF_MS,
         );
@@ -266,16 +299,50 @@ export class Worker {
     }
   }
 
+  /**
+   * How long an idle worker waits: the poll interval, or the slower
+   * fallback interval while the backend's notifications are live; never
+   * past the next time a run is known to become due.
+   */
+  #idleWaitMs(): number {
+    const pollMs = isListening(this.#backend)
+      ? Math.max(this.#pollIntervalMs, this.#fallbackPollIntervalMs)
+      : this.#pollIntervalMs;
+    const now = Date.now();
+    while (this.#dueTimes.length > 0 && this.#dueTimes[0] <= now) {
+      this.#dueTimes.shift();
+    }
+    const nextDue = this.#dueTimes[0];
+    return nextDue === undefined ? pollMs : Math.min(pollMs, nextDue - now + 1);
+  }
+
+  /** Remembers when a run becomes claimable, to wake exactly then. */
+  #addDueTime(atMs: number): void {
+    const due = this.#dueTimes;
+    let index = due.length;
+    while (index > 0 && due[index - 1] > atMs) index--;
+    if (due[index - 1] === atMs) return;
+    due.splice(index, 0, atMs);
+    if (due.length > MAX_DUE_TIMES) due.pop(); // the fallback poll covers the rest
+    if (atMs < this.#sleepEndsAt) this.#wake();
+  }
+
   /** Waits `ms`, or until woken or stopped. */
   #sleep(ms: number, signal: AbortSignal): Promise<void> {
+    if (this.#wakePending || signal.aborted) {
+      this.#wakePending = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
         signal.removeEventListener("abort", done);
-        this.#wake = () => {};
+        this.#wake = () => this.#wakePending = true;
+        this.#sleepEndsAt = -Infinity;
         resolve();
       };
       const timer = setTimeout(done, ms);
+      this.#sleepEndsAt = Date.now() + ms;
       signal.addEventListener("abort", done, { once: true });
       this.#wake = done;
     });
@@ -283,7 +350,10 @@ export class Worker {
 
   async #sweepDeadlines(force: boolean): Promise<void> {
     const now = performance.now();
-    if (!force && now - this.#lastSweepAt < DEADLINE_SWEEP_INTERVAL_MS) return;
+    const intervalMs = isListening(this.#backend)
+      ? Math.max(DEADLINE_SWEEP_INTERVAL_MS, this.#fallbackPollIntervalMs)
+      : DEADLINE_SWEEP_INTERVAL_MS;
+    if (!force && now - this.#lastSweepAt < intervalMs) return;
     this.#lastSweepAt = now;
     await this.#backend.failExpiredWorkflowRuns({ error: DEADLINE_ERROR });
   }
@@ -341,8 +411,20 @@ export class Worker {
       stopWatching();
       await stopHeartbeat();
     }
-    if (result?.status === "succeeded" || result?.status === "failed") {
-      notifyFinished(this.#backend, run.id);
+    if (result?.status === "succeeded") {
+      notifyFinished(this.#backend, run.id, {
+        status: "succeeded",
+        output: result.output,
+        error: null,
+      });
+    } else if (result?.status === "failed") {
+      notifyFinished(this.#backend, run.id, {
+        status: "failed",
+        output: null,
+        error: result.error,
+      });
+    } else if (result?.status === "released") {
+      notifyAvailable(this.#backend, result.availableAt);
     }
   }
 

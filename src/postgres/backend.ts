@@ -8,6 +8,7 @@ import postgres from "postgres";
 import type { Sql } from "postgres";
 import type {
   Backend,
+  BackendNotification,
   CancelWorkflowRunParams,
   ClaimWorkflowRunParams,
   ClaimWorkflowRunsParams,
@@ -28,15 +29,34 @@ import type {
   WorkflowRun,
   WorkflowRunPage,
 } from "../backend.ts";
-import { BackendError, LeaseLostError } from "../errors.ts";
-import type { JsonValue } from "../json.ts";
-import { checkPositiveInteger, received } from "../validate.ts";
 import {
   checkNamespaceId,
   decodeCursor,
   encodeCursor,
 } from "../backend_util.ts";
+import { BackendError } from "../errors.ts";
+import { checkPositiveInteger, received } from "../validate.ts";
+import { Batcher } from "./batch.ts";
+import { channelOf, ListenerRef } from "./notify.ts";
+import {
+  isUuid,
+  jsonText,
+  type Row,
+  toStepAttempt,
+  toWorkflowRun,
+} from "./rows.ts";
 import { migrate, SCHEMA_NAME_PATTERN } from "./schema.ts";
+import {
+  createStepAttempts,
+  createWorkflowRuns,
+  finishStepAttempts,
+  getWorkflowRuns,
+  heartbeatWorkflowRuns,
+  type RunTransition,
+  type Scope,
+  type StepTransition,
+  transitionWorkflowRuns,
+} from "./statements.ts";
 
 /**
  * Options of {@linkcode BackendPostgres.connect}.
@@ -62,16 +82,27 @@ export interface BackendPostgresOptions {
    */
   schema?: string;
   /**
-   * The most connections in the pool.
+   * The most connections in the pool (the listening connection, shared by
+   * every backend of the process on the same database, is extra).
    * @default {10}
    */
   maxConnections?: number;
+  /**
+   * Whether to LISTEN for notifications, so that workers and `result()`
+   * wake as soon as runs are available or finished, and poll less.
+   * @default {true}
+   */
+  listen?: boolean;
 }
-
-type Row = Record<string, unknown>;
 
 /**
  * PostgreSQL implementation of the `Backend` interface.
+ *
+ * Concurrent calls of the same kind (from many runs in flight) are sent
+ * together as one statement, so that one commit serves many runs; a lone
+ * call goes out at once. Statements that make runs claimable or finish them
+ * NOTIFY, and one LISTEN connection per process wakes every worker and
+ * `result()` in it.
  *
  * @example
  * ```ts ignore
@@ -87,14 +118,45 @@ type Row = Record<string, unknown>;
  */
 export class BackendPostgres implements Backend {
   readonly #sql: Sql;
-  readonly #namespaceId: string;
-  readonly #schema: string;
+  readonly #scope: Scope;
+  readonly #listener: ListenerRef | null;
+  readonly #unsubscribers = new Set<() => void>();
+  readonly #createRuns: Batcher<
+    CreateWorkflowRunParams & { id: string },
+    WorkflowRun
+  >;
+  readonly #getRuns: Batcher<string, WorkflowRun | null>;
+  readonly #heartbeats: Batcher<HeartbeatWorkflowRunParams, void>;
+  readonly #transitions: Batcher<RunTransition, void>;
+  readonly #createSteps: Batcher<
+    CreateStepAttemptParams & { id: string },
+    StepAttempt
+  >;
+  readonly #finishSteps: Batcher<StepTransition, void>;
   #stopped: Promise<void> | null = null;
 
-  private constructor(sql: Sql, namespaceId: string, schema: string) {
+  private constructor(
+    sql: Sql,
+    namespaceId: string,
+    schema: string,
+    listener: ListenerRef | null,
+  ) {
     this.#sql = sql;
-    this.#namespaceId = namespaceId;
-    this.#schema = schema;
+    this.#listener = listener;
+    const s: Scope = {
+      sql,
+      namespaceId,
+      channel: channelOf(schema),
+      runs: sql(`${schema}.workflow_runs`),
+      steps: sql(`${schema}.step_attempts`),
+    };
+    this.#scope = s;
+    this.#createRuns = new Batcher((b) => createWorkflowRuns(s, b));
+    this.#getRuns = new Batcher((b) => getWorkflowRuns(s, b));
+    this.#heartbeats = new Batcher((b) => heartbeatWorkflowRuns(s, b));
+    this.#transitions = new Batcher((b) => transitionWorkflowRuns(s, b));
+    this.#createSteps = new Batcher((b) => createStepAttempts(s, b));
+    this.#finishSteps = new Batcher((b) => finishStepAttempts(s, b));
   }
 
   /**
@@ -103,7 +165,7 @@ export class BackendPostgres implements Backend {
    * connect at once).
    *
    * @param connectionString A `postgres://` or `postgresql://` URL.
-   * @param options Namespace, schema and pool size.
+   * @param options Namespace, schema, pool size, notifications.
    * @returns A connected backend.
    * @throws {TypeError} for a malformed URL, namespace or schema name.
    * @throws {SchemaVersionError} when the schema is newer than this library.
@@ -146,55 +208,27 @@ export class BackendPostgres implements Backend {
       }
       throw new BackendError(what, { cause: error });
     }
-    return new BackendPostgres(sql, namespaceId, schema);
+    const listener = options.listen === false
+      ? null
+      : new ListenerRef(connectionString, schema);
+    await listener?.ready;
+    return new BackendPostgres(sql, namespaceId, schema, listener);
   }
 
   /** The namespace this backend reads and writes. */
   get namespaceId(): string {
-    return this.#namespaceId;
+    return this.#scope.namespaceId;
   }
 
-  #t(table: "workflow_runs" | "step_attempts") {
-    return this.#sql(`${this.#schema}.${table}`);
-  }
-
-  async createWorkflowRun(
-    params: CreateWorkflowRunParams,
-  ): Promise<WorkflowRun> {
-    const sql = this.#sql;
-    const ns = this.#namespaceId;
-    const rows = await sql<Row[]>`
-      INSERT INTO ${this.#t("workflow_runs")} (
-        namespace_id, id, workflow_name, version, status, idempotency_key,
-        config, context, input, available_at, deadline_at
-      ) VALUES (
-        ${ns}, ${crypto.randomUUID()}, ${params.workflowName}, ${params.version},
-        'pending', ${params.idempotencyKey}, ${json(params.config)}::text::json,
-        ${json(params.context)}::text::json, ${json(params.input)}::text::json,
-        coalesce(${params.availableAt}::timestamptz, now()), ${params.deadlineAt}
-      )
-      ON CONFLICT (namespace_id, workflow_name, idempotency_key)
-        WHERE idempotency_key IS NOT NULL DO NOTHING
-      RETURNING *`;
-    if (rows.length > 0) return toWorkflowRun(rows[0]);
-    const [existing] = await sql<Row[]>`
-      SELECT * FROM ${this.#t("workflow_runs")}
-      WHERE namespace_id = ${ns} AND workflow_name = ${params.workflowName}
-        AND idempotency_key = ${params.idempotencyKey}`;
-    if (existing === undefined) {
-      throw new BackendError("create workflow run: idempotency conflict");
-    }
-    return toWorkflowRun(existing);
+  createWorkflowRun(params: CreateWorkflowRunParams): Promise<WorkflowRun> {
+    return this.#createRuns.add({ ...params, id: crypto.randomUUID() });
   }
 
   async getWorkflowRun(
     params: GetWorkflowRunParams,
   ): Promise<WorkflowRun | null> {
     if (!isUuid(params.workflowRunId)) return null;
-    const [row] = await this.#sql<Row[]>`
-      SELECT * FROM ${this.#t("workflow_runs")}
-      WHERE namespace_id = ${this.#namespaceId} AND id = ${params.workflowRunId}`;
-    return row === undefined ? null : toWorkflowRun(row);
+    return await this.#getRuns.add(params.workflowRunId.toLowerCase());
   }
 
   async claimWorkflowRun(
@@ -207,22 +241,26 @@ export class BackendPostgres implements Backend {
   async claimWorkflowRuns(
     params: ClaimWorkflowRunsParams,
   ): Promise<WorkflowRun[]> {
-    const sql = this.#sql;
-    const runs = this.#t("workflow_runs");
+    const { sql, runs, namespaceId: ns } = this.#scope;
     const workflows = params.workflows;
+    if (workflows !== undefined && workflows.length === 0) return [];
     const filter = workflows === undefined ? sql`` : sql`
-      AND EXISTS (
-        SELECT 1 FROM unnest(
-          ${workflows.map((w) => w.name)}::text[],
-          ${workflows.map((w) => w.version)}::text[]
-        ) AS w(name, version)
-        WHERE w.name = r.workflow_name
-          AND w.version IS NOT DISTINCT FROM r.version
+      AND (r.workflow_name, coalesce(r.version, '')) IN (
+        SELECT w.name, coalesce(w.version, '')
+        FROM json_to_recordset(${
+      JSON.stringify(workflows.map(({ name, version }) => ({ name, version })))
+    }::text::json) AS w(name text, version text)
+      )
+      AND (r.version IS NULL) = (
+        SELECT bool_or(w.version IS NULL) FROM json_to_recordset(${
+      JSON.stringify(workflows.map(({ name, version }) => ({ name, version })))
+    }::text::json) AS w(name text, version text)
+        WHERE w.name = r.workflow_name AND coalesce(w.version, '') = coalesce(r.version, '')
       )`;
     const rows = await sql<Row[]>`
       WITH candidates AS (
         SELECT r.id FROM ${runs} r
-        WHERE r.namespace_id = ${this.#namespaceId}
+        WHERE r.namespace_id = ${ns}
           AND r.status IN ('pending', 'running', 'sleeping')
           AND r.available_at <= now()
           AND (r.deadline_at IS NULL OR r.deadline_at > now())
@@ -239,81 +277,45 @@ export class BackendPostgres implements Backend {
         started_at = coalesce(r.started_at, now()),
         updated_at = now()
       FROM candidates c
-      WHERE r.namespace_id = ${this.#namespaceId} AND r.id = c.id
+      WHERE r.namespace_id = ${ns} AND r.id = c.id
       RETURNING r.*`;
     return rows.map(toWorkflowRun).sort((a, b) =>
       a.createdAt.getTime() - b.createdAt.getTime()
     );
   }
 
-  async heartbeatWorkflowRun(
-    params: HeartbeatWorkflowRunParams,
-  ): Promise<void> {
-    const rows = await this.#sql`
-      UPDATE ${this.#t("workflow_runs")} SET
-        available_at = now() + ${params.leaseDurationMs} * interval '1 millisecond',
-        updated_at = now()
-      WHERE namespace_id = ${this.#namespaceId} AND id = ${params.workflowRunId}
-        AND status = 'running' AND worker_id = ${params.workerId}
-      RETURNING 1`;
-    fenced(rows.length, params);
+  heartbeatWorkflowRun(params: HeartbeatWorkflowRunParams): Promise<void> {
+    return this.#heartbeats.add(params);
   }
 
-  async markWorkflowRunSucceeded(
+  markWorkflowRunSucceeded(
     params: MarkWorkflowRunSucceededParams,
   ): Promise<void> {
-    const rows = await this.#sql`
-      UPDATE ${this.#t("workflow_runs")} SET
-        status = 'succeeded', output = ${json(params.output)}::text::json,
-        completed_at = now(), updated_at = now()
-      WHERE namespace_id = ${this.#namespaceId} AND id = ${params.workflowRunId}
-        AND status = 'running' AND worker_id = ${params.workerId}
-      RETURNING 1`;
-    fenced(rows.length, params);
+    return this.#transitions.add({ kind: "succeeded", ...params });
   }
 
-  async markWorkflowRunFailed(
-    params: MarkWorkflowRunFailedParams,
-  ): Promise<void> {
-    const rows = await this.#sql`
-      UPDATE ${this.#t("workflow_runs")} SET
-        status = 'failed', error = ${json(params.error)}::text::json,
-        completed_at = now(), updated_at = now()
-      WHERE namespace_id = ${this.#namespaceId} AND id = ${params.workflowRunId}
-        AND status = 'running' AND worker_id = ${params.workerId}
-      RETURNING 1`;
-    fenced(rows.length, params);
+  markWorkflowRunFailed(params: MarkWorkflowRunFailedParams): Promise<void> {
+    return this.#transitions.add({ kind: "failed", ...params });
   }
 
-  async releaseWorkflowRun(params: ReleaseWorkflowRunParams): Promise<void> {
-    const rows = await this.#sql`
-      UPDATE ${this.#t("workflow_runs")} SET
-        status = ${params.status},
-        available_at = coalesce(${params.availableAt}::timestamptz, now()),
-        context = ${
-      params.context === undefined
-        ? this.#sql`context`
-        : this.#sql`${json(params.context)}::text::json`
-    },
-        updated_at = now()
-      WHERE namespace_id = ${this.#namespaceId} AND id = ${params.workflowRunId}
-        AND status = 'running' AND worker_id = ${params.workerId}
-      RETURNING 1`;
-    fenced(rows.length, params);
+  releaseWorkflowRun(params: ReleaseWorkflowRunParams): Promise<void> {
+    return this.#transitions.add({ ...params, kind: "release" });
   }
 
   async failExpiredWorkflowRuns(
     params: FailExpiredWorkflowRunsParams,
   ): Promise<number> {
-    const rows = await this.#sql`
-      UPDATE ${this.#t("workflow_runs")} SET
-        status = 'failed', error = ${json(params.error)}::text::json,
+    const { sql, runs, namespaceId: ns, channel } = this.#scope;
+    const rows = await sql`
+      UPDATE ${runs} SET
+        status = 'failed', error = ${jsonText(params.error)}::text::json,
         completed_at = now(), updated_at = now()
-      WHERE namespace_id = ${this.#namespaceId}
+      WHERE namespace_id = ${ns}
         AND deadline_at IS NOT NULL AND deadline_at <= now()
         AND status IN ('pending', 'running', 'sleeping')
         AND (status <> 'running' OR available_at <= now())
-      RETURNING 1`;
+      RETURNING pg_notify(${channel},
+        json_build_array('f', ${ns}::text, id, 'failed', NULL, error)::text)`;
     return rows.length;
   }
 
@@ -321,13 +323,15 @@ export class BackendPostgres implements Backend {
     params: CancelWorkflowRunParams,
   ): Promise<WorkflowRun | null> {
     if (!isUuid(params.workflowRunId)) return null;
-    const [row] = await this.#sql<Row[]>`
-      UPDATE ${this.#t("workflow_runs")} SET
-        status = 'canceled', error = ${json(params.error)}::text::json,
+    const { sql, runs, namespaceId: ns, channel } = this.#scope;
+    const [row] = await sql<Row[]>`
+      UPDATE ${runs} SET
+        status = 'canceled', error = ${jsonText(params.error)}::text::json,
         completed_at = now(), updated_at = now()
-      WHERE namespace_id = ${this.#namespaceId} AND id = ${params.workflowRunId}
+      WHERE namespace_id = ${ns} AND id = ${params.workflowRunId}
         AND status IN ('pending', 'running', 'sleeping')
-      RETURNING *`;
+      RETURNING *, pg_notify(${channel},
+        json_build_array('f', ${ns}::text, id, 'canceled', NULL, error)::text)`;
     if (row !== undefined) return toWorkflowRun(row);
     return await this.getWorkflowRun(params);
   }
@@ -335,12 +339,11 @@ export class BackendPostgres implements Backend {
   async listWorkflowRuns(
     params: ListWorkflowRunsParams,
   ): Promise<WorkflowRunPage> {
-    const sql = this.#sql;
-    const runs = this.#t("workflow_runs");
+    const { sql, runs, namespaceId: ns } = this.#scope;
     const cursor = params.cursor == null ? null : decodeCursor(params.cursor);
     const rows = await sql<Row[]>`
       SELECT *, created_at::text AS created_at_text FROM ${runs}
-      WHERE namespace_id = ${this.#namespaceId}
+      WHERE namespace_id = ${ns}
         ${
       params.workflowName === undefined
         ? sql``
@@ -382,81 +385,79 @@ export class BackendPostgres implements Backend {
     params: ListStepAttemptsParams,
   ): Promise<StepAttempt[]> {
     if (!isUuid(params.workflowRunId)) return [];
-    const rows = await this.#sql<Row[]>`
-      SELECT * FROM ${this.#t("step_attempts")}
-      WHERE namespace_id = ${this.#namespaceId}
-        AND workflow_run_id = ${params.workflowRunId}
+    const { sql, steps, namespaceId: ns } = this.#scope;
+    const rows = await sql<Row[]>`
+      SELECT * FROM ${steps}
+      WHERE namespace_id = ${ns} AND workflow_run_id = ${params.workflowRunId}
       ORDER BY seq`;
     return rows.map(toStepAttempt);
   }
 
-  async createStepAttempt(
-    params: CreateStepAttemptParams,
-  ): Promise<StepAttempt> {
-    const ns = this.#namespaceId;
-    const [row] = await this.#sql<Row[]>`
-      INSERT INTO ${this.#t("step_attempts")} (
-        namespace_id, id, workflow_run_id, step_name, kind, status, config, context
-      )
-      SELECT ${ns}, ${crypto.randomUUID()}, ${params.workflowRunId},
-        ${params.stepName}, ${params.kind}, 'running',
-        ${json(params.config)}::text::json, ${json(params.context)}::text::json
-      WHERE EXISTS (
-        SELECT 1 FROM ${this.#t("workflow_runs")}
-        WHERE namespace_id = ${ns} AND id = ${params.workflowRunId}
-          AND status = 'running' AND worker_id = ${params.workerId}
-      )
-      RETURNING *`;
-    fenced(row === undefined ? 0 : 1, params);
-    return toStepAttempt(row);
+  createStepAttempt(params: CreateStepAttemptParams): Promise<StepAttempt> {
+    return this.#createSteps.add({ ...params, id: crypto.randomUUID() });
   }
 
   async getStepAttempt(
     params: GetStepAttemptParams,
   ): Promise<StepAttempt | null> {
     if (!isUuid(params.stepAttemptId)) return null;
-    const [row] = await this.#sql<Row[]>`
-      SELECT * FROM ${this.#t("step_attempts")}
-      WHERE namespace_id = ${this.#namespaceId} AND id = ${params.stepAttemptId}`;
+    const { sql, steps, namespaceId: ns } = this.#scope;
+    const [row] = await sql<Row[]>`
+      SELECT * FROM ${steps}
+      WHERE namespace_id = ${ns} AND id = ${params.stepAttemptId}`;
     return row === undefined ? null : toStepAttempt(row);
   }
 
-  async markStepAttemptSucceeded(
+  markStepAttemptSucceeded(
     params: MarkStepAttemptSucceededParams,
   ): Promise<void> {
-    await this.#finishStepAttempt(params, "succeeded", params.output, null);
+    return this.#finishSteps.add({
+      ...params,
+      status: "succeeded",
+      output: params.output,
+      error: null,
+    });
   }
 
-  async markStepAttemptFailed(
-    params: MarkStepAttemptFailedParams,
-  ): Promise<void> {
-    await this.#finishStepAttempt(params, "failed", null, params.error);
-  }
-
-  async #finishStepAttempt(
-    params: { workflowRunId: string; stepAttemptId: string; workerId: string },
-    status: "succeeded" | "failed",
-    output: JsonValue | null,
-    error: JsonValue | null,
-  ): Promise<void> {
-    const ns = this.#namespaceId;
-    const rows = await this.#sql`
-      UPDATE ${this.#t("step_attempts")} SET
-        status = ${status}, output = ${json(output)}::text::json,
-        error = ${json(error)}::text::json, completed_at = clock_timestamp()
-      WHERE namespace_id = ${ns} AND id = ${params.stepAttemptId}
-        AND workflow_run_id = ${params.workflowRunId} AND status = 'running'
-        AND EXISTS (
-          SELECT 1 FROM ${this.#t("workflow_runs")}
-          WHERE namespace_id = ${ns} AND id = ${params.workflowRunId}
-            AND status = 'running' AND worker_id = ${params.workerId}
-        )
-      RETURNING 1`;
-    fenced(rows.length, params);
+  markStepAttemptFailed(params: MarkStepAttemptFailedParams): Promise<void> {
+    return this.#finishSteps.add({
+      ...params,
+      status: "failed",
+      output: null,
+      error: params.error,
+    });
   }
 
   /**
-   * Closes the database connection pool. Calling it again is harmless.
+   * Subscribes to this namespace's notifications from every process on the
+   * database (LISTEN/NOTIFY). Without the listening connection (`listen:
+   * false`), the listener only ever hears that notifications are off.
+   *
+   * @param listener Called with each notification.
+   * @returns A function that unsubscribes.
+   *
+   * @example
+   * ```ts ignore
+   * const unsubscribe = backend.subscribe((n) => console.log(n.kind));
+   * unsubscribe();
+   * ```
+   */
+  subscribe(listener: (notification: BackendNotification) => void): () => void {
+    if (this.#listener === null || this.#stopped !== null) return () => {};
+    const unsubscribe = this.#listener.subscribe(
+      this.#scope.namespaceId,
+      listener,
+    );
+    this.#unsubscribers.add(unsubscribe);
+    return () => {
+      unsubscribe();
+      this.#unsubscribers.delete(unsubscribe);
+    };
+  }
+
+  /**
+   * Closes the database connection pool (and the shared listening
+   * connection, when this was its last user). Calling it again is harmless.
    *
    * @example
    * ```ts ignore
@@ -464,7 +465,12 @@ export class BackendPostgres implements Backend {
    * ```
    */
   stop(): Promise<void> {
-    this.#stopped ??= this.#sql.end({ timeout: 5 });
+    this.#stopped ??= (async () => {
+      for (const unsubscribe of this.#unsubscribers) unsubscribe();
+      this.#unsubscribers.clear();
+      await this.#listener?.release();
+      await this.#sql.end({ timeout: 5 });
+    })();
     return this.#stopped;
   }
 
@@ -472,26 +478,6 @@ export class BackendPostgres implements Backend {
   [Symbol.asyncDispose](): Promise<void> {
     return this.stop();
   }
-}
-
-/** JSON text for a `::json` parameter (`null` stays SQL `NULL`). */
-function json(value: JsonValue | null): string | null {
-  return value === null ? null : JSON.stringify(value);
-}
-
-function fenced(
-  count: number,
-  params: { workflowRunId: string; workerId: string },
-): void {
-  if (count === 0) {
-    throw new LeaseLostError(params.workflowRunId, params.workerId);
-  }
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-function isUuid(value: string): boolean {
-  return UUID.test(value);
 }
 
 function checkConnectionString(value: unknown): void {
@@ -510,43 +496,4 @@ function checkConnectionString(value: unknown): void {
       }`,
     );
   }
-}
-
-function toWorkflowRun(row: Row): WorkflowRun {
-  return {
-    id: row.id as string,
-    workflowName: row.workflow_name as string,
-    version: row.version as string | null,
-    status: row.status as WorkflowRun["status"],
-    workerId: row.worker_id as string | null,
-    config: row.config as JsonValue,
-    context: row.context as JsonValue | null,
-    input: row.input as JsonValue | null,
-    output: row.output as JsonValue | null,
-    error: row.error as JsonValue | null,
-    availableAt: row.available_at as Date,
-    deadlineAt: row.deadline_at as Date | null,
-    createdAt: row.created_at as Date,
-    completedAt: row.completed_at as Date | null,
-    idempotencyKey: row.idempotency_key as string | null,
-    attempts: row.attempts as number,
-    startedAt: row.started_at as Date | null,
-    updatedAt: row.updated_at as Date,
-  };
-}
-
-function toStepAttempt(row: Row): StepAttempt {
-  return {
-    id: row.id as string,
-    workflowRunId: row.workflow_run_id as string,
-    stepName: row.step_name as string,
-    kind: row.kind as StepAttempt["kind"],
-    status: row.status as StepAttempt["status"],
-    config: row.config as JsonValue,
-    context: row.context as JsonValue | null,
-    output: row.output as JsonValue | null,
-    error: row.error as JsonValue | null,
-    createdAt: row.created_at as Date,
-    completedAt: row.completed_at as Date | null,
-  };
 }

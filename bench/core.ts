@@ -1,0 +1,123 @@
+/**
+ * One benchmark workload of @openworkflow/core, printing one JSON line.
+ *
+ *   deno run -A bench/core.ts throughput --backend postgres --database-url URL
+ *   deno run -A bench/core.ts latency --backend sqlite --path /tmp/bench.db
+ *
+ * Workloads (the same as bench/openworkflow/baseline.mjs runs):
+ * - throughput: a worker (concurrency 100) is started; 1,000 runs of a
+ *   workflow with 4 no-op steps are started concurrently and every result is
+ *   awaited. Reports workflows per second from the first start to the last
+ *   result.
+ * - latency: with the worker idle, 50 sequential iterations of starting a
+ *   one-step workflow and awaiting its result. Reports p50/p95/max in ms.
+ *
+ * The client and the worker use separate backends (separate connection
+ * pools), as they would in separate processes.
+ */
+
+import { parseArgs } from "node:util";
+import { type Backend, OpenWorkflow } from "../mod.ts";
+import { BackendPostgres } from "../backend_postgres.ts";
+import { BackendSqlite } from "../backend_sqlite.ts";
+
+const { positionals, values } = parseArgs({
+  args: Deno.args,
+  allowPositionals: true,
+  options: {
+    backend: { type: "string", default: "postgres" },
+    "database-url": { type: "string" },
+    path: { type: "string" },
+    runs: { type: "string", default: "1000" },
+    concurrency: { type: "string", default: "100" },
+    iterations: { type: "string", default: "50" },
+    "shared-backend": { type: "boolean", default: false },
+  },
+});
+const workload = positionals[0];
+
+async function connect(): Promise<Backend> {
+  if (values.backend === "sqlite") {
+    return await BackendSqlite.connect(values.path ?? ":memory:");
+  }
+  const url = values["database-url"] ?? Deno.env.get("DATABASE_URL") ??
+    "postgresql://postgres@127.0.0.1:5432/test";
+  return await BackendPostgres.connect(url);
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+const round = (n: number, digits = 1) => Number(n.toFixed(digits));
+
+async function main(): Promise<void> {
+  const workerBackend = await connect();
+  // SQLite: one connection per process; a client in another process would
+  // have its own, but in one process one backend serves both.
+  const clientBackend = values.backend === "sqlite" || values["shared-backend"]
+    ? workerBackend
+    : await connect();
+  const client = new OpenWorkflow({ backend: clientBackend });
+  const workerSide = new OpenWorkflow({ backend: workerBackend });
+  const define = (ow: OpenWorkflow) => ({
+    four: ow.defineWorkflow({ name: "bench-four-steps" }, async ({ step }) => {
+      for (let i = 1; i <= 4; i++) await step.run({ name: `step-${i}` }, () => i);
+      return "done";
+    }),
+    one: ow.defineWorkflow({ name: "bench-one-step" }, async ({ step }) => {
+      return await step.run({ name: "only" }, () => 1);
+    }),
+  });
+  const clientDefs = define(client);
+  define(workerSide);
+  const worker = workerSide.newWorker({ concurrency: Number(values.concurrency) });
+  await worker.start();
+  const system = `@openworkflow/core (${values.backend})`;
+  try {
+    if (workload === "throughput") {
+      const runs = Number(values.runs);
+      const started = performance.now();
+      const handles = await Promise.all(
+        Array.from({ length: runs }, () => clientDefs.four.run()),
+      );
+      await Promise.all(handles.map((h) => h.result()));
+      const seconds = (performance.now() - started) / 1000;
+      console.log(JSON.stringify({
+        system,
+        workload,
+        runs,
+        seconds: round(seconds, 3),
+        workflowsPerSecond: round(runs / seconds),
+      }));
+    } else if (workload === "latency") {
+      const iterations = Number(values.iterations);
+      await (await clientDefs.one.run()).result(); // warm-up
+      await new Promise((r) => setTimeout(r, 2_000)); // let the worker idle
+      const samples: number[] = [];
+      for (let i = 0; i < iterations; i++) {
+        const started = performance.now();
+        await (await clientDefs.one.run()).result();
+        samples.push(performance.now() - started);
+      }
+      const sorted = [...samples].sort((a, b) => a - b);
+      console.log(JSON.stringify({
+        system,
+        workload,
+        iterations,
+        p50Ms: round(percentile(sorted, 50), 2),
+        p95Ms: round(percentile(sorted, 95), 2),
+        maxMs: round(sorted.at(-1)!, 2),
+        meanMs: round(samples.reduce((a, b) => a + b, 0) / samples.length, 2),
+      }));
+    } else {
+      throw new Error(`unknown workload ${JSON.stringify(workload)}`);
+    }
+  } finally {
+    await worker.stop();
+    if (clientBackend !== workerBackend) await clientBackend.stop();
+    await workerBackend.stop();
+  }
+}
+
+await main();

@@ -1,0 +1,75 @@
+/**
+ * Group commit: calls of one kind that arrive while earlier ones are in
+ * flight are sent together as one statement. A lone call goes out at once,
+ * so batching adds no latency when the load is light; under load, one
+ * statement (one commit) serves many runs.
+ *
+ * @module
+ */
+
+interface Pending<Item, Result> {
+  item: Item;
+  resolve: (result: Result) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Runs `flush` over batches of items. `flush` returns one outcome per item,
+ * in order: a result, or an `Error` instance to reject that item's call.
+ */
+export class Batcher<Item, Result> {
+  readonly #flush: (items: Item[]) => Promise<(Result | Error)[]>;
+  readonly #maxInFlight: number;
+  readonly #maxBatch: number;
+  #queue: Pending<Item, Result>[] = [];
+  #inFlight = 0;
+
+  /**
+   * @param flush Sends a batch; returns one outcome per item.
+   * @param maxInFlight How many batches may be in flight at once.
+   * @param maxBatch The most items in one batch.
+   */
+  constructor(
+    flush: (items: Item[]) => Promise<(Result | Error)[]>,
+    maxInFlight = 2,
+    maxBatch = 500,
+  ) {
+    this.#flush = flush;
+    this.#maxInFlight = maxInFlight;
+    this.#maxBatch = maxBatch;
+  }
+
+  /** Queues `item`; resolves with its outcome. */
+  add(item: Item): Promise<Result> {
+    return new Promise<Result>((resolve, reject) => {
+      this.#queue.push({ item, resolve, reject });
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    while (this.#inFlight < this.#maxInFlight && this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, this.#maxBatch);
+      this.#inFlight++;
+      this.#send(batch).finally(() => {
+        this.#inFlight--;
+        this.#pump();
+      });
+    }
+  }
+
+  async #send(batch: Pending<Item, Result>[]): Promise<void> {
+    let outcomes: (Result | Error)[];
+    try {
+      outcomes = await this.#flush(batch.map((p) => p.item));
+    } catch (error) {
+      for (const pending of batch) pending.reject(error);
+      return;
+    }
+    batch.forEach((pending, i) => {
+      const outcome = outcomes[i];
+      if (outcome instanceof Error) pending.reject(outcome);
+      else pending.resolve(outcome);
+    });
+  }
+}
