@@ -293,6 +293,9 @@ export class Worker {
           MAX_ERROR_BACKOFF_MS,
         );
         await this.#sleep(waitMs, signal);
+        // Runs finishing together free their slots in one turn of the event
+        // loop: let them all, then claim for every free slot at once.
+        if (this.#active.size > 0) await nextTurn();
       }
     } finally {
       stopListening();
@@ -479,4 +482,8 @@ export class Worker {
 
 function key(name: string, version: string | null): string {
   return version === null ? name : `${name}\u0000${version}`;
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }

@@ -1,0 +1,229 @@
+/**
+ * The comparison benchmark: @openworkflow/core (Postgres and SQLite) against
+ * npm `openworkflow@0.10.1`, in the same invocation, alternating the systems
+ * over several rounds, each on a fresh database.
+ *
+ *   deno task bench                      # 3 rounds of throughput and latency
+ *   deno task bench --rounds 5 --workloads throughput
+ *
+ * Prints a table with medians, ranges and the ratios to the baseline, and a
+ * JSON summary line. The baseline is installed by
+ * bench/openworkflow/baseline.mjs into a scratch folder outside the repo.
+ */
+
+import { parseArgs } from "node:util";
+import postgres from "postgres";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    rounds: { type: "string", default: "3" },
+    workloads: { type: "string", default: "throughput,latency" },
+    "admin-url": {
+      type: "string",
+      default: Deno.env.get("DATABASE_URL") ??
+        "postgresql://postgres@127.0.0.1:5432/test",
+    },
+    scratch: { type: "string" },
+    "no-baseline": { type: "boolean", default: false },
+    "no-sqlite": { type: "boolean", default: false },
+  },
+});
+
+const here = new URL(".", import.meta.url).pathname;
+const rounds = Number(values.rounds);
+const workloads = values.workloads.split(",");
+const adminUrl = values["admin-url"];
+const scratch = values.scratch ??
+  `${Deno.env.get("TMPDIR") ?? "/tmp"}/openworkflow-bench-baseline`;
+
+type Result = Record<string, number | string>;
+type System = "core-postgres" | "core-sqlite" | "openworkflow@0.10.1";
+
+const systems: System[] = [
+  "core-postgres",
+  ...(values["no-sqlite"] ? [] : ["core-sqlite" as const]),
+  ...(values["no-baseline"] ? [] : ["openworkflow@0.10.1" as const]),
+];
+
+async function run(command: string, args: string[]): Promise<Result> {
+  const output = await new Deno.Command(command, {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout).trim();
+  if (!output.success) {
+    throw new Error(
+      `${command} ${args.join(" ")} failed:\n${text}\n${
+        new TextDecoder().decode(output.stderr)
+      }`,
+    );
+  }
+  return JSON.parse(text.split("\n").at(-1)!);
+}
+
+async function withDatabase<T>(
+  name: string,
+  fn: (url: string) => Promise<T>,
+): Promise<T> {
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.unsafe(`CREATE DATABASE ${name}`);
+    const url = new URL(adminUrl);
+    url.pathname = `/${name}`;
+    return await fn(url.href);
+  } finally {
+    await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.end();
+  }
+}
+
+async function measure(
+  system: System,
+  workload: string,
+  round: number,
+): Promise<Result> {
+  const db = `owbench_${system.replace(/\W/g, "_")}_${workload}_${round}`;
+  switch (system) {
+    case "core-postgres":
+      return await withDatabase(db, (url) =>
+        run(Deno.execPath(), [
+          "run",
+          "-A",
+          `${here}core.ts`,
+          workload,
+          "--backend",
+          "postgres",
+          "--database-url",
+          url,
+        ]));
+    case "core-sqlite": {
+      const dir = await Deno.makeTempDir({ prefix: "owbench-sqlite-" });
+      try {
+        return await run(Deno.execPath(), [
+          "run",
+          "-A",
+          `${here}core.ts`,
+          workload,
+          "--backend",
+          "sqlite",
+          "--path",
+          `${dir}/bench.db`,
+        ]);
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    }
+    case "openworkflow@0.10.1":
+      return await withDatabase(db, (url) =>
+        run("node", [
+          `${here}openworkflow/baseline.mjs`,
+          workload,
+          "--scratch",
+          scratch,
+          "--database-url",
+          url,
+        ]));
+  }
+}
+
+const metric: Record<
+  string,
+  { key: string; unit: string; better: "higher" | "lower" }[]
+> = {
+  throughput: [{
+    key: "workflowsPerSecond",
+    unit: "workflows/s",
+    better: "higher",
+  }],
+  latency: [
+    { key: "p50Ms", unit: "ms p50", better: "lower" },
+    { key: "p95Ms", unit: "ms p95", better: "lower" },
+  ],
+};
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+async function main(): Promise<void> {
+  if (systems.includes("openworkflow@0.10.1")) {
+    await run("node", [
+      `${here}openworkflow/baseline.mjs`,
+      "install",
+      "--scratch",
+      scratch,
+    ]);
+  }
+  const results = new Map<string, Result[]>();
+  for (let round = 0; round < rounds; round++) {
+    for (const workload of workloads) {
+      // Alternate the order so that no system always runs first.
+      const order = round % 2 === 0 ? systems : [...systems].reverse();
+      for (const system of order) {
+        const result = await measure(system, workload, round);
+        const key = `${system} ${workload}`;
+        results.set(key, [...(results.get(key) ?? []), result]);
+        console.error(
+          `round ${round + 1}/${rounds} ${key}: ${JSON.stringify(result)}`,
+        );
+      }
+    }
+  }
+  const rows: string[][] = [[
+    "system",
+    "workload",
+    "median",
+    "range",
+    "vs openworkflow",
+  ]];
+  const summary: Record<string, unknown> = {
+    date: new Date().toISOString(),
+    rounds,
+  };
+  for (const workload of workloads) {
+    for (const { key, unit, better } of metric[workload] ?? []) {
+      const baseline = results.get(`openworkflow@0.10.1 ${workload}`);
+      const baselineMedian = baseline
+        ? median(baseline.map((r) => Number(r[key])))
+        : null;
+      for (const system of systems) {
+        const samples = (results.get(`${system} ${workload}`) ?? []).map((r) =>
+          Number(r[key])
+        );
+        const m = median(samples);
+        const ratio =
+          baselineMedian === null || system === "openworkflow@0.10.1"
+            ? ""
+            : better === "higher"
+            ? `${(m / baselineMedian).toFixed(1)}x higher`
+            : `${(baselineMedian / m).toFixed(1)}x lower`;
+        rows.push([
+          system,
+          `${workload} (${unit})`,
+          m.toFixed(1),
+          `${Math.min(...samples).toFixed(1)}–${
+            Math.max(...samples).toFixed(1)
+          }`,
+          ratio,
+        ]);
+        summary[`${system} ${workload} ${key}`] = m;
+      }
+    }
+  }
+  const widths = rows[0].map((_, i) =>
+    Math.max(...rows.map((r) => r[i].length))
+  );
+  const line = (r: string[]) =>
+    `| ${r.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
+  console.log(line(rows[0]));
+  console.log(line(widths.map((w) => "-".repeat(w))));
+  for (const row of rows.slice(1)) console.log(line(row));
+  console.log(JSON.stringify(summary));
+}
+
+await main();
