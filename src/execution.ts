@@ -42,6 +42,11 @@ export interface ExecutionOptions {
   run: WorkflowRun;
   fn: WorkflowFunction<unknown, unknown>;
   leaseDurationMs: number;
+  /**
+   * The database clock minus the local clock, in milliseconds, estimated
+   * around the claim.
+   */
+  clockOffsetMs: number;
   /** Aborted (with the reason) when the run must stop without writing. */
   signal: AbortSignal;
   maxPayloadBytes: number;
@@ -72,6 +77,11 @@ type StepOutcome =
   | { kind: "suspended" };
 
 const SUSPENDED: StepOutcome = { kind: "suspended" };
+/** The abort reason of steps still running when their execution ended. */
+const EXECUTION_ENDED = new DOMException(
+  "The workflow run's execution ended",
+  "AbortError",
+);
 const NEVER: Promise<never> = new Promise(() => {});
 
 /** Executes one claimed run to its next resting point. */
@@ -82,6 +92,10 @@ export class Execution implements StepApi {
   readonly #usedNames = new Set<string>();
   readonly #nameUses = new Map<string, number>();
   readonly #inFlight = new Set<Promise<unknown>>();
+  /** Backend calls made for steps and still under way. */
+  readonly #calls = new Set<Promise<unknown>>();
+  /** Step results being stored; the next step function waits for them. */
+  readonly #pendingWrites = new Set<Promise<void>>();
   readonly #controller = new AbortController();
   readonly #offsetMs: number;
   #suspension: Suspension | null = null;
@@ -99,11 +113,9 @@ export class Execution implements StepApi {
   constructor(options: ExecutionOptions) {
     this.#o = options;
     this.#run = options.run;
-    // The claim set availableAt to the database's now + the lease: this
-    // estimates the database clock, so that every time the execution
-    // computes is in the database's terms whatever the local clock says.
-    this.#offsetMs = options.run.availableAt.getTime() -
-      options.leaseDurationMs - Date.now();
+    // Every time the execution computes is in the database's terms,
+    // whatever the local clock says.
+    this.#offsetMs = options.clockOffsetMs;
     this.#suspended = new Promise((resolve) => this.#wake = resolve);
     const context = options.run.context;
     const retryState = context !== null && typeof context === "object" &&
@@ -163,9 +175,10 @@ export class Execution implements StepApi {
     } finally {
       clearTimeout(deadlineTimer);
       signal.removeEventListener("abort", onAbort);
-      this.#controller.abort(
-        new LeaseLostError(this.#run.id, this.#o.workerId),
-      );
+      // Steps still running (not awaited by the workflow) are told to stop,
+      // and the backend calls already sent for steps are let finish.
+      this.#controller.abort(EXECUTION_ENDED);
+      await Promise.allSettled(this.#calls);
     }
   }
 
@@ -299,8 +312,33 @@ export class Execution implements StepApi {
     this.#wake(suspension);
   }
 
+  /**
+   * Tracks a backend call made for a step, so that the execution does not
+   * end while one is still under way.
+   */
+  #io<T>(call: Promise<T>): Promise<T> {
+    const tracked = call.finally(() => this.#calls.delete(tracked));
+    this.#calls.add(tracked);
+    return tracked;
+  }
+
+  /** Stores a step result in the background; a failure stops the run. */
+  #storeBehind(write: Promise<void>): void {
+    const tracked: Promise<void> = write.then(
+      () => {},
+      (error) => this.#suspend({ kind: "abort", reason: error }),
+    ).finally(() => {
+      this.#pendingWrites.delete(tracked);
+      this.#inFlight.delete(tracked);
+    });
+    this.#pendingWrites.add(tracked);
+    this.#inFlight.add(tracked);
+  }
+
+  /** Whether the run stopped (lost, canceled, past its deadline). */
   #isAborted(): boolean {
-    return this.#suspension?.kind === "abort";
+    const kind = this.#suspension?.kind;
+    return kind === "abort" || kind === "deadline";
   }
 
   #park(untilMs: number, status: "pending" | "sleeping"): void {
@@ -389,7 +427,10 @@ export class Execution implements StepApi {
         DEFAULT_STEP_RETRY_POLICY,
         `step '${name}'`,
       );
-      return this.#step(this.#runStep(name, policy, timeoutMs, fn));
+      // The results this step may depend on: those of the steps that had
+      // returned when it was called (not of siblings running beside it).
+      const stored = Promise.all(this.#pendingWrites);
+      return this.#step(this.#runStep(name, policy, timeoutMs, fn, stored));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -400,6 +441,7 @@ export class Execution implements StepApi {
     policy: ReturnType<typeof resolveRetryPolicy>,
     timeoutMs: number | undefined,
     fn: StepFunction<Output>,
+    stored: Promise<unknown>,
   ): Promise<StepOutcome> {
     const all = this.#history.get(name) ?? [];
     const latest = all.at(-1);
@@ -426,7 +468,7 @@ export class Execution implements StepApi {
     if (this.#suspension !== null) return SUSPENDED;
     const { backend, workerId } = this.#o;
     const workflowRunId = this.#run.id;
-    const attempt = await backend.createStepAttempt({
+    const attempt = await this.#io(backend.createStepAttempt({
       workflowRunId,
       workerId,
       stepName: name,
@@ -435,8 +477,11 @@ export class Execution implements StepApi {
         ? { retry: policy }
         : { retry: policy, timeoutMs },
       context: null,
-    });
+    }));
     this.#noteAttempt(attempt);
+    // Earlier steps' results are stored before this step's function runs.
+    await stored;
+    if (this.#isAborted()) return SUSPENDED;
     let value: JsonValue | undefined;
     let failure: unknown;
     try {
@@ -449,12 +494,15 @@ export class Execution implements StepApi {
     }
     if (this.#isAborted()) return SUSPENDED;
     if (value !== undefined) {
-      await backend.markStepAttemptSucceeded({
+      // The result is returned at once and stored meanwhile: a step called
+      // after this one returned runs its function only once it is stored,
+      // and the run finishes only once every write is done.
+      this.#storeBehind(this.#io(backend.markStepAttemptSucceeded({
         workflowRunId,
         stepAttemptId: attempt.id,
         workerId,
         output: value,
-      });
+      })));
       return { kind: "value", value };
     }
     const error = serializeError(failure);
@@ -462,12 +510,12 @@ export class Execution implements StepApi {
       (failure instanceof TypeError &&
         failure.message.startsWith("Cannot serialize")));
     if (!retryable) error.nonRetryable = true;
-    await backend.markStepAttemptFailed({
+    await this.#io(backend.markStepAttemptFailed({
       workflowRunId,
       stepAttemptId: attempt.id,
       workerId,
       error,
-    });
+    }));
     if (!retryable || failures + 1 >= policy.maxAttempts) {
       return { kind: "error", error: deserializeError(error) };
     }
@@ -549,14 +597,14 @@ export class Execution implements StepApi {
       resumeAtMs = stored;
     } else {
       resumeAtMs = resumeAt();
-      const attempt = await backend.createStepAttempt({
+      const attempt = await this.#io(backend.createStepAttempt({
         workflowRunId,
         workerId,
         stepName: name,
         kind: "sleep",
         config: {},
         context: { resumeAt: new Date(resumeAtMs).toISOString() },
-      });
+      }));
       this.#noteAttempt(attempt);
       attemptId = attempt.id;
     }
@@ -564,12 +612,12 @@ export class Execution implements StepApi {
       this.#park(resumeAtMs, "sleeping");
       return SUSPENDED;
     }
-    await backend.markStepAttemptSucceeded({
+    await this.#io(backend.markStepAttemptSucceeded({
       workflowRunId,
       stepAttemptId: attemptId,
       workerId,
       output: null,
-    });
+    }));
     return { kind: "value", value: null };
   }
 }

@@ -365,18 +365,24 @@ export class Worker {
   async #claimAndStart(): Promise<Promise<void>[]> {
     const free = this.#concurrency - this.#active.size;
     if (free <= 0 || this.#selectors.length === 0) return [];
+    const requestedAt = Date.now();
     const runs = await this.#backend.claimWorkflowRuns({
       workerId: this.id,
       leaseDurationMs: this.#leaseDurationMs,
       workflows: this.#selectors,
       limit: free,
     });
+    // The claim set availableAt to the database's now + the lease, at some
+    // moment between the request and the response: take the middle.
+    const localMidMs = (requestedAt + Date.now()) / 2;
     const started: Promise<void>[] = [];
     for (const run of runs) {
       // A run this worker still executes was re-claimed after its lease
       // lapsed: the execution in flight simply goes on with the new lease.
       if (this.#active.has(run.id)) continue;
-      const execution = this.#execute(run).finally(() => {
+      const clockOffsetMs = run.availableAt.getTime() -
+        this.#leaseDurationMs - localMidMs;
+      const execution = this.#execute(run, clockOffsetMs).finally(() => {
         this.#active.delete(run.id);
         this.#wake();
       });
@@ -386,7 +392,7 @@ export class Worker {
     return started;
   }
 
-  async #execute(run: WorkflowRun): Promise<void> {
+  async #execute(run: WorkflowRun, clockOffsetMs: number): Promise<void> {
     const workflow = this.#workflows.get(key(run.workflowName, run.version));
     if (workflow === undefined) return; // never claimed: filtered by selectors
     const controller = new AbortController();
@@ -405,6 +411,7 @@ export class Worker {
         fn: workflow.fn as WorkflowFunction<unknown, unknown>,
         retry: workflow.retry,
         leaseDurationMs: this.#leaseDurationMs,
+        clockOffsetMs,
         signal: controller.signal,
         maxPayloadBytes: this.#maxPayloadBytes,
       }).execute();

@@ -134,6 +134,7 @@ export class BackendPostgres implements Backend {
   >;
   readonly #finishSteps: Batcher<StepTransition, void>;
   #stopped: Promise<void> | null = null;
+  #warmUp: Promise<void> = Promise.resolve();
 
   private constructor(
     sql: Sql,
@@ -212,7 +213,13 @@ export class BackendPostgres implements Backend {
       ? null
       : new ListenerRef(connectionString, schema);
     await listener?.ready;
-    return new BackendPostgres(sql, namespaceId, schema, listener);
+    const backend = new BackendPostgres(sql, namespaceId, schema, listener);
+    // Open a few pool connections in the background: opening one takes far
+    // longer than a statement, and the first burst of work needs several.
+    backend.#warmUp = Promise.all(
+      Array.from({ length: Math.min(4, maxConnections) }, () => sql`SELECT 1`),
+    ).then(() => {}, () => {});
+    return backend;
   }
 
   /** The namespace this backend reads and writes. */
@@ -245,17 +252,11 @@ export class BackendPostgres implements Backend {
     const workflows = params.workflows;
     if (workflows !== undefined && workflows.length === 0) return [];
     const filter = workflows === undefined ? sql`` : sql`
-      AND (r.workflow_name, coalesce(r.version, '')) IN (
-        SELECT w.name, coalesce(w.version, '')
-        FROM json_to_recordset(${
+      AND EXISTS (
+        SELECT 1 FROM json_to_recordset(${
       JSON.stringify(workflows.map(({ name, version }) => ({ name, version })))
     }::text::json) AS w(name text, version text)
-      )
-      AND (r.version IS NULL) = (
-        SELECT bool_or(w.version IS NULL) FROM json_to_recordset(${
-      JSON.stringify(workflows.map(({ name, version }) => ({ name, version })))
-    }::text::json) AS w(name text, version text)
-        WHERE w.name = r.workflow_name AND coalesce(w.version, '') = coalesce(r.version, '')
+        WHERE w.name = r.workflow_name AND w.version IS NOT DISTINCT FROM r.version
       )`;
     const rows = await sql<Row[]>`
       WITH candidates AS (
@@ -469,6 +470,7 @@ export class BackendPostgres implements Backend {
       for (const unsubscribe of this.#unsubscribers) unsubscribe();
       this.#unsubscribers.clear();
       await this.#listener?.release();
+      await this.#warmUp;
       await this.#sql.end({ timeout: 5 });
     })();
     return this.#stopped;

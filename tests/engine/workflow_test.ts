@@ -89,12 +89,20 @@ testEachBackend(
 
 testEachBackend("parallel steps run concurrently", async ({ backend }) => {
   const ow = new OpenWorkflow({ backend });
+  // Each step waits until all three are running (or gives up after 5 s):
+  // run one after another, they would never meet.
+  const allRunning = Promise.withResolvers<void>();
   let running = 0;
   let maxRunning = 0;
   const work = async (value: string) => {
-    running++;
-    maxRunning = Math.max(maxRunning, running);
-    await delay(50);
+    maxRunning = Math.max(maxRunning, ++running);
+    if (running === 3) allRunning.resolve();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      allRunning.promise,
+      new Promise((resolve) => timer = setTimeout(resolve, 5_000)),
+    ]);
+    clearTimeout(timer);
     running--;
     return value;
   };
