@@ -199,6 +199,7 @@ export class BackendPostgres implements Backend {
       max: maxConnections,
       onnotice: () => {},
       connect_timeout: 10,
+      connection: { application_name: "openworkflow" },
     });
     try {
       await migrate(sql, schema);

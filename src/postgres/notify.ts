@@ -11,6 +11,9 @@ import postgres from "postgres";
 import type { Sql } from "postgres";
 import type { BackendNotification } from "../backend.ts";
 
+/** The `application_name` of the listening connections. */
+export const LISTENER_APPLICATION_NAME = "openworkflow-listener";
+
 /** The NOTIFY channel of a schema. */
 export function channelOf(schema: string): string {
   return `openworkflow_${schema}`.slice(0, 63);
@@ -98,6 +101,7 @@ export class ListenerRef {
         max: 1,
         onnotice: () => {},
         connect_timeout: 10,
+        connection: { application_name: LISTENER_APPLICATION_NAME },
         onclose: () => {
           // The listening connection is gone until it reconnects: fall back
           // to polling at the normal interval meanwhile.
