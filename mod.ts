@@ -51,6 +51,11 @@ export {
   type WorkerOptions,
   type WorkerWorkflow,
 } from "./src/worker.ts";
+export {
+  WorkerEvent,
+  type WorkerEventInit,
+  type WorkerEventType,
+} from "./src/events.ts";
 export type {
   WorkflowDefinitionConfig,
   WorkflowFunction,

@@ -52,6 +52,8 @@ export interface ExecutionOptions {
   maxPayloadBytes: number;
   /** The workflow-level retry policy. */
   retry: Required<RetryPolicy>;
+  /** Told of every failed step attempt. */
+  onStepFailed?: (stepName: string, attempt: number, error: unknown) => void;
 }
 
 /** How an execution ended. */
@@ -510,6 +512,7 @@ export class Execution implements StepApi {
       (failure instanceof TypeError &&
         failure.message.startsWith("Cannot serialize")));
     if (!retryable) error.nonRetryable = true;
+    this.#o.onStepFailed?.(name, failures + 1, failure);
     await this.#io(backend.markStepAttemptFailed({
       workflowRunId,
       stepAttemptId: attempt.id,

@@ -13,6 +13,12 @@ import {
   DEFAULT_POLL_INTERVAL_MS,
 } from "./constants.ts";
 import { LeaseLostError, WorkflowCanceledError } from "./errors.ts";
+import {
+  logWorkerEvent,
+  WorkerEvent,
+  type WorkerEventInit,
+  type WorkerEventType,
+} from "./events.ts";
 import { Execution, type ExecutionResult } from "./execution.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "./limits.ts";
 import { checkPositiveInteger, checkPositiveMs, received } from "./validate.ts";
@@ -121,7 +127,7 @@ const DEADLINE_ERROR = {
  * });
  * ```
  */
-export class Worker {
+export class Worker extends EventTarget {
   /** The worker's id, recorded on the runs it claims. */
   readonly id: string;
   readonly #backend: Backend;
@@ -155,6 +161,7 @@ export class Worker {
    * invalid numbers.
    */
   constructor(options: WorkerOptions) {
+    super();
     const what = "create worker";
     if (options?.backend === null || typeof options?.backend !== "object") {
       throw new TypeError(
@@ -282,7 +289,7 @@ export class Worker {
             failures = 0;
           } catch (error) {
             failures++;
-            this.#report("claim", error);
+            this.#emit("error", { workerId: this.id, error });
           }
         }
         if (signal.aborted) break;
@@ -402,6 +409,12 @@ export class Worker {
       run.id,
       () => controller.abort(new WorkflowCanceledError(run.id)),
     );
+    const about = {
+      workerId: this.id,
+      workflowRunId: run.id,
+      workflowName: run.workflowName,
+    };
+    this.#emit("run-claimed", { ...about, attempt: run.attempts });
     let result: ExecutionResult | undefined;
     try {
       result = await new Execution({
@@ -414,27 +427,44 @@ export class Worker {
         clockOffsetMs,
         signal: controller.signal,
         maxPayloadBytes: this.#maxPayloadBytes,
+        onStepFailed: (stepName, attempt, error) =>
+          this.#emit("step-failed", { ...about, stepName, attempt, error }),
       }).execute();
     } catch (error) {
-      this.#report("execute", error, run);
+      this.#emit("error", { ...about, error });
     } finally {
       stopWatching();
       await stopHeartbeat();
     }
-    if (result?.status === "succeeded") {
-      notifyFinished(this.#backend, run.id, {
-        status: "succeeded",
-        output: result.output,
-        error: null,
-      });
-    } else if (result?.status === "failed") {
-      notifyFinished(this.#backend, run.id, {
-        status: "failed",
-        output: null,
-        error: result.error,
-      });
-    } else if (result?.status === "released") {
-      notifyAvailable(this.#backend, result.availableAt);
+    switch (result?.status) {
+      case "succeeded":
+        notifyFinished(this.#backend, run.id, {
+          status: "succeeded",
+          output: result.output,
+          error: null,
+        });
+        this.#emit("run-succeeded", about);
+        break;
+      case "failed":
+        notifyFinished(this.#backend, run.id, {
+          status: "failed",
+          output: null,
+          error: result.error,
+        });
+        this.#emit("run-failed", { ...about, error: result.error });
+        break;
+      case "released":
+        notifyAvailable(this.#backend, result.availableAt);
+        this.#emit("run-released", about);
+        break;
+      case "aborted":
+        this.#emit(
+          result.reason instanceof LeaseLostError ||
+            result.reason instanceof WorkflowCanceledError
+            ? "lease-lost"
+            : "error",
+          { ...about, error: result.reason },
+        );
     }
   }
 
@@ -466,7 +496,7 @@ export class Worker {
           controller.abort(error);
           return;
         }
-        this.#report("heartbeat", error);
+        this.#emit("error", { workerId: this.id, workflowRunId, error });
         if (performance.now() - renewedAt >= this.#leaseDurationMs) {
           controller.abort(new LeaseLostError(workflowRunId, this.id));
           return;
@@ -482,8 +512,65 @@ export class Worker {
     };
   }
 
-  #report(_action: string, _error: unknown, _run?: WorkflowRun): void {
-    // Wired to events and logging by the observability layer.
+  /** Dispatches an event and logs it. */
+  #emit(type: WorkerEventType, init: WorkerEventInit): void {
+    const event = new WorkerEvent(type, init);
+    logWorkerEvent(event);
+    try {
+      this.dispatchEvent(event);
+    } catch {
+      // A throwing listener must not break the worker.
+    }
+  }
+
+  /**
+   * Listens to the worker's events; see {@linkcode WorkerEventType}.
+   *
+   * @param type The event type.
+   * @param listener Called with each event.
+   * @param options As for `EventTarget.addEventListener`.
+   *
+   * @example
+   * ```ts ignore
+   * worker.addEventListener("run-failed", (event) => {
+   *   console.error(`run ${event.workflowRunId} failed`, event.error);
+   * });
+   * ```
+   */
+  override addEventListener(
+    type: WorkerEventType,
+    listener: ((event: WorkerEvent) => void) | EventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    super.addEventListener(
+      type,
+      listener as EventListenerOrEventListenerObject | null,
+      options,
+    );
+  }
+
+  /**
+   * Stops listening; see {@linkcode Worker.addEventListener}.
+   *
+   * @param type The event type.
+   * @param listener The listener added before.
+   * @param options As for `EventTarget.removeEventListener`.
+   *
+   * @example
+   * ```ts ignore
+   * worker.removeEventListener("run-failed", onFailed);
+   * ```
+   */
+  override removeEventListener(
+    type: WorkerEventType,
+    listener: ((event: WorkerEvent) => void) | EventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void {
+    super.removeEventListener(
+      type,
+      listener as EventListenerOrEventListenerObject | null,
+      options,
+    );
   }
 }
 

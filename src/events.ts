@@ -1,0 +1,128 @@
+/**
+ * The events a `Worker` dispatches, and its log output: every event is also
+ * logged through LogTape under the category `["openworkflow", "worker"]`,
+ * which stays silent until the application configures LogTape.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+
+/**
+ * The types of {@linkcode WorkerEvent}:
+ * - `run-claimed`: the worker claimed a run and starts executing it.
+ * - `run-succeeded`, `run-failed`: the worker finished a run.
+ * - `run-released`: the run parked (durable sleep, retry wait) and freed
+ *   its slot.
+ * - `step-failed`: a step attempt failed (it may be retried).
+ * - `lease-lost`: the run is no longer this worker's (its lease lapsed and
+ *   another worker took it, or it was canceled); the execution stopped.
+ * - `error`: the backend failed (claiming, heartbeating or writing); the
+ *   worker goes on, and the run is resumed once its lease lapses.
+ */
+export type WorkerEventType =
+  | "run-claimed"
+  | "run-succeeded"
+  | "run-failed"
+  | "run-released"
+  | "step-failed"
+  | "lease-lost"
+  | "error";
+
+/** What a {@linkcode WorkerEvent} carries. */
+export interface WorkerEventInit {
+  /** The worker's id. */
+  workerId: string;
+  /** The run concerned, if any. */
+  workflowRunId?: string | null;
+  /** The run's workflow, if any. */
+  workflowName?: string | null;
+  /** The step concerned, if any. */
+  stepName?: string | null;
+  /** The attempt (of the step, or the run's claim count), if any. */
+  attempt?: number | null;
+  /** The error, for `run-failed`, `step-failed`, `lease-lost` and `error`. */
+  error?: unknown;
+}
+
+/**
+ * An event dispatched by a `Worker`.
+ *
+ * @example
+ * ```ts ignore
+ * worker.addEventListener("step-failed", (event) => {
+ *   console.warn(`${event.workflowName}/${event.stepName} attempt ${event.attempt}:`, event.error);
+ * });
+ * worker.addEventListener("error", (event) => reportToSentry(event.error));
+ * ```
+ */
+export class WorkerEvent extends Event {
+  /** The worker's id. */
+  readonly workerId: string;
+  /** The run concerned, or `null`. */
+  readonly workflowRunId: string | null;
+  /** The run's workflow, or `null`. */
+  readonly workflowName: string | null;
+  /** The step concerned, or `null`. */
+  readonly stepName: string | null;
+  /** The attempt (of the step, or the run's claim count), or `null`. */
+  readonly attempt: number | null;
+  /** The error, if any. */
+  readonly error: unknown;
+
+  /**
+   * Creates an event.
+   *
+   * @param type The event type.
+   * @param init What the event carries.
+   */
+  constructor(type: WorkerEventType, init: WorkerEventInit) {
+    super(type);
+    this.workerId = init.workerId;
+    this.workflowRunId = init.workflowRunId ?? null;
+    this.workflowName = init.workflowName ?? null;
+    this.stepName = init.stepName ?? null;
+    this.attempt = init.attempt ?? null;
+    this.error = init.error;
+  }
+}
+
+const logger = getLogger(["openworkflow", "worker"]);
+
+const MESSAGES: Record<WorkerEventType, string> = {
+  "run-claimed":
+    "Claimed run {workflowRunId} of {workflowName} (attempt {attempt})",
+  "run-succeeded": "Run {workflowRunId} of {workflowName} succeeded",
+  "run-failed": "Run {workflowRunId} of {workflowName} failed: {error}",
+  "run-released": "Run {workflowRunId} of {workflowName} parked",
+  "step-failed":
+    "Step {stepName} of run {workflowRunId} failed (attempt {attempt}): {error}",
+  "lease-lost":
+    "Run {workflowRunId} of {workflowName} is no longer ours: {error}",
+  "error": "Worker {workerId} backend error: {error}",
+};
+
+/** Logs an event at the level its type deserves. */
+export function logWorkerEvent(event: WorkerEvent): void {
+  const properties = {
+    workerId: event.workerId,
+    workflowRunId: event.workflowRunId,
+    workflowName: event.workflowName,
+    stepName: event.stepName,
+    attempt: event.attempt,
+    error: event.error,
+  };
+  const message = MESSAGES[event.type as WorkerEventType];
+  switch (event.type as WorkerEventType) {
+    case "run-claimed":
+    case "run-succeeded":
+    case "run-released":
+      return logger.debug(message, properties);
+    case "run-failed":
+    case "step-failed":
+    case "lease-lost":
+      return logger.warn(message, properties);
+    case "error":
+      return logger.error(message, properties);
+  }
+}
