@@ -315,15 +315,18 @@ export class Worker extends EventTarget {
    * past the next time a run is known to become due.
    */
   #idleWaitMs(): number {
-    const pollMs = isListening(this.#backend)
+    let pollMs = isListening(this.#backend)
       ? Math.max(this.#pollIntervalMs, this.#fallbackPollIntervalMs)
       : this.#pollIntervalMs;
     const now = Date.now();
     while (this.#dueTimes.length > 0 && this.#dueTimes[0] <= now) {
       this.#dueTimes.shift();
+      // A run just came due: should the claim have been a moment early
+      // for the database's clock, look again soon.
+      pollMs = this.#pollIntervalMs;
     }
     const nextDue = this.#dueTimes[0];
-    return nextDue === undefined ? pollMs : Math.min(pollMs, nextDue - now + 1);
+    return nextDue === undefined ? pollMs : Math.min(pollMs, nextDue - now + 2);
   }
 
   /** Remembers when a run becomes claimable, to wake exactly then. */
