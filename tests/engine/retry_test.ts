@@ -31,7 +31,10 @@ testEachBackend(
     const parked = await handle.refresh();
     assert.equal(parked.status, "pending");
     assert.equal(worker.activeCount, 0);
-    assert.ok(parked.availableAt.getTime() > Date.now() + 100);
+    // Parked for the backoff (200 ms) after the failed attempt.
+    const [failed] = await handle.listStepAttempts();
+    const waitMs = parked.availableAt.getTime() - failed.completedAt!.getTime();
+    assert.ok(waitMs >= 150 && waitMs <= 400, `parked for ${waitMs} ms`);
     assert.equal(await worker.tick(), 0); // not due yet
     await delay(250);
     assert.equal(await worker.tick(), 1); // attempt 2 fails; backoff 400 ms

@@ -1,0 +1,139 @@
+/**
+ * The state of one execution of a run, shared by the run-level logic
+ * (`Execution`) and the step API (`Steps`): the step history, the estimated
+ * database clock, the suspension (park, abort, deadline), and the tracking
+ * of in-flight steps and backend calls.
+ *
+ * @module
+ */
+
+import type { StepAttempt, WorkflowRun } from "./backend.ts";
+import type { ExecutionOptions } from "./execution.ts";
+import { encodeJson, type JsonValue } from "./json.ts";
+import { checkPayloadSize } from "./limits.ts";
+
+/** Why an execution stops before the workflow function returns. */
+export type Suspension =
+  | { kind: "park" }
+  | { kind: "abort"; reason: unknown }
+  | { kind: "deadline" };
+
+/** The shared state of one execution. */
+export class RunState {
+  readonly options: ExecutionOptions;
+  readonly run: WorkflowRun;
+  /** The run's step attempts by step name, oldest first. */
+  readonly history: Map<string, StepAttempt[]> = new Map();
+  /** Steps (and step writes) under way. */
+  readonly inFlight: Set<Promise<unknown>> = new Set();
+  /** Backend calls made for steps and still under way. */
+  readonly calls: Set<Promise<unknown>> = new Set();
+  /** Step results being stored; later steps wait for them. */
+  readonly pendingWrites: Set<Promise<void>> = new Set();
+  /** Aborts the steps' signals. */
+  readonly controller: AbortController = new AbortController();
+  readonly offsetMs: number;
+  suspension: Suspension | null = null;
+  wake: (suspension: Suspension) => void = () => {};
+  /** Resolves with the first suspension. */
+  readonly suspended: Promise<Suspension>;
+  #stop: () => void = () => {};
+  /** Resolves once the run is aborted or past its deadline. */
+  readonly stopped: Promise<void>;
+  parkUntilMs = Infinity;
+  parkStatus: "pending" | "sleeping" = "pending";
+  /** How often the workflow function has failed (workflow-level retries). */
+  readonly workflowFailures: number;
+  /** Step attempts created up to this time predate the last workflow retry. */
+  readonly retryCutoffMs: number;
+  /** The latest `createdAt` of any step attempt of the run. */
+  lastAttemptMs = -Infinity;
+
+  constructor(options: ExecutionOptions) {
+    this.options = options;
+    this.run = options.run;
+    // Every time the execution computes is in the database's terms,
+    // whatever the local clock says.
+    this.offsetMs = options.clockOffsetMs;
+    this.suspended = new Promise((resolve) => this.wake = resolve);
+    this.stopped = new Promise((resolve) => this.#stop = resolve);
+    const context = options.run.context;
+    const retryState = context !== null && typeof context === "object" &&
+        !Array.isArray(context)
+      ? context
+      : {};
+    this.workflowFailures = typeof retryState.workflowFailures === "number"
+      ? retryState.workflowFailures
+      : 0;
+    this.retryCutoffMs = typeof retryState.retryCutoff === "string"
+      ? Date.parse(retryState.retryCutoff)
+      : -Infinity;
+  }
+
+  /** The database clock, estimated. */
+  now(): number {
+    return Date.now() + this.offsetMs;
+  }
+
+  noteAttempt(attempt: StepAttempt): void {
+    this.lastAttemptMs = Math.max(
+      this.lastAttemptMs,
+      attempt.createdAt.getTime(),
+    );
+  }
+
+  suspend(suspension: Suspension): void {
+    if (suspension.kind === "park" && this.suspension !== null) return;
+    if (
+      this.suspension?.kind === "abort" ||
+      (this.suspension?.kind === "deadline" && suspension.kind !== "abort")
+    ) return;
+    this.suspension = suspension;
+    if (suspension.kind === "abort") this.controller.abort(suspension.reason);
+    if (suspension.kind !== "park") this.#stop();
+    this.wake(suspension);
+  }
+
+  /**
+   * Tracks a backend call made for a step, so that the execution does not
+   * end while one is still under way.
+   */
+  io<T>(call: Promise<T>): Promise<T> {
+    const tracked = call.finally(() => this.calls.delete(tracked));
+    this.calls.add(tracked);
+    return tracked;
+  }
+
+  /** Stores a step result in the background; a failure stops the run. */
+  storeBehind(write: Promise<void>): void {
+    const tracked: Promise<void> = write.then(
+      () => {},
+      (error) => this.suspend({ kind: "abort", reason: error }),
+    ).finally(() => {
+      this.pendingWrites.delete(tracked);
+      this.inFlight.delete(tracked);
+    });
+    this.pendingWrites.add(tracked);
+    this.inFlight.add(tracked);
+  }
+
+  /** Whether the run stopped (lost, canceled, past its deadline). */
+  isAborted(): boolean {
+    const kind = this.suspension?.kind;
+    return kind === "abort" || kind === "deadline";
+  }
+
+  park(untilMs: number, status: "pending" | "sleeping"): void {
+    if (untilMs < this.parkUntilMs) {
+      this.parkUntilMs = untilMs;
+      this.parkStatus = status;
+    }
+    this.suspend({ kind: "park" });
+  }
+
+  encode(value: unknown, subject: string): JsonValue {
+    const { text, value: json } = encodeJson(value, subject);
+    checkPayloadSize(text, subject, this.options.maxPayloadBytes);
+    return json;
+  }
+}

@@ -1,0 +1,340 @@
+/**
+ * `Steps`: the step API of one execution (`step.run`, `step.sleep`,
+ * `step.sleepUntil`): memoized results, retries, timeouts, durable sleeps.
+ *
+ * @module
+ */
+
+import type { StepAttempt } from "./backend.ts";
+import { type Duration, parseDuration } from "./duration.ts";
+import {
+  DuplicateStepNameError,
+  NonRetryableError,
+  StepTimeoutError,
+} from "./errors.ts";
+import { deserializeError, type JsonValue, serializeError } from "./json.ts";
+import {
+  DEFAULT_STEP_RETRY_POLICY,
+  resolveRetryPolicy,
+  retryDelayMs,
+} from "./retry.ts";
+import type { RunState } from "./run_state.ts";
+import type { StepApi, StepFunction, StepFunctionConfig } from "./step.ts";
+import { checkName } from "./validate.ts";
+
+type StepOutcome =
+  | { kind: "value"; value: JsonValue }
+  | { kind: "error"; error: Error }
+  | { kind: "suspended" };
+
+const SUSPENDED: StepOutcome = { kind: "suspended" };
+/** What a step returns once the run is suspended: it never settles. */
+const NEVER: Promise<never> = new Promise(() => {});
+
+/** The step API of one execution. */
+export class Steps implements StepApi {
+  readonly #s: RunState;
+  readonly #usedNames = new Set<string>();
+  readonly #nameUses = new Map<string, number>();
+
+  constructor(state: RunState) {
+    this.#s = state;
+  }
+
+  /**
+   * Claims a step name for this execution. The n-th use of a name in one
+   * execution (n > 1) is named `${name}:${n - 1}`, in call order, so loops
+   * that reuse a name stay deterministic; a generated name that is taken
+   * already (the workflow also named a step `fetch:1`) is an error.
+   */
+  #useName(value: unknown, what: string): string {
+    const base = checkName(value, what, "name");
+    const uses = this.#nameUses.get(base) ?? 0;
+    this.#nameUses.set(base, uses + 1);
+    const name = uses === 0 ? base : `${base}:${uses}`;
+    if (this.#usedNames.has(name)) {
+      throw new DuplicateStepNameError(this.#s.run.id, name);
+    }
+    this.#usedNames.add(name);
+    return name;
+  }
+
+  /** Runs `work` as a tracked step; turns its outcome into the step's promise. */
+  async #step<T>(work: Promise<StepOutcome>): Promise<T> {
+    this.#s.inFlight.add(work);
+    let outcome: StepOutcome;
+    try {
+      outcome = await work;
+    } catch (error) {
+      // Step failures are outcomes; what throws here is the backend (a lost
+      // lease, an unreachable database). The execution stops without
+      // another write; the run is resumed once its lease expires.
+      this.#s.suspend({ kind: "abort", reason: error });
+      return NEVER;
+    } finally {
+      this.#s.inFlight.delete(work);
+    }
+    if (outcome.kind === "suspended" || this.#s.suspension !== null) {
+      return NEVER;
+    }
+    if (outcome.kind === "error") throw outcome.error;
+    return outcome.value as T;
+  }
+
+  run<Output>(
+    config: StepFunctionConfig,
+    fn: StepFunction<Output>,
+  ): Promise<Output> {
+    if (this.#s.suspension !== null) return NEVER;
+    try {
+      if (config === null || typeof config !== "object") {
+        throw new TypeError(
+          `Cannot run step: 'config' must be an object with a 'name', received ${
+            config === null ? "null" : typeof config
+          }`,
+        );
+      }
+      const name = this.#useName(config.name, "run step");
+      if (typeof fn !== "function") {
+        throw new TypeError(
+          `Cannot run step '${name}': 'fn' must be a function, received ${typeof fn}`,
+        );
+      }
+      const timeoutMs = config.timeoutMs;
+      if (
+        timeoutMs !== undefined &&
+        (typeof timeoutMs !== "number" || !(timeoutMs > 0) ||
+          !Number.isFinite(timeoutMs))
+      ) {
+        throw new RangeError(
+          `Cannot run step '${name}': 'timeoutMs' must be a positive finite number, received ${timeoutMs}`,
+        );
+      }
+      const policy = resolveRetryPolicy(
+        config.retry,
+        DEFAULT_STEP_RETRY_POLICY,
+        `step '${name}'`,
+      );
+      // The results this step may depend on: those of the steps that had
+      // returned when it was called (not of siblings running beside it).
+      const stored = Promise.all(this.#s.pendingWrites);
+      return this.#step(this.#runStep(name, policy, timeoutMs, fn, stored));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  async #runStep<Output>(
+    name: string,
+    policy: ReturnType<typeof resolveRetryPolicy>,
+    timeoutMs: number | undefined,
+    fn: StepFunction<Output>,
+    stored: Promise<unknown>,
+  ): Promise<StepOutcome> {
+    const all = this.#s.history.get(name) ?? [];
+    const latest = all.at(-1);
+    if (latest?.status === "succeeded") {
+      return { kind: "value", value: latest.output };
+    }
+    // Failures before the last workflow-level retry do not count.
+    const attempts = all.filter((a) =>
+      a.createdAt.getTime() > this.#s.retryCutoffMs
+    );
+    const last = attempts.at(-1);
+    const failures = attempts.filter((a) => a.status === "failed").length;
+    if (last?.status === "failed") {
+      if (failures >= policy.maxAttempts || isNonRetryable(last.error)) {
+        return { kind: "error", error: deserializeError(last.error) };
+      }
+      const dueMs = (last.completedAt ?? last.createdAt).getTime() +
+        retryDelayMs(policy, failures, last.id);
+      if (dueMs > this.#s.now()) {
+        this.#s.park(dueMs, "pending");
+        return SUSPENDED;
+      }
+    }
+    if (this.#s.suspension !== null) return SUSPENDED;
+    const { backend, workerId } = this.#s.options;
+    const workflowRunId = this.#s.run.id;
+    const attempt = await this.#s.io(backend.createStepAttempt({
+      workflowRunId,
+      workerId,
+      stepName: name,
+      kind: "run",
+      config: timeoutMs === undefined
+        ? { retry: policy }
+        : { retry: policy, timeoutMs },
+      context: null,
+    }));
+    this.#s.noteAttempt(attempt);
+    // Earlier steps' results are stored before this step's function runs.
+    await stored;
+    if (this.#s.isAborted()) return SUSPENDED;
+    let value: JsonValue | undefined;
+    let failure: unknown;
+    try {
+      value = this.#s.encode(
+        await this.#callStep(name, fn, failures + 1, timeoutMs),
+        `output of step '${name}'`,
+      );
+    } catch (error) {
+      failure = error;
+    }
+    if (this.#s.isAborted()) return SUSPENDED;
+    if (value !== undefined) {
+      // The result is returned at once and stored meanwhile: a step called
+      // after this one returned runs its function only once it is stored,
+      // and the run finishes only once every write is done.
+      this.#s.storeBehind(this.#s.io(backend.markStepAttemptSucceeded({
+        workflowRunId,
+        stepAttemptId: attempt.id,
+        workerId,
+        output: value,
+      })));
+      return { kind: "value", value };
+    }
+    const error = serializeError(failure);
+    const retryable = !(failure instanceof NonRetryableError ||
+      (failure instanceof TypeError &&
+        failure.message.startsWith("Cannot serialize")));
+    if (!retryable) error.nonRetryable = true;
+    this.#s.options.onStepFailed?.(name, failures + 1, failure);
+    await this.#s.io(backend.markStepAttemptFailed({
+      workflowRunId,
+      stepAttemptId: attempt.id,
+      workerId,
+      error,
+    }));
+    if (!retryable || failures + 1 >= policy.maxAttempts) {
+      return { kind: "error", error: deserializeError(error) };
+    }
+    this.#s.park(
+      this.#s.now() + retryDelayMs(policy, failures + 1, attempt.id),
+      "pending",
+    );
+    return SUSPENDED;
+  }
+
+  async #callStep<Output>(
+    name: string,
+    fn: StepFunction<Output>,
+    attempt: number,
+    timeoutMs: number | undefined,
+  ): Promise<Output | undefined> {
+    const runSignal = this.#s.controller.signal;
+    if (timeoutMs === undefined) {
+      return await raceAbort(
+        Promise.resolve().then(() => fn({ signal: runSignal, attempt })),
+        runSignal,
+      );
+    }
+    const timeout = new AbortController();
+    const timer = setTimeout(
+      () => timeout.abort(new StepTimeoutError(name, timeoutMs)),
+      timeoutMs,
+    );
+    const signal = AbortSignal.any([runSignal, timeout.signal]);
+    try {
+      return await raceAbort(
+        Promise.resolve().then(() => fn({ signal, attempt })),
+        signal,
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  sleep(name: string, duration: Duration): Promise<void> {
+    if (this.#s.suspension !== null) return NEVER;
+    try {
+      const stepName = this.#useName(name, "sleep");
+      const ms = parseDuration(duration, `duration of sleep '${stepName}'`);
+      return this.#step(this.#sleepStep(stepName, () => this.#s.now() + ms));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  sleepUntil(name: string, until: Date): Promise<void> {
+    if (this.#s.suspension !== null) return NEVER;
+    try {
+      const stepName = this.#useName(name, "sleep");
+      if (!(until instanceof Date) || Number.isNaN(until.getTime())) {
+        throw new TypeError(
+          `Cannot sleep '${stepName}': 'until' must be a valid Date, received ${
+            until instanceof Date ? "Invalid Date" : typeof until
+          }`,
+        );
+      }
+      return this.#step(this.#sleepStep(stepName, () => until.getTime()));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  async #sleepStep(name: string, resumeAt: () => number): Promise<StepOutcome> {
+    const last = this.#s.history.get(name)?.at(-1);
+    if (last?.status === "succeeded") return { kind: "value", value: null };
+    if (this.#s.suspension !== null) return SUSPENDED;
+    const { backend, workerId } = this.#s.options;
+    const workflowRunId = this.#s.run.id;
+    let attemptId: string;
+    let resumeAtMs: number;
+    const stored = last?.status === "running" ? resumeAtOf(last) : null;
+    if (last !== undefined && stored !== null) {
+      attemptId = last.id;
+      resumeAtMs = stored;
+    } else {
+      resumeAtMs = resumeAt();
+      const attempt = await this.#s.io(backend.createStepAttempt({
+        workflowRunId,
+        workerId,
+        stepName: name,
+        kind: "sleep",
+        config: {},
+        context: { resumeAt: new Date(resumeAtMs).toISOString() },
+      }));
+      this.#s.noteAttempt(attempt);
+      attemptId = attempt.id;
+    }
+    if (resumeAtMs > this.#s.now()) {
+      this.#s.park(resumeAtMs, "sleeping");
+      return SUSPENDED;
+    }
+    await this.#s.io(backend.markStepAttemptSucceeded({
+      workflowRunId,
+      stepAttemptId: attemptId,
+      workerId,
+      output: null,
+    }));
+    return { kind: "value", value: null };
+  }
+}
+
+function resumeAtOf(attempt: StepAttempt): number | null {
+  const context = attempt.context;
+  if (
+    attempt.kind !== "sleep" || context === null ||
+    typeof context !== "object" ||
+    Array.isArray(context) || typeof context.resumeAt !== "string"
+  ) return null;
+  const ms = Date.parse(context.resumeAt);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+function isNonRetryable(error: JsonValue | null): boolean {
+  return error !== null && typeof error === "object" && !Array.isArray(error) &&
+    (error.nonRetryable === true || error.name === "NonRetryableError");
+}
+
+/** Settles like `promise`, or rejects with `signal.reason` once aborted. */
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() =>
+      signal.removeEventListener("abort", onAbort)
+    );
+  });
+}
