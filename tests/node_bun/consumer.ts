@@ -24,6 +24,7 @@ import {
   type StepAttempt,
   type StepFunctionConfig,
   type Worker,
+  type WorkerEvent,
   type WorkerOptions,
   type WorkflowDefinition,
   WorkflowFailedError,
@@ -84,6 +85,10 @@ export async function useClient(backend: Backend): Promise<SendEmailOutput> {
     concurrency: DEFAULT_CONCURRENCY,
   };
   const worker: Worker = ow.newWorker(options);
+  worker.addEventListener("run-failed", (event: WorkerEvent) => {
+    const id: string | null = event.workflowRunId;
+    console.log(id, event.error);
+  });
   await worker.start();
 
   const handle: WorkflowRunHandle<SendEmailOutput> = await sendEmail.run(

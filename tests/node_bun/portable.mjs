@@ -33,6 +33,8 @@ const DATABASE_URL = process.env.DATABASE_URL ??
   "postgresql://postgres@127.0.0.1:5432/test";
 const RESULT_TIMEOUT_MS = 20_000;
 const EXAMPLE_TIMEOUT_MS = 30_000;
+/** A test that takes longer has hung (each takes about a second). */
+const TEST_TIMEOUT_MS = 45_000;
 
 const runtime = typeof globalThis.Bun === "undefined"
   ? `Node ${process.versions.node}`
@@ -102,16 +104,6 @@ const targets = [
   },
 ];
 
-/** Runs `fn` with a client on a fresh backend, and stops the backend after. */
-async function withClient(target, fn) {
-  const { backend, close } = await target.open();
-  try {
-    await fn(new OpenWorkflow({ backend }));
-  } finally {
-    await close();
-  }
-}
-
 /** Runs `fn` with `worker` started, and stops the worker after. */
 async function withStartedWorker(worker, fn) {
   await worker.start();
@@ -122,250 +114,227 @@ async function withStartedWorker(worker, fn) {
   }
 }
 
-for (const target of targets) {
-  const options = { skip: target.skip };
-
-  describe(`[${target.name}] on ${runtime}`, () => {
-    it(
-      "a defined workflow runs on a started worker and result() returns its output",
-      options,
-      async () => {
-        await withClient(target, async (ow) => {
-          const greet = ow.defineWorkflow(
-            { name: "greet" },
-            async ({ input, step }) => {
-              const greeting = await step.run(
-                { name: "generate" },
-                () => `Hello, ${input.name}!`,
-              );
-              return { greeting };
-            },
+/**
+ * The cases run against every backend, each with a client on a fresh
+ * backend: `[name, fn(ow)]`.
+ */
+const cases = [
+  [
+    "a defined workflow runs on a started worker and result() returns its output",
+    async (ow) => {
+      const greet = ow.defineWorkflow(
+        { name: "greet" },
+        async ({ input, step }) => {
+          const greeting = await step.run(
+            { name: "generate" },
+            () => `Hello, ${input.name}!`,
           );
-          assert.equal(greet.name, "greet");
-          const worker = ow.newWorker({ pollIntervalMs: 20 });
-          await withStartedWorker(worker, async () => {
-            const handle = await greet.run({ name: "Alice" });
-            assert.ok(handle instanceof WorkflowRunHandle);
-            assert.equal(handle.workflowRun.status, "pending");
-            assert.deepEqual(
-              await handle.result({ timeoutMs: RESULT_TIMEOUT_MS }),
-              { greeting: "Hello, Alice!" },
-            );
-            assert.equal((await handle.refresh()).status, "succeeded");
-          });
-        });
-      },
-    );
-
-    it(
-      "worker.tick() claims and executes one pending run",
-      options,
-      async () => {
-        await withClient(target, async (ow) => {
-          const double = ow.defineWorkflow(
-            { name: "double" },
-            async ({ input, step }) =>
-              await step.run({ name: "double" }, () => input * 2),
-          );
-          const handle = await double.run(21);
-          assert.equal(await ow.newWorker().tick(), 1);
-          assert.equal(
-            await handle.result({ timeoutMs: RESULT_TIMEOUT_MS }),
-            42,
-          );
-        });
-      },
-    );
-
-    it(
-      "a completed step is not executed again when the run resumes after step.sleep()",
-      options,
-      async () => {
-        await withClient(target, async (ow) => {
-          const calls = { body: 0, before: 0, after: 0 };
-          const napper = ow.defineWorkflow(
-            { name: "napper" },
-            async ({ step }) => {
-              calls.body++;
-              const a = await step.run({ name: "before" }, () => {
-                calls.before++;
-                return 20;
-              });
-              await step.sleep("nap", 50);
-              const b = await step.run({ name: "after" }, () => {
-                calls.after++;
-                return 22;
-              });
-              return a + b;
-            },
-          );
-          const worker = ow.newWorker({ pollIntervalMs: 20 });
-          await withStartedWorker(worker, async () => {
-            const handle = await napper.run();
-            assert.equal(
-              await handle.result({ timeoutMs: RESULT_TIMEOUT_MS }),
-              42,
-            );
-            // Parked at the sleep, then replayed from the top once.
-            assert.deepEqual(calls, { body: 2, before: 1, after: 1 });
-            const attempts = await handle.listStepAttempts();
-            assert.deepEqual(
-              attempts.map((a) => [a.stepName, a.kind, a.status]),
-              [
-                ["before", "run", "succeeded"],
-                ["nap", "sleep", "succeeded"],
-                ["after", "run", "succeeded"],
-              ],
-            );
-          });
-        });
-      },
-    );
-
-    it(
-      "a failing step is retried and its earlier attempts are kept",
-      options,
-      async () => {
-        await withClient(target, async (ow) => {
-          let calls = 0;
-          const flaky = ow.defineWorkflow(
-            { name: "flaky" },
-            async ({ step }) => {
-              return await step.run(
-                {
-                  name: "call",
-                  retry: { maxAttempts: 3, initialIntervalMs: 10 },
-                },
-                ({ attempt }) => {
-                  calls++;
-                  if (attempt < 2) throw new Error("temporarily unavailable");
-                  return `ok on attempt ${attempt}`;
-                },
-              );
-            },
-          );
-          const worker = ow.newWorker({ pollIntervalMs: 20 });
-          await withStartedWorker(worker, async () => {
-            const handle = await flaky.run();
-            assert.equal(
-              await handle.result({ timeoutMs: RESULT_TIMEOUT_MS }),
-              "ok on attempt 2",
-            );
-            assert.equal(calls, 2);
-            const attempts = await handle.listStepAttempts();
-            assert.deepEqual(attempts.map((a) => a.status), [
-              "failed",
-              "succeeded",
-            ]);
-          });
-        });
-      },
-    );
-
-    it(
-      "a step's failure rejects step.run() and the workflow can catch it",
-      options,
-      async () => {
-        await withClient(target, async (ow) => {
-          let calls = 0;
-          const charge = ow.defineWorkflow(
-            { name: "charge" },
-            async ({ step }) => {
-              try {
-                await step.run(
-                  { name: "charge-card", retry: { maxAttempts: 1 } },
-                  () => {
-                    calls++;
-                    throw new TypeError("card declined");
-                  },
-                );
-                return { charged: true };
-              } catch (error) {
-                return {
-                  charged: false,
-                  isError: error instanceof Error,
-                  name: error.name,
-                  message: error.message,
-                };
-              }
-            },
-          );
-          const handle = await charge.run();
-          assert.equal(await ow.newWorker().tick(), 1);
-          assert.deepEqual(
-            await handle.result({ timeoutMs: RESULT_TIMEOUT_MS }),
-            {
-              charged: false,
-              isError: true,
-              name: "TypeError",
-              message: "card declined",
-            },
-          );
-          assert.equal(calls, 1);
-        });
-      },
-    );
-
-    it(
-      "result() rejects with WorkflowFailedError when the workflow throws",
-      options,
-      async () => {
-        await withClient(target, async (ow) => {
-          const doomed = ow.defineWorkflow(
-            { name: "doomed" },
-            async ({ step }) => {
-              await step.run({ name: "prepare" }, () => "ready");
-              throw new RangeError("boom");
-            },
-          );
-          const worker = ow.newWorker({ pollIntervalMs: 20 });
-          await withStartedWorker(worker, async () => {
-            const handle = await doomed.run();
-            await assert.rejects(
-              handle.result({ timeoutMs: RESULT_TIMEOUT_MS }),
-              (error) => {
-                assert.ok(error instanceof WorkflowFailedError);
-                assert.equal(error.name, "WorkflowFailedError");
-                assert.equal(error.workflowRunId, handle.id);
-                assert.ok(error.cause instanceof Error);
-                assert.equal(error.cause.name, "RangeError");
-                assert.equal(error.cause.message, "boom");
-                return true;
-              },
-            );
-            assert.equal((await handle.refresh()).status, "failed");
-          });
-        });
-      },
-    );
-
-    it("worker.stop() waits for the run in flight", options, async () => {
-      await withClient(target, async (ow) => {
-        let enter;
-        const entered = new Promise((resolve) => enter = resolve);
-        let release;
-        const gate = new Promise((resolve) => release = resolve);
-        const slow = ow.defineWorkflow({ name: "slow" }, async ({ step }) => {
-          return await step.run({ name: "wait" }, async () => {
-            enter();
-            await gate;
-            return "done";
-          });
-        });
-        const worker = ow.newWorker({ pollIntervalMs: 20 });
-        await worker.start();
-        const handle = await slow.run();
-        await entered;
-        let stopped = false;
-        const stopping = worker.stop().then(() => stopped = true);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        assert.equal(stopped, false);
-        release();
-        await stopping;
-        assert.equal(worker.activeCount, 0);
+          return { greeting };
+        },
+      );
+      assert.equal(greet.name, "greet");
+      const worker = ow.newWorker({ pollIntervalMs: 20 });
+      await withStartedWorker(worker, async () => {
+        const handle = await greet.run({ name: "Alice" });
+        assert.ok(handle instanceof WorkflowRunHandle);
+        assert.equal(handle.workflowRun.status, "pending");
+        assert.deepEqual(
+          await handle.result({ timeoutMs: RESULT_TIMEOUT_MS }),
+          { greeting: "Hello, Alice!" },
+        );
         assert.equal((await handle.refresh()).status, "succeeded");
       });
-    });
+    },
+  ],
+  [
+    "worker.tick() claims and executes one pending run",
+    async (ow) => {
+      const double = ow.defineWorkflow(
+        { name: "double" },
+        async ({ input, step }) =>
+          await step.run({ name: "double" }, () => input * 2),
+      );
+      const handle = await double.run(21);
+      assert.equal(await ow.newWorker().tick(), 1);
+      assert.equal(await handle.result({ timeoutMs: RESULT_TIMEOUT_MS }), 42);
+    },
+  ],
+  [
+    "a completed step is not executed again when the run is replayed",
+    async (ow) => {
+      const calls = { body: 0, before: 0, flaky: 0 };
+      const replayed = ow.defineWorkflow(
+        { name: "replayed" },
+        async ({ step }) => {
+          calls.body++;
+          const a = await step.run({ name: "before" }, () => {
+            calls.before++;
+            return 20;
+          });
+          // Fails once: the run parks until the retry is due, and then the
+          // workflow function is replayed from the top.
+          const b = await step.run(
+            { name: "flaky", retry: { maxAttempts: 2, initialIntervalMs: 10 } },
+            ({ attempt }) => {
+              calls.flaky++;
+              if (attempt === 1) throw new Error("temporarily unavailable");
+              return 22;
+            },
+          );
+          return a + b;
+        },
+      );
+      const worker = ow.newWorker({ pollIntervalMs: 20 });
+      await withStartedWorker(worker, async () => {
+        const handle = await replayed.run();
+        assert.equal(await handle.result({ timeoutMs: RESULT_TIMEOUT_MS }), 42);
+        assert.deepEqual(calls, { body: 2, before: 1, flaky: 2 });
+        const attempts = await handle.listStepAttempts();
+        assert.deepEqual(attempts.map((a) => [a.stepName, a.status]), [
+          ["before", "succeeded"],
+          ["flaky", "failed"],
+          ["flaky", "succeeded"],
+        ]);
+      });
+    },
+  ],
+  [
+    "step.sleep() waits, then the run resumes without executing completed steps again",
+    async (ow) => {
+      const calls = { before: 0, after: 0 };
+      const napper = ow.defineWorkflow({ name: "napper" }, async ({ step }) => {
+        const a = await step.run({ name: "before" }, () => {
+          calls.before++;
+          return 20;
+        });
+        await step.sleep("nap", 300);
+        const b = await step.run({ name: "after" }, () => {
+          calls.after++;
+          return 22;
+        });
+        return a + b;
+      });
+      const worker = ow.newWorker({ pollIntervalMs: 20 });
+      await withStartedWorker(worker, async () => {
+        const startedAt = Date.now();
+        const handle = await napper.run();
+        assert.equal(await handle.result({ timeoutMs: RESULT_TIMEOUT_MS }), 42);
+        assert.ok(Date.now() - startedAt >= 300, "the sleep lasts 300 ms");
+        assert.deepEqual(calls, { before: 1, after: 1 });
+        const attempts = await handle.listStepAttempts();
+        assert.deepEqual(
+          attempts.map((a) => [a.stepName, a.kind, a.status]),
+          [
+            ["before", "run", "succeeded"],
+            ["nap", "sleep", "succeeded"],
+            ["after", "run", "succeeded"],
+          ],
+        );
+      });
+    },
+  ],
+  [
+    "a step's failure rejects step.run() and the workflow can catch it",
+    async (ow) => {
+      let calls = 0;
+      const charge = ow.defineWorkflow({ name: "charge" }, async ({ step }) => {
+        try {
+          await step.run(
+            { name: "charge-card", retry: { maxAttempts: 1 } },
+            () => {
+              calls++;
+              throw new TypeError("card declined");
+            },
+          );
+          return { charged: true };
+        } catch (error) {
+          return {
+            charged: false,
+            isError: error instanceof Error,
+            name: error.name,
+            message: error.message,
+          };
+        }
+      });
+      const handle = await charge.run();
+      assert.equal(await ow.newWorker().tick(), 1);
+      assert.deepEqual(await handle.result({ timeoutMs: RESULT_TIMEOUT_MS }), {
+        charged: false,
+        isError: true,
+        name: "TypeError",
+        message: "card declined",
+      });
+      assert.equal(calls, 1);
+    },
+  ],
+  [
+    "result() rejects with WorkflowFailedError when the workflow throws",
+    async (ow) => {
+      const doomed = ow.defineWorkflow({ name: "doomed" }, async ({ step }) => {
+        await step.run({ name: "prepare" }, () => "ready");
+        throw new RangeError("boom");
+      });
+      const worker = ow.newWorker({ pollIntervalMs: 20 });
+      await withStartedWorker(worker, async () => {
+        const handle = await doomed.run();
+        await assert.rejects(
+          handle.result({ timeoutMs: RESULT_TIMEOUT_MS }),
+          (error) => {
+            assert.ok(error instanceof WorkflowFailedError);
+            assert.equal(error.name, "WorkflowFailedError");
+            assert.equal(error.workflowRunId, handle.id);
+            assert.ok(error.cause instanceof Error);
+            assert.equal(error.cause.name, "RangeError");
+            assert.equal(error.cause.message, "boom");
+            return true;
+          },
+        );
+        assert.equal((await handle.refresh()).status, "failed");
+      });
+    },
+  ],
+  [
+    "worker.stop() waits for the run in flight",
+    async (ow) => {
+      let enter;
+      const entered = new Promise((resolve) => enter = resolve);
+      let release;
+      const gate = new Promise((resolve) => release = resolve);
+      const slow = ow.defineWorkflow({ name: "slow" }, async ({ step }) => {
+        return await step.run({ name: "wait" }, async () => {
+          enter();
+          await gate;
+          return "done";
+        });
+      });
+      const worker = ow.newWorker({ pollIntervalMs: 20 });
+      await worker.start();
+      const handle = await slow.run();
+      await entered;
+      let stopped = false;
+      const stopping = worker.stop().then(() => stopped = true);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(stopped, false);
+      release();
+      await stopping;
+      assert.equal(worker.activeCount, 0);
+      assert.equal((await handle.refresh()).status, "succeeded");
+    },
+  ],
+];
+
+for (const target of targets) {
+  describe(`[${target.name}] on ${runtime}`, () => {
+    for (const [name, fn] of cases) {
+      it(name, { skip: target.skip, timeout: TEST_TIMEOUT_MS }, async () => {
+        const { backend, close } = await target.open();
+        try {
+          await fn(new OpenWorkflow({ backend }));
+        } finally {
+          await close();
+        }
+      });
+    }
   });
 }
 
@@ -416,7 +385,9 @@ async function withFreshDatabase(fn) {
 }
 
 describe(`runtime documentation examples on ${runtime}`, () => {
-  it("the Node example (Postgres) runs and prints the greeting", async () => {
+  it("the Node example (Postgres) runs and prints the greeting", {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
     await withFreshDatabase(async (url) => {
       const printed = await runExample("./example_node.mjs", {
         DATABASE_URL: url,
@@ -427,6 +398,7 @@ describe(`runtime documentation examples on ${runtime}`, () => {
 
   it("the Bun example (SQLite, TypeScript) runs and prints the greeting", {
     skip: sqliteSkip || typeStrippingSkip,
+    timeout: TEST_TIMEOUT_MS,
   }, async () => {
     const printed = await runExample("./example_bun.ts", {});
     assert.match(printed, /greeting: ["']Hello, Alice!["']/);

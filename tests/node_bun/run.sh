@@ -23,6 +23,8 @@ BUN_VERSION=1.4.4
 NODE22_VERSION=22.23.5
 TYPESCRIPT_VERSION=7.0.2
 TYPES_NODE_VERSION=20.19.43
+# A runner that takes longer than this has hung (a whole run takes seconds).
+RUNNER_TIMEOUT_S=120
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -117,7 +119,8 @@ failures=0
 
 # Records "<label>: passed N, failed N, skipped N" from a runner's output.
 record() {
-  local label=$1 status=$2 passed=$3 failed=$4 skipped=$5
+  local label="$1 [$((SECONDS - started))s]" status=$2 passed=$3 failed=$4 skipped=$5
+  [ "$status" -eq 124 ] && label="$label (timed out after ${RUNNER_TIMEOUT_S} s)"
   if [ "$status" -ne 0 ] || [ -z "$passed" ] || [ "$passed" -eq 0 ] || [ "${failed:-1}" -ne 0 ]; then
     failures=$((failures + 1))
     results+=("FAIL  $label: passed ${passed:-?}, failed ${failed:-?}, skipped ${skipped:-?} (exit $status)")
@@ -126,29 +129,38 @@ record() {
   fi
 }
 
-# node --test with the TAP reporter, whose closing "# pass N" lines are read.
+# node --test with the spec reporter, whose closing "ℹ pass N" lines are read.
 run_node() {
   local label=$1 node=$2 out status
   log "$label: node --test portable.mjs"
-  out=$(cd "$project" && "$node" --test --test-reporter=tap portable.mjs 2>&1)
+  started=$SECONDS
+  out=$(cd "$project" && timeout -k 10 $RUNNER_TIMEOUT_S \
+    "$node" --test --test-reporter=spec --test-timeout=60000 portable.mjs 2>&1)
   status=$?
-  echo "$out" | grep -E '^ +(not )?ok [0-9]+ |^# (tests|pass|fail|skipped) ' | sed -E 's/ # SKIP .*/ (skipped)/'
-  [ $status -ne 0 ] && echo "$out" | tail -n 80
+  if [ $status -eq 0 ]; then
+    echo "$out" | grep -E '^ *(✔|✖|﹣) ' | sed 's/^/  /'
+  else
+    echo "$out" | sed 's/^/  /'
+  fi
   record "$label" $status \
-    "$(echo "$out" | sed -n 's/^# pass \([0-9]*\)$/\1/p' | tail -n 1)" \
-    "$(echo "$out" | sed -n 's/^# fail \([0-9]*\)$/\1/p' | tail -n 1)" \
-    "$(echo "$out" | sed -n 's/^# skipped \([0-9]*\)$/\1/p' | tail -n 1)"
-  echo "$out" | grep -E '# SKIP' | sed -E 's/.*# SKIP/  skipped:/' | sort -u
+    "$(echo "$out" | sed -n 's/^ℹ pass \([0-9]*\)$/\1/p' | tail -n 1)" \
+    "$(echo "$out" | sed -n 's/^ℹ fail \([0-9]*\)$/\1/p' | tail -n 1)" \
+    "$(echo "$out" | sed -n 's/^ℹ skipped \([0-9]*\)$/\1/p' | tail -n 1)"
 }
 
 run_node "Node $(node --version)" node
 run_node "Node $("$NODE22" --version)" "$NODE22"
 
 log "Bun $BUN_VERSION: bun test portable.mjs"
-out=$(cd "$project" && "$BUN" test --timeout 60000 ./portable.mjs 2>&1)
+started=$SECONDS
+out=$(cd "$project" && timeout -k 10 $RUNNER_TIMEOUT_S \
+  "$BUN" test --timeout 60000 ./portable.mjs 2>&1)
 status=$?
-echo "$out" | grep -E '^\((pass|fail|skip)\)|^ *[0-9]+ (pass|fail|skip)$|error:' | sed 's/^/  /'
-[ $status -ne 0 ] && echo "$out" | tail -n 80
+if [ $status -eq 0 ]; then
+  echo "$out" | grep -E '^\((pass|fail|skip)\)|^ *[0-9]+ (pass|fail|skip)$' | sed 's/^/  /'
+else
+  echo "$out" | sed 's/^/  /'
+fi
 record "Bun $BUN_VERSION" $status \
   "$(echo "$out" | sed -n 's/^ *\([0-9]*\) pass$/\1/p' | tail -n 1)" \
   "$(echo "$out" | sed -n 's/^ *\([0-9]*\) fail$/\1/p' | tail -n 1)" \
@@ -157,17 +169,18 @@ record "Bun $BUN_VERSION" $status \
 # --- 4. the TypeScript consumer ---------------------------------------------
 
 log "tsc $TYPESCRIPT_VERSION --noEmit (consumer.ts, example_bun.ts; nodenext, strict)"
-out=$(cd "$project" && "$TSC" -p tsconfig.json 2>&1)
+started=$SECONDS
+out=$(cd "$project" && timeout -k 10 $RUNNER_TIMEOUT_S "$TSC" -p tsconfig.json 2>&1)
 status=$?
 if [ $status -eq 0 ]; then
-  results+=("ok    tsc $TYPESCRIPT_VERSION: no errors in consumer.ts and example_bun.ts")
+  results+=("ok    tsc $TYPESCRIPT_VERSION [$((SECONDS - started))s]: no errors in consumer.ts and example_bun.ts")
 else
   echo "$out" | sed 's/^/  /'
   failures=$((failures + 1))
-  results+=("FAIL  tsc $TYPESCRIPT_VERSION: $(echo "$out" | grep -c 'error TS') errors")
+  results+=("FAIL  tsc $TYPESCRIPT_VERSION [$((SECONDS - started))s]: $(echo "$out" | grep -c 'error TS') errors")
 fi
 
-log "summary (Postgres at ${DATABASE_URL})"
+log "summary (Postgres at ${DATABASE_URL}; ${SECONDS}s in all)"
 printf '%s\n' "${results[@]}"
 if [ $failures -ne 0 ]; then
   echo "node_bun: $failures of ${#results[@]} checks failed"
