@@ -542,8 +542,16 @@ export class Worker extends EventTarget {
    */
   override addEventListener(
     type: WorkerEventType,
-    listener: ((event: WorkerEvent) => void) | EventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
+    listener:
+      | ((event: WorkerEvent) => void)
+      | { handleEvent(event: WorkerEvent): void }
+      | null,
+    options?: boolean | {
+      capture?: boolean;
+      once?: boolean;
+      passive?: boolean;
+      signal?: AbortSignal;
+    },
   ): void {
     super.addEventListener(
       type,
@@ -566,8 +574,11 @@ export class Worker extends EventTarget {
    */
   override removeEventListener(
     type: WorkerEventType,
-    listener: ((event: WorkerEvent) => void) | EventListenerObject | null,
-    options?: boolean | EventListenerOptions,
+    listener:
+      | ((event: WorkerEvent) => void)
+      | { handleEvent(event: WorkerEvent): void }
+      | null,
+    options?: boolean | { capture?: boolean },
   ): void {
     super.removeEventListener(
       type,
