@@ -186,6 +186,12 @@ export interface CreateWorkflowRunParams {
   input: JsonValue | null;
   /** When the run may first be claimed; `null` means now (database clock). */
   availableAt: Date | null;
+  /**
+   * When `availableAt` is `null`: the run may first be claimed this many
+   * milliseconds after now, measured by the database clock.
+   * @default {0}
+   */
+  availableAfterMs?: number;
   /** When the run fails if not finished; `null` for none. */
   deadlineAt: Date | null;
   /**

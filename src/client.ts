@@ -474,11 +474,12 @@ export class WorkflowDefinition<Input = unknown, Output = unknown> {
       ? null
       : checkDate(options.deadlineAt, what, "deadlineAt");
     let availableAt: Date | null = null;
+    let availableAfterMs = 0;
     if (options.availableAt instanceof Date) {
       availableAt = checkDate(options.availableAt, what, "availableAt");
     } else if (options.availableAt !== undefined) {
-      const ms = parseDuration(options.availableAt, "availableAt");
-      availableAt = ms === 0 ? null : new Date(Date.now() + ms);
+      // A delay is measured by the database clock, not this machine's.
+      availableAfterMs = parseDuration(options.availableAt, "availableAt");
     }
     let idempotencyKey: string | null = null;
     if (options.idempotencyKey !== undefined) {
@@ -502,10 +503,11 @@ export class WorkflowDefinition<Input = unknown, Output = unknown> {
       context: null,
       input: encoded.value,
       availableAt,
+      availableAfterMs,
       deadlineAt,
       idempotencyKey,
     });
-    notifyAvailable(this.#backend, availableAt);
+    notifyAvailable(this.#backend, run.availableAt);
     return new WorkflowRunHandle<Output>(this.#backend, run);
   }
 }

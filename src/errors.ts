@@ -143,10 +143,16 @@ export class ResultTimeoutError extends OpenWorkflowError {
    *
    * @param workflowRunId The id of the workflow run waited for.
    * @param timeoutMs How long the caller waited, in milliseconds.
+   * @param options `cause`: the last error met while waiting, if any.
    */
-  constructor(workflowRunId: string, timeoutMs: number) {
+  constructor(
+    workflowRunId: string,
+    timeoutMs: number,
+    options?: OpenWorkflowErrorOptions,
+  ) {
     super(
       `Timed out after ${timeoutMs} ms waiting for workflow run ${workflowRunId}`,
+      options?.cause === undefined ? undefined : options,
     );
     this.workflowRunId = workflowRunId;
     this.timeoutMs = timeoutMs;

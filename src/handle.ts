@@ -100,7 +100,9 @@ export class WorkflowRunHandle<Output = unknown> {
    * @returns The workflow's output.
    * @throws {WorkflowFailedError} when the run failed; `cause` is its error.
    * @throws {WorkflowCanceledError} when the run was canceled.
-   * @throws {ResultTimeoutError} when the run is not done within `timeoutMs`.
+   * @throws {ResultTimeoutError} when the run is not done within `timeoutMs`
+   * (errors reading the run meanwhile are retried; the last one is the
+   * timeout's `cause`).
    * @throws {WorkflowRunNotFoundError} when the run no longer exists.
    *
    * @example
@@ -132,16 +134,29 @@ export class WorkflowRunHandle<Output = unknown> {
     const id = this.workflowRun.id;
     const endAt = performance.now() + timeoutMs;
     let outcome: RunOutcome | null = null;
+    let lastError: unknown;
     while (true) {
       if (outcome === null) {
-        const run = await this.#backend.getWorkflowRun({ workflowRunId: id });
+        let run: WorkflowRun | null | undefined;
+        try {
+          run = await this.#backend.getWorkflowRun({ workflowRunId: id });
+          lastError = undefined;
+        } catch (error) {
+          // Reading is always safe to repeat: a database that is briefly
+          // unreachable only delays the result.
+          lastError = error;
+        }
         if (run === null) throw new WorkflowRunNotFoundError(id);
-        if (isTerminal(run.status)) outcome = run as RunOutcome;
+        if (run !== undefined && isTerminal(run.status)) {
+          outcome = run as RunOutcome;
+        }
       }
       if (outcome !== null) return settle<Output>(id, outcome);
       const remainingMs = endAt - performance.now();
-      if (remainingMs <= 0) throw new ResultTimeoutError(id, timeoutMs);
-      const intervalMs = isListening(this.#backend)
+      if (remainingMs <= 0) {
+        throw new ResultTimeoutError(id, timeoutMs, { cause: lastError });
+      }
+      const intervalMs = isListening(this.#backend) && lastError === undefined
         ? Math.max(pollMs, fallbackMs)
         : pollMs;
       outcome = await waitForFinish(

@@ -10,6 +10,7 @@ import { type Duration, parseDuration } from "./duration.ts";
 import {
   DuplicateStepNameError,
   NonRetryableError,
+  PayloadTooLargeError,
   StepTimeoutError,
 } from "./errors.ts";
 import { deserializeError, type JsonValue, serializeError } from "./json.ts";
@@ -194,7 +195,9 @@ export class Steps implements StepApi {
       return { kind: "value", value };
     }
     const error = serializeError(failure);
+    // Failures that would recur on every attempt are not retried.
     const retryable = !(failure instanceof NonRetryableError ||
+      failure instanceof PayloadTooLargeError ||
       (failure instanceof TypeError &&
         failure.message.startsWith("Cannot serialize")));
     if (!retryable) error.nonRetryable = true;

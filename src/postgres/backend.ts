@@ -34,7 +34,11 @@ import {
   decodeCursor,
   encodeCursor,
 } from "../backend_util.ts";
-import { BackendError } from "../errors.ts";
+import {
+  BackendError,
+  OpenWorkflowError,
+  SchemaVersionError,
+} from "../errors.ts";
 import { checkPositiveInteger, received } from "../validate.ts";
 import { Batcher } from "./batch.ts";
 import { channelOf, ListenerRef } from "./notify.ts";
@@ -95,6 +99,24 @@ export interface BackendPostgresOptions {
   listen?: boolean;
 }
 
+/** How long `connect()` may take, in seconds. */
+const CONNECT_TIMEOUT_S = 10;
+
+/**
+ * Turns a driver error into a `BackendError` naming what failed; errors of
+ * this library (a lost lease) pass through.
+ */
+async function guard<T>(action: string, call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (error) {
+    if (error instanceof OpenWorkflowError || error instanceof TypeError) {
+      throw error;
+    }
+    throw new BackendError(action, { cause: error });
+  }
+}
+
 /**
  * PostgreSQL implementation of the `Backend` interface.
  *
@@ -152,12 +174,24 @@ export class BackendPostgres implements Backend {
       steps: sql(`${schema}.step_attempts`),
     };
     this.#scope = s;
-    this.#createRuns = new Batcher((b) => createWorkflowRuns(s, b));
-    this.#getRuns = new Batcher((b) => getWorkflowRuns(s, b));
-    this.#heartbeats = new Batcher((b) => heartbeatWorkflowRuns(s, b));
-    this.#transitions = new Batcher((b) => transitionWorkflowRuns(s, b));
-    this.#createSteps = new Batcher((b) => createStepAttempts(s, b));
-    this.#finishSteps = new Batcher((b) => finishStepAttempts(s, b));
+    this.#createRuns = new Batcher((b) =>
+      guard("create workflow runs", createWorkflowRuns(s, b))
+    );
+    this.#getRuns = new Batcher((b) =>
+      guard("get workflow runs", getWorkflowRuns(s, b))
+    );
+    this.#heartbeats = new Batcher((b) =>
+      guard("heartbeat workflow runs", heartbeatWorkflowRuns(s, b))
+    );
+    this.#transitions = new Batcher((b) =>
+      guard("update workflow runs", transitionWorkflowRuns(s, b))
+    );
+    this.#createSteps = new Batcher((b) =>
+      guard("create step attempts", createStepAttempts(s, b))
+    );
+    this.#finishSteps = new Batcher((b) =>
+      guard("update step attempts", finishStepAttempts(s, b))
+    );
   }
 
   /**
@@ -198,17 +232,38 @@ export class BackendPostgres implements Backend {
     const sql = postgres(connectionString, {
       max: maxConnections,
       onnotice: () => {},
-      connect_timeout: 10,
+      connect_timeout: CONNECT_TIMEOUT_S,
+      // No type lookups: every parameter is a scalar or JSON, and a lookup
+      // cut short by a dropped connection would crash the process.
+      fetch_types: false,
       connection: { application_name: "openworkflow" },
     });
+    // postgres.js retries a connection that is closed at once without
+    // end, and its timeout covers one attempt: bound the whole connect.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const migrated = migrate(sql, schema);
     try {
-      await migrate(sql, schema);
+      await Promise.race([
+        migrated,
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new Error(
+                  `no working connection within ${CONNECT_TIMEOUT_S} seconds`,
+                ),
+              ),
+            CONNECT_TIMEOUT_S * 1000,
+          );
+        }),
+      ]);
     } catch (error) {
-      await sql.end({ timeout: 1 });
-      if (error instanceof Error && error.name === "SchemaVersionError") {
-        throw error;
-      }
+      migrated.catch(() => {});
+      await sql.end({ timeout: 0 });
+      if (error instanceof SchemaVersionError) throw error;
       throw new BackendError(what, { cause: error });
+    } finally {
+      clearTimeout(timer);
     }
     const listener = options.listen === false
       ? null
@@ -259,7 +314,9 @@ export class BackendPostgres implements Backend {
     }::text::json) AS w(name text, version text)
         WHERE w.name = r.workflow_name AND w.version IS NOT DISTINCT FROM r.version
       )`;
-    const rows = await sql<Row[]>`
+    const rows = await guard(
+      "claim workflow runs",
+      sql<Row[]>`
       WITH candidates AS (
         SELECT r.id FROM ${runs} r
         WHERE r.namespace_id = ${ns}
@@ -280,7 +337,8 @@ export class BackendPostgres implements Backend {
         updated_at = now()
       FROM candidates c
       WHERE r.namespace_id = ${ns} AND r.id = c.id
-      RETURNING r.*`;
+      RETURNING r.*`,
+    );
     return rows.map(toWorkflowRun).sort((a, b) =>
       a.createdAt.getTime() - b.createdAt.getTime()
     );
@@ -308,7 +366,9 @@ export class BackendPostgres implements Backend {
     params: FailExpiredWorkflowRunsParams,
   ): Promise<number> {
     const { sql, runs, namespaceId: ns, channel } = this.#scope;
-    const rows = await sql`
+    const rows = await guard(
+      "fail expired workflow runs",
+      sql`
       UPDATE ${runs} SET
         status = 'failed', error = ${jsonText(params.error)}::text::json,
         completed_at = now(), updated_at = now()
@@ -317,7 +377,8 @@ export class BackendPostgres implements Backend {
         AND status IN ('pending', 'running', 'sleeping')
         AND (status <> 'running' OR available_at <= now())
       RETURNING pg_notify(${channel},
-        json_build_array('f', ${ns}::text, id, 'failed', NULL, error)::text)`;
+        json_build_array('f', ${ns}::text, id, 'failed', NULL, error)::text)`,
+    );
     return rows.length;
   }
 
@@ -326,14 +387,17 @@ export class BackendPostgres implements Backend {
   ): Promise<WorkflowRun | null> {
     if (!isUuid(params.workflowRunId)) return null;
     const { sql, runs, namespaceId: ns, channel } = this.#scope;
-    const [row] = await sql<Row[]>`
+    const [row] = await guard(
+      "cancel workflow run",
+      sql<Row[]>`
       UPDATE ${runs} SET
         status = 'canceled', error = ${jsonText(params.error)}::text::json,
         completed_at = now(), updated_at = now()
       WHERE namespace_id = ${ns} AND id = ${params.workflowRunId}
         AND status IN ('pending', 'running', 'sleeping')
       RETURNING *, pg_notify(${channel},
-        json_build_array('f', ${ns}::text, id, 'canceled', NULL, error)::text)`;
+        json_build_array('f', ${ns}::text, id, 'canceled', NULL, error)::text)`,
+    );
     if (row !== undefined) return toWorkflowRun(row);
     return await this.getWorkflowRun(params);
   }
@@ -343,36 +407,41 @@ export class BackendPostgres implements Backend {
   ): Promise<WorkflowRunPage> {
     const { sql, runs, namespaceId: ns } = this.#scope;
     const cursor = params.cursor == null ? null : decodeCursor(params.cursor);
-    const rows = await sql<Row[]>`
+    const rows = await guard(
+      "list workflow runs",
+      sql<Row[]>`
       SELECT *, created_at::text AS created_at_text FROM ${runs}
       WHERE namespace_id = ${ns}
         ${
-      params.workflowName === undefined
-        ? sql``
-        : sql`AND workflow_name = ${params.workflowName}`
-    }
+        params.workflowName === undefined
+          ? sql``
+          : sql`AND workflow_name = ${params.workflowName}`
+      }
         ${
-      params.statuses === undefined
-        ? sql``
-        : sql`AND status = ANY(${[...params.statuses]}::text[])`
-    }
+        params.statuses === undefined
+          ? sql``
+          : sql`AND status IN (SELECT json_array_elements_text(${
+            JSON.stringify(params.statuses)
+          }::text::json))`
+      }
         ${
-      params.createdAfter === undefined
-        ? sql``
-        : sql`AND created_at >= ${params.createdAfter}`
-    }
+        params.createdAfter === undefined
+          ? sql``
+          : sql`AND created_at >= ${params.createdAfter}`
+      }
         ${
-      params.createdBefore === undefined
-        ? sql``
-        : sql`AND created_at < ${params.createdBefore}`
-    }
+        params.createdBefore === undefined
+          ? sql``
+          : sql`AND created_at < ${params.createdBefore}`
+      }
         ${
-      cursor === null
-        ? sql``
-        : sql`AND (created_at, id) < (${cursor.createdAt}::text::timestamptz, ${cursor.id}::uuid)`
-    }
+        cursor === null
+          ? sql``
+          : sql`AND (created_at, id) < (${cursor.createdAt}::text::timestamptz, ${cursor.id}::uuid)`
+      }
       ORDER BY created_at DESC, id DESC
-      LIMIT ${params.limit + 1}`;
+      LIMIT ${params.limit + 1}`,
+    );
     const page = rows.slice(0, params.limit);
     const last = page.at(-1);
     return {
@@ -388,10 +457,13 @@ export class BackendPostgres implements Backend {
   ): Promise<StepAttempt[]> {
     if (!isUuid(params.workflowRunId)) return [];
     const { sql, steps, namespaceId: ns } = this.#scope;
-    const rows = await sql<Row[]>`
+    const rows = await guard(
+      "list step attempts",
+      sql<Row[]>`
       SELECT * FROM ${steps}
       WHERE namespace_id = ${ns} AND workflow_run_id = ${params.workflowRunId}
-      ORDER BY seq`;
+      ORDER BY seq`,
+    );
     return rows.map(toStepAttempt);
   }
 
@@ -404,9 +476,12 @@ export class BackendPostgres implements Backend {
   ): Promise<StepAttempt | null> {
     if (!isUuid(params.stepAttemptId)) return null;
     const { sql, steps, namespaceId: ns } = this.#scope;
-    const [row] = await sql<Row[]>`
+    const [row] = await guard(
+      "get step attempt",
+      sql<Row[]>`
       SELECT * FROM ${steps}
-      WHERE namespace_id = ${ns} AND id = ${params.stepAttemptId}`;
+      WHERE namespace_id = ${ns} AND id = ${params.stepAttemptId}`,
+    );
     return row === undefined ? null : toStepAttempt(row);
   }
 

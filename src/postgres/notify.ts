@@ -101,6 +101,7 @@ export class ListenerRef {
         max: 1,
         onnotice: () => {},
         connect_timeout: 10,
+        fetch_types: false,
         connection: { application_name: LISTENER_APPLICATION_NAME },
         onclose: () => {
           // The listening connection is gone until it reconnects: fall back

@@ -55,7 +55,8 @@ export async function createWorkflowRuns(
     )
     SELECT ${ns}, v.id, v.workflow_name, v.version, 'pending', v.idempotency_key,
       v.config::json, v.context::json, v.input::json,
-      coalesce(v.available_at, now()), v.deadline_at
+      coalesce(v.available_at, now() + v.after_ms * interval '1 millisecond'),
+      v.deadline_at
     FROM json_to_recordset(${
     items(batch.map((p) => ({
       id: p.id,
@@ -66,12 +67,13 @@ export async function createWorkflowRuns(
       context: jsonText(p.context),
       input: jsonText(p.input),
       available_at: p.availableAt?.toISOString() ?? null,
+      after_ms: p.availableAfterMs ?? 0,
       deadline_at: p.deadlineAt?.toISOString() ?? null,
     })))
   }::text::json) AS v(
       id uuid, workflow_name text, version text, idempotency_key text,
       config text, context text, input text,
-      available_at timestamptz, deadline_at timestamptz
+      available_at timestamptz, after_ms double precision, deadline_at timestamptz
     )
     ON CONFLICT (namespace_id, workflow_name, idempotency_key)
       WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -106,7 +108,11 @@ export async function getWorkflowRuns(
   const rows = await s.sql<Row[]>`
     SELECT * FROM ${s.runs}
     WHERE namespace_id = ${s.namespaceId}
-      AND id = ANY(${ids}::text[]::uuid[])`;
+      AND id IN (
+        SELECT value::uuid FROM json_array_elements_text(${
+    JSON.stringify(ids)
+  }::text::json)
+      )`;
   const byId = new Map(rows.map((row) => [row.id as string, row]));
   return ids.map((id) => {
     const row = byId.get(id);

@@ -3,11 +3,16 @@
  *
  * The connection's busy timeout is 0: a statement that finds the database
  * locked by another connection fails at once with `SQLITE_BUSY` (or
- * `SQLITE_LOCKED`), and the whole operation is retried after a short,
- * randomized, growing wait on a timer. Writes run in `BEGIN IMMEDIATE`
+ * `SQLITE_LOCKED`), and is retried after a short, randomized, growing wait
+ * on a timer.
+ *
+ * Writes queue up, in call order, and run in `BEGIN IMMEDIATE`
  * transactions, which take the write lock up front, so a transaction never
- * fails halfway for lack of it. Each operation runs synchronously from
- * `BEGIN` to `COMMIT`: operations on one connection never interleave.
+ * fails halfway for lack of it. While another process holds the lock, the
+ * writes of this one wait together; once it is free, they commit in one
+ * transaction (group commit), each in a savepoint of its own, so that one
+ * write failing rolls back that write only. A transaction runs
+ * synchronously from `BEGIN` to `COMMIT`: writes never interleave.
  *
  * @module
  */
@@ -32,7 +37,21 @@ const RETRYABLE_CODES: ReadonlySet<number> = new Set([5, 6, 15]);
 /** The first retry waits up to this long; each later one up to twice that. */
 const FIRST_BACKOFF_MS = 2;
 /** The longest single wait between retries. */
-const MAX_BACKOFF_MS = 50;
+const MAX_BACKOFF_MS = 20;
+/** The most writes committed in one transaction. */
+const MAX_BATCH = 256;
+
+/** A write waiting for its transaction. */
+interface QueuedWrite {
+  action: string;
+  fn: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+  /** When it was queued (`performance.now()`). */
+  queuedAt: number;
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 /** A `node:sqlite` connection with asynchronous busy retries. */
 export class SqliteConnection {
@@ -42,6 +61,8 @@ export class SqliteConnection {
   readonly #busyTimeoutMs: number;
   readonly #statements = new Map<string, StatementSync>();
   readonly #closing = new AbortController();
+  readonly #queue: QueuedWrite[] = [];
+  #draining = false;
 
   private constructor(
     db: DatabaseSync,
@@ -107,31 +128,128 @@ export class SqliteConnection {
   }
 
   /**
-   * Runs `fn` (plain reads, without a transaction of its own), retrying it
-   * while the database is locked.
+   * Runs `fn` (plain reads, without a transaction of its own) at once,
+   * retrying it while the database is locked.
    */
   read<T>(action: string, fn: () => T): Promise<T> {
     return this.#retry(action, fn);
   }
 
   /**
-   * Runs `fn` in a `BEGIN IMMEDIATE` transaction, committed when `fn`
-   * returns and rolled back when it throws. The whole transaction is
-   * retried while the database is locked, so `fn` must compute everything
-   * (the time included) afresh on each call.
+   * Runs `fn` in a `BEGIN IMMEDIATE` transaction (possibly shared with
+   * other writes queued meanwhile): its changes are committed when it
+   * returns, and rolled back when it throws. Writes run in call order; a
+   * write retried after a busy error runs afresh, so `fn` must compute
+   * everything (the time included) on each call.
    */
   write<T>(action: string, fn: () => T): Promise<T> {
-    return this.#retry(action, () => {
-      this.run("BEGIN IMMEDIATE");
-      try {
-        const result = fn();
-        this.run("COMMIT");
-        return result;
-      } catch (error) {
-        this.#rollback();
-        throw error;
-      }
+    if (this.isClosed) return Promise.reject(this.#stoppedError(action));
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({
+        action,
+        fn,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        queuedAt: performance.now(),
+      });
+      if (!this.#draining) this.#drain();
     });
+  }
+
+  /** Commits the queued writes, batch by batch, waiting out busy errors. */
+  async #drain(): Promise<void> {
+    this.#draining = true;
+    try {
+      for (let retries = 0; this.#queue.length > 0 && !this.isClosed;) {
+        const batch = this.#queue.slice(0, MAX_BATCH);
+        let outcomes: Outcome[];
+        try {
+          outcomes = this.#commit(batch);
+        } catch (error) {
+          if (isBusy(error)) {
+            this.#expire(error);
+            if (this.#queue.length === 0) break;
+            const capMs = Math.min(
+              FIRST_BACKOFF_MS * 2 ** retries++,
+              MAX_BACKOFF_MS,
+            );
+            await wait(1 + Math.random() * capMs, this.#closing.signal);
+            continue;
+          }
+          outcomes = batch.map(() => ({ ok: false, error }));
+        }
+        retries = 0;
+        this.#queue.splice(0, batch.length);
+        batch.forEach((write, i) => {
+          const outcome = outcomes[i];
+          if (outcome.ok) write.resolve(outcome.value);
+          else {write.reject(
+              sqliteError(write.action, this.location, outcome.error),
+            );}
+        });
+      }
+    } finally {
+      this.#draining = false;
+      for (const write of this.#queue.splice(0)) {
+        write.reject(this.#stoppedError(write.action));
+      }
+    }
+  }
+
+  /**
+   * Runs `batch` in one transaction, each write in a savepoint. Throws
+   * (having changed nothing) when the transaction cannot begin or commit.
+   */
+  #commit(batch: readonly QueuedWrite[]): Outcome[] {
+    this.run("BEGIN IMMEDIATE");
+    try {
+      const outcomes = batch.map((write): Outcome => {
+        this.run("SAVEPOINT ow_write");
+        try {
+          const value = write.fn();
+          this.run("RELEASE ow_write");
+          return { ok: true, value };
+        } catch (error) {
+          if (isBusy(error)) throw error;
+          this.run("ROLLBACK TO ow_write");
+          this.run("RELEASE ow_write");
+          return { ok: false, error };
+        }
+      });
+      this.run("COMMIT");
+      return outcomes;
+    } catch (error) {
+      this.#rollback();
+      throw error;
+    }
+  }
+
+  /** Fails the queued writes that have waited `busyTimeoutMs` already. */
+  #expire(cause: unknown): void {
+    const now = performance.now();
+    for (let i = this.#queue.length - 1; i >= 0; i--) {
+      const write = this.#queue[i];
+      const waitedMs = now - write.queuedAt;
+      if (waitedMs < this.#busyTimeoutMs) continue;
+      this.#queue.splice(i, 1);
+      write.reject(this.#lockedError(write.action, waitedMs, cause));
+    }
+  }
+
+  #stoppedError(action: string): BackendError {
+    return new BackendError(
+      `${action}: the SQLite backend for ${
+        JSON.stringify(this.location)
+      } is stopped`,
+    );
+  }
+
+  #lockedError(action: string, waitedMs: number, cause: unknown): BackendError {
+    return new BackendError(
+      `${describeAction(action, this.location)}: the database stayed ` +
+        `locked by another connection for ${Math.round(waitedMs)} ms`,
+      { cause },
+    );
   }
 
   #rollback(): void {
@@ -145,24 +263,14 @@ export class SqliteConnection {
   async #retry<T>(action: string, attempt: () => T): Promise<T> {
     const startedAt = performance.now();
     for (let retries = 0;; retries++) {
-      if (this.isClosed) {
-        throw new BackendError(
-          `${action}: the SQLite backend for ${
-            JSON.stringify(this.location)
-          } is stopped`,
-        );
-      }
+      if (this.isClosed) throw this.#stoppedError(action);
       try {
         return attempt();
       } catch (error) {
         if (!isBusy(error)) throw sqliteError(action, this.location, error);
         const waitedMs = performance.now() - startedAt;
         if (waitedMs >= this.#busyTimeoutMs) {
-          throw new BackendError(
-            `${describeAction(action, this.location)}: the database stayed ` +
-              `locked by another connection for ${Math.round(waitedMs)} ms`,
-            { cause: error },
-          );
+          throw this.#lockedError(action, waitedMs, error);
         }
         const capMs = Math.min(FIRST_BACKOFF_MS * 2 ** retries, MAX_BACKOFF_MS);
         await wait(
@@ -173,7 +281,7 @@ export class SqliteConnection {
     }
   }
 
-  /** Closes the connection; operations waiting to retry then fail. */
+  /** Closes the connection; operations waiting for a lock then fail. */
   close(): void {
     if (this.isClosed) return;
     this.#closing.abort();

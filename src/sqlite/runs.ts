@@ -58,7 +58,8 @@ export function insertWorkflowRun(
       config: jsonTextNotNull(params.config),
       context: jsonText(params.context),
       input: jsonText(params.input),
-      availableAt: epochMs(params.availableAt) ?? now,
+      availableAt: epochMs(params.availableAt) ??
+        now + (params.availableAfterMs ?? 0),
       deadlineAt: epochMs(params.deadlineAt),
       now,
     },

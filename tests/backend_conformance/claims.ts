@@ -181,7 +181,10 @@ export function claimConformance(target: BackendTarget): void {
     "an expired lease lets another worker claim; the old one is fenced",
     async ({ backend }) => {
       const run = await backend.createWorkflowRun(runParams());
-      await backend.claimWorkflowRun({ workerId: "old", leaseDurationMs: 100 });
+      await backend.claimWorkflowRun({
+        workerId: "old",
+        leaseDurationMs: 1000,
+      });
       const attempt = await backend.createStepAttempt({
         workflowRunId: run.id,
         workerId: "old",
@@ -197,7 +200,7 @@ export function claimConformance(target: BackendTarget): void {
         }),
         null,
       );
-      await delay(200);
+      await delay(1100);
       const reclaimed = await backend.claimWorkflowRun({
         workerId: "new",
         leaseDurationMs: 10_000,
