@@ -10,7 +10,9 @@ import { BackendSqlite } from "../backend_sqlite.ts";
 import {
   BackendError,
   type CreateWorkflowRunParams,
+  LeaseLostError,
   SchemaVersionError,
+  type WorkflowRun,
 } from "../mod.ts";
 import { SCHEMA_VERSION } from "../src/sqlite/schema.ts";
 
@@ -285,6 +287,41 @@ Deno.test("BackendSqlite retries a locked database on timers, without blocking t
       clearInterval(ticker);
       assert.ok(performance.now() - startedAt >= 200);
       assert.equal(run.status, "pending");
+    } finally {
+      other.close();
+    }
+  });
+});
+
+Deno.test("BackendSqlite commits writes queued behind a lock in call order; one failing write rolls back alone", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/workflows.db`;
+    await using backend = await BackendSqlite.connect(path);
+    const other = new DatabaseSync(path, { timeout: 0 });
+    try {
+      other.exec("BEGIN IMMEDIATE");
+      const writes = [
+        backend.createWorkflowRun({ ...RUN, input: 1 }),
+        backend.heartbeatWorkflowRun({
+          workflowRunId: crypto.randomUUID(),
+          workerId: "nobody",
+          leaseDurationMs: 1_000,
+        }),
+        backend.createWorkflowRun({ ...RUN, input: 2 }),
+        backend.createWorkflowRun({ ...RUN, input: 3 }),
+      ];
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      other.exec("COMMIT");
+      const [first, lost, second, third] = await Promise.allSettled(writes);
+      assert.equal(lost.status, "rejected");
+      assert.ok(lost.reason instanceof LeaseLostError);
+      const ids = [first, second, third].map((result) => {
+        assert.equal(result.status, "fulfilled");
+        return (result.value as WorkflowRun).id;
+      });
+      const { runs } = await backend.listWorkflowRuns({ limit: 10 });
+      assert.deepEqual(runs.map((run) => run.id), ids.reverse());
+      assert.deepEqual(runs.map((run) => run.input), [3, 2, 1]);
     } finally {
       other.close();
     }
