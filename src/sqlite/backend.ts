@@ -88,8 +88,10 @@ const DEFAULT_BUSY_TIMEOUT_MS = 10_000;
  * file is in WAL mode, every read-modify-write runs in a `BEGIN IMMEDIATE`
  * transaction, and leases and fencing follow the same rules as with
  * Postgres. A locked database is retried asynchronously with a short
- * randomized backoff, so a waiting writer never freezes the event loop.
- * Each backend holds one connection. (Do not put the file on a network
+ * randomized backoff, so a waiting writer never freezes the event loop;
+ * the writes of one backend commit in call order, and those that waited
+ * for the lock together commit in one transaction. Each backend holds one
+ * connection. (Do not put the file on a network
  * file system: SQLite's locking needs a local one.)
  *
  * Clock: with no database server, leases and availability are measured
