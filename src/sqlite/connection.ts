@@ -182,10 +182,12 @@ export class SqliteConnection {
         this.#queue.splice(0, batch.length);
         batch.forEach((write, i) => {
           const outcome = outcomes[i];
-          if (outcome.ok) write.resolve(outcome.value);
-          else {write.reject(
-              sqliteError(write.action, this.location, outcome.error),
-            );}
+          if (outcome.ok) {
+            write.resolve(outcome.value);
+          } else {
+            const { action } = write;
+            write.reject(sqliteError(action, this.location, outcome.error));
+          }
         });
       }
     } finally {
