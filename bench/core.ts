@@ -46,7 +46,9 @@ async function connect(): Promise<Backend> {
 }
 
 function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+  return sorted[
+    Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)
+  ];
 }
 
 const round = (n: number, digits = 1) => Number(n.toFixed(digits));
@@ -62,7 +64,9 @@ async function main(): Promise<void> {
   const workerSide = new OpenWorkflow({ backend: workerBackend });
   const define = (ow: OpenWorkflow) => ({
     four: ow.defineWorkflow({ name: "bench-four-steps" }, async ({ step }) => {
-      for (let i = 1; i <= 4; i++) await step.run({ name: `step-${i}` }, () => i);
+      for (let i = 1; i <= 4; i++) {
+        await step.run({ name: `step-${i}` }, () => i);
+      }
       return "done";
     }),
     one: ow.defineWorkflow({ name: "bench-one-step" }, async ({ step }) => {
@@ -71,7 +75,9 @@ async function main(): Promise<void> {
   });
   const clientDefs = define(client);
   define(workerSide);
-  const worker = workerSide.newWorker({ concurrency: Number(values.concurrency) });
+  const worker = workerSide.newWorker({
+    concurrency: Number(values.concurrency),
+  });
   await worker.start();
   const system = `@openworkflow/core (${values.backend})`;
   try {

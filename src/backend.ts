@@ -371,7 +371,8 @@ export interface MarkStepAttemptFailedParams {
  * - Everything is scoped to the backend's namespace: a run of another
  *   namespace is invisible (`get*` return `null`) and never claimed.
  * - Times that decide ownership (lease expiry, `availableAt <= now`) use one
- *   clock, the database's, never the caller's.
+ *   clock: the database server's where there is one (never the caller's),
+ *   or the machine's for an embedded database that all callers share.
  * - A claimable run is one that is `pending` or `sleeping` with
  *   `availableAt <= now`, or `running` with an expired lease
  *   (`availableAt <= now`), whose deadline has not passed, and whose
