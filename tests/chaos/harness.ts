@@ -6,38 +6,17 @@
  * terminal. Then it checks every run's outcome and the side-effect ledger
  * (see `verify.ts`) and reports.
  *
- * Recovery time of a fault: from the moment the fault is injected (the
- * SIGKILL sent, the connections terminated, the restart begun) until every
- * run that was `running` under the fault's victims at that moment has been
- * written again (claimed by another worker, heartbeated, parked or
- * finished), as seen by polling the database every 25 ms. For a SIGKILL it
- * is the time the killed worker's runs waited for their leases to expire
- * and for another worker to claim them.
+ * Recovery times are defined in recovery.ts.
  */
 
 import { OpenWorkflow, WorkflowFailedError } from "../../mod.ts";
 import type { WorkflowRunHandle } from "../../mod.ts";
-import { WorkerProcess } from "./processes.ts";
-import {
-  type ChaosStore,
-  openStore,
-  type RunMark,
-  type StoreKind,
-} from "./store.ts";
-import {
-  type ActualOutcome,
-  type RunRecord,
-  type Verification,
-  verifyChaos,
-} from "./verify.ts";
-import {
-  between,
-  type DurationStats,
-  retrying,
-  seededRandom,
-  sleep,
-  stats,
-} from "./util.ts";
+import { WorkerPool } from "./pool.ts";
+import { RecoveryTracker } from "./recovery.ts";
+import type { ChaosReport } from "./report.ts";
+import { type ChaosStore, openStore, type StoreKind } from "./store.ts";
+import { type ActualOutcome, type RunRecord, verifyChaos } from "./verify.ts";
+import { between, retrying, seededRandom, sleep } from "./util.ts";
 import {
   type ChaosInput,
   type ChaosWorkflows,
@@ -45,6 +24,8 @@ import {
   DOOMED_RUN,
   PIPELINE,
 } from "./workflows.ts";
+
+export { type ChaosReport, formatReport } from "./report.ts";
 
 /** What a chaos run does. */
 export interface ChaosOptions {
@@ -87,37 +68,6 @@ export interface ChaosOptions {
   keep?: boolean;
 }
 
-/** What a chaos run found. */
-export interface ChaosReport {
-  backend: StoreKind;
-  runs: number;
-  succeeded: number;
-  failed: number;
-  durationMs: number;
-  kills: number;
-  gracefulStops: number;
-  connectionDrops: number;
-  connectionsTerminated: number;
-  serverRestarts: number;
-  /** Worker processes that exited before ready (e.g. the server was down). */
-  workerStartFailures: number;
-  /** `result()` rejections on transient errors, by error name. */
-  resultErrors: Record<string, number>;
-  recovery: Record<"kill" | "drop" | "restart", DurationStats>;
-  verification: Verification;
-  /** Every broken guarantee; empty when the run passed. */
-  violations: string[];
-}
-
-type FaultKind = "kill" | "drop" | "restart";
-
-interface Slot {
-  index: number;
-  generation: number;
-  process: WorkerProcess | null;
-  busy: boolean;
-}
-
 /** Runs one chaos batch and reports. */
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const store = await openStore(options.backend, options.databaseUrl);
@@ -133,31 +83,23 @@ class ChaosRun {
   readonly #store: ChaosStore;
   readonly #random: () => number;
   readonly #log: (line: string) => void;
-  readonly #slots: Slot[] = [];
-  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
-  readonly #trackers: Promise<void>[] = [];
-  readonly #recovery: Record<FaultKind, number[]> = {
-    kill: [],
-    drop: [],
-    restart: [],
-  };
   readonly #violations: string[] = [];
   readonly #resultErrors: Record<string, number> = {};
-  readonly #finished = new AbortController();
+  readonly #recovery: RecoveryTracker;
+  #pool: WorkerPool | null = null;
   #done = 0;
   #kills = 0;
   #gracefulStops = 0;
   #drops = 0;
   #terminated = 0;
   #restarts = 0;
-  #startFailures = 0;
-  #lastDbFaultAt = -Infinity;
 
   constructor(options: ChaosOptions, store: ChaosStore) {
     this.#o = options;
     this.#store = store;
     this.#random = seededRandom(options.seed);
     this.#log = options.log ?? (() => {});
+    this.#recovery = new RecoveryTracker(store);
   }
 
   async run(): Promise<ChaosReport> {
@@ -167,27 +109,25 @@ class ChaosRun {
     const workflows = defineChaosWorkflows(ow, {
       record: () => Promise.resolve(),
     });
-    for (let i = 0; i < o.workers; i++) {
-      const slot: Slot = {
-        index: i,
-        generation: 0,
-        process: null,
-        busy: false,
-      };
-      this.#slots.push(slot);
-      this.#spawn(slot);
-    }
+    const pool = this.#pool = new WorkerPool({
+      store: this.#store,
+      workers: o.workers,
+      leaseMs: o.leaseMs,
+      concurrency: o.concurrency,
+      respawnDelayMs: o.respawnDelayMs,
+      random: this.#random,
+      onViolation: (violation) => this.#violations.push(violation),
+      log: this.#log,
+    });
     const records: RunRecord[] = [];
     const waiters: Promise<void>[] = [];
     const deadline = startedAt + o.timeoutMs;
     const starting = this.#startRuns(workflows, records, waiters, deadline);
-    await this.#chaos(starting);
+    await this.#chaos(pool, starting);
     await starting;
     await Promise.all(waiters);
-    this.#finished.abort();
-    for (const timer of this.#timers) clearTimeout(timer);
-    await Promise.all(this.#trackers);
-    await this.#shutdown();
+    const recovery = await this.#recovery.finish();
+    await pool.shutdown();
     const unfinished = records.filter((r) => r.outcome === null);
     if (unfinished.length > 0) {
       const marks = await this.#store.marks(unfinished.map((r) => r.id));
@@ -214,13 +154,9 @@ class ChaosRun {
       connectionDrops: this.#drops,
       connectionsTerminated: this.#terminated,
       serverRestarts: this.#restarts,
-      workerStartFailures: this.#startFailures,
+      workerStartFailures: pool.startFailures,
       resultErrors: this.#resultErrors,
-      recovery: {
-        kill: stats(this.#recovery.kill),
-        drop: stats(this.#recovery.drop),
-        restart: stats(this.#recovery.restart),
-      },
+      recovery,
       verification,
       violations: [...this.#violations, ...verification.violations],
     };
@@ -319,13 +255,13 @@ class ChaosRun {
   }
 
   /** Injects faults until every run is terminal (or the time is up). */
-  async #chaos(starting: Promise<void>): Promise<void> {
+  async #chaos(pool: WorkerPool, starting: Promise<void>): Promise<void> {
     const o = this.#o;
     let startedAll = false;
     starting.then(() => startedAll = true, () => startedAll = true);
     // Database faults strike while runs are in flight: when these shares
     // of the runs have finished.
-    const plan: { at: number; kind: FaultKind }[] = [];
+    const plan: { at: number; kind: "drop" | "restart" }[] = [];
     for (let i = 0; i < o.connectionDrops; i++) {
       plan.push({
         at: 0.1 + (0.6 * i) / Math.max(1, o.connectionDrops),
@@ -358,217 +294,46 @@ class ChaosRun {
           : this.#restartServer());
         continue;
       }
-      const ready = this.#slots.filter((s) => !s.busy && s.process?.isReady);
-      if (ready.length === 0) continue;
-      const slot = ready[Math.floor(this.#random() * ready.length)];
+      const slot = pool.pickReady();
+      if (slot === null) continue;
       const graceful = o.gracefulEvery > 0 &&
         (this.#kills + this.#gracefulStops + 1) % o.gracefulEvery === 0;
-      await (graceful ? this.#stopGracefully(slot, true) : this.#kill(slot));
-    }
-  }
-
-  #spawn(slot: Slot): void {
-    const o = this.#o;
-    slot.generation++;
-    const process = new WorkerProcess({
-      backend: o.backend,
-      engineUrl: this.#store.workerLocation(slot.index, "engine"),
-      effectsUrl: this.#store.workerLocation(slot.index, "effects"),
-      namespaceId: this.#store.namespaceId,
-      workerId: `w${slot.index}g${slot.generation}`,
-      leaseMs: o.leaseMs,
-      pollMs: 50,
-      concurrency: o.concurrency,
-    });
-    slot.process = process;
-    process.exited.then((exit) => {
-      if (slot.process !== process || slot.busy) return; // exit we caused
-      slot.process = null;
-      if (!exit.wasReady && exit.signal === null) {
-        this.#startFailures++; // e.g. the server was restarting
-        if (this.#startFailures <= 3) {
-          this.#log(
-            `worker ${process.workerId} failed to start: ${exit.stderrTail}`,
-          );
-        }
+      if (graceful) {
+        await pool.stopGracefully(slot);
+        this.#gracefulStops++;
       } else {
-        this.#violations.push(
-          `worker ${process.workerId} exited on its own (code ${exit.code}, signal ${exit.signal}): ${exit.stderrTail}`,
-        );
+        const { at, held } = await pool.kill(slot);
+        this.#kills++;
+        this.#recovery.track("kill", at, held);
       }
-      this.#respawnLater(slot, 200);
-    });
-  }
-
-  #respawnLater(slot: Slot, delayMs: number): void {
-    if (this.#finished.signal.aborted) return;
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer);
-      if (!this.#finished.signal.aborted) this.#spawn(slot);
-    }, delayMs);
-    this.#timers.add(timer);
-  }
-
-  async #kill(slot: Slot): Promise<void> {
-    const process = slot.process!;
-    slot.busy = true;
-    const at = performance.now();
-    process.kill("SIGKILL");
-    await process.exited;
-    this.#kills++;
-    slot.busy = false;
-    slot.process = null;
-    this.#respawnLater(slot, between(this.#random, this.#o.respawnDelayMs));
-    const held = await retrying(() => this.#store.heldRuns(process.workerId));
-    this.#track("kill", at, held);
-  }
-
-  /**
-   * SIGTERM: the worker stops gracefully (two overlapping `stop()` calls
-   * and a third after). It must exit 0 having finished or parked every run
-   * in flight, holding none.
-   */
-  async #stopGracefully(slot: Slot, respawn: boolean): Promise<void> {
-    const process = slot.process!;
-    slot.busy = true;
-    process.kill("SIGTERM");
-    const exited = new AbortController();
-    const timeout = sleep(30_000, exited.signal).then(() => null);
-    const exit = await Promise.race([process.exited, timeout]);
-    exited.abort();
-    if (exit === null) {
-      this.#violations.push(
-        `worker ${process.workerId}: graceful stop did not finish in 30 s`,
-      );
-      process.kill("SIGKILL");
-      await process.exited;
-    } else if (
-      exit.wasReady && (exit.code !== 0 || exit.stopped?.activeCount !== 0)
-    ) {
-      this.#violations.push(
-        `worker ${process.workerId}: graceful stop ended with code ${exit.code}, ${
-          JSON.stringify(exit.stopped)
-        }: ${exit.stderrTail}`,
-      );
-    }
-    if (respawn) this.#gracefulStops++;
-    slot.busy = false;
-    slot.process = null;
-    // A run whose execution a database fault aborted stays held until its
-    // lease expires; only a stop well clear of such faults must hold none.
-    const held = await retrying(() => this.#store.heldRuns(process.workerId));
-    if (
-      held.length > 0 &&
-      performance.now() - this.#lastDbFaultAt > 3 * this.#o.leaseMs
-    ) {
-      this.#violations.push(
-        `worker ${process.workerId}: ${held.length} run(s) still held after a graceful stop`,
-      );
-    }
-    if (respawn) {
-      this.#respawnLater(slot, between(this.#random, this.#o.respawnDelayMs));
     }
   }
 
   async #dropConnections(): Promise<void> {
     const held = await retrying(() => this.#store.heldRuns());
     const at = performance.now();
-    this.#lastDbFaultAt = at;
+    this.#pool!.lastDatabaseFaultAt = at;
     const count = await retrying(() => this.#store.dropWorkerConnections());
     this.#drops++;
     this.#terminated += count;
     this.#log(
       `dropped ${count} worker connections (${this.#done}/${this.#o.runs} runs done)`,
     );
-    this.#track("drop", at, held);
+    this.#recovery.track("drop", at, held);
   }
 
   async #restartServer(): Promise<void> {
     const held = await retrying(() => this.#store.heldRuns());
     const at = performance.now();
-    this.#lastDbFaultAt = at;
+    this.#pool!.lastDatabaseFaultAt = at;
     const tookMs = await this.#store.restartServer();
-    this.#lastDbFaultAt = performance.now();
+    this.#pool!.lastDatabaseFaultAt = performance.now();
     this.#restarts++;
     this.#log(
       `restarted the database server in ${
         Math.round(tookMs)
       } ms (${this.#done}/${this.#o.runs} runs done)`,
     );
-    this.#track("restart", at, held);
+    this.#recovery.track("restart", at, held);
   }
-
-  /** Measures how long until every run in `held` is written again. */
-  #track(kind: FaultKind, at: number, held: readonly RunMark[]): void {
-    if (held.length === 0) return;
-    this.#trackers.push((async () => {
-      const pending = new Map(held.map((mark) => [mark.id, mark]));
-      while (pending.size > 0) {
-        // Every run is terminal once the batch is over: a run still pending
-        // here means the tracker cannot read the database; give up.
-        if (this.#finished.signal.aborted) return;
-        let marks: Map<string, RunMark>;
-        try {
-          marks = await this.#store.marks([...pending.keys()]);
-        } catch {
-          await sleep(100);
-          continue;
-        }
-        for (const [id, before] of pending) {
-          const now = marks.get(id);
-          if (
-            now === undefined || now.status !== "running" ||
-            now.updatedAtMs > before.updatedAtMs ||
-            now.workerId !== before.workerId
-          ) pending.delete(id);
-        }
-        if (pending.size > 0) await sleep(25);
-      }
-      this.#recovery[kind].push(performance.now() - at);
-    })());
-  }
-
-  /** Stops every worker gracefully once the batch is done. */
-  async #shutdown(): Promise<void> {
-    await Promise.all(this.#slots.map(async (slot) => {
-      const process = slot.process;
-      if (process === null) return;
-      if (!process.isReady) {
-        slot.busy = true;
-        process.kill("SIGKILL");
-        await process.exited;
-        return;
-      }
-      await this.#stopGracefully(slot, false);
-    }));
-  }
-}
-
-/** One line per figure, for logs and the bench output. */
-export function formatReport(report: ChaosReport): string {
-  const r = report.recovery;
-  const recovery = (name: string, s: DurationStats) =>
-    `${name}: ${s.count} measured, max ${s.maxMs} ms, mean ${s.meanMs} ms`;
-  return [
-    `backend: ${report.backend}`,
-    `runs: ${report.runs} (${report.succeeded} succeeded, ${report.failed} failed as designed or not)`,
-    `duration: ${report.durationMs} ms`,
-    `kills (SIGKILL): ${report.kills}`,
-    `graceful stops (SIGTERM) during load: ${report.gracefulStops}`,
-    `connection drops: ${report.connectionDrops} (${report.connectionsTerminated} connections terminated)`,
-    `server restarts: ${report.serverRestarts}`,
-    `worker start failures (server down): ${report.workerStartFailures}`,
-    `result() transient rejections: ${JSON.stringify(report.resultErrors)}`,
-    `step attempts: ${report.verification.stepAttempts}`,
-    `side effects: ${report.verification.sideEffects}`,
-    `steps re-executed before their success was recorded: ${report.verification.reexecutedSteps}`,
-    `side effects after success (duplicates): ${
-      report.violations.filter((v) => v.includes("side effect")).length
-    }`,
-    `recovery ${recovery("after kill", r.kill)}`,
-    `recovery ${recovery("after connection drop", r.drop)}`,
-    `recovery ${recovery("after server restart", r.restart)}`,
-    `violations: ${report.violations.length}`,
-    ...report.violations.slice(0, 20).map((v) => `  - ${v}`),
-  ].join("\n");
 }
