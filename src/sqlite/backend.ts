@@ -29,7 +29,7 @@ import type {
 import { checkNamespaceId, decodeCursor } from "../backend_util.ts";
 import { LeaseLostError } from "../errors.ts";
 import { checkPositiveMs, received } from "../validate.ts";
-import { type Params, SqliteConnection } from "./connection.ts";
+import { loadDriver, type Params, SqliteConnection } from "./connection.ts";
 import { selectWorkflowRunPage } from "./list.ts";
 import { epochMs, jsonText, normalizeId } from "./rows.ts";
 import {
@@ -184,6 +184,7 @@ export class BackendSqlite implements Backend {
     const busyTimeoutMs = options?.busyTimeoutMs === undefined
       ? DEFAULT_BUSY_TIMEOUT_MS
       : checkPositiveMs(options.busyTimeoutMs, what, "busyTimeoutMs");
+    await loadDriver();
     const connection = SqliteConnection.open(path, busyTimeoutMs);
     try {
       await prepareDatabase(connection);

@@ -17,9 +17,33 @@
  * @module
  */
 
-import { DatabaseSync } from "node:sqlite";
-import type { SQLInputValue, SQLOutputValue, StatementSync } from "node:sqlite";
+import type {
+  DatabaseSync,
+  SQLInputValue,
+  SQLOutputValue,
+  StatementSync,
+} from "node:sqlite";
 import { BackendError } from "../errors.ts";
+
+/** `node:sqlite`, loaded on first use, so that importing never fails. */
+let driver: typeof import("node:sqlite") | undefined;
+
+/**
+ * Loads `node:sqlite`.
+ *
+ * @throws {BackendError} on a runtime without it (Node before 22.13).
+ */
+export async function loadDriver(): Promise<void> {
+  if (driver !== undefined) return;
+  try {
+    driver = await import("node:sqlite");
+  } catch (error) {
+    throw new BackendError(
+      "load node:sqlite, which the SQLite backend needs (Deno, Bun, or Node 22.13 or later)",
+      { cause: error },
+    );
+  }
+}
 
 /** A result row. */
 export type Row = Record<string, SQLOutputValue>;
@@ -82,8 +106,11 @@ export class SqliteConnection {
    */
   static open(location: string, busyTimeoutMs: number): SqliteConnection {
     let db: DatabaseSync;
+    if (driver === undefined) {
+      throw new BackendError("open SQLite: node:sqlite is not loaded");
+    }
     try {
-      db = new DatabaseSync(location, { timeout: 0 });
+      db = new driver.DatabaseSync(location, { timeout: 0 });
     } catch (error) {
       throw sqliteError("open", location, error);
     }

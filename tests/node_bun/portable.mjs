@@ -23,6 +23,7 @@ import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
 import postgres from "postgres";
 import {
+  BackendError,
   OpenWorkflow,
   WorkflowFailedError,
   WorkflowRunHandle,
@@ -55,6 +56,22 @@ const sqliteModule = hasNodeSqlite()
 const sqliteSkip = sqliteModule === null
   ? `${runtime} lacks node:sqlite (it needs Node 22.13 or later, or Bun)`
   : false;
+
+// Where node:sqlite is missing, the SQLite entry point still imports, and
+// connecting says what the runtime lacks.
+describe("the SQLite entry point without node:sqlite", () => {
+  it("connect() rejects with a BackendError naming what is needed", {
+    skip: sqliteModule === null ? false : `${runtime} has node:sqlite`,
+  }, async () => {
+    const { BackendSqlite } = await import("@openworkflow/core/sqlite");
+    await assert.rejects(
+      BackendSqlite.connect(":memory:"),
+      (error) =>
+        error instanceof BackendError &&
+        /node:sqlite.*Node 22\.13 or later/.test(error.message),
+    );
+  });
+});
 
 /** Whether this runtime runs a `.ts` file as is (Bun; Node 22.18 and later). */
 function runsTypeScript() {
