@@ -1,0 +1,304 @@
+/**
+ * Shared helpers of the scaling benchmarks: scratch databases, an
+ * instrumented backend, statistics, process and database counters, tables.
+ *
+ * @module
+ */
+
+import postgres from "postgres";
+import type { Sql } from "postgres";
+import type { Backend } from "../../mod.ts";
+
+/** The server the benchmarks use unless told otherwise. */
+export const DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test";
+
+/** Which backends a part measures. */
+export type BackendKind = "postgres" | "sqlite";
+
+/** A scratch Postgres database, dropped by `drop()`. */
+export interface ScratchDatabase {
+  /** The database's name (`owbench_scale_*`). */
+  name: string;
+  /** A URL naming the database. */
+  url: string;
+  /** A connection to the server's maintenance database (not the scratch one). */
+  admin: Sql;
+  /** Drops the database (terminating its connections) and closes `admin`. */
+  drop(): Promise<void>;
+}
+
+/**
+ * Creates a fresh `owbench_scale_<label>_<random>` database on the server of
+ * `baseUrl`. Every counter of `pg_stat_database` for it starts at zero.
+ */
+export async function createScratchDatabase(
+  baseUrl: string,
+  label: string,
+): Promise<ScratchDatabase> {
+  const name = `owbench_scale_${label}_${crypto.randomUUID().slice(0, 8)}`
+    .replace(/[^a-z0-9_]/g, "_");
+  const admin = postgres(baseUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`CREATE DATABASE ${name}`);
+  const url = new URL(baseUrl);
+  url.pathname = `/${name}`;
+  let dropped = false;
+  return {
+    name,
+    url: url.toString(),
+    admin,
+    async drop() {
+      if (dropped) return;
+      dropped = true;
+      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end({ timeout: 5 });
+    },
+  };
+}
+
+/** Calls and latencies of every backend method, per method name. */
+export class CallStats {
+  readonly calls: Map<string, number> = new Map();
+  readonly durationsMs: Map<string, number[]> = new Map();
+
+  /** Forgets everything recorded so far. */
+  reset(): void {
+    this.calls.clear();
+    this.durationsMs.clear();
+  }
+
+  /** How often `method` was called. */
+  count(method: string): number {
+    return this.calls.get(method) ?? 0;
+  }
+
+  /** Every call of every method. */
+  total(): number {
+    let sum = 0;
+    for (const n of this.calls.values()) sum += n;
+    return sum;
+  }
+
+  /** The median latency of `method`, or `null` when it was not called. */
+  p50(method: string): number | null {
+    const samples = this.durationsMs.get(method);
+    return samples === undefined ? null : percentile(samples, 50);
+  }
+
+  record(method: string, ms: number): void {
+    this.calls.set(method, this.count(method) + 1);
+    let samples = this.durationsMs.get(method);
+    if (samples === undefined) this.durationsMs.set(method, samples = []);
+    samples.push(ms);
+  }
+}
+
+/**
+ * Wraps `target` so that every method call is counted and timed in
+ * `stats`, and its resolved value shown to `observe`. Methods run with the
+ * real backend as `this` (its state is in private fields, which a Proxy
+ * receiver cannot reach).
+ */
+export function instrument(
+  target: Backend,
+  stats: CallStats,
+  observe?: (method: string, value: unknown) => void,
+): Backend {
+  const wrapped = new Map<PropertyKey, unknown>();
+  return new Proxy(target, {
+    get(object, property) {
+      const value = Reflect.get(object, property, object);
+      if (typeof value !== "function") return value;
+      let fn = wrapped.get(property);
+      if (fn === undefined) {
+        const name = String(property);
+        fn = (...args: unknown[]) => {
+          const startedAt = performance.now();
+          const result = value.apply(object, args);
+          if (result instanceof Promise) {
+            return result.then((value) => {
+              stats.record(name, performance.now() - startedAt);
+              observe?.(name, value);
+              return value;
+            }, (error) => {
+              stats.record(name, performance.now() - startedAt);
+              throw error;
+            });
+          }
+          stats.record(name, performance.now() - startedAt);
+          return result;
+        };
+        wrapped.set(property, fn);
+      }
+      return fn;
+    },
+  });
+}
+
+/** The `p`-th percentile of `samples` (nearest rank). */
+export function percentile(samples: readonly number[], p: number): number {
+  if (samples.length === 0) return NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const rank = Math.ceil((p / 100) * sorted.length) - 1;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))];
+}
+
+/** The arithmetic mean of `samples`. */
+export function mean(samples: readonly number[]): number {
+  return samples.reduce((a, b) => a + b, 0) / samples.length;
+}
+
+/** `n` rounded to `digits` decimals (`null` stays `null`). */
+export function round(n: number | null, digits = 2): number | null {
+  return n === null || !Number.isFinite(n) ? null : Number(n.toFixed(digits));
+}
+
+/** `value / base`, rounded; `null` when either is missing. */
+export function ratio(
+  value: number | null,
+  base: number | null,
+): number | null {
+  return value === null || base === null || base === 0
+    ? null
+    : round(value / base, 2);
+}
+
+/** Waits `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Prints an aligned table with a title. */
+export function printTable(
+  title: string,
+  headers: readonly string[],
+  rows: readonly (readonly unknown[])[],
+): void {
+  const cells = [headers, ...rows].map((row) =>
+    row.map((cell) => cell === null || cell === undefined ? "-" : String(cell))
+  );
+  const widths = headers.map((_, i) =>
+    Math.max(...cells.map((row) => (row[i] ?? "").length))
+  );
+  const line = (row: string[]) =>
+    row.map((cell, i) =>
+      i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])
+    ).join("  ");
+  console.log(`\n${title}`);
+  console.log(line(cells[0]));
+  console.log(widths.map((w) => "-".repeat(w)).join("  "));
+  for (const row of cells.slice(1)) console.log(line(row));
+}
+
+/** Prints the one JSON summary line of a part. */
+export function printSummary(part: string, summary: unknown): void {
+  console.log(JSON.stringify({ bench: "scaling", part, ...Object(summary) }));
+}
+
+/** Runs the collector, if the process was started with `--expose-gc`. */
+export function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+/** The process's memory in MiB, after a collection when possible. */
+export function memoryMiB(): { rssMiB: number; heapUsedMiB: number } {
+  collectGarbage();
+  const { rss, heapUsed } = Deno.memoryUsage();
+  return {
+    rssMiB: round(rss / 2 ** 20, 1)!,
+    heapUsedMiB: round(heapUsed / 2 ** 20, 2)!,
+  };
+}
+
+/**
+ * The open file descriptors of this process, by kind (`socket`, `file`,
+ * `pipe`, `other`), from `/proc/self/fd` (Linux). `Deno.resources()` no
+ * longer exists in Deno 2.
+ */
+export function openDescriptors(): Record<string, number> {
+  const kinds: Record<string, number> = {};
+  for (const entry of Deno.readDirSync("/proc/self/fd")) {
+    let target = "";
+    try {
+      target = Deno.readLinkSync(`/proc/self/fd/${entry.name}`);
+    } catch {
+      continue; // closed while listing (the directory handle itself)
+    }
+    const kind = target.startsWith("socket:")
+      ? "socket"
+      : target.startsWith("pipe:")
+      ? "pipe"
+      : target.startsWith("/")
+      ? "file"
+      : "other";
+    kinds[kind] = (kinds[kind] ?? 0) + 1;
+  }
+  return kinds;
+}
+
+/** CPU seconds (user + system) used so far by process `pid`, or 0 if gone. */
+export function cpuSeconds(pid: number | "self"): number {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // utime and stime are fields 14 and 15 of stat(5); fields[0] is field 3.
+    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ
+  } catch {
+    return 0;
+  }
+}
+
+/** Committed plus rolled-back transactions of database `name` so far. */
+export async function transactionCount(
+  admin: Sql,
+  name: string,
+): Promise<number> {
+  const [row] = await admin`
+    SELECT (xact_commit + xact_rollback)::bigint AS n
+    FROM pg_stat_database WHERE datname = ${name}`;
+  return Number(row?.n ?? 0);
+}
+
+/** The server processes connected to database `name`, by pid. */
+export async function backendPids(admin: Sql, name: string): Promise<number[]> {
+  const rows = await admin`
+    SELECT pid FROM pg_stat_activity WHERE datname = ${name}`;
+  return rows.map((row) => Number(row.pid));
+}
+
+/**
+ * How long a server process may hold back its statistics: a process that
+ * goes idle within a second of its last report reports again only after
+ * 10 s (PostgreSQL 15's `PGSTAT_IDLE_INTERVAL`). Wait this long after a
+ * burst of work before a quiet window is measured.
+ */
+export const STATS_SETTLE_MS = 11_000;
+
+/**
+ * Measures the transactions per second of database `name` over `ms`:
+ * the `pg_stat_database` delta (statistics are flushed by each server
+ * process about once a second, so the window should be several seconds).
+ */
+export async function transactionsPerSecond(
+  admin: Sql,
+  name: string,
+  ms: number,
+): Promise<{ transactions: number; perSecond: number }> {
+  const before = await transactionCount(admin, name);
+  const startedAt = performance.now();
+  await sleep(ms);
+  const after = await transactionCount(admin, name);
+  const seconds = (performance.now() - startedAt) / 1000;
+  return {
+    transactions: after - before,
+    perSecond: round((after - before) / seconds, 2)!,
+  };
+}
+
+/** A temporary directory for SQLite files, removed by `remove()`. */
+export async function tempDir(): Promise<{ path: string; remove(): void }> {
+  const path = await Deno.makeTempDir({ prefix: "owbench_scale_" });
+  return {
+    path,
+    remove: () => Deno.removeSync(path, { recursive: true }),
+  };
+}
