@@ -24,9 +24,9 @@
  * `--runs`, `--sleep-s`, `--window-s`, `--workers 1,2,4`, `--concurrency`,
  * `--trials`, `--max-connections` (per worker process).
  *
- * Postgres parts create `owbench_scale_*` databases and drop them (an
- * interrupted run may leave some behind: drop them by hand); SQLite parts
- * use temporary files. The task passes `--v8-flags=--expose-gc`, so that
+ * Postgres parts create `owbench_scale_*` databases and drop them; those
+ * of a run cut short (killed, or its server restarted) are dropped by the
+ * next run. SQLite parts use temporary files. The task passes `--v8-flags=--expose-gc`, so that
  * memory is read after a full collection. The machine may be shared:
  * compare the ratios of one run, never absolute numbers across runs.
  *
@@ -34,7 +34,11 @@
  */
 
 import { parseArgs } from "node:util";
-import { type BackendKind, DEFAULT_DATABASE_URL } from "./scaling/common.ts";
+import {
+  type BackendKind,
+  DEFAULT_DATABASE_URL,
+  dropStaleScratchDatabases,
+} from "./scaling/common.ts";
 import { runHistory } from "./scaling/history.ts";
 import { runLong } from "./scaling/long.ts";
 import { runFanout } from "./scaling/fanout.ts";
@@ -80,6 +84,12 @@ if (part !== "all" && !(PARTS as readonly string[]).includes(part)) {
   Deno.exit(2);
 }
 const wanted = (name: string) => part === "all" || part === name;
+
+if (backends.includes("postgres") || wanted("workers")) {
+  for (const name of await dropStaleScratchDatabases(databaseUrl)) {
+    log(`dropped ${name}, left behind by a run that was cut short`);
+  }
+}
 
 if (wanted("history")) {
   await runHistory({

@@ -28,15 +28,17 @@ export interface ScratchDatabase {
 }
 
 /**
- * Creates a fresh `owbench_scale_<label>_<random>` database on the server of
- * `baseUrl`. Every counter of `pg_stat_database` for it starts at zero.
+ * Creates a fresh `owbench_scale_<label>_p<pid>_<random>` database on the
+ * server of `baseUrl`. Every counter of `pg_stat_database` for it starts
+ * at zero.
  */
 export async function createScratchDatabase(
   baseUrl: string,
   label: string,
 ): Promise<ScratchDatabase> {
-  const name = `owbench_scale_${label}_${crypto.randomUUID().slice(0, 8)}`
-    .replace(/[^a-z0-9_]/g, "_");
+  const name = `owbench_scale_${label}_p${Deno.pid}_${
+    crypto.randomUUID().slice(0, 8)
+  }`.replace(/[^a-z0-9_]/g, "_");
   const admin = postgres(baseUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`CREATE DATABASE ${name}`);
   const url = new URL(baseUrl);
@@ -53,6 +55,40 @@ export async function createScratchDatabase(
       await admin.end({ timeout: 5 });
     },
   };
+}
+
+/**
+ * Drops the `owbench_scale_*_p<pid>_*` databases whose process is gone
+ * (a run killed, or cut short by a server restart, cannot drop its own);
+ * returns their names. Databases of live processes are left alone.
+ */
+export async function dropStaleScratchDatabases(
+  baseUrl: string,
+): Promise<string[]> {
+  const admin = postgres(baseUrl, { max: 1, onnotice: () => {} });
+  try {
+    const rows = await admin`
+      SELECT datname FROM pg_database WHERE datname LIKE 'owbench\_scale\_%'`;
+    const stale: string[] = [];
+    for (const { datname } of rows) {
+      const pid = String(datname).match(/_p(\d+)_[0-9a-f]{8}$/)?.[1];
+      if (pid === undefined || isAlive(Number(pid))) continue;
+      await admin.unsafe(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);
+      stale.push(String(datname));
+    }
+    return stale;
+  } finally {
+    await admin.end({ timeout: 5 });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Calls and latencies of every backend method, per method name. */
