@@ -324,15 +324,16 @@ class ChaosRun {
 
   async #restartServer(): Promise<void> {
     const held = await retrying(() => this.#store.heldRuns());
+    this.#log(
+      `restarting the database server (${this.#done}/${this.#o.runs} runs done, ${held.length} running)`,
+    );
     const at = performance.now();
     this.#pool!.lastDatabaseFaultAt = at;
     const tookMs = await this.#store.restartServer();
     this.#pool!.lastDatabaseFaultAt = performance.now();
     this.#restarts++;
     this.#log(
-      `restarted the database server in ${
-        Math.round(tookMs)
-      } ms (${this.#done}/${this.#o.runs} runs done)`,
+      `the database server was back after ${Math.round(tookMs)} ms`,
     );
     this.#recovery.track("restart", at, held);
   }

@@ -111,3 +111,71 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  // BUG: backend calls can hang forever across a server restart. Calls in
+  // flight while the server goes down (connections cut, then refused, then
+  // answered "the database system is starting up" during crash recovery)
+  // sometimes never settle, even long after the server is back, while new
+  // calls succeed: postgres.js 3.4.9 with `fetch_types: true` (the
+  // default, src/postgres/backend.ts) loses the query that was waiting on
+  // a connection whose type fetch failed; with `fetch_types: false` plain
+  // postgres.js loses none in the same scenario. BackendPostgres adds no
+  // deadline of its own, so a lost heartbeat or step write blocks its
+  // execution, and `worker.stop()`, for good; the full chaos run saw a
+  // worker whose graceful stop never finished after a restart. Fix:
+  // `fetch_types: false` (see above), and a deadline on every backend call
+  // (reject with BackendError when it passes). The loss depends on timing:
+  // each cycle below catches it about half of the time.
+  ignore: true,
+  name: "every backend call in flight through a server restart settles",
+  async fn() {
+    const proxy = TcpProxy.start();
+    const backend = await BackendPostgres.connect(proxy.url, {
+      namespaceId: randomNamespace(),
+      maxConnections: 4,
+      listen: false,
+    });
+    try {
+      const wf = new OpenWorkflow({ backend }).defineWorkflow(
+        { name: "restarted" },
+        () => 1,
+      );
+      const { id } = await wf.run();
+      for (let cycle = 0; cycle < 6; cycle++) {
+        let stop = false;
+        const pending = new Set<number>();
+        let next = 0;
+        const callers = Array.from({ length: 8 }, async () => {
+          while (!stop) {
+            const call = next++;
+            pending.add(call);
+            await backend.getWorkflowRun({ workflowRunId: id }).catch(() => {});
+            pending.delete(call);
+            await delay(10);
+          }
+        });
+        await delay(200);
+        // An immediate shutdown: connections cut, the port closed, then
+        // crash recovery answering "starting up", then the server is back.
+        await proxy.outage(1_000, "refuse");
+        proxy.startingUp = true;
+        await delay(1_000);
+        proxy.startingUp = false;
+        await delay(5_000);
+        stop = true;
+        const settled = await Promise.race([
+          Promise.all(callers).then(() => true),
+          delay(5_000).then(() => false),
+        ]);
+        assert.ok(
+          settled,
+          `cycle ${cycle}: ${pending.size} call(s) never settled`,
+        );
+      }
+    } finally {
+      await backend.stop();
+      await proxy.close();
+    }
+  },
+});

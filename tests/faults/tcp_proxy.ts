@@ -28,6 +28,12 @@ export interface TcpProxyOptions {
 export class TcpProxy {
   /** While `true`, new connections are closed as soon as accepted. */
   down = false;
+  /**
+   * While `true`, new connections are answered as a server in crash
+   * recovery answers them (FATAL 57P03, "the database system is starting
+   * up"), then closed.
+   */
+  startingUp = false;
   /** While `true`, the server's bytes are dropped instead of forwarded. */
   swallowResponses = false;
   /** How many connections were accepted. */
@@ -121,6 +127,10 @@ export class TcpProxy {
         client.close();
         continue;
       }
+      if (this.startingUp) {
+        this.#track(refuseStartup(client));
+        continue;
+      }
       const pair: Pair = { client, server: null, closed: false };
       this.#pairs.add(pair);
       this.#track(this.#serve(pair));
@@ -192,17 +202,42 @@ export class TcpProxy {
   }
 }
 
+async function refuseStartup(client: Deno.Conn): Promise<void> {
+  try {
+    await client.read(new Uint8Array(1024)); // the startup message
+    await client.write(
+      errorMessage("57P03", "the database system is starting up"),
+    );
+  } catch {
+    // The client went away first.
+  } finally {
+    try {
+      client.close();
+    } catch {
+      // Already closed.
+    }
+  }
+}
+
 /**
  * The message Postgres sends a client whose session `pg_terminate_backend()`
  * ends (FATAL 57P01), before it closes the connection.
  */
 export function terminationMessage(): Uint8Array {
+  return errorMessage(
+    "57P01",
+    "terminating connection due to administrator command",
+  );
+}
+
+/** A FATAL ErrorResponse of the Postgres protocol. */
+function errorMessage(code: string, message: string): Uint8Array {
   const text = new TextEncoder();
   const fields = [
     ["S", "FATAL"],
     ["V", "FATAL"],
-    ["C", "57P01"],
-    ["M", "terminating connection due to administrator command"],
+    ["C", code],
+    ["M", message],
   ].flatMap(([code, value]) => [...text.encode(code + value), 0]);
   const body = [...fields, 0];
   const length = body.length + 4;
