@@ -23,7 +23,7 @@ import {
 } from "./errors.ts";
 import { deserializeError, serializeError } from "./json.ts";
 import { checkPositiveMs } from "./validate.ts";
-import { isListening, notifyFinished, waitForFinish } from "./wakeup.ts";
+import { isListening, notifyFinished, onFinished } from "./wakeup.ts";
 
 /**
  * Options of {@linkcode WorkflowRunHandle.result}.
@@ -133,39 +133,41 @@ export class WorkflowRunHandle<Output = unknown> {
     signal?.throwIfAborted();
     const id = this.workflowRun.id;
     const endAt = performance.now() + timeoutMs;
-    let outcome: RunOutcome | null = null;
-    let lastError: unknown;
-    while (true) {
-      if (outcome === null) {
-        let run: WorkflowRun | null | undefined;
-        try {
-          run = await this.#backend.getWorkflowRun({ workflowRunId: id });
-          lastError = undefined;
-        } catch (error) {
-          // Reading is always safe to repeat: a database that is briefly
-          // unreachable only delays the result.
-          lastError = error;
+    // Listen before the first read, so that a run finishing while it is
+    // read is not missed.
+    const finished = new FinishWatch(this.#backend, id);
+    try {
+      let lastError: unknown;
+      while (true) {
+        let outcome = finished.take();
+        if (outcome === null) {
+          let run: WorkflowRun | null | undefined;
+          try {
+            run = await this.#backend.getWorkflowRun({ workflowRunId: id });
+            lastError = undefined;
+          } catch (error) {
+            // Reading is always safe to repeat: a database that is briefly
+            // unreachable only delays the result.
+            lastError = error;
+          }
+          if (run === null) throw new WorkflowRunNotFoundError(id);
+          if (run !== undefined && isTerminal(run.status)) {
+            outcome = run as RunOutcome;
+          }
         }
-        if (run === null) throw new WorkflowRunNotFoundError(id);
-        if (run !== undefined && isTerminal(run.status)) {
-          outcome = run as RunOutcome;
+        if (outcome !== null) return settle<Output>(id, outcome);
+        const remainingMs = endAt - performance.now();
+        if (remainingMs <= 0) {
+          throw new ResultTimeoutError(id, timeoutMs, { cause: lastError });
         }
+        const intervalMs = isListening(this.#backend) && lastError === undefined
+          ? Math.max(pollMs, fallbackMs)
+          : pollMs;
+        await finished.wait(Math.min(intervalMs, remainingMs), signal);
+        signal?.throwIfAborted();
       }
-      if (outcome !== null) return settle<Output>(id, outcome);
-      const remainingMs = endAt - performance.now();
-      if (remainingMs <= 0) {
-        throw new ResultTimeoutError(id, timeoutMs, { cause: lastError });
-      }
-      const intervalMs = isListening(this.#backend) && lastError === undefined
-        ? Math.max(pollMs, fallbackMs)
-        : pollMs;
-      outcome = await waitForFinish(
-        this.#backend,
-        id,
-        Math.min(intervalMs, remainingMs),
-        signal,
-      );
-      signal?.throwIfAborted();
+    } finally {
+      finished.stop();
     }
   }
 
@@ -220,6 +222,53 @@ export class WorkflowRunHandle<Output = unknown> {
    */
   cancel(): Promise<WorkflowRun> {
     return cancelWorkflowRun(this.#backend, this.workflowRun.id);
+  }
+}
+
+/**
+ * Remembers that a run finished (with its outcome, when the notification
+ * carried it) from the moment it is made, and wakes whoever waits.
+ */
+class FinishWatch {
+  #seen: RunOutcome | "finished" | null = null;
+  #wake: () => void = () => {};
+  readonly #stop: () => void;
+
+  constructor(backend: Backend, workflowRunId: string) {
+    this.#stop = onFinished(backend, workflowRunId, (outcome) => {
+      this.#seen = outcome ?? "finished";
+      this.#wake();
+    });
+  }
+
+  /**
+   * The outcome carried by a notification since the last call, if any;
+   * `null` otherwise (read the run).
+   */
+  take(): RunOutcome | null {
+    const seen = this.#seen;
+    this.#seen = null;
+    return seen === "finished" ? null : seen;
+  }
+
+  /** Resolves after `ms`, on a notification, or when `signal` aborts. */
+  wait(ms: number, signal?: AbortSignal): Promise<void> {
+    if (this.#seen !== null || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
+        this.#wake = () => {};
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal?.addEventListener("abort", done, { once: true });
+      this.#wake = done;
+    });
+  }
+
+  stop(): void {
+    this.#stop();
   }
 }
 

@@ -131,29 +131,3 @@ export function onFinished(
     }
   };
 }
-
-/**
- * Resolves after `ms`, when run `workflowRunId` finishes, or when `signal`
- * aborts, whichever comes first; with the run's outcome when a notification
- * carried it, else `null`. Never rejects.
- */
-export function waitForFinish(
-  backend: Backend,
-  workflowRunId: string,
-  ms: number,
-  signal?: AbortSignal,
-): Promise<RunOutcome | null> {
-  return new Promise((resolve) => {
-    const done = (outcome: RunOutcome | null = null) => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-      stopListening();
-      resolve(outcome);
-    };
-    const onAbort = () => done();
-    const timer = setTimeout(onAbort, ms);
-    const stopListening = onFinished(backend, workflowRunId, done);
-    signal?.addEventListener("abort", onAbort, { once: true });
-    if (signal?.aborted) done();
-  });
-}

@@ -457,6 +457,9 @@ export class Worker extends EventTarget {
         this.#emit("run-failed", { ...about, error: result.error });
         break;
       case "released":
+        // This worker wakes when the run is due, whether or not its loop
+        // is running yet; other workers here and elsewhere are told too.
+        this.#addDueTime(result.availableAt.getTime());
         notifyAvailable(this.#backend, result.availableAt);
         this.#emit("run-released", about);
         break;

@@ -99,6 +99,14 @@ export interface BackendPostgresOptions {
   listen?: boolean;
 }
 
+/** A write, sent with others in one transaction. */
+type Write =
+  | { kind: "createRun"; item: CreateWorkflowRunParams & { id: string } }
+  | { kind: "transition"; item: RunTransition }
+  | { kind: "createStep"; item: CreateStepAttemptParams & { id: string } }
+  | { kind: "finishStep"; item: StepTransition }
+  | { kind: "heartbeat"; item: HeartbeatWorkflowRunParams };
+
 /** How long `connect()` may take, in seconds. */
 const CONNECT_TIMEOUT_S = 10;
 
@@ -143,18 +151,9 @@ export class BackendPostgres implements Backend {
   readonly #scope: Scope;
   readonly #listener: ListenerRef | null;
   readonly #unsubscribers = new Set<() => void>();
-  readonly #createRuns: Batcher<
-    CreateWorkflowRunParams & { id: string },
-    WorkflowRun
-  >;
+
   readonly #getRuns: Batcher<string, WorkflowRun | null>;
-  readonly #heartbeats: Batcher<HeartbeatWorkflowRunParams, void>;
-  readonly #transitions: Batcher<RunTransition, void>;
-  readonly #createSteps: Batcher<
-    CreateStepAttemptParams & { id: string },
-    StepAttempt
-  >;
-  readonly #finishSteps: Batcher<StepTransition, void>;
+  readonly #writes: Batcher<Write, unknown>;
   #stopped: Promise<void> | null = null;
   #warmUp: Promise<void> = Promise.resolve();
 
@@ -174,24 +173,58 @@ export class BackendPostgres implements Backend {
       steps: sql(`${schema}.step_attempts`),
     };
     this.#scope = s;
-    this.#createRuns = new Batcher((b) =>
-      guard("create workflow runs", createWorkflowRuns(s, b))
-    );
     this.#getRuns = new Batcher((b) =>
       guard("get workflow runs", getWorkflowRuns(s, b))
     );
-    this.#heartbeats = new Batcher((b) =>
-      guard("heartbeat workflow runs", heartbeatWorkflowRuns(s, b))
+    // One write transaction at a time per backend: writes that arrive
+    // meanwhile go together in the next one (one commit for all of them),
+    // and no two of this backend's transactions lock rows against each
+    // other.
+    this.#writes = new Batcher(
+      (batch) => guard("write", this.#flushWrites(batch)),
+      1,
+      1000,
     );
-    this.#transitions = new Batcher((b) =>
-      guard("update workflow runs", transitionWorkflowRuns(s, b))
-    );
-    this.#createSteps = new Batcher((b) =>
-      guard("create step attempts", createStepAttempts(s, b))
-    );
-    this.#finishSteps = new Batcher((b) =>
-      guard("update step attempts", finishStepAttempts(s, b))
-    );
+  }
+
+  /** Sends a batch of writes in one transaction, pipelined. */
+  async #flushWrites(batch: Write[]): Promise<unknown[]> {
+    const results = new Array<unknown>(batch.length);
+    const groups = new Map<Write["kind"], number[]>();
+    batch.forEach((write, i) => {
+      const group = groups.get(write.kind);
+      if (group === undefined) groups.set(write.kind, [i]);
+      else group.push(i);
+    });
+    const send = async (s: Scope) => {
+      const pick = <T>(kind: Write["kind"]) =>
+        (groups.get(kind) ?? []).map((i) => batch[i].item as T);
+      const run = async <T>(
+        kind: Write["kind"],
+        statement: (s: Scope, items: T[]) => Promise<unknown[]>,
+      ) => {
+        const indexes = groups.get(kind);
+        if (indexes === undefined) return;
+        const outcomes = await statement(s, pick<T>(kind));
+        indexes.forEach((index, j) => results[index] = outcomes[j]);
+      };
+      await Promise.all([
+        run("createRun", createWorkflowRuns),
+        run("finishStep", finishStepAttempts),
+        run("createStep", createStepAttempts),
+        run("transition", transitionWorkflowRuns),
+        run("heartbeat", heartbeatWorkflowRuns),
+      ]);
+    };
+    // One kind of write is one statement, committed on its own; several
+    // kinds go in one transaction, pipelined, with one commit.
+    if (groups.size === 1) await send(this.#scope);
+    else {
+      await this.#sql.begin((tx) =>
+        send({ ...this.#scope, sql: tx as unknown as Sql })
+      );
+    }
+    return results;
   }
 
   /**
@@ -278,13 +311,20 @@ export class BackendPostgres implements Backend {
     return backend;
   }
 
+  #write<T>(write: Write): Promise<T> {
+    return this.#writes.add(write) as Promise<T>;
+  }
+
   /** The namespace this backend reads and writes. */
   get namespaceId(): string {
     return this.#scope.namespaceId;
   }
 
   createWorkflowRun(params: CreateWorkflowRunParams): Promise<WorkflowRun> {
-    return this.#createRuns.add({ ...params, id: crypto.randomUUID() });
+    return this.#write({
+      kind: "createRun",
+      item: { ...params, id: crypto.randomUUID() },
+    });
   }
 
   async getWorkflowRun(
@@ -345,21 +385,30 @@ export class BackendPostgres implements Backend {
   }
 
   heartbeatWorkflowRun(params: HeartbeatWorkflowRunParams): Promise<void> {
-    return this.#heartbeats.add(params);
+    return this.#write({ kind: "heartbeat", item: params });
   }
 
   markWorkflowRunSucceeded(
     params: MarkWorkflowRunSucceededParams,
   ): Promise<void> {
-    return this.#transitions.add({ kind: "succeeded", ...params });
+    return this.#write({
+      kind: "transition",
+      item: { kind: "succeeded", ...params },
+    });
   }
 
   markWorkflowRunFailed(params: MarkWorkflowRunFailedParams): Promise<void> {
-    return this.#transitions.add({ kind: "failed", ...params });
+    return this.#write({
+      kind: "transition",
+      item: { kind: "failed", ...params },
+    });
   }
 
   releaseWorkflowRun(params: ReleaseWorkflowRunParams): Promise<void> {
-    return this.#transitions.add({ ...params, kind: "release" });
+    return this.#write({
+      kind: "transition",
+      item: { ...params, kind: "release" },
+    });
   }
 
   async failExpiredWorkflowRuns(
@@ -468,7 +517,10 @@ export class BackendPostgres implements Backend {
   }
 
   createStepAttempt(params: CreateStepAttemptParams): Promise<StepAttempt> {
-    return this.#createSteps.add({ ...params, id: crypto.randomUUID() });
+    return this.#write({
+      kind: "createStep",
+      item: { ...params, id: crypto.randomUUID() },
+    });
   }
 
   async getStepAttempt(
@@ -488,20 +540,26 @@ export class BackendPostgres implements Backend {
   markStepAttemptSucceeded(
     params: MarkStepAttemptSucceededParams,
   ): Promise<void> {
-    return this.#finishSteps.add({
-      ...params,
-      status: "succeeded",
-      output: params.output,
-      error: null,
+    return this.#write({
+      kind: "finishStep",
+      item: {
+        ...params,
+        status: "succeeded",
+        output: params.output,
+        error: null,
+      },
     });
   }
 
   markStepAttemptFailed(params: MarkStepAttemptFailedParams): Promise<void> {
-    return this.#finishSteps.add({
-      ...params,
-      status: "failed",
-      output: null,
-      error: params.error,
+    return this.#write({
+      kind: "finishStep",
+      item: {
+        ...params,
+        status: "failed",
+        output: null,
+        error: params.error,
+      },
     });
   }
 
