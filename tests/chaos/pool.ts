@@ -95,7 +95,9 @@ export class WorkerPool {
       process.kill("SIGKILL");
       await process.exited;
     } else if (
-      exit.wasReady && (exit.code !== 0 || exit.stopped?.activeCount !== 0)
+      exit.wasReady &&
+      (exit.code !== 0 || exit.stopped?.activeCount !== 0 ||
+        (exit.stopped?.held.length ?? 0) > 0)
     ) {
       this.#o.onViolation(
         `${who}: graceful stop ended with code ${exit.code}, ${
@@ -113,7 +115,9 @@ export class WorkerPool {
       performance.now() - this.lastDatabaseFaultAt > 3 * this.#o.leaseMs
     ) {
       this.#o.onViolation(
-        `${who}: ${held.length} run(s) still held after a graceful stop`,
+        `${who}: ${held.length} run(s) still held after a graceful stop ${
+          JSON.stringify(held)
+        }: ${exit?.stderrTail.slice(-1500) ?? ""}`,
       );
     }
     if (respawn) this.#respawnLater(s);

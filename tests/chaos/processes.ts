@@ -28,7 +28,12 @@ export interface WorkerExit {
   /** Whether it reported `ready` before it ended. */
   wasReady: boolean;
   /** The `stopped` report of a graceful stop, if any. */
-  stopped: { activeCount: number; stopMs: number } | null;
+  stopped: {
+    activeCount: number;
+    stopMs: number;
+    /** Runs still held after the stop, with what happened to them here. */
+    held: { id: string; events: string[] }[];
+  } | null;
   /** The end of its stderr, for diagnostics. */
   stderrTail: string;
 }
@@ -72,7 +77,12 @@ export class WorkerProcess {
     }).spawn();
     this.#child = child;
     const stdout = this.#readLines(child.stdout, (line) => {
-      let message: { event?: string; activeCount?: number; stopMs?: number };
+      let message: {
+        event?: string;
+        activeCount?: number;
+        stopMs?: number;
+        held?: { id: string; events: string[] }[];
+      };
       try {
         message = JSON.parse(line);
       } catch {
@@ -85,6 +95,7 @@ export class WorkerProcess {
         this.#stopped = {
           activeCount: message.activeCount ?? -1,
           stopMs: message.stopMs ?? -1,
+          held: message.held ?? [],
         };
       }
     });

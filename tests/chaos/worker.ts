@@ -88,6 +88,42 @@ const worker = ow.newWorker({
   pollIntervalMs: Number(values["poll-ms"]),
 });
 
+// Backend errors and lost leases go to stderr, where the harness keeps the
+// last lines of a worker it reports on.
+for (const type of ["error", "lease-lost"] as const) {
+  worker.addEventListener(type, (event) => {
+    const error = event.error;
+    console.error(JSON.stringify({
+      event: type,
+      at: new Date().toISOString(),
+      run: event.workflowRunId,
+      error: error instanceof Error
+        ? `${error.name}: ${error.message}`
+        : String(error),
+    }));
+  });
+}
+
+// What happened to each run here, for the report on a graceful stop.
+const history = new Map<string, string[]>();
+for (
+  const type of [
+    "run-claimed",
+    "run-succeeded",
+    "run-failed",
+    "run-released",
+    "lease-lost",
+    "error",
+  ] as const
+) {
+  worker.addEventListener(type, (event) => {
+    if (event.workflowRunId === null) return;
+    const events = history.get(event.workflowRunId) ?? [];
+    events.push(type);
+    history.set(event.workflowRunId, events.slice(-8));
+  });
+}
+
 let stopping = false;
 Deno.addSignalListener("SIGTERM", async () => {
   if (stopping) return;
@@ -98,9 +134,14 @@ Deno.addSignalListener("SIGTERM", async () => {
   await Promise.all([worker.stop(), worker.stop()]);
   const activeCount = worker.activeCount;
   await worker.stop();
+  // Runs this worker still holds: there must be none.
+  const held = (await ow.listRuns({ status: "running", limit: 1000 })).runs
+    .filter((run) => run.workerId === workerId)
+    .map((run) => ({ id: run.id, events: history.get(run.id) ?? [] }));
   emit({
     event: "stopped",
     activeCount,
+    held,
     stopMs: Math.round(performance.now() - startedAt),
   });
   await ledger.close();

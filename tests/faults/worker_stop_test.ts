@@ -50,24 +50,28 @@ testEach(
     await Promise.all([worker.stop(), worker.stop()]);
     assert.equal(worker.activeCount, 0);
     await worker.stop(); // a third time, on a stopped worker
+    // The process would now close its backend and exit.
+    await backend.stop();
     // Nothing is held by the stopped worker: every run it had finished,
-    // parked or went back to pending.
-    const held = (await first.listRuns({ status: "running", limit: 100 })).runs;
+    // parked or went back to pending, and all of it was written.
+    const second = new OpenWorkflow({
+      backend: await store.connect(namespaceId),
+    });
+    const held = (await second.listRuns({ status: "running", limit: 100 }))
+      .runs;
     assert.deepEqual(held.map((r) => r.workerId), []);
-    const unfinished = await first.listRuns({
+    const unfinished = await second.listRuns({
       status: ["pending", "sleeping"],
       limit: 100,
     });
     assert.ok(unfinished.runs.length > 0, "some work was left to do");
     // Another worker (another process, in effect) finishes everything.
-    const second = new OpenWorkflow({
-      backend: await store.connect(namespaceId),
-    });
     define(second);
     const next = second.newWorker({ concurrency: 10, pollIntervalMs: 10 });
     await next.start();
     try {
-      for (const [i, handle] of handles.entries()) {
+      for (const [i, { id }] of handles.entries()) {
+        const handle = (await second.getRun(id))!;
         assert.deepEqual(
           await handle.result({ timeoutMs: 20_000, pollIntervalMs: 50 }),
           [i, i + 1, i + 2, 2 * i + 3],

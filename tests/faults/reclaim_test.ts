@@ -1,0 +1,91 @@
+/**
+ * A run that its worker parks and claims again at once (a short retry
+ * wait) must be executed by that claim, not left held with nothing
+ * running it.
+ */
+
+import assert from "node:assert/strict";
+import { type Backend, OpenWorkflow } from "../../mod.ts";
+import { delay } from "../helpers.ts";
+import { testEach } from "./each_backend.ts";
+
+/** `backend`, with heartbeats that take `ms` to reach it. */
+function slowHeartbeats(backend: Backend, ms: number): Backend {
+  return new Proxy(backend, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (typeof value !== "function") return value;
+      if (property !== "heartbeatWorkflowRun") return value.bind(target);
+      return async (...args: unknown[]) => {
+        await delay(ms);
+        return await value.apply(target, args);
+      };
+    },
+  });
+}
+
+testEach(
+  // BUG: src/worker.ts `#claimAndStart()` skips a claimed run that is still
+  // in `#active` ("the execution in flight simply goes on with the new
+  // lease"). But an execution stays in `#active` until `#execute()` has
+  // awaited its heartbeat (`stopHeartbeat()`), after it has already parked
+  // (released) the run. A claim in that window (the run's retry wait is
+  // short, a heartbeat write is slow: a busy SQLite file, a loaded
+  // Postgres) takes the run again and is dropped: the run sits `running`,
+  // held by this worker, with nothing executing it, until its lease
+  // expires (30 s by default), and a graceful `stop()` leaves it held. The
+  // chaos harness saw exactly this on SQLite (a run's last event
+  // "run-released", yet held after the stop). Fix: delete the run from
+  // `#active` once its execution has written its last transition (before
+  // awaiting the heartbeat), or, on such a claim, start a new execution
+  // once the old one has ended.
+  "a run parked and claimed again by the same worker at once is executed, not left held",
+  async ({ backend }) => {
+    const ow = new OpenWorkflow({ backend: slowHeartbeats(backend, 400) });
+    const wf = ow.defineWorkflow({ name: "reclaimed" }, async ({ step }) => {
+      await step.run({ name: "slow" }, () => delay(400));
+      await step.run({
+        name: "retried",
+        retry: { maxAttempts: 3, initialIntervalMs: 30, jitter: 0 },
+      }, ({ attempt }) => {
+        if (attempt === 1) throw new Error("fails once");
+        return "ok";
+      });
+      return "done";
+    });
+    const claimed = new Map<string, number>();
+    // A heartbeat 300 ms after the claim, in flight for 400 ms: it is in
+    // flight when the run parks for its 30 ms retry wait, about 410 ms
+    // after the claim, and when the worker claims the run again.
+    const worker = ow.newWorker({
+      concurrency: 20,
+      leaseDurationMs: 900,
+      pollIntervalMs: 5,
+    });
+    worker.addEventListener("run-claimed", (event) => {
+      const id = event.workflowRunId!;
+      claimed.set(id, (claimed.get(id) ?? 0) + 1);
+    });
+    const handles = await Promise.all(
+      Array.from({ length: 10 }, () => wf.run()),
+    );
+    await worker.start();
+    try {
+      for (const handle of handles) {
+        assert.equal(await handle.result({ timeoutMs: 10_000 }), "done");
+      }
+    } finally {
+      await worker.stop();
+    }
+    // Every claim of the database was an execution of the worker.
+    const unexecuted = [];
+    for (const handle of handles) {
+      const run = await handle.refresh();
+      if (run.attempts !== claimed.get(run.id)) {
+        unexecuted.push(`${run.attempts} claims, ${claimed.get(run.id)} run`);
+      }
+    }
+    assert.deepEqual(unexecuted, []);
+  },
+  { ignore: true },
+);
