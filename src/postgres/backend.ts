@@ -292,7 +292,7 @@ export class BackendPostgres implements Backend {
       ]);
     } catch (error) {
       migrated.catch(() => {});
-      await sql.end({ timeout: 0 });
+      await sql.end({ timeout: 1 });
       if (error instanceof SchemaVersionError) throw error;
       throw new BackendError(what, { cause: error });
     } finally {
