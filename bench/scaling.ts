@@ -38,6 +38,7 @@ import {
   type BackendKind,
   DEFAULT_DATABASE_URL,
   dropStaleScratchDatabases,
+  noteDisturbance,
 } from "./scaling/common.ts";
 import { runHistory } from "./scaling/history.ts";
 import { runLong } from "./scaling/long.ts";
@@ -75,6 +76,18 @@ const backends: BackendKind[] = values.backend === "both"
   ? ["postgres", "sqlite"]
   : [values.backend as BackendKind];
 const log = (line: string) => console.error(`[scaling] ${line}`);
+
+// Other test runs on a shared server restart it now and then: a dropped
+// connection must not end the run. The measurement it disturbed is taken
+// again (see retryOnRestart).
+globalThis.addEventListener("unhandledrejection", (event) => {
+  event.preventDefault();
+  noteDisturbance(event.reason);
+});
+globalThis.addEventListener("error", (event) => {
+  event.preventDefault();
+  noteDisturbance(event.error);
+});
 
 const part = positionals[0] ?? "all";
 if (part !== "all" && !(PARTS as readonly string[]).includes(part)) {

@@ -51,8 +51,12 @@ export async function createScratchDatabase(
     async drop() {
       if (dropped) return;
       dropped = true;
-      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.end({ timeout: 5 });
+      try {
+        await serverStartedAt(baseUrl); // waits out a restart
+        await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await admin.end({ timeout: 5 });
+      }
     },
   };
 }
@@ -89,6 +93,124 @@ function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Counts what disturbed a measurement without failing it: unhandled
+ * rejections and uncaught errors (a connection dropped under the engine or
+ * the driver). The entry script installs the handlers.
+ */
+export const disturbances = { count: 0, last: "" };
+
+/** Notes an unhandled rejection or uncaught error. */
+export function noteDisturbance(reason: unknown): void {
+  disturbances.count++;
+  disturbances.last = reason instanceof Error
+    ? `${reason.name}: ${reason.message}`
+    : String(reason);
+}
+
+/** Thrown by a measurement that sees it was disturbed: it is taken again. */
+export class Disturbed extends Error {
+  override name = "Disturbed";
+}
+
+/**
+ * When the server last started; waits (up to 2 minutes) while it is
+ * restarting.
+ */
+export async function serverStartedAt(baseUrl: string): Promise<number> {
+  const deadline = performance.now() + 120_000;
+  while (true) {
+    const sql = postgres(baseUrl, {
+      max: 1,
+      onnotice: () => {},
+      connect_timeout: 5,
+    });
+    try {
+      const [row] = await sql`SELECT pg_postmaster_start_time() AS at`;
+      return (row.at as Date).getTime();
+    } catch (error) {
+      if (performance.now() > deadline) throw error;
+      await sleep(1000);
+    } finally {
+      await sql.end({ timeout: 1 }).catch(() => {});
+    }
+  }
+}
+
+/**
+ * Runs a Postgres measurement `fn` again (up to `attempts` times in all)
+ * when the server restarted meanwhile, or a connection dropped: other test
+ * runs on a shared server restart it. `fn` must start from scratch (a
+ * fresh database) each time.
+ */
+export async function retryOnRestart<T>(
+  baseUrl: string,
+  what: string,
+  fn: () => Promise<T>,
+  log: (line: string) => void,
+  attempts = 3,
+): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    const startedAt = await serverStartedAt(baseUrl);
+    const seen = disturbances.count;
+    let failure: unknown;
+    let result: T | undefined;
+    try {
+      result = await fn();
+    } catch (error) {
+      failure = error;
+    }
+    const restarted = await serverStartedAt(baseUrl) !== startedAt;
+    const disturbed = disturbances.count !== seen ||
+      failure instanceof Disturbed;
+    if (failure instanceof Disturbed) disturbances.last = failure.message;
+    if (failure === undefined && !restarted && !disturbed) return result!;
+    const why = restarted
+      ? "the server restarted"
+      : disturbed
+      ? `a connection dropped (${disturbances.last})`
+      : `it failed (${failure})`;
+    if (attempt >= attempts || (!restarted && !disturbed)) {
+      throw failure ?? new Error(`${what}: ${why}, ${attempts} times`);
+    }
+    log(`${what}: ${why}; measuring again (${attempt + 1}/${attempts})`);
+  }
+}
+
+/**
+ * Runs `fn` on a fresh store of `kind`: a scratch Postgres database (and
+ * again on a new one when the server restarted meanwhile), or a SQLite
+ * file in a temporary directory. Drops or removes it afterwards.
+ */
+export async function withStore<T>(
+  kind: BackendKind,
+  o: { databaseUrl: string; log: (line: string) => void },
+  label: string,
+  fn: (location: string, db: ScratchDatabase | null) => Promise<T>,
+): Promise<T> {
+  if (kind === "sqlite") {
+    const dir = await tempDir();
+    try {
+      return await fn(`${dir.path}/${label}.db`, null);
+    } finally {
+      dir.remove();
+    }
+  }
+  return await retryOnRestart(
+    o.databaseUrl,
+    `${label} on postgres`,
+    async () => {
+      const db = await createScratchDatabase(o.databaseUrl, label);
+      try {
+        return await fn(db.url, db);
+      } finally {
+        await db.drop();
+      }
+    },
+    o.log,
+  );
 }
 
 /** Calls and latencies of every backend method, per method name. */
@@ -227,7 +349,47 @@ export function printTable(
 
 /** Prints the one JSON summary line of a part. */
 export function printSummary(part: string, summary: unknown): void {
-  console.log(JSON.stringify({ bench: "scaling", part, ...Object(summary) }));
+  console.log(
+    JSON.stringify({
+      bench: "scaling",
+      part,
+      revision: revision(),
+      ...Object(summary),
+    }),
+  );
+}
+
+/**
+ * The commit measured, and whether the engine's files differed from it
+ * (others may be editing the working tree meanwhile).
+ */
+function revision(): { commit: string; engineChanged: boolean } | null {
+  const root = new URL("../../", import.meta.url).pathname;
+  const git = (...args: string[]) => {
+    const { success, stdout } = new Deno.Command("git", {
+      args: ["-C", root, ...args],
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
+    if (!success) throw new Error(`git ${args.join(" ")} failed`);
+    return new TextDecoder().decode(stdout).trim();
+  };
+  try {
+    return {
+      commit: git("rev-parse", "--short", "HEAD"),
+      engineChanged: git(
+        "status",
+        "--porcelain",
+        "--",
+        "src",
+        "mod.ts",
+        "backend_postgres.ts",
+        "backend_sqlite.ts",
+      ) !== "",
+    };
+  } catch {
+    return null;
+  }
 }
 
 /** Runs the collector, if the process was started with `--expose-gc`. */

@@ -20,7 +20,6 @@ import { type Backend, OpenWorkflow } from "../../mod.ts";
 import {
   type BackendKind,
   CallStats,
-  createScratchDatabase,
   instrument,
   memoryMiB,
   openDescriptors,
@@ -30,8 +29,8 @@ import {
   type ScratchDatabase,
   sleep,
   STATS_SETTLE_MS,
-  tempDir,
   transactionsPerSecond,
+  withStore,
 } from "./common.ts";
 import { openBackend } from "./harness.ts";
 import { defineFourSteps, defineNap, NAP } from "./workflows.ts";
@@ -98,22 +97,12 @@ interface FanoutResult {
 export async function runFanout(o: FanoutOptions): Promise<void> {
   const results: Record<string, FanoutResult> = {};
   for (const kind of o.backends) {
-    let db: ScratchDatabase | undefined;
-    let dir: { path: string; remove(): void } | undefined;
-    try {
-      if (kind === "postgres") {
-        db = await createScratchDatabase(o.databaseUrl, "fanout");
-      } else dir = await tempDir();
-      results[kind] = await fanoutOn(
-        kind,
-        db?.url ?? `${dir!.path}/fanout.db`,
-        db ?? null,
-        o,
-      );
-    } finally {
-      await db?.drop();
-      dir?.remove();
-    }
+    results[kind] = await withStore(
+      kind,
+      o,
+      "fanout",
+      (location, db) => fanoutOn(kind, location, db, o),
+    );
   }
   const rows = Object.entries(results).flatMap(([kind, r]) => [
     [

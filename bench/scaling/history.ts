@@ -18,6 +18,7 @@ import {
   printSummary,
   printTable,
   ratio,
+  retryOnRestart,
   round,
 } from "./common.ts";
 import {
@@ -27,6 +28,7 @@ import {
   SUGGESTED_INDEX,
 } from "./explain.ts";
 import {
+  type BlockOptions,
   type Harness,
   type Latencies,
   LatencySamples,
@@ -213,67 +215,91 @@ async function measureStages(
   };
   for (const stage of [calibration, ...stages(o)]) {
     let loadSeconds: number | null = null;
-    if (stage !== calibration) {
-      o.log(`${kind}: loading ${stage.label}`);
-      const startedAt = performance.now();
-      await stores.load(stage.load);
-      loadSeconds = round((performance.now() - startedAt) / 1000, 1);
-    }
-    o.log(`${kind}: measuring "${stage.label}" (empty and loaded in turns)`);
-    const empty = await openHarness(kind, stores.empty);
-    const loaded = await openHarness(kind, stores.loaded);
-    const samples = {
-      empty: new LatencySamples(),
-      loaded: new LatencySamples(),
-    };
-    try {
-      const warmUp = { ...block, runs: 10, stepRuns: 1, steps: 5, probes: 3 };
-      await measureBlock(empty, new LatencySamples(), warmUp);
-      await measureBlock(loaded, new LatencySamples(), warmUp);
-      empty.stats.reset();
-      loaded.stats.reset();
-      const turns: [Harness, LatencySamples][] = [
-        [empty, samples.empty],
-        [loaded, samples.loaded],
-      ];
-      for (let b = 0; b < BLOCKS; b++) {
-        for (const [h, s] of turns) await measureBlock(h, s, block);
-        turns.reverse();
+    let loaded = stage === calibration;
+    const measure = async (): Promise<StageResult> => {
+      if (!loaded) {
+        o.log(`${kind}: loading ${stage.label}`);
+        const startedAt = performance.now();
+        await stores.load(stage.load);
+        loaded = true;
+        loadSeconds = round((performance.now() - startedAt) / 1000, 1);
       }
-      // Claims alone, one each in turn.
-      for (let i = 0; i < o.latency.probes; i++) {
-        for (const [h, s] of turns) await probeClaim(h, s);
-        turns.reverse();
-      }
-      await stores.capture();
-    } finally {
-      await empty.stop();
-      await loaded.stop();
-    }
-    const e = roundAll(summarizeLatencies(empty, samples.empty));
-    const l = roundAll(summarizeLatencies(loaded, samples.loaded));
-    const ratios = {
-      runToResult: ratio(l.runToResultP50, e.runToResultP50),
-      perStep: ratio(l.perStepP50, e.perStepP50),
-      claim: ratio(l.claimProbeP50, e.claimProbeP50),
+      await stores.prepare();
+      o.log(`${kind}: measuring "${stage.label}" (empty and loaded in turns)`);
+      const result = await measureStage(o, kind, stores, block);
+      return { stage: stage.label, loadSeconds, ...result };
     };
-    const within = (r: number | null) => r !== null && r <= MAX_RATIO;
-    results.push({
-      stage: stage.label,
-      loadSeconds,
-      empty: e,
-      loaded: l,
-      ratios,
-      pass: within(ratios.runToResult) && within(ratios.perStep) &&
-        (within(ratios.claim) ||
-          l.claimProbeP50 - e.claimProbeP50 < CLAIM_NOISE_MS),
-      claimPlan: {
-        empty: await stores.explain("empty", empty.selectors),
-        loaded: await stores.explain("loaded", loaded.selectors),
-      },
-    });
+    results.push(
+      kind === "postgres"
+        ? await retryOnRestart(
+          o.databaseUrl,
+          `history on postgres, "${stage.label}"`,
+          measure,
+          o.log,
+        )
+        : await measure(),
+    );
   }
   return results;
+}
+
+/** Measures both databases in turns, then explains their claims. */
+async function measureStage(
+  o: HistoryOptions,
+  kind: BackendKind,
+  stores: Stores,
+  block: BlockOptions,
+): Promise<Omit<StageResult, "stage" | "loadSeconds">> {
+  const empty = await openHarness(kind, stores.empty);
+  const loaded = await openHarness(kind, stores.loaded);
+  const samples = {
+    empty: new LatencySamples(),
+    loaded: new LatencySamples(),
+  };
+  try {
+    const warmUp = { ...block, runs: 10, stepRuns: 1, steps: 5, probes: 3 };
+    await measureBlock(empty, new LatencySamples(), warmUp);
+    await measureBlock(loaded, new LatencySamples(), warmUp);
+    empty.stats.reset();
+    loaded.stats.reset();
+    const turns: [Harness, LatencySamples][] = [
+      [empty, samples.empty],
+      [loaded, samples.loaded],
+    ];
+    for (let b = 0; b < BLOCKS; b++) {
+      for (const [h, s] of turns) await measureBlock(h, s, block);
+      turns.reverse();
+    }
+    // Claims alone, one each in turn.
+    for (let i = 0; i < o.latency.probes; i++) {
+      for (const [h, s] of turns) await probeClaim(h, s);
+      turns.reverse();
+    }
+    await stores.capture();
+  } finally {
+    await empty.stop();
+    await loaded.stop();
+  }
+  const e = roundAll(summarizeLatencies(empty, samples.empty));
+  const l = roundAll(summarizeLatencies(loaded, samples.loaded));
+  const ratios = {
+    runToResult: ratio(l.runToResultP50, e.runToResultP50),
+    perStep: ratio(l.perStepP50, e.perStepP50),
+    claim: ratio(l.claimProbeP50, e.claimProbeP50),
+  };
+  const within = (r: number | null) => r !== null && r <= MAX_RATIO;
+  return {
+    empty: e,
+    loaded: l,
+    ratios,
+    pass: within(ratios.runToResult) && within(ratios.perStep) &&
+      (within(ratios.claim) ||
+        l.claimProbeP50 - e.claimProbeP50 < CLAIM_NOISE_MS),
+    claimPlan: {
+      empty: await stores.explain("empty", empty.selectors),
+      loaded: await stores.explain("loaded", loaded.selectors),
+    },
+  };
 }
 
 /** Whether the claim statement is clearly slower on the loaded database. */

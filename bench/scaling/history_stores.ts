@@ -55,7 +55,10 @@ export interface ClaimPlan {
 export interface Stores {
   empty: string;
   loaded: string;
+  /** Adds a stage's rows to the loaded database, atomically. */
   load(loader: Loader): Promise<void>;
+  /** Before each measurement: statistics, and no leftover runs. */
+  prepare(): Promise<void>;
   /** While the harnesses still run (their connections are open). */
   capture(): Promise<void>;
   explain(
@@ -91,11 +94,25 @@ export async function postgresStores(o: HistoryOptions): Promise<Stores> {
           log: (line) => o.log(`  postgres load: ${line}`),
         });
       } else {
-        for (const batch of loader.batches) {
-          await loadUnfinishedPostgres(sql, "openworkflow", batch);
-        }
+        await sql.begin(async (tx) => {
+          for (const batch of loader.batches) {
+            await loadUnfinishedPostgres(tx, "openworkflow", batch);
+          }
+        });
       }
-      await vacuumAnalyzePostgres(sql, "openworkflow");
+    },
+    async prepare() {
+      // Runs of a measurement cut short by a restart must not be claimed
+      // by the next one.
+      for (const sql of [pools.empty, pools.loaded]) {
+        await sql`
+          UPDATE openworkflow.workflow_runs SET status = 'canceled'
+          WHERE namespace_id = ${NAMESPACE}
+            AND workflow_name IN (${ONE_STEP}, ${MANY_STEPS})
+            AND status IN ('pending', 'running', 'sleeping')
+            AND worker_id IS DISTINCT FROM 'history-worker'`;
+      }
+      await vacuumAnalyzePostgres(pools.loaded, "openworkflow");
     },
     async capture() {
       captured.empty = await capturedClaim(empty.admin, empty.name);
@@ -167,6 +184,7 @@ export async function sqliteStores(o: HistoryOptions): Promise<Stores> {
       }
       return Promise.resolve();
     },
+    prepare: () => Promise.resolve(),
     capture: () => Promise.resolve(),
     explain(which, selectors) {
       const db = open(paths[which]);

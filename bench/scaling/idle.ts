@@ -16,7 +16,6 @@ import { OpenWorkflow } from "../../mod.ts";
 import {
   type BackendKind,
   CallStats,
-  createScratchDatabase,
   instrument,
   printSummary,
   printTable,
@@ -24,8 +23,8 @@ import {
   type ScratchDatabase,
   sleep,
   STATS_SETTLE_MS,
-  tempDir,
   transactionsPerSecond,
+  withStore,
 } from "./common.ts";
 import { openBackend } from "./harness.ts";
 import { defineFourSteps } from "./workflows.ts";
@@ -64,26 +63,14 @@ export async function runIdle(o: IdleOptions): Promise<void> {
   }
   for (const { kind, listen, config } of configs) {
     o.log(`idle: ${config}`);
-    let db: ScratchDatabase | undefined;
-    let dir: { path: string; remove(): void } | undefined;
-    try {
-      if (kind === "postgres") {
-        db = await createScratchDatabase(o.databaseUrl, "idle");
-      } else dir = await tempDir();
-      results.push(
-        await idleOn(
-          kind,
-          db?.url ?? `${dir!.path}/idle.db`,
-          listen,
-          config,
-          db ?? null,
-          o,
-        ),
-      );
-    } finally {
-      await db?.drop();
-      dir?.remove();
-    }
+    results.push(
+      await withStore(
+        kind,
+        o,
+        "idle",
+        (location, db) => idleOn(kind, location, listen, config, db, o),
+      ),
+    );
   }
   printTable(
     `Idle cost: one idle worker (concurrency 10) + one result() waiting, over ${

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Sql } from "postgres";
+import type { Sql, TransactionSql } from "postgres";
 import type { DatabaseSync } from "node:sqlite";
 
 /** A batch of unfinished runs to load. */
@@ -30,15 +30,16 @@ const STEP_CONFIG =
 /**
  * Inserts `runs` finished runs of namespace `namespaceId` (created over the
  * last weeks, one every 2 s, of `workflowNames` in turn), and
- * `stepsPerRun` finished step attempts for each.
+ * `stepsPerRun` finished step attempts for each, in one transaction (a
+ * server restart leaves nothing half done).
  *
- * Bulk-load style: the tables' indexes are dropped, the rows inserted in
- * `parallel` sessions at once (`sql` needs that many connections), and the
- * indexes built again from their exact definitions, which takes seconds
- * where millions of inserts at random places of them take minutes. Ids are
- * random-looking UUIDs made by `md5` of a per-load salt and the row number
- * (`gen_random_uuid()` costs ~4 µs a call here, `md5` ~0.2 µs), so that
- * the attempts can be generated without reading the runs back.
+ * Bulk-load style: the tables' indexes are dropped, the rows inserted, and
+ * the indexes built again from their exact definitions, which takes
+ * seconds where millions of inserts at random places of them take
+ * minutes. Ids are random-looking UUIDs made by `md5` of a per-load salt
+ * and the row number (`gen_random_uuid()` costs ~4 µs a call here, `md5`
+ * ~0.2 µs), so that the attempts can be generated without reading the
+ * runs back.
  */
 export async function loadFinishedPostgres(
   sql: Sql,
@@ -48,12 +49,10 @@ export async function loadFinishedPostgres(
     runs: number;
     stepsPerRun: number;
     workflowNames: readonly string[];
-    parallel?: number;
     log?: (line: string) => void;
   },
 ): Promise<void> {
   const { namespaceId, runs, stepsPerRun, workflowNames } = options;
-  const parallel = options.parallel ?? 2;
   let startedAt = performance.now();
   const lap = (what: string) => {
     const now = performance.now();
@@ -62,87 +61,60 @@ export async function loadFinishedPostgres(
   };
   const salt = crypto.randomUUID();
   const sequence = `pg_get_serial_sequence('${schema}.step_attempts', 'seq')`;
-  const [{ base, origin }] = await sql.unsafe(
-    `SELECT nextval(${sequence})::text AS base, now()::text AS origin`,
-  );
-  const indexes = await dropIndexes(sql, schema);
-  // Row i was created at origin - (runs - i + 3600) * 2 s.
-  const at = `$1::timestamptz - ($2::int - i + 3600) * interval '2 seconds'`;
-  const chunk = Math.ceil(runs / parallel);
-  await Promise.all(
-    Array.from({ length: parallel }, (_, k) =>
-      sql.begin(async (tx) => {
-        const first = k * chunk + 1;
-        const last = Math.min(runs, (k + 1) * chunk);
-        if (first > last) return;
-        await tx.unsafe(`SET LOCAL synchronous_commit = off`);
-        await tx.unsafe(
-          `INSERT INTO ${schema}.workflow_runs (
-            namespace_id, id, workflow_name, version, status,
-            idempotency_key, worker_id, config, context, input, output, error,
-            attempts, available_at, deadline_at, started_at, completed_at,
-            created_at, updated_at)
-          SELECT $5, md5($6 || 'r' || i)::uuid,
-            ($7::text[])[1 + i % cardinality($7::text[])],
-            NULL, status, CASE WHEN i % 10 = 0 THEN 'key-' || i END,
-            'history-worker', '{}'::json, NULL, json_build_object('orderId', i),
-            CASE WHEN status = 'succeeded' THEN '{"ok":true}'::json END,
-            CASE WHEN status = 'failed' THEN $8::json END,
-            1, ${at} + interval '30 seconds', NULL, ${at},
-            ${at} + interval '1 second', ${at}, ${at} + interval '1 second'
-          FROM (SELECT i, ${FINISHED_STATUS_PG} AS status
-            FROM generate_series($3::int, $4::int) AS i) AS g`,
-          [
-            origin,
-            runs,
-            first,
-            last,
-            namespaceId,
-            salt,
-            [...workflowNames],
-            ERROR_JSON,
-          ],
-        );
-        if (stepsPerRun === 0) return;
-        // Explicit seq values (one nextval per row is slow); the identity
-        // is moved past them afterwards.
-        await tx.unsafe(
-          `INSERT INTO ${schema}.step_attempts (
-            namespace_id, id, seq, workflow_run_id, step_name, kind, status,
-            config, context, output, error, created_at, completed_at)
-          OVERRIDING SYSTEM VALUE
-          SELECT $5, md5($6 || 's' || i || '.' || n)::uuid,
-            $9::bigint + (i - 1) * $7::int + n, run_id,
-            'step-' || n, 'run', 'succeeded', $8::json, NULL, to_json(n), NULL,
-            ${at} + n * interval '100 milliseconds',
-            ${at} + n * interval '100 milliseconds' + interval '5 milliseconds'
-          FROM (SELECT i, md5($6 || 'r' || i)::uuid AS run_id
-            FROM generate_series($3::int, $4::int) AS i) AS g,
-            generate_series(1, $7::int) AS n`,
-          [
-            origin,
-            runs,
-            first,
-            last,
-            namespaceId,
-            salt,
-            stepsPerRun,
-            STEP_CONFIG,
-            base,
-          ],
-        );
-      })),
-  );
-  lap(`${runs} finished runs, ${runs * stepsPerRun} step attempts inserted`);
-  await sql.unsafe(`SELECT setval(${sequence}, $1::bigint)`, [
-    String(BigInt(base) + BigInt(runs) * BigInt(stepsPerRun)),
-  ]);
-  // One at a time: Postgres builds each with parallel workers itself.
+  // Row i was created at now() - (runs - i + 3600) * 2 s.
+  const at = `now() - ($1::int - i + 3600) * interval '2 seconds'`;
   await sql.begin(async (tx) => {
+    await tx.unsafe(`SET LOCAL synchronous_commit = off`);
     await tx.unsafe(`SET LOCAL maintenance_work_mem = '256MB'`);
+    const indexes = await dropIndexes(tx, schema);
+    await tx.unsafe(
+      `INSERT INTO ${schema}.workflow_runs (
+        namespace_id, id, workflow_name, version, status, idempotency_key,
+        worker_id, config, context, input, output, error, attempts,
+        available_at, deadline_at, started_at, completed_at, created_at,
+        updated_at)
+      SELECT $2, md5($3 || 'r' || i)::uuid,
+        ($4::text[])[1 + i % cardinality($4::text[])],
+        NULL, status, CASE WHEN i % 10 = 0 THEN 'key-' || i END,
+        'history-worker', '{}'::json, NULL, json_build_object('orderId', i),
+        CASE WHEN status = 'succeeded' THEN '{"ok":true}'::json END,
+        CASE WHEN status = 'failed' THEN $5::json END,
+        1, ${at} + interval '30 seconds', NULL, ${at},
+        ${at} + interval '1 second', ${at}, ${at} + interval '1 second'
+      FROM (SELECT i, ${FINISHED_STATUS_PG} AS status
+        FROM generate_series(1, $1::int) AS i) AS g`,
+      [runs, namespaceId, salt, [...workflowNames], ERROR_JSON],
+    );
+    if (stepsPerRun > 0) {
+      // Explicit seq values (one nextval per row is slow); the identity
+      // is moved past them afterwards.
+      const [{ base }] = await tx.unsafe(
+        `SELECT nextval(${sequence})::text AS base`,
+      );
+      await tx.unsafe(
+        `INSERT INTO ${schema}.step_attempts (
+          namespace_id, id, seq, workflow_run_id, step_name, kind, status,
+          config, context, output, error, created_at, completed_at)
+        OVERRIDING SYSTEM VALUE
+        SELECT $2, md5($3 || 's' || i || '.' || n)::uuid,
+          $6::bigint + (i - 1) * $4::int + n, run_id,
+          'step-' || n, 'run', 'succeeded', $5::json, NULL, to_json(n), NULL,
+          ${at} + n * interval '100 milliseconds',
+          ${at} + n * interval '100 milliseconds' + interval '5 milliseconds'
+        FROM (SELECT i, md5($3 || 'r' || i)::uuid AS run_id
+          FROM generate_series(1, $1::int) AS i) AS g,
+          generate_series(1, $4::int) AS n`,
+        [runs, namespaceId, salt, stepsPerRun, STEP_CONFIG, base],
+      );
+      await tx.unsafe(`SELECT setval(${sequence}, $1::bigint)`, [
+        String(BigInt(base) + BigInt(runs) * BigInt(stepsPerRun)),
+      ]);
+    }
+    lap(`${runs} finished runs, ${runs * stepsPerRun} step attempts inserted`);
+    // Postgres builds each index with parallel workers itself.
     for (const create of indexes) await tx.unsafe(create);
+    lap("indexes built");
   });
-  lap("indexes built");
 }
 
 /**
@@ -150,42 +122,40 @@ export async function loadFinishedPostgres(
  * statements that create them again, from their exact definitions.
  */
 async function dropIndexes(
-  sql: Sql,
+  tx: TransactionSql,
   schema: string,
 ): Promise<string[]> {
-  return await sql.begin(async (tx) => {
-    const rows = await tx.unsafe(
-      `SELECT t.relname AS table_name, i.relname AS index_name,
-        pg_get_indexdef(x.indexrelid) AS index_def,
-        c.conname, pg_get_constraintdef(c.oid) AS constraint_def
-      FROM pg_index x
-      JOIN pg_class i ON i.oid = x.indexrelid
-      JOIN pg_class t ON t.oid = x.indrelid
-      LEFT JOIN pg_constraint c
-        ON c.conindid = x.indexrelid AND c.contype = 'p'
-      WHERE t.relnamespace = $1::regnamespace
-        AND t.relname IN ('workflow_runs', 'step_attempts')`,
-      [schema],
-    );
-    for (const row of rows) {
-      await tx.unsafe(
-        row.conname === null
-          ? `DROP INDEX ${schema}.${row.index_name}`
-          : `ALTER TABLE ${schema}.${row.table_name} DROP CONSTRAINT ${row.conname}`,
-      );
-    }
-    return rows.map((row) =>
+  const rows = await tx.unsafe(
+    `SELECT t.relname AS table_name, i.relname AS index_name,
+      pg_get_indexdef(x.indexrelid) AS index_def,
+      c.conname, pg_get_constraintdef(c.oid) AS constraint_def
+    FROM pg_index x
+    JOIN pg_class i ON i.oid = x.indexrelid
+    JOIN pg_class t ON t.oid = x.indrelid
+    LEFT JOIN pg_constraint c
+      ON c.conindid = x.indexrelid AND c.contype = 'p'
+    WHERE t.relnamespace = $1::regnamespace
+      AND t.relname IN ('workflow_runs', 'step_attempts')`,
+    [schema],
+  );
+  for (const row of rows) {
+    await tx.unsafe(
       row.conname === null
-        ? String(row.index_def)
-        : `ALTER TABLE ${schema}.${row.table_name}
-          ADD CONSTRAINT ${row.conname} ${row.constraint_def}`
+        ? `DROP INDEX ${schema}.${row.index_name}`
+        : `ALTER TABLE ${schema}.${row.table_name} DROP CONSTRAINT ${row.conname}`,
     );
-  });
+  }
+  return rows.map((row) =>
+    row.conname === null
+      ? String(row.index_def)
+      : `ALTER TABLE ${schema}.${row.table_name}
+        ADD CONSTRAINT ${row.conname} ${row.constraint_def}`
+  );
 }
 
 /** Inserts unfinished runs (no step attempts). */
 export async function loadUnfinishedPostgres(
-  sql: Sql,
+  sql: Sql | TransactionSql,
   schema: string,
   batch: UnfinishedRuns,
 ): Promise<void> {

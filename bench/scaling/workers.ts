@@ -22,6 +22,7 @@ import {
   createScratchDatabase,
   printSummary,
   printTable,
+  retryOnRestart,
   round,
   type ScratchDatabase,
   transactionCount,
@@ -77,7 +78,14 @@ export async function runWorkers(o: WorkersOptions): Promise<void> {
           concurrencyOf(config, o)
         } each`,
       );
-      trials.get(config)!.push(await measure(config, o));
+      trials.get(config)!.push(
+        await retryOnRestart(
+          o.databaseUrl,
+          `${config.workers} worker process(es)`,
+          () => measure(config, o),
+          o.log,
+        ),
+      );
     }
   }
   const cores = navigator.hardwareConcurrency;
