@@ -196,12 +196,16 @@ async function main(): Promise<void> {
           Number(r[key])
         );
         const m = median(samples);
+        // How many times better (above 1) or worse (below 1) than baseline.
+        const factor = baselineMedian === null
+          ? 0
+          : better === "higher"
+          ? m / baselineMedian
+          : baselineMedian / m;
         const ratio =
           baselineMedian === null || system === "openworkflow@0.10.1"
             ? ""
-            : better === "higher"
-            ? `${(m / baselineMedian).toFixed(1)}x higher`
-            : `${(baselineMedian / m).toFixed(1)}x lower`;
+            : `${factor.toFixed(1)}x ${factor >= 1 ? "better" : "worse"}`;
         rows.push([
           system,
           `${workload} (${unit})`,
