@@ -1,21 +1,21 @@
 /**
- * What `result()` callers and the Postgres driver do when connections are
- * lost: the cases that currently break, each as a repro.
+ * What `result()` callers, backend calls and the Postgres driver do when
+ * connections are lost.
  */
 
 import assert from "node:assert/strict";
 import { OpenWorkflow } from "../../mod.ts";
 import { BackendPostgres } from "../../backend_postgres.ts";
-import { DATABASE_URL, delay, randomNamespace } from "../helpers.ts";
+import {
+  DATABASE_URL,
+  delay,
+  postgresTarget,
+  randomNamespace,
+} from "../helpers.ts";
 import { TcpProxy, terminationMessage } from "./tcp_proxy.ts";
 
 Deno.test({
-  // BUG: WorkflowRunHandle.result() (src/handle.ts, the
-  // `this.#backend.getWorkflowRun()` call in its loop) does not survive a
-  // transient database error: one failed poll rejects the whole wait with
-  // the driver's error, although re-reading a run is always safe to retry.
-  // The run finishes fine; the caller never learns its result.
-  ignore: true,
+  ignore: postgresTarget.unavailable !== null,
   name: "result() waits through a database outage and returns the result",
   async fn() {
     const proxy = TcpProxy.start();

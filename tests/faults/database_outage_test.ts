@@ -267,12 +267,7 @@ Deno.test({
 });
 
 Deno.test({
-  // BUG: BackendPostgres methods reject with the driver's raw errors
-  // (PostgresError, or an Error with code CONNECTION_CLOSED / ECONNREFUSED)
-  // when the database goes away mid-operation, instead of BackendError
-  // with the driver's error as `cause` (STYLE.md, "Errors"; only
-  // `connect()` wraps them). Users cannot branch on `instanceof`.
-  ignore: true,
+  ignore,
   name:
     "a backend call that loses its connection mid-operation rejects with BackendError and changes nothing",
   async fn() {

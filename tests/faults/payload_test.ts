@@ -177,12 +177,6 @@ testEach(
 );
 
 testEach(
-  // BUG: a step result over the payload limit is retried like a transient
-  // failure (3 times under the default policy, each building the huge
-  // value again), although it fails the same way every time. A non-JSON
-  // result is not retried: src/steps.ts computes `retryable` from
-  // NonRetryableError and "Cannot serialize" TypeErrors only. Fix: treat
-  // PayloadTooLargeError as non-retryable there too.
   "a step result over the payload limit is not retried",
   async ({ backend }) => {
     const ow = new OpenWorkflow({ backend, maxPayloadBytes: 1_000 });
@@ -207,7 +201,6 @@ testEach(
       await worker.stop();
     }
   },
-  { ignore: true },
 );
 
 /** Strings that trip up encoders, drivers and databases. */
