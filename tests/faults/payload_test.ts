@@ -203,6 +203,37 @@ testEach(
   },
 );
 
+testEach(
+  // BUG: the payload limit does not cover errors. A step that throws an
+  // Error carrying a 50 MB message (an HTTP body, a dump) has it stored
+  // twice per record (message, and again inside `stack`), on the step
+  // attempt and again on the failed run: about 200 MB written, four times
+  // DEFAULT_MAX_PAYLOAD_BYTES each, with no error. src/json.ts
+  // `serializeError()` copies `message` and `stack` whole. Fix: cap the
+  // stored message and stack (e.g. keep the first 64 KiB and say how much
+  // was cut), so an error record always fits the limit.
+  "an error with a 50 MB message is stored within the payload limit",
+  async ({ backend }) => {
+    const ow = new OpenWorkflow({ backend });
+    const wf = ow.defineWorkflow({ name: "huge-error" }, async ({ step }) => {
+      await step.run({ name: "fails", retry: { maxAttempts: 1 } }, () => {
+        throw new Error("e".repeat(50 * MB));
+      });
+    });
+    const handle = await wf.run();
+    await ow.newWorker().tick();
+    const cause = await failureOf(handle.result());
+    assert.equal(cause?.name, "Error");
+    const [attempt] = await handle.listStepAttempts();
+    const run = await handle.refresh();
+    const bytes = (value: unknown) =>
+      new TextEncoder().encode(JSON.stringify(value)).length;
+    assert.ok(bytes(attempt.error) <= DEFAULT_MAX_PAYLOAD_BYTES);
+    assert.ok(bytes(run.error) <= DEFAULT_MAX_PAYLOAD_BYTES);
+  },
+  { ignore: true },
+);
+
 /** Strings that trip up encoders, drivers and databases. */
 const AWKWARD = {
   nul: "a\u0000b",
