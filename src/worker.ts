@@ -387,15 +387,22 @@ export class Worker extends EventTarget {
     const localMidMs = (requestedAt + Date.now()) / 2;
     const started: Promise<void>[] = [];
     for (const run of runs) {
-      // A run this worker still executes was re-claimed after its lease
-      // lapsed: the execution in flight simply goes on with the new lease.
-      if (this.#active.has(run.id)) continue;
       const clockOffsetMs = run.availableAt.getTime() -
         this.#leaseDurationMs - localMidMs;
-      const execution = this.#execute(run, clockOffsetMs).finally(() => {
-        this.#active.delete(run.id);
-        this.#wake();
-      });
+      // A run this worker claims again while its previous execution winds
+      // down (it parked the run a moment ago, or its lease lapsed) is
+      // executed again once that execution has ended: each claim is
+      // executed, so no claimed run is left held with nothing running it.
+      const previous = this.#active.get(run.id)?.catch(() => {}) ??
+        Promise.resolve();
+      const execution: Promise<void> = previous
+        .then(() => this.#execute(run, clockOffsetMs))
+        .finally(() => {
+          if (this.#active.get(run.id) === execution) {
+            this.#active.delete(run.id);
+          }
+          this.#wake();
+        });
       this.#active.set(run.id, execution);
       started.push(execution);
     }
