@@ -156,22 +156,23 @@ export function serializeError(error: unknown, depth = 0): SerializedError {
         Object.prototype.toString.call(error)
       }`;
     }
-    return { name: "Error", message };
+    return { name: "Error", message: cap(message) };
   }
   const result: SerializedError = {
-    name: String(error.name),
-    message: String(error.message),
+    name: cap(String(error.name)),
+    message: cap(String(error.message)),
   };
-  if (typeof error.stack === "string") result.stack = error.stack;
+  if (typeof error.stack === "string") result.stack = cap(error.stack);
   for (const key of Object.keys(error)) {
     if (key === "name" || key === "message" || key === "stack") continue;
     if (key === "cause") continue;
     try {
-      const { value } = encodeJson(
+      const { text, value } = encodeJson(
         (error as unknown as Record<string, unknown>)[key],
         "error property",
       );
-      result[key] = value;
+      // A property too large to store is left out.
+      if (text.length <= MAX_ERROR_TEXT) result[key] = value;
     } catch {
       // A property that is not JSON is left out rather than failing the run.
     }
@@ -180,6 +181,21 @@ export function serializeError(error: unknown, depth = 0): SerializedError {
     result.cause = serializeError(error.cause, depth + 1);
   }
   return result;
+}
+
+/**
+ * The most characters of an error's name, message, stack or property that
+ * are stored: 64 Ki. A longer text is cut, and says so, so that a stored
+ * error stays far below the payload limit however large the thrown one.
+ */
+const MAX_ERROR_TEXT = 64 * 1024;
+
+function cap(text: string): string {
+  return text.length <= MAX_ERROR_TEXT
+    ? text
+    : `${text.slice(0, MAX_ERROR_TEXT)}… [${
+      text.length - MAX_ERROR_TEXT
+    } more characters cut]`;
 }
 
 /**
