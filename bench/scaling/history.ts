@@ -145,7 +145,7 @@ interface StageResult {
 }
 
 /** Blocks per stage: the two databases are measured in turns. */
-const BLOCKS = 4;
+const BLOCKS = 10;
 
 /** Runs part 1 on the chosen backends; prints tables and the JSON line. */
 export async function runHistory(o: HistoryOptions): Promise<void> {
@@ -257,7 +257,7 @@ async function measureStage(
     loaded: new LatencySamples(),
   };
   try {
-    const warmUp = { ...block, runs: 10, stepRuns: 1, steps: 5, probes: 3 };
+    const warmUp = { ...block, runs: 20, stepRuns: 2, steps: 10, probes: 3 };
     await measureBlock(empty, new LatencySamples(), warmUp);
     await measureBlock(loaded, new LatencySamples(), warmUp);
     empty.stats.reset();
