@@ -119,9 +119,11 @@ export class Steps implements StepApi {
       // The results this step may depend on: those of the steps that had
       // returned when it was called (not of siblings running beside it).
       const stored = Promise.all(this.#s.pendingWrites);
-      return this.#step(this.#runStep(name, policy, timeoutMs, fn, stored));
+      return handled(
+        this.#step(this.#runStep(name, policy, timeoutMs, fn, stored)),
+      );
     } catch (error) {
-      return Promise.reject(error);
+      return handled(Promise.reject(error));
     }
   }
 
@@ -252,9 +254,11 @@ export class Steps implements StepApi {
     try {
       const stepName = this.#useName(name, "sleep");
       const ms = parseDuration(duration, `duration of sleep '${stepName}'`);
-      return this.#step(this.#sleepStep(stepName, () => this.#s.now() + ms));
+      return handled(
+        this.#step(this.#sleepStep(stepName, () => this.#s.now() + ms)),
+      );
     } catch (error) {
-      return Promise.reject(error);
+      return handled(Promise.reject(error));
     }
   }
 
@@ -269,9 +273,11 @@ export class Steps implements StepApi {
           }`,
         );
       }
-      return this.#step(this.#sleepStep(stepName, () => until.getTime()));
+      return handled(
+        this.#step(this.#sleepStep(stepName, () => until.getTime())),
+      );
     } catch (error) {
-      return Promise.reject(error);
+      return handled(Promise.reject(error));
     }
   }
 
@@ -312,6 +318,16 @@ export class Steps implements StepApi {
     }));
     return { kind: "value", value: null };
   }
+}
+
+/**
+ * Marks a step's promise as handled, so that a step the workflow never
+ * awaits cannot end the process with an unhandled rejection; whoever awaits
+ * it still sees the rejection.
+ */
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
 }
 
 function resumeAtOf(attempt: StepAttempt): number | null {

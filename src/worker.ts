@@ -497,12 +497,25 @@ export class Worker extends EventTarget {
     let stopped = false;
     const beat = async () => {
       const startedAt = performance.now();
+      // A heartbeat that has not answered by the end of the lease counts
+      // as lost: it is not waited for any longer.
+      let deadline: ReturnType<typeof setTimeout> | undefined;
+      const call = this.#backend.heartbeatWorkflowRun({
+        workflowRunId,
+        workerId: this.id,
+        leaseDurationMs: this.#leaseDurationMs,
+      });
+      call.catch(() => {}); // it may settle after the deadline
       try {
-        await this.#backend.heartbeatWorkflowRun({
-          workflowRunId,
-          workerId: this.id,
-          leaseDurationMs: this.#leaseDurationMs,
-        });
+        await Promise.race([
+          call,
+          new Promise<never>((_, reject) => {
+            deadline = setTimeout(
+              () => reject(new LeaseLostError(workflowRunId, this.id)),
+              Math.max(0, renewedAt + this.#leaseDurationMs - startedAt),
+            );
+          }),
+        ]);
         renewedAt = startedAt;
       } catch (error) {
         if (error instanceof LeaseLostError) {
@@ -514,6 +527,8 @@ export class Worker extends EventTarget {
           controller.abort(new LeaseLostError(workflowRunId, this.id));
           return;
         }
+      } finally {
+        clearTimeout(deadline);
       }
       if (!stopped) timer = setTimeout(() => inFlight = beat(), intervalMs);
     };
