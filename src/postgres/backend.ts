@@ -107,6 +107,19 @@ type Write =
   | { kind: "finishStep"; item: StepTransition }
   | { kind: "heartbeat"; item: HeartbeatWorkflowRunParams };
 
+/**
+ * How long a batch of calls may wait for the database before they reject
+ * with `BackendError`: a connection lost without the driver noticing must
+ * not hold a worker for good.
+ */
+const CALL_TIMEOUT_MS = 20_000;
+
+function unanswered(action: string): BackendError {
+  return new BackendError(
+    `${action}: the database did not answer within ${CALL_TIMEOUT_MS} ms`,
+  );
+}
+
 /** How long `connect()` may take, in seconds. */
 const CONNECT_TIMEOUT_S = 10;
 
@@ -173,8 +186,12 @@ export class BackendPostgres implements Backend {
       steps: sql(`${schema}.step_attempts`),
     };
     this.#scope = s;
-    this.#getRuns = new Batcher((b) =>
-      guard("get workflow runs", getWorkflowRuns(s, b))
+    this.#getRuns = new Batcher(
+      (b) => guard("get workflow runs", getWorkflowRuns(s, b)),
+      2,
+      500,
+      CALL_TIMEOUT_MS,
+      () => unanswered("get workflow runs"),
     );
     // One write transaction at a time per backend: writes that arrive
     // meanwhile go together in the next one (one commit for all of them),
@@ -184,6 +201,8 @@ export class BackendPostgres implements Backend {
       (batch) => guard("write", this.#flushWrites(batch)),
       1,
       1000,
+      CALL_TIMEOUT_MS,
+      () => unanswered("write"),
     );
   }
 

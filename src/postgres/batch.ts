@@ -21,6 +21,8 @@ export class Batcher<Item, Result> {
   readonly #flush: (items: Item[]) => Promise<(Result | Error)[]>;
   readonly #maxInFlight: number;
   readonly #maxBatch: number;
+  readonly #timeoutMs: number;
+  readonly #timeoutError: () => Error;
   #queue: Pending<Item, Result>[] = [];
   #inFlight = 0;
 
@@ -28,15 +30,22 @@ export class Batcher<Item, Result> {
    * @param flush Sends a batch; returns one outcome per item.
    * @param maxInFlight How many batches may be in flight at once.
    * @param maxBatch The most items in one batch.
+   * @param timeoutMs How long a batch may take before its calls reject.
+   * @param timeoutError Makes the error they reject with then.
    */
   constructor(
     flush: (items: Item[]) => Promise<(Result | Error)[]>,
     maxInFlight = 2,
     maxBatch = 500,
+    timeoutMs = 20_000,
+    timeoutError: () => Error = () =>
+      new Error(`No answer within ${timeoutMs} ms`),
   ) {
     this.#flush = flush;
     this.#maxInFlight = maxInFlight;
     this.#maxBatch = maxBatch;
+    this.#timeoutMs = timeoutMs;
+    this.#timeoutError = timeoutError;
   }
 
   /** Queues `item`; resolves with its outcome. */
@@ -60,11 +69,27 @@ export class Batcher<Item, Result> {
 
   async #send(batch: Pending<Item, Result>[]): Promise<void> {
     let outcomes: (Result | Error)[];
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const flushed = this.#flush(batch.map((p) => p.item));
+    flushed.catch(() => {}); // it may settle after the deadline
     try {
-      outcomes = await this.#flush(batch.map((p) => p.item));
+      // A batch the database never answers (a connection lost in a way the
+      // driver does not notice) must not hold its callers, nor the batches
+      // queued behind it, for good.
+      outcomes = await Promise.race([
+        flushed,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(this.#timeoutError()),
+            this.#timeoutMs,
+          );
+        }),
+      ]);
     } catch (error) {
       for (const pending of batch) pending.reject(error);
       return;
+    } finally {
+      clearTimeout(timer);
     }
     batch.forEach((pending, i) => {
       const outcome = outcomes[i];
