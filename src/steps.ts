@@ -30,7 +30,13 @@ type StepOutcome =
 
 const SUSPENDED: StepOutcome = { kind: "suspended" };
 /** What a step returns once the run is suspended: it never settles. */
-const NEVER: Promise<never> = new Promise(() => {});
+/**
+ * A promise that never settles, fresh for each use: a shared one would keep
+ * every parked execution reachable through its reactions, for good.
+ */
+function never(): Promise<never> {
+  return new Promise(() => {});
+}
 
 /** The step API of one execution. */
 export class Steps implements StepApi {
@@ -71,12 +77,12 @@ export class Steps implements StepApi {
       // lease, an unreachable database). The execution stops without
       // another write; the run is resumed once its lease expires.
       this.#s.suspend({ kind: "abort", reason: error });
-      return NEVER;
+      return never();
     } finally {
       this.#s.inFlight.delete(work);
     }
     if (outcome.kind === "suspended" || this.#s.suspension !== null) {
-      return NEVER;
+      return never();
     }
     if (outcome.kind === "error") throw outcome.error;
     return outcome.value as T;
@@ -86,7 +92,7 @@ export class Steps implements StepApi {
     config: StepFunctionConfig,
     fn: StepFunction<Output>,
   ): Promise<Output> {
-    if (this.#s.suspension !== null) return NEVER;
+    if (this.#s.suspension !== null) return never();
     try {
       if (config === null || typeof config !== "object") {
         throw new TypeError(
@@ -250,7 +256,7 @@ export class Steps implements StepApi {
   }
 
   sleep(name: string, duration: Duration): Promise<void> {
-    if (this.#s.suspension !== null) return NEVER;
+    if (this.#s.suspension !== null) return never();
     try {
       const stepName = this.#useName(name, "sleep");
       const ms = parseDuration(duration, `duration of sleep '${stepName}'`);
@@ -263,7 +269,7 @@ export class Steps implements StepApi {
   }
 
   sleepUntil(name: string, until: Date): Promise<void> {
-    if (this.#s.suspension !== null) return NEVER;
+    if (this.#s.suspension !== null) return never();
     try {
       const stepName = this.#useName(name, "sleep");
       if (!(until instanceof Date) || Number.isNaN(until.getTime())) {

@@ -71,6 +71,13 @@ const MIGRATIONS: ReadonlyArray<(schema: string) => string[]> = [
     `CREATE INDEX step_attempts_run ON ${s}.step_attempts
       (namespace_id, workflow_run_id, seq)`,
   ],
+  // Claims by workflow: runs of workflows a worker does not have are never
+  // scanned.
+  (s) => [
+    `CREATE INDEX workflow_runs_claimable_by_workflow ON ${s}.workflow_runs
+      (namespace_id, workflow_name, available_at)
+      WHERE status IN ('pending', 'running', 'sleeping')`,
+  ],
 ];
 
 /** The newest schema version this library knows. */

@@ -92,17 +92,37 @@ export function claimWorkflowRuns(
 ): WorkflowRun[] {
   const workflows = params.workflows;
   if (workflows !== undefined && workflows.length === 0) return [];
-  // The selectors are bound as one JSON array: the SQL stays the same.
-  const filter = workflows === undefined ? "" : `AND EXISTS (
-    SELECT 1 FROM json_each(:workflows) AS w
-    WHERE json_extract(w.value, '$.name') = r.workflow_name
-      AND json_extract(w.value, '$.version') IS r.version
-  )`;
-  const selectors: Params = workflows === undefined ? {} : {
-    workflows: JSON.stringify(
-      workflows.map(({ name, version }) => ({ name, version })),
-    ),
-  };
+  const claimable = `r.namespace_id = :ns
+        AND r.status IN ${UNFINISHED}
+        AND r.available_at <= :now
+        AND (r.deadline_at IS NULL OR r.deadline_at > :now)`;
+  // With workflows named, each is looked up on its own through the
+  // (namespace, workflow, availability) index, so that runs of workflows
+  // this worker does not have are never scanned. The selectors are bound
+  // as parameters; only their count shapes the SQL.
+  const candidates = workflows === undefined
+    ? `SELECT r.seq FROM ${RUNS} AS r
+      WHERE ${claimable}
+      ORDER BY r.available_at, r.created_at, r.seq
+      LIMIT :limit`
+    : `SELECT seq FROM (${
+      workflows.map((_, i) =>
+        `SELECT * FROM (
+          SELECT r.seq, r.available_at, r.created_at FROM ${RUNS} AS r
+          WHERE ${claimable}
+            AND r.workflow_name = :name${i} AND r.version IS :version${i}
+          ORDER BY r.available_at, r.created_at, r.seq
+          LIMIT :limit
+        )`
+      ).join(" UNION ALL ")
+    })
+      ORDER BY available_at, created_at, seq
+      LIMIT :limit`;
+  const selectors: Params = {};
+  workflows?.forEach(({ name, version }, i) => {
+    selectors[`name${i}`] = name;
+    selectors[`version${i}`] = version;
+  });
   const rows = db.all(
     `UPDATE ${RUNS} SET
       status = 'running',
@@ -111,16 +131,7 @@ export function claimWorkflowRuns(
       available_at = :leaseEnd,
       started_at = coalesce(started_at, :now),
       updated_at = :now
-    WHERE seq IN (
-      SELECT r.seq FROM ${RUNS} AS r
-      WHERE r.namespace_id = :ns
-        AND r.status IN ${UNFINISHED}
-        AND r.available_at <= :now
-        AND (r.deadline_at IS NULL OR r.deadline_at > :now)
-        ${filter}
-      ORDER BY r.available_at, r.created_at, r.seq
-      LIMIT :limit
-    )
+    WHERE seq IN (${candidates})
     RETURNING *`,
     {
       ns,

@@ -79,6 +79,13 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     `CREATE INDEX openworkflow_step_attempts_run
       ON openworkflow_step_attempts (namespace_id, workflow_run_id, seq)`,
   ],
+  // Claims by workflow: runs of workflows a worker does not have are never
+  // scanned.
+  [
+    `CREATE INDEX openworkflow_workflow_runs_claimable_by_workflow
+      ON openworkflow_workflow_runs (namespace_id, workflow_name, available_at)
+      WHERE status IN ('pending', 'running', 'sleeping')`,
+  ],
 ];
 
 /** The newest schema version this library knows. */
