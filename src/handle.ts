@@ -4,11 +4,12 @@
  * @module
  */
 
-import type {
-  Backend,
-  RunOutcome,
-  StepAttempt,
-  WorkflowRun,
+import {
+  type Backend,
+  type RunOutcome,
+  type StepAttempt,
+  TERMINAL_STATUSES,
+  type WorkflowRun,
 } from "./backend.ts";
 import {
   DEFAULT_FALLBACK_POLL_INTERVAL_MS,
@@ -273,7 +274,7 @@ class FinishWatch {
 }
 
 function isTerminal(status: WorkflowRun["status"]): boolean {
-  return status === "succeeded" || status === "failed" || status === "canceled";
+  return TERMINAL_STATUSES.includes(status);
 }
 
 /** Returns the output of a finished run, or throws its error. */

@@ -299,6 +299,3 @@ function outcomes(
   const done = new Set(rows.map((row) => row.id as string));
   return batch.map((p) => done.has(p.workflowRunId) ? undefined : lost(p));
 }
-
-/** Encodes a JSON value for a single-row `::text::json` parameter. */
-export { jsonText };
