@@ -105,18 +105,19 @@ Deno.test({
 });
 
 Deno.test({
-  // BUG: backend calls can hang forever across a server restart. Calls in
-  // flight while the server goes down (connections cut, then refused, then
-  // answered "the database system is starting up" during crash recovery)
-  // sometimes never settle, even long after the server is back, while new
-  // calls succeed. Plain postgres.js (fetch_types off, as BackendPostgres
-  // now sets it) loses no query in the same scenario, so the loss is in
-  // BackendPostgres's own queueing of calls (src/postgres/backend.ts, the
-  // grouped writes and reads); and it sets no deadline on a call, so a lost
-  // heartbeat or step write blocks its execution, and `worker.stop()`, for
-  // good. Fix: find the lost hand-off; and give every backend call a
-  // deadline (reject with BackendError once it passes). The loss depends
-  // on timing: each cycle below catches it about half of the time.
+  // BUG: backend calls in flight through a server restart are lost.
+  // Calls in flight while the server goes down (connections cut, then
+  // refused, then answered "the database system is starting up" during
+  // crash recovery) sometimes do not settle long after the server is back,
+  // while new calls succeed; only the 20 s deadline on a batch rejects
+  // them at last (src/postgres/backend.ts). Plain postgres.js (fetch_types
+  // off, as BackendPostgres sets it) loses no query in the same scenario,
+  // so the loss is in BackendPostgres's own queueing of calls (the grouped
+  // writes and reads). A heartbeat or step write lost that long costs a
+  // short lease. Fix: find the lost hand-off, e.g. a batch whose statement
+  // failed on a dead connection and is never retried nor rejected until
+  // the deadline. The loss depends on timing: each cycle below catches it
+  // about half of the time.
   ignore: true,
   name: "every backend call in flight through a server restart settles",
   async fn() {
