@@ -262,22 +262,25 @@ class ChaosRun {
     const o = this.#o;
     let startedAll = false;
     starting.then(() => startedAll = true, () => startedAll = true);
-    // Database faults strike while runs are in flight: when these shares
-    // of the runs have finished.
+    // Database faults strike while runs are in flight: at these shares of
+    // the time over which the runs are started (new runs keep arriving
+    // until then, so there is always work in flight), in this order.
+    const startingMs = Math.max(1, o.waves * o.waveIntervalMs);
     const plan: { at: number; kind: "drop" | "restart" }[] = [];
     for (let i = 0; i < o.connectionDrops; i++) {
       plan.push({
-        at: 0.1 + (0.6 * i) / Math.max(1, o.connectionDrops),
+        at: startingMs * (0.1 + (0.7 * i) / Math.max(1, o.connectionDrops)),
         kind: "drop",
       });
     }
     for (let i = 0; i < o.serverRestarts; i++) {
       plan.push({
-        at: 0.25 + (0.5 * i) / Math.max(1, o.serverRestarts),
+        at: startingMs * (0.3 + (0.5 * i) / Math.max(1, o.serverRestarts)),
         kind: "restart",
       });
     }
     plan.sort((a, b) => a.at - b.at);
+    const startedAt = performance.now();
     const deadline = performance.now() + o.timeoutMs;
     let loggedAt = performance.now();
     while (performance.now() < deadline) {
@@ -290,7 +293,7 @@ class ChaosRun {
       }
       if (startedAll && this.#done >= o.runs) break;
       const next = plan[0];
-      if (next !== undefined && startedAll && this.#done / o.runs >= next.at) {
+      if (next !== undefined && performance.now() - startedAt >= next.at) {
         plan.shift();
         await (next.kind === "drop"
           ? this.#dropConnections()
