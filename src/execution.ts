@@ -114,7 +114,9 @@ export class Execution {
       signal.removeEventListener("abort", onAbort);
       // Steps still running (not awaited by the workflow) are told to stop,
       // and the backend calls already sent for steps are let finish.
-      this.#s.controller.abort(EXECUTION_ENDED);
+      if (this.#s.runningSteps > 0) {
+        this.#s.controller.abort(EXECUTION_ENDED);
+      }
       await Promise.allSettled(this.#s.calls);
     }
   }

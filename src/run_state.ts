@@ -30,6 +30,8 @@ export class RunState {
   readonly calls: Set<Promise<unknown>> = new Set();
   /** Step results being stored; later steps wait for them. */
   readonly pendingWrites: Set<Promise<void>> = new Set();
+  /** How many step functions are running (settled or not awaited). */
+  runningSteps = 0;
   /** Aborts the steps' signals. */
   readonly controller: AbortController = new AbortController();
   readonly offsetMs: number;

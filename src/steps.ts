@@ -226,6 +226,17 @@ export class Steps implements StepApi {
     return SUSPENDED;
   }
 
+  /** Calls a step function, counting it as running until it settles. */
+  #track<T>(call: () => T | Promise<T>): Promise<T> {
+    this.#s.runningSteps++;
+    const work = Promise.resolve().then(call);
+    const done = () => {
+      this.#s.runningSteps--;
+    };
+    work.then(done, done);
+    return work;
+  }
+
   async #callStep<Output>(
     name: string,
     fn: StepFunction<Output>,
@@ -235,7 +246,7 @@ export class Steps implements StepApi {
     const runSignal = this.#s.controller.signal;
     if (timeoutMs === undefined) {
       return await raceAbort(
-        Promise.resolve().then(() => fn({ signal: runSignal, attempt })),
+        this.#track(() => fn({ signal: runSignal, attempt })),
         runSignal,
       );
     }
@@ -247,7 +258,7 @@ export class Steps implements StepApi {
     const signal = AbortSignal.any([runSignal, timeout.signal]);
     try {
       return await raceAbort(
-        Promise.resolve().then(() => fn({ signal, attempt })),
+        this.#track(() => fn({ signal, attempt })),
         signal,
       );
     } finally {

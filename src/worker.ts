@@ -5,7 +5,12 @@
  * @module
  */
 
-import type { Backend, WorkflowRun, WorkflowSelector } from "./backend.ts";
+import {
+  type Backend,
+  TERMINAL_STATUSES,
+  type WorkflowRun,
+  type WorkflowSelector,
+} from "./backend.ts";
 import {
   DEFAULT_CONCURRENCY,
   DEFAULT_FALLBACK_POLL_INTERVAL_MS,
@@ -414,11 +419,24 @@ export class Worker extends EventTarget {
     if (workflow === undefined) return; // never claimed: filtered by selectors
     const controller = new AbortController();
     const stopHeartbeat = this.#heartbeat(run.id, controller);
-    const stopWatching = onFinished(
-      this.#backend,
-      run.id,
-      () => controller.abort(new WorkflowCanceledError(run.id)),
-    );
+    // The run finished elsewhere (canceled): stop executing it. A wake-up
+    // that does not say how the run ended (notifications resumed after an
+    // outage, a result too large to carry) is checked against the database
+    // first.
+    const stopWatching = onFinished(this.#backend, run.id, (outcome) => {
+      if (outcome !== null) {
+        controller.abort(new WorkflowCanceledError(run.id));
+        return;
+      }
+      this.#backend.getWorkflowRun({ workflowRunId: run.id }).then(
+        (current) => {
+          if (current === null || TERMINAL_STATUSES.includes(current.status)) {
+            controller.abort(new WorkflowCanceledError(run.id));
+          }
+        },
+        () => {}, // unreadable now: heartbeats and fenced writes will tell
+      );
+    });
     const about = {
       workerId: this.id,
       workflowRunId: run.id,

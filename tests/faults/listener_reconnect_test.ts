@@ -10,21 +10,8 @@ import { delay, randomNamespace } from "../helpers.ts";
 import { TcpProxy } from "./tcp_proxy.ts";
 
 Deno.test({
-  // BUG: every time the process's LISTEN connection reconnects (a dropped
-  // connection, a server restart, a network blip), src/wakeup.ts `route()`
-  // ("Notifications may have been missed: everyone re-checks") calls
-  // `notifyFinished()` for every run anyone in the process watches, and the
-  // worker's watcher (src/worker.ts `#execute()`, `onFinished(..., () =>
-  // controller.abort(new WorkflowCanceledError(run.id)))`) takes any such
-  // call for a cancellation: it aborts every execution in flight, with
-  // "lease-lost" events, although no run was canceled. The runs then wait
-  // for their leases to expire and their in-flight steps run again. The
-  // full chaos run showed it after each dropped connection and restart
-  // (bursts of "WorkflowCanceledError: Workflow run … was canceled" for
-  // running runs), which made recovery take many seconds. Fix: on a
-  // finished wake-up without an outcome, re-read the run and abort only
-  // when it really is canceled (or finished elsewhere).
-  ignore: true,
+  // When the process's LISTEN connection reconnects, everyone re-checks;
+  // a running run that was not canceled must go on undisturbed.
   name: "a LISTEN connection that reconnects does not abort the runs in flight",
   async fn() {
     const proxy = TcpProxy.start();
