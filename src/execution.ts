@@ -48,7 +48,7 @@ export interface ExecutionOptions {
 export type ExecutionResult =
   | { status: "succeeded"; output: JsonValue }
   | { status: "failed"; error: SerializedError }
-  | { status: "released"; availableAt: Date; runStatus: "pending" | "sleeping" }
+  | { status: "released"; availableAt: Date }
   | { status: "aborted"; reason: unknown };
 
 type BodyOutcome =
@@ -171,7 +171,7 @@ export class Execution {
         status: this.#s.parkStatus,
         availableAt,
       });
-      return { status: "released", availableAt, runStatus: this.#s.parkStatus };
+      return { status: "released", availableAt };
     }
     if (first.kind === "returned") {
       let output: JsonValue;
@@ -218,7 +218,7 @@ export class Execution {
           lastError: serialized,
         },
       });
-      return { status: "released", availableAt, runStatus: "pending" };
+      return { status: "released", availableAt };
     }
     await this.#s.options.backend.markWorkflowRunFailed({
       workflowRunId: this.#s.run.id,

@@ -288,14 +288,18 @@ export async function finishStepAttempts(
           AND r.status = 'running' AND r.worker_id = v.worker_id
       )
     RETURNING a.id`;
-  const done = new Set(rows.map((row) => row.id as string));
-  return batch.map((p) => done.has(p.stepAttemptId) ? undefined : lost(p));
+  return outcomes(batch, rows, (p) => p.stepAttemptId);
 }
 
-function outcomes(
-  batch: { workflowRunId: string; workerId: string }[],
+/**
+ * One outcome per item: done when a returned row has the item's id (by
+ * default its run's), else `LeaseLostError`.
+ */
+function outcomes<T extends { workflowRunId: string; workerId: string }>(
+  batch: T[],
   rows: Row[],
+  idOf: (item: T) => string = (item) => item.workflowRunId,
 ): (void | Error)[] {
   const done = new Set(rows.map((row) => row.id as string));
-  return batch.map((p) => done.has(p.workflowRunId) ? undefined : lost(p));
+  return batch.map((p) => done.has(idOf(p)) ? undefined : lost(p));
 }
