@@ -58,6 +58,8 @@ export interface StepFunctionContext {
    * Aborted when the step should stop: the run was canceled, the worker
    * lost the run's lease, the run's deadline passed, or the step's
    * `timeoutMs` elapsed. Pass it on to `fetch` and other abortable calls.
+   * Each attempt has a signal of its own, which never aborts once the
+   * attempt has settled.
    */
   signal: AbortSignal;
   /** Which attempt this is, counting from 1. */

@@ -243,19 +243,19 @@ export class Steps implements StepApi {
     attempt: number,
     timeoutMs: number | undefined,
   ): Promise<Output | undefined> {
+    // Each call gets a signal of its own that follows the run's only while
+    // the call runs: a step that has settled never sees an abort later
+    // (the run finishing, canceled or lost afterwards is no news to it).
     const runSignal = this.#s.controller.signal;
-    if (timeoutMs === undefined) {
-      return await raceAbort(
-        this.#track(() => fn({ signal: runSignal, attempt })),
-        runSignal,
-      );
-    }
-    const timeout = new AbortController();
-    const timer = setTimeout(
-      () => timeout.abort(new StepTimeoutError(name, timeoutMs)),
+    const controller = new AbortController();
+    const follow = () => controller.abort(runSignal.reason);
+    if (runSignal.aborted) follow();
+    else runSignal.addEventListener("abort", follow, { once: true });
+    const timer = timeoutMs === undefined ? undefined : setTimeout(
+      () => controller.abort(new StepTimeoutError(name, timeoutMs)),
       timeoutMs,
     );
-    const signal = AbortSignal.any([runSignal, timeout.signal]);
+    const { signal } = controller;
     try {
       return await raceAbort(
         this.#track(() => fn({ signal, attempt })),
@@ -263,6 +263,7 @@ export class Steps implements StepApi {
       );
     } finally {
       clearTimeout(timer);
+      runSignal.removeEventListener("abort", follow);
     }
   }
 

@@ -167,6 +167,44 @@ testEachBackend(
 );
 
 testEachBackend(
+  "a step's signal aborts only while the step runs, never after it settled",
+  async ({ backend }) => {
+    const ow = new OpenWorkflow({ backend });
+    const inSecond = Promise.withResolvers<void>();
+    const reasons: Record<string, unknown> = {};
+    const wf = ow.defineWorkflow({ name: "settled" }, async ({ step }) => {
+      await step.run({ name: "first" }, ({ signal }) => {
+        signal.addEventListener("abort", () => reasons.first = signal.reason);
+      });
+      await step.run(
+        { name: "second" },
+        ({ signal }) =>
+          new Promise<void>((resolve) => {
+            signal.addEventListener("abort", () => {
+              reasons.second = signal.reason;
+              resolve();
+            });
+            inSecond.resolve();
+          }),
+      );
+    });
+    const handle = await wf.run();
+    const worker = ow.newWorker({ pollIntervalMs: 20 });
+    await worker.start();
+    try {
+      await inSecond.promise;
+      await handle.cancel();
+      await assert.rejects(handle.result(), WorkflowCanceledError);
+      await delay(50);
+      assert.deepEqual(Object.keys(reasons), ["second"]);
+      assert.ok(reasons.second instanceof WorkflowCanceledError);
+    } finally {
+      await worker.stop();
+    }
+  },
+);
+
+testEachBackend(
   "a run canceled by another process stops at its next step boundary",
   async ({ backend, store, namespaceId }) => {
     const ow = new OpenWorkflow({ backend });
