@@ -379,6 +379,33 @@ Deno.test("BackendSqlite.stop() is idempotent and fails waiting and later operat
   });
 });
 
+Deno.test("BackendSqlite.stop() commits the writes issued just before it", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/workflows.db`;
+    const backend = await BackendSqlite.connect(path);
+    const writes = Array.from(
+      { length: 50 },
+      (_, i) => backend.createWorkflowRun({ ...RUN, input: { i } }),
+    );
+    await backend.stop();
+    const created = await Promise.all(writes);
+    const reopened = await BackendSqlite.connect(path);
+    try {
+      const stored = await Promise.all(
+        created.map((run) =>
+          reopened.getWorkflowRun({ workflowRunId: run.id })
+        ),
+      );
+      assert.deepEqual(
+        stored.map((run) => run?.input),
+        Array.from({ length: 50 }, (_, i) => ({ i })),
+      );
+    } finally {
+      await reopened.stop();
+    }
+  });
+});
+
 /** The specifiers of every module `entry` loads, per `deno info`. */
 async function moduleGraph(entry: string): Promise<string[]> {
   const { stdout, success } = await new Deno.Command(Deno.execPath(), {

@@ -9,8 +9,10 @@
  * second; the CPU seconds of the database's server processes (the ones
  * connected to this database, from `/proc/<pid>/stat`), of the workers and
  * of the client; the whole machine's busy time (`/proc/stat`, other users
- * included); transactions per run; and what the database's active
- * processes were waiting on (`pg_stat_activity`, sampled every 50 ms).
+ * included); transactions per run (counted once every connection has
+ * closed, connecting and a 20-run warm-up included); and what the
+ * database's active processes were waiting on (`pg_stat_activity`, sampled
+ * every 50 ms).
  *
  * @module
  */
@@ -25,6 +27,7 @@ import {
   retryOnRestart,
   round,
   type ScratchDatabase,
+  sleep,
   transactionCount,
 } from "./common.ts";
 import { openBackend } from "./harness.ts";
@@ -187,9 +190,14 @@ function concurrencyOf(config: Config, o: WorkersOptions): number {
     : Math.max(1, Math.round(o.concurrency / config.workers));
 }
 
+/** Runs before each trial, so that every pool has opened its connections. */
+const WARM_UP_RUNS = 20;
+
 async function measure(config: Config, o: WorkersOptions): Promise<Trial> {
   const db = await createScratchDatabase(o.databaseUrl, "workers");
   const children: Deno.ChildProcess[] = [];
+  const transactionsAtStart = await transactionCount(db.admin, db.name);
+  let trial: Trial;
   try {
     const clientBackend = await openBackend("postgres", db.url, {
       maxConnections: 4,
@@ -202,7 +210,10 @@ async function measure(config: Config, o: WorkersOptions): Promise<Trial> {
       const client = new OpenWorkflow({ backend: clientBackend });
       const four = defineFourSteps(client);
       await Promise.all(
-        Array.from({ length: 20 }, async () => (await four.run(null)).result()),
+        Array.from(
+          { length: WARM_UP_RUNS },
+          async () => (await four.run(null)).result(),
+        ),
       ); // warm-up: every pool opens connections
       const before = await counters(db, children);
       const sampler = sampleWaits(db);
@@ -218,15 +229,14 @@ async function measure(config: Config, o: WorkersOptions): Promise<Trial> {
         (sum, [pid, cpu]) => sum + cpu - (before.postgres.get(pid) ?? 0),
         0,
       );
-      return {
+      trial = {
         seconds,
         runsPerSecond: o.runs / seconds,
         postgresCpuSeconds: postgresCpu,
         workersCpuSeconds: after.workers - before.workers,
         clientCpuSeconds: after.client - before.client,
         machineBusyCores: (after.machineBusy - before.machineBusy) / seconds,
-        transactionsPerRun: (after.transactions - before.transactions) /
-          o.runs,
+        transactionsPerRun: 0, // counted once every process has left
         waits: waits.shares,
         activeSamples: waits.samples,
       };
@@ -234,6 +244,16 @@ async function measure(config: Config, o: WorkersOptions): Promise<Trial> {
       await Promise.all(children.map(stopChild));
       await clientBackend.stop();
     }
+    // A server process reports its transactions within 10 s of going
+    // idle, or when it exits: count them once every connection is gone.
+    for (let i = 0; i < 100; i++) {
+      if ((await backendPids(db.admin, db.name)).length === 0) break;
+      await sleep(50);
+    }
+    trial.transactionsPerRun =
+      (await transactionCount(db.admin, db.name) - transactionsAtStart) /
+      (o.runs + WARM_UP_RUNS);
+    return trial;
   } finally {
     await db.drop();
   }
@@ -297,7 +317,6 @@ interface Counters {
   client: number;
   /** Busy CPU seconds of the whole machine. */
   machineBusy: number;
-  transactions: number;
 }
 
 async function counters(
@@ -310,7 +329,6 @@ async function counters(
     workers: children.reduce((sum, child) => sum + cpuSeconds(child.pid), 0),
     client: cpuSeconds("self"),
     machineBusy: machineBusySeconds(),
-    transactions: await transactionCount(db.admin, db.name),
   };
 }
 

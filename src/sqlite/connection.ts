@@ -8,11 +8,12 @@
  *
  * Writes queue up, in call order, and run in `BEGIN IMMEDIATE`
  * transactions, which take the write lock up front, so a transaction never
- * fails halfway for lack of it. While another process holds the lock, the
- * writes of this one wait together; once it is free, they commit in one
- * transaction (group commit), each in a savepoint of its own, so that one
- * write failing rolls back that write only. A transaction runs
- * synchronously from `BEGIN` to `COMMIT`: writes never interleave.
+ * fails halfway for lack of it. The writes issued during one turn of the
+ * event loop, and those that waited while another process held the lock,
+ * commit in one transaction (group commit: one sync to disk for all of
+ * them), each in a savepoint of its own, so that one write failing rolls
+ * back that write only. A transaction runs synchronously from `BEGIN` to
+ * `COMMIT`: writes never interleave.
  *
  * @module
  */
@@ -179,13 +180,17 @@ export class SqliteConnection {
         reject,
         queuedAt: performance.now(),
       });
-      if (!this.#draining) this.#drain();
+      if (!this.#draining) {
+        // Drained on the next turn of the event loop: the writes issued
+        // meanwhile commit together.
+        this.#draining = true;
+        setImmediate(() => this.#drain());
+      }
     });
   }
 
   /** Commits the queued writes, batch by batch, waiting out busy errors. */
   async #drain(): Promise<void> {
-    this.#draining = true;
     try {
       for (let retries = 0; this.#queue.length > 0 && !this.isClosed;) {
         const batch = this.#queue.slice(0, MAX_BATCH);
@@ -207,15 +212,10 @@ export class SqliteConnection {
         }
         retries = 0;
         this.#queue.splice(0, batch.length);
-        batch.forEach((write, i) => {
-          const outcome = outcomes[i];
-          if (outcome.ok) {
-            write.resolve(outcome.value);
-          } else {
-            const { action } = write;
-            write.reject(sqliteError(action, this.location, outcome.error));
-          }
-        });
+        this.#settle(batch, outcomes);
+        // Let the callers go on, so that the writes they issue next share
+        // the next transaction.
+        await nextTurn();
       }
     } finally {
       this.#draining = false;
@@ -223,6 +223,18 @@ export class SqliteConnection {
         write.reject(this.#stoppedError(write.action));
       }
     }
+  }
+
+  #settle(batch: readonly QueuedWrite[], outcomes: Outcome[]): void {
+    batch.forEach((write, i) => {
+      const outcome = outcomes[i];
+      if (outcome.ok) {
+        write.resolve(outcome.value);
+      } else {
+        const { action } = write;
+        write.reject(sqliteError(action, this.location, outcome.error));
+      }
+    });
   }
 
   /**
@@ -310,9 +322,23 @@ export class SqliteConnection {
     }
   }
 
-  /** Closes the connection; operations waiting for a lock then fail. */
+  /**
+   * Closes the connection: the writes queued for the next transaction
+   * commit first, unless the database is locked; operations waiting for a
+   * lock then fail.
+   */
   close(): void {
     if (this.isClosed) return;
+    if (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0);
+      let outcomes: Outcome[];
+      try {
+        outcomes = this.#commit(batch);
+      } catch (error) {
+        outcomes = batch.map(() => ({ ok: false, error }));
+      }
+      this.#settle(batch, outcomes);
+    }
     this.#closing.abort();
     this.#statements.clear();
     this.#db.close();
@@ -395,4 +421,9 @@ export function sqliteError(
     }`,
     { cause: error },
   );
+}
+
+/** Resolves on the next turn of the event loop, after pending I/O. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
