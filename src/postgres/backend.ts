@@ -41,6 +41,7 @@ import {
 } from "../errors.ts";
 import { checkPositiveInteger, received } from "../validate.ts";
 import { Batcher } from "./batch.ts";
+import { claimWorkflowRuns, SESSION_SETTINGS } from "./claim.ts";
 import { channelOf, ListenerRef } from "./notify.ts";
 import {
   isUuid,
@@ -288,9 +289,7 @@ export class BackendPostgres implements Backend {
       // No type lookups: every parameter is a scalar or JSON, and a lookup
       // cut short by a dropped connection would crash the process.
       fetch_types: false,
-      // No JIT: row estimates of JSON parameters are guesses, and a JIT
-      // compilation costs far more than these short statements.
-      connection: { application_name: "openworkflow", jit: "off" },
+      connection: { ...SESSION_SETTINGS },
     });
     // postgres.js retries a connection that is closed at once without
     // end, and its timeout covers one attempt: bound the whole connect.
@@ -365,58 +364,9 @@ export class BackendPostgres implements Backend {
   async claimWorkflowRuns(
     params: ClaimWorkflowRunsParams,
   ): Promise<WorkflowRun[]> {
-    const { sql, runs, namespaceId: ns } = this.#scope;
-    const workflows = params.workflows;
-    if (workflows !== undefined && workflows.length === 0) return [];
-    const claimable = sql`
-      r.namespace_id = ${ns}
-      AND r.status IN ('pending', 'running', 'sleeping')
-      AND r.available_at <= now()
-      AND (r.deadline_at IS NULL OR r.deadline_at > now())`;
-    // With workflows named, each is looked up on its own through the
-    // (namespace, workflow, availability) index: runs of workflows this
-    // worker does not have are never scanned, however many wait.
-    const candidates = workflows === undefined
-      ? sql`
-        SELECT r.id FROM ${runs} r
-        WHERE ${claimable}
-        ORDER BY r.available_at, r.created_at
-        LIMIT ${params.limit}
-        FOR UPDATE SKIP LOCKED`
-      : sql`
-        SELECT c.id FROM json_to_recordset(${
-        JSON.stringify(
-          workflows.map(({ name, version }) => ({ name, version })),
-        )
-      }::text::json) AS w(name text, version text)
-        CROSS JOIN LATERAL (
-          SELECT r.id, r.available_at, r.created_at FROM ${runs} r
-          WHERE ${claimable}
-            AND r.workflow_name = w.name
-            AND r.version IS NOT DISTINCT FROM w.version
-          ORDER BY r.available_at, r.created_at
-          LIMIT ${params.limit}
-          FOR UPDATE SKIP LOCKED
-        ) c
-        ORDER BY c.available_at, c.created_at
-        LIMIT ${params.limit}`;
-    const rows = await guard(
+    return await guard(
       "claim workflow runs",
-      sql<Row[]>`
-      WITH candidates AS (${candidates})
-      UPDATE ${runs} r SET
-        status = 'running',
-        worker_id = ${params.workerId},
-        attempts = r.attempts + 1,
-        available_at = now() + ${params.leaseDurationMs} * interval '1 millisecond',
-        started_at = coalesce(r.started_at, now()),
-        updated_at = now()
-      FROM candidates c
-      WHERE r.namespace_id = ${ns} AND r.id = c.id
-      RETURNING r.*`,
-    );
-    return rows.map(toWorkflowRun).sort((a, b) =>
-      a.createdAt.getTime() - b.createdAt.getTime()
+      claimWorkflowRuns(this.#scope, params),
     );
   }
 

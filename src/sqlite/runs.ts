@@ -80,18 +80,23 @@ export function selectWorkflowRun(
   return row === undefined ? null : toWorkflowRun(row);
 }
 
+/** A statement and its parameters. */
+export interface Statement {
+  sql: string;
+  params: Params;
+}
+
 /**
- * Claims up to `params.limit` claimable runs, longest-waiting first, and
- * returns them oldest first.
+ * The claim statement: it marks up to `params.limit` claimable runs as
+ * held, longest-waiting first, and returns them. Exported so that the
+ * benchmarks explain the very statement the engine runs.
  */
-export function claimWorkflowRuns(
-  db: SqliteConnection,
+export function claimStatement(
   ns: string,
   now: number,
   params: ClaimWorkflowRunsParams,
-): WorkflowRun[] {
+): Statement {
   const workflows = params.workflows;
-  if (workflows !== undefined && workflows.length === 0) return [];
   const claimable = `r.namespace_id = :ns
         AND r.status IN ${UNFINISHED}
         AND r.available_at <= :now
@@ -123,8 +128,8 @@ export function claimWorkflowRuns(
     selectors[`name${i}`] = name;
     selectors[`version${i}`] = version;
   });
-  const rows = db.all(
-    `UPDATE ${RUNS} SET
+  return {
+    sql: `UPDATE ${RUNS} SET
       status = 'running',
       worker_id = :workerId,
       attempts = attempts + 1,
@@ -133,7 +138,7 @@ export function claimWorkflowRuns(
       updated_at = :now
     WHERE seq IN (${candidates})
     RETURNING *`,
-    {
+    params: {
       ns,
       now,
       workerId: params.workerId,
@@ -141,7 +146,24 @@ export function claimWorkflowRuns(
       limit: params.limit,
       ...selectors,
     },
-  );
+  };
+}
+
+/**
+ * Claims up to `params.limit` claimable runs, longest-waiting first, and
+ * returns them oldest first.
+ */
+export function claimWorkflowRuns(
+  db: SqliteConnection,
+  ns: string,
+  now: number,
+  params: ClaimWorkflowRunsParams,
+): WorkflowRun[] {
+  if (params.workflows !== undefined && params.workflows.length === 0) {
+    return [];
+  }
+  const statement = claimStatement(ns, now, params);
+  const rows = db.all(statement.sql, statement.params);
   rows.sort((a, b) =>
     Number(a.created_at) - Number(b.created_at) ||
     Number(a.seq) - Number(b.seq)
