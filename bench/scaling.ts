@@ -4,7 +4,9 @@
  *
  * - `history`: run → result, per-step and claim latency with 1M finished
  *   runs (4M step attempts) and 100k unfinished runs, against an empty
- *   database measured in alternating blocks; EXPLAIN ANALYZE of the claim.
+ *   database measured in alternating blocks; the plan of the engine's own
+ *   claim statement (Postgres: `EXPLAIN ANALYZE`; SQLite: `EXPLAIN QUERY
+ *   PLAN` and its time).
  * - `long`: a 1,000-step run, last 100 steps against the first 100; a run
  *   resumed after its worker process was SIGKILLed at step 500.
  * - `fanout`: 1,000 sleeping runs held by one worker, then 1,000 handles

@@ -2,104 +2,40 @@
  * Query-plan evidence for the claim statement, the one hot path whose cost
  * depends on what else is in the tables.
  *
- * The statement explained is the one the engine really sent, read back
- * from `pg_stat_activity` (the engine's SQL changes often); its parameters
- * are bound by what each `$n` stands next to. When the text was cut at
- * `track_activity_query_size`, `CLAIM_SQL`, a copy of
- * `BackendPostgres.claimWorkflowRuns` (src/postgres/backend.ts), stands in.
+ * The statement explained is the engine's own, never a copy, so that the
+ * evidence cannot go stale when the engine's SQL changes:
+ *
+ * - Postgres: the engine's `claimWorkflowRuns` (src/postgres/claim.ts)
+ *   runs once, in a transaction rolled back, on a pool with the engine's
+ *   session settings whose postgres.js `debug` hook records the text,
+ *   parameters and parameter types it sends. That text is then prepared
+ *   (`PREPARE`, typed alike) and run under
+ *   `EXPLAIN (ANALYZE, BUFFERS) EXECUTE` ten times, each rolled back to a
+ *   savepoint: postgres.js prepares the claim on every pool connection,
+ *   and after five runs Postgres's plan cache may switch to a generic
+ *   plan, so the last five runs show the plan a long-running worker gets.
+ * - SQLite: `claimStatement` (src/sqlite/runs.ts), which the backend's
+ *   claim runs, gives the statement and its parameters: `EXPLAIN QUERY
+ *   PLAN` of it, and its time in a transaction rolled back.
+ *
+ * Nothing is left changed.
  *
  * @module
  */
 
+import postgres from "postgres";
 import type { Sql, TransactionSql } from "postgres";
 import type { DatabaseSync } from "node:sqlite";
 import type { WorkflowSelector } from "../../mod.ts";
+import {
+  claimWorkflowRuns,
+  SESSION_SETTINGS,
+} from "../../src/postgres/claim.ts";
+import { channelOf } from "../../src/postgres/notify.ts";
+import type { Scope } from "../../src/postgres/statements.ts";
+import { claimStatement } from "../../src/sqlite/runs.ts";
 
-/** A copy of the engine's claim statement. */
-export const CLAIM_SQL = `
-      WITH candidates AS (
-        SELECT r.id FROM "openworkflow"."workflow_runs" r
-        WHERE r.namespace_id = $1
-          AND r.status IN ('pending', 'running', 'sleeping')
-          AND r.available_at <= now()
-          AND (r.deadline_at IS NULL OR r.deadline_at > now())
-      AND EXISTS (
-        SELECT 1 FROM json_to_recordset($2::text::json) AS w(name text, version text)
-        WHERE w.name = r.workflow_name AND w.version IS NOT DISTINCT FROM r.version
-      )
-        ORDER BY r.available_at, r.created_at
-        LIMIT $3
-        FOR UPDATE SKIP LOCKED
-      )
-      UPDATE "openworkflow"."workflow_runs" r SET
-        status = 'running',
-        worker_id = $4,
-        attempts = r.attempts + 1,
-        available_at = now() + $5 * interval '1 millisecond',
-        started_at = coalesce(r.started_at, now()),
-        updated_at = now()
-      FROM candidates c
-      WHERE r.namespace_id = $6 AND r.id = c.id
-      RETURNING r.*`;
-
-/** The index that lets a claim reach its own workflows' runs directly. */
-export const SUGGESTED_INDEX = `CREATE INDEX workflow_runs_claimable_by_name
-  ON openworkflow.workflow_runs (namespace_id, workflow_name, available_at)
-  WHERE status IN ('pending', 'running', 'sleeping')`;
-
-/**
- * The claim rewritten to use it: one ordered, limited scan per selector
- * (LATERAL), merged; the selectors as two arrays, whose length the planner
- * knows (a `json_to_recordset` is always estimated at 100 rows, which
- * inflates the cost past `jit_above_cost`).
- */
-export const SUGGESTED_CLAIM_SQL = `
-      WITH candidates AS (
-        SELECT c.id FROM unnest($2::text[], $3::text[]) AS w(name, version)
-        CROSS JOIN LATERAL (
-          SELECT r.id, r.available_at, r.created_at
-          FROM openworkflow.workflow_runs r
-          WHERE r.namespace_id = $1
-            AND r.workflow_name = w.name
-            AND r.version IS NOT DISTINCT FROM w.version
-            AND r.status IN ('pending', 'running', 'sleeping')
-            AND r.available_at <= now()
-            AND (r.deadline_at IS NULL OR r.deadline_at > now())
-          ORDER BY r.available_at, r.created_at
-          LIMIT $4
-          FOR UPDATE SKIP LOCKED
-        ) c
-        ORDER BY c.available_at, c.created_at
-        LIMIT $4
-      )
-      UPDATE openworkflow.workflow_runs r SET
-        status = 'running',
-        worker_id = $5,
-        attempts = r.attempts + 1,
-        available_at = now() + $6 * interval '1 millisecond',
-        started_at = coalesce(r.started_at, now()),
-        updated_at = now()
-      FROM candidates c
-      WHERE r.namespace_id = $7 AND r.id = c.id
-      RETURNING r.*`;
-
-/**
- * The claim statement the engine last sent to database `name`, or `null`
- * when `pg_stat_activity` holds none or only a cut-off one.
- */
-export async function capturedClaim(
-  admin: Sql,
-  name: string,
-): Promise<string | null> {
-  const rows = await admin`
-    SELECT query FROM pg_stat_activity
-    WHERE datname = ${name} AND query LIKE '%FOR UPDATE SKIP LOCKED%'
-      AND query LIKE '%RETURNING%'
-    LIMIT 1`;
-  return rows.length === 0 ? null : String(rows[0].query);
-}
-
-/** What the claim's parameters stand for. */
+/** What the claim is asked for. */
 export interface ClaimValues {
   namespaceId: string;
   selectors: readonly WorkflowSelector[];
@@ -108,41 +44,159 @@ export interface ClaimValues {
   leaseDurationMs: number;
 }
 
-/**
- * The parameters of claim statement `text`, each chosen by what its `$n`
- * stands next to; `null` when one is not recognized.
- */
-export function bindClaim(text: string, v: ClaimValues): unknown[] | null {
-  const params: unknown[] = [];
-  for (const match of text.matchAll(/\$(\d+)/g)) {
-    const n = Number(match[1]);
-    const before = text.slice(Math.max(0, match.index - 40), match.index);
-    const after = text.slice(match.index + match[0].length).slice(0, 40);
-    let value: unknown;
-    if (/namespace_id\s*=\s*$/.test(before)) value = v.namespaceId;
-    else if (
-      /json_to_recordset\(\s*$/.test(before) || /^::text::json/.test(after)
-    ) {
-      value = JSON.stringify(
-        v.selectors.map(({ name, version }) => ({ name, version })),
-      );
-    } else if (/LIMIT\s*$/i.test(before)) value = v.limit;
-    else if (/worker_id\s*=\s*$/.test(before)) value = v.workerId;
-    else if (/^\s*\*\s*interval/.test(after)) value = v.leaseDurationMs;
-    else return null;
-    params[n - 1] = value;
-  }
-  return params;
+/** A statement as the driver sent it. */
+export interface SentStatement {
+  text: string;
+  parameters: unknown[];
+  /** The parameters' type OIDs; 0 leaves the type to the server. */
+  types: number[];
 }
 
-/** One plan, reduced to what tells its story. */
+/** One Postgres plan, reduced to what tells its story. */
 export interface PlanSummary {
   executionMs: number;
-  /** The scan node over `workflow_runs` that finds the candidates. */
+  /** The scan nodes over `workflow_runs` that find the candidates. */
   scan: string;
-  /** Rows the candidate scan read (returned plus filtered out). */
+  /** Rows the candidate scans read (returned plus filtered out). */
   rowsRead: number;
+  /** Whether the plan cache chose a generic plan (`$n` left in it). */
+  generic: boolean;
   lines: string[];
+}
+
+/** The schema the benchmarks use (the engine's default). */
+const SCHEMA = "openworkflow";
+
+/** Runs of the prepared claim; the last {@linkcode SETTLED} are reported. */
+const EXECUTIONS = 10;
+/** Postgres's plan cache decides on a generic plan after five runs. */
+const SETTLED = 5;
+
+/**
+ * The claim statement of the engine for `values`, as postgres.js sent it,
+ * and its plan on the database at `url` (the median of the settled runs).
+ */
+export async function explainClaimPostgres(
+  url: string,
+  values: ClaimValues,
+): Promise<{ statement: SentStatement; plan: PlanSummary }> {
+  let sent: SentStatement[] | null = null;
+  const sql = postgres(url, {
+    max: 1,
+    onnotice: () => {},
+    fetch_types: false,
+    connection: {
+      ...SESSION_SETTINGS,
+      application_name: "openworkflow-bench-explain",
+    },
+    debug: (_connection, text, parameters, types) => {
+      sent?.push({ text, parameters: [...parameters], types: [...types] });
+    },
+  });
+  try {
+    const recorded: SentStatement[] = [];
+    await rolledBack(sql, async (tx) => {
+      const s: Scope = {
+        sql: tx as unknown as Sql,
+        namespaceId: values.namespaceId,
+        channel: channelOf(SCHEMA),
+        runs: sql(`${SCHEMA}.workflow_runs`),
+        steps: sql(`${SCHEMA}.step_attempts`),
+      };
+      sent = recorded;
+      try {
+        await claimWorkflowRuns(s, {
+          workerId: values.workerId,
+          workflows: [...values.selectors],
+          limit: values.limit,
+          leaseDurationMs: values.leaseDurationMs,
+        });
+      } finally {
+        sent = null;
+      }
+    });
+    if (recorded.length !== 1) {
+      throw new Error(
+        `expected the claim to send one statement, it sent ${recorded.length}`,
+      );
+    }
+    const [statement] = recorded;
+    const plans: PlanSummary[] = [];
+    await rolledBack(sql, async (tx) => {
+      // Typed as postgres.js typed them (`unknown`: inferred by the server).
+      const declared = await tx.unsafe(
+        `SELECT coalesce(t.oid::regtype::text, 'unknown') AS type
+        FROM unnest('{${statement.types.join(",")}}'::oid[])
+          WITH ORDINALITY AS u(oid, n)
+        LEFT JOIN pg_type t ON t.oid = u.oid AND u.oid <> 0
+        ORDER BY u.n`,
+      );
+      const list = declared.map((row) => row.type).join(", ");
+      await tx.unsafe(
+        `PREPARE openworkflow_claim ${
+          list && `(${list})`
+        } AS ${statement.text}`,
+      );
+      // EXPLAIN EXECUTE takes no bound parameters: the arguments go in as
+      // literals of the types the statement's parameters were given.
+      const types = await tx`
+        SELECT u.type::text FROM pg_prepared_statements,
+          unnest(parameter_types) WITH ORDINALITY AS u(type, n)
+        WHERE name = 'openworkflow_claim' ORDER BY u.n`;
+      const args = types.map(({ type }, i) =>
+        `${literal(statement.parameters[i])}::${type}`
+      ).join(", ");
+      for (let i = 0; i < EXECUTIONS; i++) {
+        await tx.unsafe("SAVEPOINT claim");
+        const rows = await tx.unsafe(
+          `EXPLAIN (ANALYZE, BUFFERS) EXECUTE openworkflow_claim(${args})`,
+        );
+        await tx.unsafe("ROLLBACK TO SAVEPOINT claim");
+        plans.push(summarize(rows.map((row) => String(row["QUERY PLAN"]))));
+      }
+    });
+    const settled = plans.slice(-SETTLED).sort((a, b) =>
+      a.executionMs - b.executionMs
+    );
+    return { statement, plan: settled[Math.floor(SETTLED / 2)] };
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+/** A parameter as an SQL literal. */
+function literal(value: unknown): string {
+  if (value === null || value === undefined) return "NULL";
+  if (value instanceof Date) return `'${value.toISOString()}'`;
+  return `'${String(value).replaceAll("'", "''")}'`;
+}
+
+/** Runs `fn` in a transaction, then rolls it back. */
+async function rolledBack(
+  sql: Sql,
+  fn: (tx: TransactionSql) => Promise<void>,
+): Promise<void> {
+  try {
+    await sql.begin(async (tx) => {
+      await fn(tx);
+      throw new Rollback();
+    });
+  } catch (error) {
+    if (!(error instanceof Rollback)) throw error;
+  }
+}
+
+/** Thrown to roll a transaction back. */
+class Rollback extends Error {}
+
+/** The width of a plan line's indentation. */
+function indent(line: string): number {
+  return line.length - line.trimStart().length;
+}
+
+/** A plan node's name, without its costs and timings. */
+function node(line: string): string {
+  return line.trim().replace(/^->\s*/, "").replace(/\s+\(cost=.*$/, "");
 }
 
 function summarize(lines: string[]): PlanSummary {
@@ -150,183 +204,108 @@ function summarize(lines: string[]): PlanSummary {
     lines.find((l) => l.includes("Execution Time"))?.match(/([\d.]+) ms/)
       ?.[1] ?? NaN,
   );
-  const at = lines.findIndex((l) => /Scan .*on workflow_runs r_1\b/.test(l));
-  const line = lines[at] ?? "";
-  const scan = line.trim().replace(/^->\s*/, "").replace(/\s+\(.*$/, "") ||
-    "?";
-  // Rows the scan returned, and those its filter dropped.
-  const actual = line.match(
-    /actual time=[\d.]+\.\.[\d.]+ rows=(\d+) loops=(\d+)/,
-  );
-  let rowsRead = actual === null ? 0 : Number(actual[1]) * Number(actual[2]);
-  for (const next of lines.slice(at + 1)) {
-    if (next.includes("->")) break;
-    const removed = next.match(/Rows Removed by Filter: (\d+)/);
-    if (removed !== null) rowsRead += Number(removed[1]);
-  }
-  return { executionMs, scan, rowsRead, lines };
-}
-
-/** The claim plans of one database. */
-export interface ClaimPlans {
-  /** Whether the statement is the engine's own (else `CLAIM_SQL`). */
-  source: "engine" | "copy";
-  current: PlanSummary;
-  /** The engine's statement once the suggested index exists. */
-  withIndex: PlanSummary;
-  /** The suggested rewrite with the suggested index. */
-  suggested: PlanSummary;
-}
-
-/**
- * `EXPLAIN (ANALYZE, BUFFERS)` of the claim statement `engineText` (or
- * `CLAIM_SQL`), then, in the same transaction, rolled back, of it and of
- * the suggested rewrite once the suggested index exists. Nothing is left
- * changed (no run is due for `selectors`, so nothing is claimed either).
- */
-export async function explainClaims(
-  sql: Sql,
-  engineText: string | null,
-  values: ClaimValues,
-): Promise<ClaimPlans> {
-  let text = engineText ?? CLAIM_SQL;
-  let params = bindClaim(text, values);
-  let source: ClaimPlans["source"] = engineText === null ? "copy" : "engine";
-  if (params === null) {
-    text = CLAIM_SQL;
-    params = bindClaim(text, values)!;
-    source = "copy";
-  }
-  // The median of five runs: one run on a busy machine may stall.
-  const explain = async (
-    tx: TransactionSql,
-    statement: string,
-    bound: unknown[],
-  ): Promise<PlanSummary> => {
-    const plans: PlanSummary[] = [];
-    for (let i = 0; i < 5; i++) {
-      const rows = await tx.unsafe(
-        `EXPLAIN (ANALYZE, BUFFERS) ${statement}`,
-        bound as never[],
+  // The candidates are found under `CTE candidates`; the update's own scan
+  // (by id) is outside it.
+  const cte = lines.findIndex((l) => /^\s*CTE candidates\b/.test(l));
+  const candidates = cte === -1 ? lines : lines.slice(cte + 1);
+  const end = candidates.findIndex((l) => indent(l) <= indent(lines[cte]));
+  const subtree = cte === -1 || end === -1
+    ? candidates
+    : candidates.slice(0, end);
+  const scans = new Set<string>();
+  let rowsRead = 0;
+  subtree.forEach((line, at) => {
+    if (!/ Scan .*\bon workflow_runs\b/.test(line)) return;
+    const children = subtree.slice(at + 1);
+    const below = children.findIndex((l) => indent(l) <= indent(line));
+    const details = below === -1 ? children : children.slice(0, below);
+    // A bitmap heap scan names its table; the index is a child's.
+    const index = details.map(node).find((l) =>
+      l.startsWith("Bitmap Index Scan on ")
+    );
+    scans.add(
+      index === undefined
+        ? node(line)
+        : `${node(line)} (${index.replace("Bitmap Index Scan on ", "")})`,
+    );
+    // Rows the scan returned, and those it dropped (per loop).
+    const actual = line.match(/actual time=\S+ rows=(\d+) loops=(\d+)/);
+    if (actual === null) return;
+    let rows = Number(actual[1]);
+    for (const next of details) {
+      if (next.includes("->")) break;
+      const removed = next.match(
+        /Rows Removed by (?:Filter|Index Recheck): (\d+)/,
       );
-      plans.push(summarize(rows.map((row) => String(row["QUERY PLAN"]))));
+      if (removed !== null) rows += Number(removed[1]);
     }
-    return plans.sort((a, b) => a.executionMs - b.executionMs)[2];
+    rowsRead += rows * Number(actual[2]);
+  });
+  return {
+    executionMs,
+    scan: scans.size === 0 ? "?" : [...scans].join("; "),
+    rowsRead,
+    generic: lines.some((l) => /\$\d+/.test(l)),
+    lines,
   };
-  const suggested = [
-    values.namespaceId,
-    values.selectors.map((s) => s.name),
-    values.selectors.map((s) => s.version),
-    values.limit,
-    values.workerId,
-    values.leaseDurationMs,
-    values.namespaceId,
-  ];
-  let result: ClaimPlans | undefined;
-  try {
-    await sql.begin(async (tx) => {
-      const current = await explain(tx, text, params);
-      await tx.unsafe(SUGGESTED_INDEX);
-      await tx.unsafe(`ANALYZE openworkflow.workflow_runs`);
-      result = {
-        source,
-        current,
-        withIndex: await explain(tx, text, params),
-        suggested: await explain(tx, SUGGESTED_CLAIM_SQL, suggested),
-      };
-      throw new Rollback();
-    });
-  } catch (error) {
-    if (!(error instanceof Rollback)) throw error;
-  }
-  return result!;
 }
 
-/** Thrown to roll a transaction back. */
-class Rollback extends Error {}
-
-/** SQLite: the same index as {@linkcode SUGGESTED_INDEX}. */
-export const SQLITE_SUGGESTED_INDEX =
-  `CREATE INDEX openworkflow_workflow_runs_claimable_by_name
-  ON openworkflow_workflow_runs (namespace_id, workflow_name, available_at)
-  WHERE status IN ('pending', 'running', 'sleeping')`;
-
-/**
- * SQLite: the candidate selection of the claim, a copy of
- * `claimWorkflowRuns` in src/sqlite/runs.ts.
- */
-const SQLITE_CANDIDATES = `SELECT r.seq FROM openworkflow_workflow_runs AS r
-      WHERE r.namespace_id = :ns
-        AND r.status IN ('pending', 'running', 'sleeping')
-        AND r.available_at <= :now
-        AND (r.deadline_at IS NULL OR r.deadline_at > :now)
-        AND EXISTS (
-          SELECT 1 FROM json_each(:workflows) AS w
-          WHERE json_extract(w.value, '$.name') = r.workflow_name
-            AND json_extract(w.value, '$.version') IS r.version
-        )
-      ORDER BY r.available_at, r.created_at, r.seq
-      LIMIT :limit`;
-
-/**
- * SQLite: the candidate selection driven by the selectors (`CROSS JOIN`
- * makes SQLite keep `json_each` as the outer loop; a plain `JOIN` lets it
- * scan the claimable runs first, as before).
- */
-export const SQLITE_SUGGESTED_CANDIDATES = `SELECT r.seq
-      FROM json_each(:workflows) AS w
-      CROSS JOIN openworkflow_workflow_runs AS r
-      WHERE r.namespace_id = :ns
-        AND r.workflow_name = json_extract(w.value, '$.name')
-        AND r.version IS json_extract(w.value, '$.version')
-        AND r.status IN ('pending', 'running', 'sleeping')
-        AND r.available_at <= :now
-        AND (r.deadline_at IS NULL OR r.deadline_at > :now)
-      ORDER BY r.available_at, r.created_at, r.seq
-      LIMIT :limit`;
-
-/** A SQLite query plan and the median time of the query. */
+/** A SQLite query plan and the median time of the statement. */
 export interface SqlitePlan {
+  /** The plan tree, indented. */
   plan: string[];
+  /** The searches and scans that find the candidates. */
+  scan: string;
   ms: number;
+  /** Runs the statement claimed (each time rolled back). */
+  claimed: number;
 }
 
 /**
- * SQLite: `EXPLAIN QUERY PLAN` and the time of the claim's candidate
- * selection, then (in a transaction rolled back) of the suggested one with
- * the suggested index.
+ * SQLite: `EXPLAIN QUERY PLAN` of the engine's claim statement for
+ * `values`, and its median time over five runs, each rolled back.
  */
 export function explainClaimSqlite(
   db: DatabaseSync,
-  namespaceId: string,
-  selectors: readonly WorkflowSelector[],
-): { current: SqlitePlan; suggested: SqlitePlan } {
-  const params = {
-    ns: namespaceId,
-    now: Date.now(),
-    limit: 10,
-    workflows: JSON.stringify(
-      selectors.map(({ name, version }) => ({ name, version })),
-    ),
-  };
-  const measure = (text: string): SqlitePlan => {
-    const plan = db.prepare(`EXPLAIN QUERY PLAN ${text}`).all(params)
-      .map((row) => String(row.detail));
-    const statement = db.prepare(text);
-    const times: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const startedAt = performance.now();
-      statement.all(params);
-      times.push(performance.now() - startedAt);
-    }
-    return { plan, ms: times.sort((a, b) => a - b)[2] };
-  };
-  const current = measure(SQLITE_CANDIDATES);
+  values: ClaimValues,
+): SqlitePlan {
+  const { sql, params } = claimStatement(values.namespaceId, Date.now(), {
+    workerId: values.workerId,
+    workflows: [...values.selectors],
+    limit: values.limit,
+    leaseDurationMs: values.leaseDurationMs,
+  });
+  const depth = new Map<number, number>();
+  const plan = db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(params).map(
+    (row) => {
+      const level = (depth.get(Number(row.parent)) ?? -1) + 1;
+      depth.set(Number(row.id), level);
+      return `${"  ".repeat(level)}${row.detail}`;
+    },
+  );
+  const statement = db.prepare(sql);
+  const times: number[] = [];
+  let claimed = 0;
   db.exec("BEGIN");
   try {
-    db.exec(SQLITE_SUGGESTED_INDEX);
-    return { current, suggested: measure(SQLITE_SUGGESTED_CANDIDATES) };
+    for (let i = 0; i < 5; i++) {
+      db.exec("SAVEPOINT claim");
+      const startedAt = performance.now();
+      claimed = statement.all(params).length;
+      times.push(performance.now() - startedAt);
+      db.exec("ROLLBACK TO claim");
+    }
   } finally {
     db.exec("ROLLBACK");
   }
+  // Searches and scans of tables, other than the update's own by rowid.
+  const scans = plan.map((line) => line.trim()).filter((line) =>
+    /^(SEARCH|SCAN) [^(]/.test(line) && !line.includes("PRIMARY KEY")
+  );
+  return {
+    plan,
+    scan: [...new Set(scans)].join("; ") || "?",
+    ms: times.sort((a, b) => a - b)[2],
+    claimed,
+  };
 }

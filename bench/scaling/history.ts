@@ -6,9 +6,10 @@
  * stages (bulk SQL into the engine's tables). After each stage, a client
  * and fresh workers on each database measure run → result latency,
  * per-step latency and the claim, in alternating blocks (so that a shared
- * machine's drift hits both alike), and the claim statement is explained
- * (Postgres: `EXPLAIN ANALYZE`, also with a suggested index and rewrite,
- * rolled back; SQLite: `EXPLAIN QUERY PLAN`).
+ * machine's drift hits both alike), and the engine's claim statement is
+ * explained on both (Postgres: `EXPLAIN ANALYZE` of the prepared statement
+ * once the plan cache has settled; SQLite: `EXPLAIN QUERY PLAN` and its
+ * time; see explain.ts).
  *
  * @module
  */
@@ -21,12 +22,6 @@ import {
   retryOnRestart,
   round,
 } from "./common.ts";
-import {
-  SQLITE_SUGGESTED_CANDIDATES,
-  SQLITE_SUGGESTED_INDEX,
-  SUGGESTED_CLAIM_SQL,
-  SUGGESTED_INDEX,
-} from "./explain.ts";
 import {
   type BlockOptions,
   type Harness,
@@ -275,7 +270,6 @@ async function measureStage(
       for (const [h, s] of turns) await probeClaim(h, s);
       turns.reverse();
     }
-    await stores.capture();
   } finally {
     await empty.stop();
     await loaded.stop();
@@ -371,33 +365,30 @@ function report(
   );
   if (kind === "postgres") {
     printTable(
-      "Claim statement, EXPLAIN ANALYZE (ms; the engine's statement, then in a rolled-back transaction with the suggested index, and the suggested rewrite)",
+      "The engine's claim statement, EXPLAIN ANALYZE of the prepared statement once the plan cache has settled (ms, median of 5)",
       [
         "stage",
-        "engine claim (empty / loaded)",
+        "claim (empty / loaded)",
         "candidate scan (loaded)",
         "rows read",
-        "+ index only",
-        "suggested",
+        "plan",
       ],
       results.map(({ stage, claimPlan: { empty, loaded } }) => [
         stage,
         pair(empty.ms, loaded.ms),
         loaded.scan,
         loaded.rowsRead,
-        loaded.withIndexMs,
-        loaded.suggestedMs,
+        loaded.genericPlan ? "generic" : "custom",
       ]),
     );
   } else {
     printTable(
-      "Claim candidate selection (ms, median of 5; 'suggested' = index + rewrite, rolled back)",
-      ["stage", "select (empty / loaded)", "plan (loaded)", "suggested"],
+      "The engine's claim statement (ms, median of 5, rolled back)",
+      ["stage", "claim (empty / loaded)", "candidate scan (loaded)"],
       results.map(({ stage, claimPlan: { empty, loaded } }) => [
         stage,
         pair(empty.ms, loaded.ms),
         loaded.scan,
-        loaded.suggestedMs,
       ]),
     );
   }
@@ -405,16 +396,11 @@ function report(
     b.claimPlan.loaded.ms > a.claimPlan.loaded.ms ? b : a
   );
   const { empty, loaded } = worst.claimPlan;
-  if (isSlow(worst)) {
-    console.log(
-      `\nSlowest claim on ${kind} ("${worst.stage}", ${loaded.ms} ms; empty DB ${empty.ms} ms), plan:\n  ${
-        loaded.lines.join("\n  ")
-      }`,
-    );
-    console.log(
-      kind === "postgres"
-        ? `\nSuggested index:\n${SUGGESTED_INDEX}\nSuggested claim (${loaded.suggestedMs} ms, ${loaded.suggestedScan}):${SUGGESTED_CLAIM_SQL}`
-        : `\nSuggested index:\n${SQLITE_SUGGESTED_INDEX}\nSuggested candidate selection (${loaded.suggestedMs} ms, ${loaded.suggestedScan}):\n${SQLITE_SUGGESTED_CANDIDATES}`,
-    );
-  }
+  console.log(
+    `\n${
+      isSlow(worst) ? "Slow claim" : "Slowest claim"
+    } on the loaded ${kind} DB ("${worst.stage}", ${loaded.ms} ms; empty DB ${empty.ms} ms), plan:\n  ${
+      loaded.lines.join("\n  ")
+    }`,
+  );
 }

@@ -14,7 +14,11 @@ import {
   type ScratchDatabase,
   tempDir,
 } from "./common.ts";
-import { capturedClaim, explainClaims, explainClaimSqlite } from "./explain.ts";
+import {
+  type ClaimValues,
+  explainClaimPostgres,
+  explainClaimSqlite,
+} from "./explain.ts";
 import { MANY_STEPS, ONE_STEP } from "./harness.ts";
 import type { HistoryOptions } from "./history.ts";
 import {
@@ -34,20 +38,20 @@ export type Loader =
   | { kind: "finished" }
   | { kind: "unfinished"; batches: UnfinishedRuns[] };
 
-/** The claim statement on one database. */
+/** The engine's claim statement on one database. */
 export interface ClaimPlan {
-  /** Postgres: the engine's own statement, or the copy. */
-  source: string;
-  /** The statement as the engine runs it now. */
+  /**
+   * Postgres: execution time under `EXPLAIN ANALYZE` once the plan cache
+   * has settled; SQLite: wall time (ms, median).
+   */
   ms: number;
+  /** The scans that find the candidates. */
   scan: string;
+  /** Postgres: rows the candidate scans read. */
   rowsRead: number | null;
-  /** Postgres: the engine's statement with the suggested index. */
-  withIndexMs: number | null;
-  /** The suggested rewrite with the suggested index. */
-  suggestedMs: number;
-  suggestedScan: string;
-  /** Plan lines of the current statement. */
+  /** Postgres: whether the plan cache settled on a generic plan. */
+  genericPlan: boolean | null;
+  /** The plan. */
   lines: string[];
 }
 
@@ -59,8 +63,6 @@ export interface Stores {
   load(loader: Loader): Promise<void>;
   /** Before each measurement: statistics, and no leftover runs. */
   prepare(): Promise<void>;
-  /** While the harnesses still run (their connections are open). */
-  capture(): Promise<void>;
   explain(
     which: "empty" | "loaded",
     selectors: WorkflowSelector[],
@@ -75,11 +77,6 @@ export async function postgresStores(o: HistoryOptions): Promise<Stores> {
     empty: postgres(empty.url, { max: 1, onnotice: () => {} }),
     loaded: postgres(loaded.url, { max: 2, onnotice: () => {} }),
   };
-  const captured: Record<"empty" | "loaded", string | null> = {
-    empty: null,
-    loaded: null,
-  };
-  let warned = false;
   return {
     empty: empty.url,
     loaded: loaded.url,
@@ -114,33 +111,17 @@ export async function postgresStores(o: HistoryOptions): Promise<Stores> {
       }
       await vacuumAnalyzePostgres(pools.loaded, "openworkflow");
     },
-    async capture() {
-      captured.empty = await capturedClaim(empty.admin, empty.name);
-      captured.loaded = await capturedClaim(loaded.admin, loaded.name);
-    },
     async explain(which, selectors) {
-      const plans = await explainClaims(pools[which], captured[which], {
-        namespaceId: NAMESPACE,
-        selectors,
-        limit: 10,
-        workerId: "scale-explain",
-        leaseDurationMs: 30_000,
-      });
-      if (plans.source === "copy" && !warned) {
-        warned = true;
-        o.log(
-          "  note: the engine's claim statement could not be read back whole; explaining the copy in bench/scaling/explain.ts",
-        );
-      }
+      const { plan } = await explainClaimPostgres(
+        which === "empty" ? empty.url : loaded.url,
+        claimValues(selectors),
+      );
       return {
-        source: plans.source,
-        ms: round(plans.current.executionMs)!,
-        scan: plans.current.scan,
-        rowsRead: plans.current.rowsRead,
-        withIndexMs: round(plans.withIndex.executionMs),
-        suggestedMs: round(plans.suggested.executionMs)!,
-        suggestedScan: plans.suggested.scan,
-        lines: plans.current.lines,
+        ms: round(plan.executionMs)!,
+        scan: plan.scan,
+        rowsRead: plan.rowsRead,
+        genericPlan: plan.generic,
+        lines: plan.lines,
       };
     },
     async close() {
@@ -185,27 +166,19 @@ export async function sqliteStores(o: HistoryOptions): Promise<Stores> {
       return Promise.resolve();
     },
     prepare: () => Promise.resolve(),
-    capture: () => Promise.resolve(),
     explain(which, selectors) {
       const db = open(paths[which]);
       try {
-        const { current, suggested } = explainClaimSqlite(
+        const { plan, scan, ms } = explainClaimSqlite(
           db,
-          NAMESPACE,
-          selectors,
+          claimValues(selectors),
         );
-        const scanOf = (plan: string[]) =>
-          plan.find((line) => line.includes("openworkflow_workflow_runs")) ??
-            plan.join("; ");
         return Promise.resolve({
-          source: "copy",
-          ms: round(current.ms)!,
-          scan: scanOf(current.plan),
+          ms: round(ms)!,
+          scan,
           rowsRead: null,
-          withIndexMs: null,
-          suggestedMs: round(suggested.ms)!,
-          suggestedScan: scanOf(suggested.plan),
-          lines: current.plan,
+          genericPlan: null,
+          lines: plan,
         });
       } finally {
         db.close();
@@ -215,6 +188,17 @@ export async function sqliteStores(o: HistoryOptions): Promise<Stores> {
       dir.remove();
       return Promise.resolve();
     },
+  };
+}
+
+/** What the explained claims ask for: a worker's claim of ten runs. */
+function claimValues(selectors: WorkflowSelector[]): ClaimValues {
+  return {
+    namespaceId: NAMESPACE,
+    selectors,
+    limit: 10,
+    workerId: "scale-explain",
+    leaseDurationMs: 30_000,
   };
 }
 
