@@ -1,0 +1,104 @@
+/**
+ * The query-plan evidence of `deno task bench:scaling history`
+ * (bench/scaling/explain.ts) explains the engine's own claim statement:
+ * with its parameters, it finds a run that is due, and it leaves the run
+ * as it was.
+ */
+
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { BackendPostgres } from "../backend_postgres.ts";
+import { BackendSqlite } from "../backend_sqlite.ts";
+import type { Backend, CreateWorkflowRunParams } from "../mod.ts";
+import {
+  type ClaimValues,
+  explainClaimPostgres,
+  explainClaimSqlite,
+} from "../bench/scaling/explain.ts";
+import { DATABASE_URL, randomNamespace } from "./helpers.ts";
+
+/** A due run of a workflow of its own, and what a claim of it asks for. */
+async function dueRun(
+  backend: Backend,
+  namespaceId: string,
+): Promise<{ id: string; values: ClaimValues }> {
+  const workflowName = `explained-${crypto.randomUUID()}`;
+  const params: CreateWorkflowRunParams = {
+    workflowName,
+    version: null,
+    config: {},
+    context: null,
+    input: null,
+    availableAt: null,
+    deadlineAt: null,
+    idempotencyKey: null,
+  };
+  const run = await backend.createWorkflowRun(params);
+  return {
+    id: run.id,
+    values: {
+      namespaceId,
+      selectors: [{ name: workflowName, version: null }],
+      limit: 10,
+      workerId: "explain-test",
+      leaseDurationMs: 30_000,
+    },
+  };
+}
+
+Deno.test("bench explainClaimPostgres() explains the engine's claim of a due run and rolls it back", async () => {
+  const namespaceId = randomNamespace();
+  const backend = await BackendPostgres.connect(DATABASE_URL, {
+    namespaceId,
+    listen: false,
+  });
+  try {
+    const { id, values } = await dueRun(backend, namespaceId);
+    const { statement, plan } = await explainClaimPostgres(
+      DATABASE_URL,
+      values,
+    );
+    assert.ok(statement.parameters.includes(values.namespaceId));
+    assert.ok(statement.parameters.includes(values.workerId));
+    assert.match(plan.lines[0], /^Update on workflow_runs r .* rows=1 /);
+    assert.notEqual(plan.scan, "?");
+    const run = await backend.getWorkflowRun({ workflowRunId: id });
+    assert.equal(run?.status, "pending");
+    assert.equal(run?.attempts, 0);
+  } finally {
+    await backend.stop();
+  }
+});
+
+Deno.test("bench explainClaimSqlite() explains the engine's claim of a due run and rolls it back", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "openworkflow-explain-" });
+  const path = `${dir}/workflows.db`;
+  try {
+    const namespaceId = randomNamespace();
+    const backend = await BackendSqlite.connect(path, { namespaceId });
+    let due: Awaited<ReturnType<typeof dueRun>>;
+    try {
+      due = await dueRun(backend, namespaceId);
+    } finally {
+      await backend.stop();
+    }
+    const db = new DatabaseSync(path);
+    try {
+      const { plan, scan, claimed } = explainClaimSqlite(db, due.values);
+      assert.equal(claimed, 1);
+      assert.match(
+        scan,
+        /^SEARCH r USING INDEX openworkflow_workflow_runs_claimable_by_workflow /,
+      );
+      assert.ok(plan.length > 1);
+      const row = db.prepare(
+        "SELECT status, attempts FROM openworkflow_workflow_runs WHERE id = ?",
+      ).get(due.id);
+      assert.deepEqual({ ...row }, { status: "pending", attempts: 0 });
+    } finally {
+      db.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
