@@ -100,6 +100,19 @@ if (part !== "all" && !(PARTS as readonly string[]).includes(part)) {
 }
 const wanted = (name: string) => part === "all" || part === name;
 
+/**
+ * Runs one part; a part that fails ends the run with its error and exit
+ * code 1 (the handlers above would otherwise swallow it).
+ */
+async function runPart(name: string, run: () => Promise<void>): Promise<void> {
+  try {
+    await run();
+  } catch (error) {
+    console.error(`[scaling] ${name} failed:`, error);
+    Deno.exit(1);
+  }
+}
+
 if (backends.includes("postgres") || wanted("workers")) {
   for (const name of await dropStaleScratchDatabases(databaseUrl)) {
     log(`dropped ${name}, left behind by a run that was cut short`);
@@ -107,61 +120,66 @@ if (backends.includes("postgres") || wanted("workers")) {
 }
 
 if (wanted("history")) {
-  await runHistory({
-    databaseUrl,
-    backends,
-    finishedRuns: Number(values["finished-runs"]),
-    stepsPerRun: Number(values["steps-per-run"]),
-    unfinishedRuns: Number(values["unfinished-runs"]),
-    latency: {
-      runs: Number(values["latency-runs"]),
-      maxRunsMs: 12_000,
-      steps: 50,
-      probes: 40,
-    },
-    log,
-  });
+  await runPart("history", () =>
+    runHistory({
+      databaseUrl,
+      backends,
+      finishedRuns: Number(values["finished-runs"]),
+      stepsPerRun: Number(values["steps-per-run"]),
+      unfinishedRuns: Number(values["unfinished-runs"]),
+      latency: {
+        runs: Number(values["latency-runs"]),
+        maxRunsMs: 12_000,
+        steps: 50,
+        probes: 40,
+      },
+      log,
+    }));
 }
 
 if (wanted("long")) {
-  await runLong({
-    databaseUrl,
-    backends,
-    steps: Number(values.steps),
-    killAt: Number(values["kill-at"]),
-    leaseMs: 2000,
-    log,
-  });
+  await runPart("long", () =>
+    runLong({
+      databaseUrl,
+      backends,
+      steps: Number(values.steps),
+      killAt: Number(values["kill-at"]),
+      leaseMs: 2000,
+      log,
+    }));
 }
 
 if (wanted("fanout")) {
-  await runFanout({
-    databaseUrl,
-    backends,
-    runs: Number(values.runs),
-    sleepSeconds: Number(values["sleep-s"]),
-    windowMs: Number(values["window-s"]) * 1000,
-    log,
-  });
+  await runPart("fanout", () =>
+    runFanout({
+      databaseUrl,
+      backends,
+      runs: Number(values.runs),
+      sleepSeconds: Number(values["sleep-s"]),
+      windowMs: Number(values["window-s"]) * 1000,
+      log,
+    }));
 }
 
 if (wanted("idle")) {
-  await runIdle({
-    databaseUrl,
-    backends,
-    windowMs: Number(values["window-s"]) * 1000,
-    log,
-  });
+  await runPart("idle", () =>
+    runIdle({
+      databaseUrl,
+      backends,
+      windowMs: Number(values["window-s"]) * 1000,
+      log,
+    }));
 }
 
 if (wanted("workers")) {
-  await runWorkers({
-    databaseUrl,
-    counts: values.workers!.split(",").map(Number),
-    runs: Number(values.runs),
-    concurrency: Number(values.concurrency),
-    trials: Number(values.trials),
-    maxConnections: Number(values["max-connections"]),
-    log,
-  });
+  await runPart("workers", () =>
+    runWorkers({
+      databaseUrl,
+      counts: values.workers!.split(",").map(Number),
+      runs: Number(values.runs),
+      concurrency: Number(values.concurrency),
+      trials: Number(values.trials),
+      maxConnections: Number(values["max-connections"]),
+      log,
+    }));
 }
