@@ -17,7 +17,7 @@
 
 import postgres from "postgres";
 import { DatabaseSync } from "node:sqlite";
-import { type Backend, OpenWorkflow } from "../../mod.ts";
+import { type Backend, OpenWorkflow, type Worker } from "../../mod.ts";
 import {
   type BackendKind,
   CallStats,
@@ -56,6 +56,9 @@ const MAX_GROWTH_BYTES = 100;
 const LEAK_BURSTS = 8;
 const LEAK_WARM_UP_BURSTS = 3;
 
+/** How long the worker may take to end its runs once their results arrived. */
+const WORKER_IDLE_TIMEOUT_MS = 10_000;
+
 /** A snapshot of the process (and of the database's connections). */
 interface Snapshot {
   rssMiB: number;
@@ -83,7 +86,10 @@ interface FanoutResult {
   baseline: Snapshot;
   sleeping: Snapshot;
   waiting: Snapshot;
-  /** Once every run finished and the handles were dropped. */
+  /**
+   * Once every run finished, the worker ended their executions, and the
+   * handles were dropped.
+   */
   after: Snapshot;
   /** Heap growth per sleeping run, in bytes. */
   heapPerSleepingRunBytes: number;
@@ -96,7 +102,8 @@ interface FanoutResult {
   heapRetainedPerRunBytes: number;
   /**
    * Heap growth per run over bursts of as many 4-step runs, once warm, in
-   * bytes: what a leak grows by.
+   * bytes: what a leak grows by. Read once the worker has ended the
+   * bursts' executions.
    */
   heapGrowthPerRunBytes: number;
   /** Runs the worker was executing while they slept (slots held). */
@@ -338,6 +345,7 @@ async function fanoutOn(
         () => latestResumeAt(kind, location),
       );
       o.log(`${kind}: every result arrived`);
+      await workerIdle(worker);
       const after = await snapshot();
       const grown = (after: Snapshot, before: Snapshot, n: number) =>
         Math.round((after.heapUsedMiB - before.heapUsedMiB) * 2 ** 20 / n);
@@ -358,9 +366,11 @@ async function fanoutOn(
         clientStats.reset();
       };
       for (let i = 0; i < LEAK_WARM_UP_BURSTS; i++) await burst();
+      await workerIdle(worker);
       forgetStats();
       const firstBurst = await snapshot();
       for (let i = LEAK_WARM_UP_BURSTS; i < LEAK_BURSTS; i++) await burst();
+      await workerIdle(worker);
       forgetStats();
       const lastBurst = await snapshot();
       return {
@@ -394,6 +404,26 @@ async function fanoutOn(
   } finally {
     if (rawClient !== rawWorker) await rawClient.stop();
     await rawWorker.stop();
+  }
+}
+
+/**
+ * Waits until `worker` executes no run. A result reaches the client as
+ * soon as the run's last write commits (Postgres: by notification, on
+ * another connection), while the worker may still await that write's
+ * reply: for a moment it still holds the executions of up to
+ * `concurrency` runs, some 10 kB each. Memory read before they end
+ * depends on which socket the event loop served first, not on the engine.
+ */
+async function workerIdle(worker: Worker): Promise<void> {
+  const deadline = performance.now() + WORKER_IDLE_TIMEOUT_MS;
+  while (worker.activeCount > 0) {
+    if (performance.now() > deadline) {
+      throw new Error(
+        `the worker still executed ${worker.activeCount} runs ${WORKER_IDLE_TIMEOUT_MS} ms after their results arrived`,
+      );
+    }
+    await sleep(10);
   }
 }
 
