@@ -252,6 +252,20 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
   }
 
   function nextWrite(fn) {
+    // openworkflow patch (porsager/postgres#1066, #1154, #1208; the fix of
+    // porsager/postgres#1209): with no socket (closed() ran after this write
+    // was queued, or the write is for a connection that lost its socket),
+    // settle what waits on this connection with CONNECTION_CLOSED. Upstream
+    // throws a TypeError here, from a setImmediate, where nothing can catch
+    // it and the process ends; dropping the write instead would leave its
+    // query waiting for good.
+    if (!socket) {
+      nextWriteTimer !== null && clearImmediate(nextWriteTimer)
+      chunk = nextWriteTimer = null
+      error(Errors.connection('CONNECTION_CLOSED', options))
+      return false
+    }
+    // end of openworkflow patch
     const x = socket.write(chunk, fn)
     nextWriteTimer !== null && clearImmediate(nextWriteTimer)
     chunk = nextWriteTimer = null
@@ -425,6 +439,8 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
       error(Errors.connection('CONNECTION_DESTROYED', options))
 
     clearImmediate(nextWriteTimer)
+    // openworkflow patch: forget the canceled write (see closed()).
+    chunk = nextWriteTimer = null
     if (socket) {
       socket.removeListener('data', data)
       socket.removeListener('connect', connected)
@@ -438,6 +454,12 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     remaining = 0
     incomings = null
     clearImmediate(nextWriteTimer)
+    // openworkflow patch (with porsager/postgres#1209): forget the canceled
+    // write. Upstream leaves nextWriteTimer set, so that every later write()
+    // buffers into `chunk` without scheduling a flush (the next connection's
+    // startup message, and the queries after it, are never sent), and leaves
+    // the old connection's bytes in `chunk`, ahead of the next startup message.
+    chunk = nextWriteTimer = null
     socket.removeListener('data', data)
     socket.removeListener('connect', connected)
     idleTimer.cancel()
