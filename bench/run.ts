@@ -12,7 +12,7 @@
  */
 
 import { parseArgs } from "node:util";
-import postgres from "postgres";
+import postgres from "../src/postgres/driver/index.js";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import postgres from "postgres";
+import postgres from "../src/postgres/driver/index.js";
 
 /** The Postgres the tests use; `DATABASE_URL` overrides it. */
 const DATABASE_URL = Deno.env.get("DATABASE_URL") ??

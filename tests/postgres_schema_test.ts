@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import postgres from "postgres";
+import postgres from "../src/postgres/driver/index.js";
 import { BackendError, SchemaVersionError } from "../mod.ts";
 import { BackendPostgres } from "../backend_postgres.ts";
 import { DATABASE_URL, postgresTarget } from "./helpers.ts";

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import postgres from "postgres";
+import postgres from "../src/postgres/driver/index.js";
 import { OpenWorkflow } from "../mod.ts";
 import { BackendPostgres } from "../backend_postgres.ts";
 import {

@@ -4,8 +4,8 @@
  * @module
  */
 
-import postgres from "postgres";
-import type { Sql } from "postgres";
+import postgres from "./driver/index.js";
+import type { Sql } from "./driver/index.js";
 import type {
   Backend,
   BackendNotification,

@@ -7,8 +7,8 @@
  * @module
  */
 
-import postgres from "postgres";
-import type { Sql } from "postgres";
+import postgres from "./driver/index.js";
+import type { Sql } from "./driver/index.js";
 import type { BackendNotification } from "../backend.ts";
 
 /** The `application_name` of the listening connections. */

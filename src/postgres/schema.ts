@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Sql } from "postgres";
+import type { Sql } from "./driver/index.js";
 import { SchemaVersionError } from "../errors.ts";
 
 /** A schema name: a plain lower-case SQL identifier. */

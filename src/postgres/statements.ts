@@ -6,8 +6,8 @@
  * @module
  */
 
-import type postgres from "postgres";
-import type { Sql } from "postgres";
+import type postgres from "./driver/index.js";
+import type { Sql } from "./driver/index.js";
 import type {
   CreateStepAttemptParams,
   CreateWorkflowRunParams,

@@ -21,6 +21,8 @@ import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
+// The suite's own admin connection: run.sh installs npm postgres for it (for
+// `deno check`, deno.json maps it to the vendored copy in this folder's scope).
 import postgres from "postgres";
 import {
   BackendError,

