@@ -50,6 +50,7 @@ import {
   toStepAttempt,
   toWorkflowRun,
 } from "./rows.ts";
+import { reconnectBackoffS } from "./reconnect.ts";
 import { migrate, SCHEMA_NAME_PATTERN } from "./schema.ts";
 import {
   createStepAttempts,
@@ -286,6 +287,8 @@ export class BackendPostgres implements Backend {
       max: maxConnections,
       onnotice: () => {},
       connect_timeout: CONNECT_TIMEOUT_S,
+      // Reconnect within a second once the server is back.
+      backoff: reconnectBackoffS,
       // No type lookups: every parameter is a scalar or JSON, and a lookup
       // cut short by a dropped connection would crash the process.
       fetch_types: false,

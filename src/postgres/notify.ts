@@ -10,6 +10,7 @@
 import postgres from "./driver/index.js";
 import type { Sql } from "./driver/index.js";
 import type { BackendNotification } from "../backend.ts";
+import { reconnectBackoffS } from "./reconnect.ts";
 
 /** The `application_name` of the listening connections. */
 export const LISTENER_APPLICATION_NAME = "openworkflow-listener";
@@ -101,6 +102,8 @@ export class ListenerRef {
         max: 1,
         onnotice: () => {},
         connect_timeout: 10,
+        // LISTEN again within a second once the server is back.
+        backoff: reconnectBackoffS,
         fetch_types: false,
         connection: { application_name: LISTENER_APPLICATION_NAME },
         onclose: () => {

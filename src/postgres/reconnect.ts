@@ -1,0 +1,24 @@
+/**
+ * How long a Postgres connection waits before it reconnects.
+ *
+ * @module
+ */
+
+/**
+ * The `backoff` option of postgres.js: the seconds a connection of the pool
+ * waits before reconnecting, given how many connection attempts of the pool
+ * failed since one last succeeded. 50 ms, doubling up to 1 s, with jitter.
+ *
+ * postgres.js's default, `(0.5 to 1) × min(3^failures / 100, 20)` seconds,
+ * reaches 10 to 20 s after 7 failures, and the pool counts them together: 4
+ * connections refused during a 1 s server restart get there. A connection
+ * fixes its wait when it closes, so a call handed to it after the server is
+ * back still waits out those seconds (and calls batched behind it with it),
+ * while new calls on other connections succeed.
+ *
+ * @param failures The pool's failed connection attempts in a row.
+ * @returns The wait, in seconds.
+ */
+export function reconnectBackoffS(failures: number): number {
+  return Math.min(0.05 * 2 ** failures, 1) * (0.5 + Math.random() / 2);
+}
