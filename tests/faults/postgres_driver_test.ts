@@ -11,6 +11,7 @@ import net from "node:net";
 import postgres from "../../src/postgres/driver/index.js";
 import { delay, postgresTarget } from "../helpers.ts";
 import { TcpProxy } from "./tcp_proxy.ts";
+import { catchUncaught } from "./uncaught.ts";
 
 const ignore = postgresTarget.unavailable !== null;
 
@@ -18,26 +19,32 @@ const ignore = postgresTarget.unavailable !== null;
 const HUNG_MS = 5_000;
 
 /**
- * Runs `fn` while recording the errors nothing caught (thrown from a timer
- * or an immediate), which would otherwise end the process.
+ * Runs `fn` with a pool of the driver through a fresh proxy; asserts that
+ * no error went uncaught meanwhile (one thrown from a timer or an immediate
+ * would end the process).
  */
-async function withUncaughtErrors(
-  fn: () => Promise<void>,
-): Promise<unknown[]> {
-  const errors: unknown[] = [];
-  const listener = (event: ErrorEvent) => {
-    event.preventDefault();
-    errors.push(event.error);
-  };
-  globalThis.addEventListener("error", listener);
+async function withPool(
+  fn: (sql: postgres.Sql, proxy: TcpProxy) => Promise<void>,
+  options: (proxy: TcpProxy) => Record<string, unknown> = () => ({}),
+): Promise<void> {
+  const proxy = TcpProxy.start();
+  const sql = postgres(proxy.url, {
+    max: 2,
+    onnotice: () => {},
+    fetch_types: false,
+    ...options(proxy),
+  });
+  const uncaught = catchUncaught();
   try {
-    await fn();
+    await fn(sql, proxy);
     // An immediate queued by the last statement runs after it settles.
     await delay(50);
   } finally {
-    globalThis.removeEventListener("error", listener);
+    uncaught.stop();
+    await sql.end({ timeout: 1 });
+    await proxy.close();
   }
-  return errors;
+  assert.deepEqual(uncaught.errors.map(String), []);
 }
 
 /** The outcome of `promise`, or `"hung"` when it takes over `HUNG_MS`. */
@@ -68,38 +75,31 @@ function assertConnectionClosed(
   assert.equal(error.code, "CONNECTION_CLOSED", String(error));
 }
 
+/** The rows of a statement, as plain objects in a plain array. */
+async function rows(query: Promise<Iterable<unknown>>): Promise<unknown[]> {
+  return [...await query];
+}
+
 Deno.test({
   ignore,
   name:
     "postgres driver: a statement on a reserved connection the server closed rejects with CONNECTION_CLOSED",
   async fn() {
-    const proxy = TcpProxy.start();
-    const sql = postgres(proxy.url, {
-      max: 2,
-      onnotice: () => {},
-      fetch_types: false,
-    });
-    try {
-      const uncaught = await withUncaughtErrors(async () => {
-        // An open connection first: reserve() waits for one to be open
-        // (with fetch_types off, opening one for it does not hand it over).
-        await sql`SELECT 0`;
-        const reserved = await sql.reserve();
-        assert.deepEqual([...await reserved`SELECT 1 AS one`], [{ one: 1 }]);
-        proxy.cut();
-        await delay(100); // the driver sees the connection close
-        // Upstream 3.4.9 throws a TypeError from an immediate here
-        // (porsager/postgres#1208), which ends the process.
-        assertConnectionClosed(await settle(reserved`SELECT 2`));
-        assertConnectionClosed(await settle(reserved`SELECT 3`));
-      });
-      assert.deepEqual(uncaught.map(String), []);
+    await withPool(async (sql, proxy) => {
+      // An open connection first: reserve() waits for one to be open
+      // (with fetch_types off, opening one for it does not hand it over).
+      await sql`SELECT 0`;
+      const reserved = await sql.reserve();
+      assert.deepEqual(await rows(reserved`SELECT 1 AS one`), [{ one: 1 }]);
+      proxy.cut();
+      await delay(100); // the driver sees the connection close
+      // Upstream 3.4.9 throws a TypeError from an immediate here
+      // (porsager/postgres#1208), which ends the process.
+      assertConnectionClosed(await settle(reserved`SELECT 2`));
+      assertConnectionClosed(await settle(reserved`SELECT 3`));
       // The pool still works.
-      assert.deepEqual([...await sql`SELECT 4 AS four`], [{ four: 4 }]);
-    } finally {
-      await sql.end({ timeout: 1 });
-      await proxy.close();
-    }
+      assert.deepEqual(await rows(sql`SELECT 4 AS four`), [{ four: 4 }]);
+    });
   },
 });
 
@@ -108,39 +108,27 @@ Deno.test({
   name:
     "postgres driver: a transaction whose connection the server closed rejects, and so does its next statement",
   async fn() {
-    const proxy = TcpProxy.start();
-    const sql = postgres(proxy.url, {
-      max: 2,
-      onnotice: () => {},
-      fetch_types: false,
-    });
-    try {
+    await withPool(async (sql, proxy) => {
       let statement: Promise<unknown> | undefined;
-      const uncaught = await withUncaughtErrors(async () => {
-        const closed = Promise.withResolvers<void>();
-        const transaction = sql.begin(async (tx) => {
-          await tx`SELECT 1`;
-          proxy.cut();
-          await closed.promise;
-          // What BackendPostgres's transactions do after a failed
-          // statement: send another (postgres.js sends ROLLBACK).
-          statement = tx`SELECT 2`;
-          await statement;
-        });
-        transaction.catch(() => {});
-        await delay(100); // the driver sees the connection close
-        closed.resolve();
-        assertConnectionClosed(await settle(transaction));
-        await delay(0);
-        assert.ok(statement !== undefined);
-        assertConnectionClosed(await settle(statement));
+      const closed = Promise.withResolvers<void>();
+      const transaction = sql.begin(async (tx) => {
+        await tx`SELECT 1`;
+        proxy.cut();
+        await closed.promise;
+        // What BackendPostgres's transactions do after a failed statement:
+        // send another (postgres.js sends ROLLBACK).
+        statement = tx`SELECT 2`;
+        await statement;
       });
-      assert.deepEqual(uncaught.map(String), []);
-      assert.deepEqual([...await sql`SELECT 3 AS three`], [{ three: 3 }]);
-    } finally {
-      await sql.end({ timeout: 1 });
-      await proxy.close();
-    }
+      transaction.catch(() => {});
+      await delay(100); // the driver sees the connection close
+      closed.resolve();
+      assertConnectionClosed(await settle(transaction));
+      await delay(0);
+      assert.ok(statement !== undefined);
+      assertConnectionClosed(await settle(statement));
+      assert.deepEqual(await rows(sql`SELECT 3 AS three`), [{ three: 3 }]);
+    });
   },
 });
 
@@ -149,52 +137,41 @@ Deno.test({
   name:
     "postgres driver: a connection closed while a write was queued reconnects on its next statement",
   async fn() {
-    const proxy = TcpProxy.start();
-    const { hostname, port } = new URL(proxy.url);
     // The driver's sockets, so that the test can close one at the exact
     // moment it wants: between a write and its flush (an immediate).
     const sockets: net.Socket[] = [];
     // `socket` (a function that returns the connection's socket) is an
     // option of postgres.js that its type declarations leave out.
-    const options = {
+    const options = (proxy: TcpProxy) => ({
       max: 1,
-      onnotice: () => {},
-      fetch_types: false,
       connect_timeout: 30,
       socket: () =>
         new Promise<net.Socket>((resolve, reject) => {
+          const { hostname, port } = new URL(proxy.url);
           const socket = net.connect(Number(port), hostname);
           socket.once("connect", () => resolve(socket));
           socket.once("error", reject);
           sockets.push(socket);
         }),
-    };
-    const sql = postgres(proxy.url, options);
-    try {
-      const uncaught = await withUncaughtErrors(async () => {
-        assert.deepEqual([...await sql`SELECT 1 AS one`], [{ one: 1 }]);
-        // The statement is written to the connection's buffer, flushed by
-        // an immediate; the socket closes first, reported the way Deno's
-        // node:net may report it: "close" before that immediate runs.
-        const queued = sql`SELECT 2`.execute();
-        await Promise.resolve(); // postgres.js hands the query over now
-        const socket = sockets.at(-1)!;
-        socket.destroy();
-        socket.emit("close", false);
-        assertConnectionClosed(await settle(queued));
-        // Upstream 3.4.9 leaves the canceled immediate's handle set: the
-        // next connection's startup message is never flushed, and the
-        // statement waits for the connect timeout.
-        const next = await settle(
-          sql`SELECT 3 AS three`.then((rows) => [...rows]),
-        );
-        assert.deepEqual(next, { value: [{ three: 3 }] });
+    });
+    await withPool(async (sql) => {
+      assert.deepEqual(await rows(sql`SELECT 1 AS one`), [{ one: 1 }]);
+      // The statement is written to the connection's buffer, flushed by an
+      // immediate; the socket closes first, reported the way Deno's
+      // node:net may report it: "close" before that immediate runs.
+      const queued = sql`SELECT 2`.execute();
+      await Promise.resolve(); // postgres.js hands the statement over now
+      const socket = sockets.at(-1)!;
+      socket.destroy();
+      socket.emit("close", false);
+      assertConnectionClosed(await settle(queued));
+      // Upstream 3.4.9 leaves the canceled immediate's handle set: the next
+      // connection's startup message is never flushed, and the statement
+      // waits for the connect timeout.
+      assert.deepEqual(await settle(rows(sql`SELECT 3 AS three`)), {
+        value: [{ three: 3 }],
       });
-      assert.deepEqual(uncaught.map(String), []);
       assert.equal(sockets.length, 2);
-    } finally {
-      await sql.end({ timeout: 1 });
-      await proxy.close();
-    }
+    }, options);
   },
 });
