@@ -42,6 +42,7 @@ import {
 import { checkPositiveInteger, received } from "../validate.ts";
 import { Batcher } from "./batch.ts";
 import { claimWorkflowRuns, SESSION_SETTINGS } from "./claim.ts";
+import { Dialer } from "./dial.ts";
 import { channelOf, ListenerRef } from "./notify.ts";
 import {
   isUuid,
@@ -125,6 +126,14 @@ function unanswered(action: string): BackendError {
 /** How long `connect()` may take, in seconds. */
 const CONNECT_TIMEOUT_S = 10;
 
+/** Why `connect()` gave up waiting, naming hang-ups when there were some. */
+function noConnection(dialer: Dialer): string {
+  const reason = `no working connection within ${CONNECT_TIMEOUT_S} seconds`;
+  return dialer.hangUps === 0
+    ? reason
+    : `${reason}: the server at ${dialer.lastHangUp} closed the last ${dialer.hangUps} connections before answering`;
+}
+
 /**
  * Turns a driver error into a `BackendError` naming what failed; errors of
  * this library (a lost lease) pass through.
@@ -163,6 +172,7 @@ async function guard<T>(action: string, call: Promise<T>): Promise<T> {
  */
 export class BackendPostgres implements Backend {
   readonly #sql: Sql;
+  readonly #dialer: Dialer;
   readonly #scope: Scope;
   readonly #listener: ListenerRef | null;
   readonly #unsubscribers = new Set<() => void>();
@@ -174,11 +184,13 @@ export class BackendPostgres implements Backend {
 
   private constructor(
     sql: Sql,
+    dialer: Dialer,
     namespaceId: string,
     schema: string,
     listener: ListenerRef | null,
   ) {
     this.#sql = sql;
+    this.#dialer = dialer;
     this.#listener = listener;
     const s: Scope = {
       sql,
@@ -253,6 +265,14 @@ export class BackendPostgres implements Backend {
    * (migrations run under an advisory lock: safe when many processes
    * connect at once).
    *
+   * It gives up after 10 seconds. A server that refuses connections, or
+   * answers with an error, fails it at once; while the server accepts
+   * connections and closes them before answering (a proxy, pooler or
+   * port-forward whose database is down), it tries again, waiting longer
+   * each time: from 25–50 ms, doubling up to 1–2 s (at random within each
+   * range). The backend's connections wait the same way when the server
+   * starts hanging up on them later.
+   *
    * @param connectionString A `postgres://` or `postgresql://` URL.
    * @param options Namespace, schema, pool size, notifications.
    * @returns A connected backend.
@@ -283,7 +303,13 @@ export class BackendPostgres implements Backend {
     const maxConnections = options.maxConnections === undefined
       ? 10
       : checkPositiveInteger(options.maxConnections, what, "maxConnections");
+    // The sockets come from a Dialer, which backs off while the server
+    // hangs up before answering; the driver itself would retry at once.
+    const dialer = new Dialer();
+    // `socket` is a documented option of postgres.js missing from its types.
+    const dialing = { socket: dialer.socket };
     const sql = postgres(connectionString, {
+      ...dialing,
       max: maxConnections,
       onnotice: () => {},
       connect_timeout: CONNECT_TIMEOUT_S,
@@ -295,7 +321,8 @@ export class BackendPostgres implements Backend {
       connection: { ...SESSION_SETTINGS },
     });
     // postgres.js retries a connection that is closed at once without
-    // end, and its timeout covers one attempt: bound the whole connect.
+    // end (the dialer spaces the attempts), and its timeout covers one
+    // attempt: bound the whole connect.
     let timer: ReturnType<typeof setTimeout> | undefined;
     const migrated = migrate(sql, schema);
     try {
@@ -303,19 +330,17 @@ export class BackendPostgres implements Backend {
         migrated,
         new Promise((_, reject) => {
           timer = setTimeout(
-            () =>
-              reject(
-                new Error(
-                  `no working connection within ${CONNECT_TIMEOUT_S} seconds`,
-                ),
-              ),
+            () => reject(new Error(noConnection(dialer))),
             CONNECT_TIMEOUT_S * 1000,
           );
         }),
       ]);
     } catch (error) {
       migrated.catch(() => {});
-      await sql.end({ timeout: 1 });
+      // Nothing in progress can still help: fail a connection attempt
+      // waiting to be made, and drop the connections at once.
+      dialer.close();
+      await sql.end({ timeout: 0 });
       if (error instanceof SchemaVersionError) throw error;
       throw new BackendError(what, { cause: error });
     } finally {
@@ -325,7 +350,13 @@ export class BackendPostgres implements Backend {
       ? null
       : new ListenerRef(connectionString, schema);
     await listener?.ready;
-    const backend = new BackendPostgres(sql, namespaceId, schema, listener);
+    const backend = new BackendPostgres(
+      sql,
+      dialer,
+      namespaceId,
+      schema,
+      listener,
+    );
     // Open a few pool connections in the background: opening one takes far
     // longer than a statement, and the first burst of work needs several.
     backend.#warmUp = Promise.all(
@@ -595,6 +626,8 @@ export class BackendPostgres implements Backend {
       await this.#listener?.release();
       await this.#warmUp;
       await this.#sql.end({ timeout: 5 });
+      // A connection the ending cut short must not be opened after all.
+      this.#dialer.close();
     })();
     return this.#stopped;
   }

@@ -1,0 +1,136 @@
+/**
+ * Opening the driver's connections, with a backoff after hang-ups.
+ *
+ * postgres.js opens a connection again at once, and again for as long as a
+ * query waits for it, when the server closes it while it connects: its
+ * `backoff` applies only to connections that were established. A server
+ * that accepts connections and closes them before answering (a proxy,
+ * pgbouncer or port-forward whose database is down) then gets several
+ * hundred connections a second. A {@linkcode Dialer} opens the sockets
+ * instead (the driver's `socket` option) and waits, growing waits, before
+ * each one after such hang-ups.
+ *
+ * @module
+ */
+
+import { connect, type Socket } from "node:net";
+
+/** The wait after the first hang-up in a row, before jitter. */
+export const HANG_UP_BACKOFF_MIN_MS = 50;
+
+/** The longest wait between connection attempts, before jitter. */
+export const HANG_UP_BACKOFF_MAX_MS = 2_000;
+
+/** The parsed options postgres.js passes its `socket` option. */
+export interface DialOptions {
+  host: string[];
+  port: number[];
+  path: string | false | undefined;
+}
+
+/**
+ * How long to wait before a connection attempt after `hangUps` hang-ups in
+ * a row: doubling from {@linkcode HANG_UP_BACKOFF_MIN_MS} up to
+ * {@linkcode HANG_UP_BACKOFF_MAX_MS}, then a random half to all of it, so
+ * that many clients do not come back in step.
+ */
+export function backoffMs(hangUps: number, random = Math.random()): number {
+  if (hangUps <= 0) return 0;
+  const ceiling = Math.min(
+    HANG_UP_BACKOFF_MAX_MS,
+    HANG_UP_BACKOFF_MIN_MS * 2 ** Math.min(hangUps - 1, 30),
+  );
+  return ceiling / 2 + random * ceiling / 2;
+}
+
+/** An error shaped like the driver's own connection errors. */
+function connectionError(code: string, address: string): Error {
+  return Object.assign(new Error(`write ${code} ${address}`), {
+    code,
+    errno: code,
+    address,
+  });
+}
+
+/**
+ * Opens the sockets of one postgres.js instance (pass `dialer.socket` as its
+ * `socket` option). Hang-ups in a row are counted across the instance's
+ * connections; the first byte from the server resets the count.
+ */
+export class Dialer {
+  #hangUps = 0;
+  #lastHangUp = "";
+  #next = 0;
+  readonly #closing = new AbortController();
+
+  /** The `socket` option of `postgres()`. */
+  readonly socket = (options: DialOptions): Promise<Socket> =>
+    this.#dial(options);
+
+  /** How many connections in a row the server closed before answering. */
+  get hangUps(): number {
+    return this.#hangUps;
+  }
+
+  /** The address of the last connection closed before an answer. */
+  get lastHangUp(): string {
+    return this.#lastHangUp;
+  }
+
+  /**
+   * Stops opening connections: a wait in progress, and any later attempt,
+   * fails (rejecting the query that waits for it). The driver keeps such a
+   * connection as connecting for good, so call it only once the instance
+   * was ended, or to give up on it.
+   */
+  close(): void {
+    this.#closing.abort();
+  }
+
+  async #dial(options: DialOptions): Promise<Socket> {
+    const i = this.#next++ % options.host.length;
+    const host = options.host[i];
+    const port = options.port[i] ?? options.port[0];
+    const address = options.path || `${host}:${port}`;
+    const signal = this.#closing.signal;
+    const ended = () => connectionError("CONNECTION_ENDED", address);
+    if (signal.aborted) throw ended();
+    const waitMs = backoffMs(this.#hangUps);
+    if (waitMs > 0) {
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => {
+          clearTimeout(timer);
+          reject(ended());
+        };
+        const timer = setTimeout(() => {
+          signal.removeEventListener("abort", onAbort);
+          resolve();
+        }, waitMs);
+        signal.addEventListener("abort", onAbort, { once: true });
+      });
+    }
+    // Handed over while it connects, as the driver does with its own
+    // sockets: its connect timeout and its handling of a failed or closed
+    // socket apply unchanged. (Failing the dial itself instead would leave
+    // the driver's connection stuck as connecting: only the close of a
+    // socket frees it.)
+    const socket = options.path
+      ? connect({ path: options.path })
+      : connect({ host, port });
+    let accepted = false;
+    let answered = false;
+    socket.once("connect", () => accepted = true);
+    socket.once("data", () => {
+      answered = true;
+      this.#hangUps = 0;
+    });
+    socket.once("close", () => {
+      if (!accepted || answered) return;
+      this.#hangUps++;
+      this.#lastHangUp = address;
+    });
+    // The driver names the server in its errors and TLS checks by these,
+    // as on the sockets it opens itself.
+    return options.path ? socket : Object.assign(socket, { host, port });
+  }
+}
