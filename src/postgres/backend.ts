@@ -270,8 +270,10 @@ export class BackendPostgres implements Backend {
    * connections and closes them before answering (a proxy, pooler or
    * port-forward whose database is down), it tries again, waiting longer
    * each time: from 25–50 ms, doubling up to 1–2 s (at random within each
-   * range). The backend's connections wait the same way when the server
-   * starts hanging up on them later.
+   * range). The backend's connections, and the listening connection, wait
+   * the same way when the server starts hanging up on them later. It waits
+   * for the listening connection within the same 10 seconds; if that is not
+   * up by then, the backend polls until it is.
    *
    * @param connectionString A `postgres://` or `postgresql://` URL.
    * @param options Namespace, schema, pool size, notifications.
@@ -323,6 +325,7 @@ export class BackendPostgres implements Backend {
     // postgres.js retries a connection that is closed at once without
     // end (the dialer spaces the attempts), and its timeout covers one
     // attempt: bound the whole connect.
+    const startedAt = performance.now();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const migrated = migrate(sql, schema);
     try {
@@ -349,7 +352,16 @@ export class BackendPostgres implements Backend {
     const listener = options.listen === false
       ? null
       : new ListenerRef(connectionString, schema);
-    await listener?.ready;
+    if (listener !== null) {
+      // Polling stands in for notifications until the listening connection
+      // is up: wait for it only within the same deadline.
+      const leftMs = CONNECT_TIMEOUT_S * 1000 - (performance.now() - startedAt);
+      await Promise.race([
+        listener.ready,
+        new Promise((resolve) => timer = setTimeout(resolve, leftMs)),
+      ]);
+      clearTimeout(timer);
+    }
     const backend = new BackendPostgres(
       sql,
       dialer,

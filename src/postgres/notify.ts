@@ -10,6 +10,7 @@
 import postgres from "./driver/index.js";
 import type { Sql } from "./driver/index.js";
 import type { BackendNotification } from "../backend.ts";
+import { Dialer } from "./dial.ts";
 import { reconnectBackoffS } from "./reconnect.ts";
 
 /** The `application_name` of the listening connections. */
@@ -65,6 +66,7 @@ type Listener = (notification: BackendNotification) => void;
 
 interface Shared {
   sql: Sql;
+  dialer: Dialer;
   subscribers: Map<Listener, string>;
   listening: boolean;
   ready: Promise<void>;
@@ -98,7 +100,13 @@ export class ListenerRef {
     this.#key = `${schema} ${url}`;
     let entry = shared.get(this.#key);
     if (entry === undefined) {
+      // Spaces the attempts while the server hangs up before answering.
+      const dialer = new Dialer();
+      // `socket` is a documented option of postgres.js missing from its
+      // types.
+      const dialing = { socket: dialer.socket };
       const sql = postgres(url, {
+        ...dialing,
         max: 1,
         onnotice: () => {},
         connect_timeout: 10,
@@ -117,6 +125,7 @@ export class ListenerRef {
       });
       const created: Shared = {
         sql,
+        dialer,
         subscribers: new Map(),
         listening: false,
         ready: Promise.resolve(),
@@ -162,6 +171,9 @@ export class ListenerRef {
     shared.delete(this.#key);
     this.#entry.listening = false;
     broadcast(this.#entry, null);
+    // A LISTEN waiting for a connection fails now instead of holding the
+    // release for as long as the server hangs up.
+    this.#entry.dialer.close();
     await this.#entry.ready;
     await this.#entry.sql.end({ timeout: 5 });
   }

@@ -99,6 +99,50 @@ Deno.test({
 });
 
 Deno.test({
+  // A pool connection with a call waiting, and the LISTEN connection,
+  // each reconnect in a tight loop without a backoff of their own.
+  ignore,
+  name:
+    "a running backend whose server starts hanging up backs off, then recovers",
+  async fn() {
+    const proxy = TcpProxy.start();
+    const backend = await BackendPostgres.connect(proxy.url, {
+      namespaceId: randomNamespace(),
+      maxConnections: 2,
+    });
+    const listening: boolean[] = [];
+    const unsubscribe = backend.subscribe((notification) => {
+      if (notification.kind === "listening") {
+        listening.push(notification.listening);
+      }
+    });
+    try {
+      proxy.down = true;
+      proxy.cut();
+      await delay(100);
+      const before = proxy.accepted;
+      const call = backend.getWorkflowRun({
+        workflowRunId: crypto.randomUUID(),
+      }).catch((e) => e);
+      await delay(3_000);
+      const attempts = proxy.accepted - before;
+      assert.ok(attempts < 40, `${attempts} connection attempts in 3 s`);
+      listening.length = 0;
+      proxy.down = false;
+      assert.equal(await call, null);
+      for (let i = 0; i < 100 && !listening.includes(true); i++) {
+        await delay(50);
+      }
+      assert.deepEqual(listening, [true]);
+    } finally {
+      unsubscribe();
+      await backend.stop();
+      await proxy.close();
+    }
+  },
+});
+
+Deno.test({
   name:
     "BackendPostgres.connect() rejects with BackendError for a missing database or host",
   ignore,
