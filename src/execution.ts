@@ -35,6 +35,8 @@ export interface ExecutionOptions {
    * around the claim.
    */
   clockOffsetMs: number;
+  /** How far `clockOffsetMs` may be off (half the claim's round trip). */
+  clockUncertaintyMs?: number;
   /** Aborted (with the reason) when the run must stop without writing. */
   signal: AbortSignal;
   maxPayloadBytes: number;

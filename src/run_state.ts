@@ -35,6 +35,8 @@ export class RunState {
   /** Aborts the steps' signals. */
   readonly controller: AbortController = new AbortController();
   readonly offsetMs: number;
+  /** How far the estimate of the database clock may be off, in ms. */
+  readonly uncertaintyMs: number;
   suspension: Suspension | null = null;
   wake: (suspension: Suspension) => void = () => {};
   /** Resolves with the first suspension. */
@@ -57,6 +59,7 @@ export class RunState {
     // Every time the execution computes is in the database's terms,
     // whatever the local clock says.
     this.offsetMs = options.clockOffsetMs;
+    this.uncertaintyMs = options.clockUncertaintyMs ?? 0;
     this.suspended = new Promise((resolve) => this.wake = resolve);
     this.stopped = new Promise((resolve) => this.#stop = resolve);
     const context = options.run.context;
@@ -75,6 +78,17 @@ export class RunState {
   /** The database clock, estimated. */
   now(): number {
     return Date.now() + this.offsetMs;
+  }
+
+  /**
+   * The latest the database clock may read now: the estimate plus its
+   * uncertainty. A time the engine itself set for the run to become due
+   * (a retry, the end of a sleep) has passed by this reckoning once the
+   * database made the run claimable for it, so a run woken for it is never
+   * put back to sleep for want of a few milliseconds of clock estimate.
+   */
+  latest(): number {
+    return this.now() + this.uncertaintyMs;
   }
 
   noteAttempt(attempt: StepAttempt): void {

@@ -157,7 +157,7 @@ export class Steps implements StepApi {
       }
       const dueMs = (last.completedAt ?? last.createdAt).getTime() +
         retryDelayMs(policy, failures, last.id);
-      if (dueMs > this.#s.now()) {
+      if (dueMs > this.#s.latest()) {
         this.#s.park(dueMs, "pending");
         return SUSPENDED;
       }
@@ -220,7 +220,9 @@ export class Steps implements StepApi {
       return { kind: "error", error: deserializeError(error) };
     }
     this.#s.park(
-      this.#s.now() + retryDelayMs(policy, failures + 1, attempt.id),
+      // From the latest the failure may have been recorded at, so that the
+      // retry is due on replay once the run is claimable again.
+      this.#s.latest() + retryDelayMs(policy, failures + 1, attempt.id),
       "pending",
     );
     return SUSPENDED;
@@ -324,7 +326,9 @@ export class Steps implements StepApi {
       this.#s.noteAttempt(attempt);
       attemptId = attempt.id;
     }
-    if (resumeAtMs > this.#s.now()) {
+    // A sleep begun just now ends by the estimate of the clock; one begun
+    // earlier has ended once the database made the run claimable for it.
+    if (resumeAtMs > (stored === null ? this.#s.now() : this.#s.latest())) {
       this.#s.park(resumeAtMs, "sleeping");
       return SUSPENDED;
     }

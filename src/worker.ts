@@ -389,7 +389,9 @@ export class Worker extends EventTarget {
     });
     // The claim set availableAt to the database's now + the lease, at some
     // moment between the request and the response: take the middle.
-    const localMidMs = (requestedAt + Date.now()) / 2;
+    const respondedAt = Date.now();
+    const localMidMs = (requestedAt + respondedAt) / 2;
+    const clockUncertaintyMs = (respondedAt - requestedAt) / 2;
     const started: Promise<void>[] = [];
     for (const run of runs) {
       const clockOffsetMs = run.availableAt.getTime() -
@@ -401,7 +403,7 @@ export class Worker extends EventTarget {
       const previous = this.#active.get(run.id)?.catch(() => {}) ??
         Promise.resolve();
       const execution: Promise<void> = previous
-        .then(() => this.#execute(run, clockOffsetMs))
+        .then(() => this.#execute(run, clockOffsetMs, clockUncertaintyMs))
         .finally(() => {
           if (this.#active.get(run.id) === execution) {
             this.#active.delete(run.id);
@@ -414,7 +416,11 @@ export class Worker extends EventTarget {
     return started;
   }
 
-  async #execute(run: WorkflowRun, clockOffsetMs: number): Promise<void> {
+  async #execute(
+    run: WorkflowRun,
+    clockOffsetMs: number,
+    clockUncertaintyMs: number,
+  ): Promise<void> {
     const workflow = this.#workflows.get(key(run.workflowName, run.version));
     if (workflow === undefined) return; // never claimed: filtered by selectors
     const controller = new AbortController();
@@ -453,6 +459,7 @@ export class Worker extends EventTarget {
         retry: workflow.retry,
         leaseDurationMs: this.#leaseDurationMs,
         clockOffsetMs,
+        clockUncertaintyMs,
         signal: controller.signal,
         maxPayloadBytes: this.#maxPayloadBytes,
         onStepFailed: (stepName, attempt, error) =>
