@@ -19,9 +19,13 @@ export interface TcpProxyOptions {
   /**
    * Called with every chunk the client sends. Returning `"kill"` closes
    * that connection (both sides) instead of forwarding the chunk;
-   * returning bytes sends them to the client first, then closes.
+   * returning bytes sends them to the client first, then closes; returning
+   * `{ reply }` sends `reply` to the client instead of forwarding the chunk,
+   * and keeps the connection (the server never sees the chunk).
    */
-  onClientData?: (chunk: Uint8Array) => "kill" | Uint8Array | undefined;
+  onClientData?: (
+    chunk: Uint8Array,
+  ) => "kill" | Uint8Array | { reply: Uint8Array } | undefined;
 }
 
 /** A breakable TCP proxy to the Postgres of `DATABASE_URL`. */
@@ -174,12 +178,14 @@ export class TcpProxy {
         const verdict = direction === "up"
           ? this.#options.onClientData?.(chunk)
           : undefined;
+        if (typeof verdict === "object" && !(verdict instanceof Uint8Array)) {
+          await writeAll(pair.client, verdict.reply);
+          continue;
+        }
         if (verdict instanceof Uint8Array) await pair.client.write(verdict);
         if (verdict !== undefined) break;
         if (direction === "down" && this.swallowResponses) continue;
-        for (let written = 0; written < chunk.length;) {
-          written += await to.write(chunk.subarray(written));
-        }
+        await writeAll(to, chunk);
       }
     } catch {
       // A side closed; close the other.
@@ -199,6 +205,12 @@ export class TcpProxy {
         // Already closed.
       }
     }
+  }
+}
+
+async function writeAll(to: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let written = 0; written < bytes.length;) {
+    written += await to.write(bytes.subarray(written));
   }
 }
 
@@ -230,12 +242,32 @@ export function terminationMessage(): Uint8Array {
   );
 }
 
-/** A FATAL ErrorResponse of the Postgres protocol. */
-function errorMessage(code: string, message: string): Uint8Array {
+/**
+ * What Postgres answers a statement it rejects (an ERROR, then ready for
+ * the next query), e.g. a LISTEN on a standby: code 25006, "cannot execute
+ * LISTEN during recovery".
+ */
+export function statementErrorMessage(
+  code: string,
+  message: string,
+): Uint8Array {
+  const readyForQuery = [0x5a, 0, 0, 0, 5, 0x49]; // "Z", length 5, idle
+  return new Uint8Array([
+    ...errorMessage(code, message, "ERROR"),
+    ...readyForQuery,
+  ]);
+}
+
+/** An ErrorResponse of the Postgres protocol, FATAL unless told. */
+function errorMessage(
+  code: string,
+  message: string,
+  severity = "FATAL",
+): Uint8Array {
   const text = new TextEncoder();
   const fields = [
-    ["S", "FATAL"],
-    ["V", "FATAL"],
+    ["S", severity],
+    ["V", severity],
     ["C", code],
     ["M", message],
   ].flatMap(([code, value]) => [...text.encode(code + value), 0]);
