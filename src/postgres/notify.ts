@@ -2,7 +2,9 @@
  * LISTEN/NOTIFY: one listening connection per process (per database URL and
  * schema), shared by every `BackendPostgres` in it. Statements that make a
  * run claimable or finish it notify in the same statement; listeners wake
- * workers and `result()` callers. Polling stays as the fallback.
+ * workers and `result()` callers. Polling stays as the fallback: while the
+ * listening connection is down, or LISTEN fails on it, subscribers hear that
+ * notifications are off, and LISTEN is issued again until it holds.
  *
  * @module
  */
@@ -67,13 +69,28 @@ type Listener = (notification: BackendNotification) => void;
 interface Shared {
   sql: Sql;
   dialer: Dialer;
+  channel: string;
   subscribers: Map<Listener, string>;
+  /** Whether LISTEN holds on the connection now open. */
   listening: boolean;
+  /** How many times the listening connection closed. */
+  drops: number;
+  /** Whether {@linkcode keepListening} runs. */
+  relistening: boolean;
+  /** The last run of {@linkcode keepListening}. */
+  relisten: Promise<void>;
+  /** Resolves the promise of `ready`. */
+  attempted: () => void;
   ready: Promise<void>;
   references: number;
+  /** Aborted with the last reference. */
+  released: AbortController;
 }
 
 const shared = new Map<string, Shared>();
+
+/** How long a release waits for a LISTEN in flight before ending it. */
+const LISTEN_SETTLE_TIMEOUT_MS = 5_000;
 
 function broadcast(entry: Shared, payload: string | null): void {
   for (const [listener, namespaceId] of entry.subscribers) {
@@ -84,6 +101,71 @@ function broadcast(entry: Shared, payload: string | null): void {
     const notification = decode(payload, namespaceId);
     if (notification !== null) listener(notification);
   }
+}
+
+/** Waits `ms`, or until `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * The listening connection closed: notifications are off until LISTEN
+ * holds again, so subscribers poll at the normal interval meanwhile; and
+ * LISTEN is issued again (the statement opens the connection again).
+ */
+function dropped(entry: Shared): void {
+  entry.drops++;
+  if (entry.released.signal.aborted) return;
+  if (entry.listening) {
+    entry.listening = false;
+    broadcast(entry, null);
+  }
+  if (!entry.relistening) entry.relisten = keepListening(entry);
+}
+
+/**
+ * Issues LISTEN until it holds on a connection that stayed open meanwhile,
+ * or the last reference is released; then tells subscribers that
+ * notifications are live (and so to re-check what they may have missed).
+ * A failed LISTEN is issued again after {@linkcode reconnectBackoffS}. The
+ * driver spaces its reconnections the same way, counted from the close, so
+ * that after a failed connection the two waits overlap rather than add up.
+ */
+async function keepListening(entry: Shared): Promise<void> {
+  entry.relistening = true;
+  const { sql, released } = entry;
+  let failures = 0;
+  while (!released.signal.aborted) {
+    const drops = entry.drops;
+    let listened = true;
+    try {
+      await sql`LISTEN ${sql(entry.channel)}`;
+    } catch {
+      listened = false;
+      failures++;
+    }
+    entry.attempted();
+    if (released.signal.aborted) break;
+    if (listened && entry.drops === drops) {
+      entry.relistening = false;
+      entry.listening = true;
+      broadcast(entry, null);
+      return;
+    }
+    if (!listened) {
+      await pause(reconnectBackoffS(failures) * 1000, released.signal);
+    }
+  }
+  entry.relistening = false;
 }
 
 /**
@@ -102,48 +184,50 @@ export class ListenerRef {
     if (entry === undefined) {
       // Spaces the attempts while the server hangs up before answering.
       const dialer = new Dialer();
-      // `socket` is a documented option of postgres.js missing from its
-      // types.
-      const dialing = { socket: dialer.socket };
+      // LISTEN is issued here rather than with `sql.listen()`: that one
+      // opens a connection of its own whose `onclose` replaces ours, so that
+      // a drop goes unnoticed, and it gives up on a LISTEN the server
+      // rejects after a reconnect (the connection staying open). `socket` is
+      // a documented option of postgres.js, and `onnotify` the one
+      // `sql.listen()` itself uses; both are missing from its types.
+      const untyped = {
+        socket: dialer.socket,
+        onnotify: (channel: string, payload: string) => {
+          if (channel === created.channel) broadcast(created, payload);
+        },
+      };
       const sql = postgres(url, {
-        ...dialing,
+        ...untyped,
         max: 1,
         onnotice: () => {},
         connect_timeout: 10,
+        // Kept open for good, whatever PGIDLE_TIMEOUT and PGMAX_LIFETIME
+        // say, as `sql.listen()` keeps its own.
+        idle_timeout: 0,
+        max_lifetime: null,
         // LISTEN again within a second once the server is back.
         backoff: reconnectBackoffS,
         fetch_types: false,
         connection: { application_name: LISTENER_APPLICATION_NAME },
-        onclose: () => {
-          // The listening connection is gone until it reconnects: fall back
-          // to polling at the normal interval meanwhile.
-          if (created.listening) {
-            created.listening = false;
-            broadcast(created, null);
-          }
-        },
+        onclose: () => dropped(created),
       });
+      let attempted = () => {};
+      const ready = new Promise<void>((resolve) => attempted = resolve);
       const created: Shared = {
         sql,
         dialer,
+        channel: channelOf(schema),
         subscribers: new Map(),
         listening: false,
-        ready: Promise.resolve(),
+        drops: 0,
+        relistening: false,
+        relisten: Promise.resolve(),
+        attempted,
+        ready,
         references: 0,
+        released: new AbortController(),
       };
-      created.ready = sql.listen(
-        channelOf(schema),
-        (payload) => broadcast(created, payload),
-        () => {
-          // On every (re)connect: notifications may have been missed, so
-          // every subscriber re-checks.
-          created.listening = true;
-          broadcast(created, null);
-        },
-      ).then(() => {}, () => {
-        created.listening = false;
-        broadcast(created, null);
-      });
+      created.relisten = keepListening(created);
       entry = created;
       shared.set(this.#key, entry);
     }
@@ -167,14 +251,26 @@ export class ListenerRef {
   async release(): Promise<void> {
     if (this.#released) return;
     this.#released = true;
-    if (--this.#entry.references > 0) return;
+    const entry = this.#entry;
+    if (--entry.references > 0) return;
     shared.delete(this.#key);
-    this.#entry.listening = false;
-    broadcast(this.#entry, null);
+    entry.released.abort();
+    entry.listening = false;
+    broadcast(entry, null);
     // A LISTEN waiting for a connection fails now instead of holding the
-    // release for as long as the server hangs up.
-    this.#entry.dialer.close();
-    await this.#entry.ready;
-    await this.#entry.sql.end({ timeout: 5 });
+    // release for as long as the server hangs up. Waiting for it to settle
+    // before ending leaves no socket being opened, nor a reconnection timer,
+    // behind: ending cancels neither.
+    entry.dialer.close();
+    const waited = new AbortController();
+    await Promise.race([
+      entry.relisten,
+      pause(LISTEN_SETTLE_TIMEOUT_MS, waited.signal),
+    ]);
+    waited.abort();
+    // Nothing to finish on this connection: a LISTEN still in flight (the
+    // server stopped answering) fails.
+    await entry.sql.end({ timeout: 0 });
+    await entry.relisten;
   }
 }
