@@ -53,15 +53,20 @@ function route(
         notification.workflowRunId,
         notification.outcome ?? null,
       );
-    case "listening":
+    case "listening": {
+      const wasListening = channel.listening;
       channel.listening = notification.listening;
-      if (notification.listening) {
-        // Notifications may have been missed: everyone re-checks.
+      // Listening again, notifications may have been missed; no longer
+      // listening, waiters sleep for the slower fallback interval and would
+      // miss wake-ups meanwhile: either way, everyone re-checks (and then
+      // waits for the interval that now applies).
+      if (notification.listening || wasListening) {
         notifyAvailable(backend);
         for (const id of [...channel.finished.keys()]) {
           notifyFinished(backend, id);
         }
       }
+    }
   }
 }
 

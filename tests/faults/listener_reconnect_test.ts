@@ -135,6 +135,45 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 
 Deno.test({
   name:
+    "a dropped listening connection is reported at once, and waiters poll until LISTEN holds again",
+  async fn() {
+    const pair = await listenerPair();
+    // Idle workers and result() sleep for the fallback interval while
+    // notifications are live: so long that only polling at the normal
+    // interval can finish in time once they are not.
+    const worker = pair.workerSide.newWorker({
+      pollIntervalMs: 50,
+      fallbackPollIntervalMs: 60_000,
+    });
+    try {
+      await worker.start();
+      await delay(200); // the worker has polled once and is asleep
+      pair.failListen = true;
+      const from = pair.listening.length;
+      pair.proxy.cut();
+      await until(() => pair.listening.length > from, "a listening event");
+      assert.deepEqual(pair.listening.slice(from), [false]);
+      const handle = await pair.ping.run();
+      assert.equal(
+        await handle.result({
+          timeoutMs: 10_000,
+          pollIntervalMs: 50,
+          fallbackPollIntervalMs: 60_000,
+        }),
+        "pong",
+      );
+      // LISTEN was issued again meanwhile, and is still rejected.
+      assert.ok(pair.listenRejections >= 1);
+      assert.deepEqual(pair.listening.slice(from), [false]);
+    } finally {
+      await worker.stop();
+      await pair.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
     "a LISTEN rejected after a reconnect is issued again, with a backoff, until it holds",
   async fn() {
     const pair = await listenerPair();
