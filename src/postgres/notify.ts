@@ -12,6 +12,7 @@
 import postgres from "./driver/index.js";
 import type { Sql } from "./driver/index.js";
 import type { BackendNotification } from "../backend.ts";
+import { pause } from "../pause.ts";
 import { Dialer } from "./dial.ts";
 import { reconnectBackoffS } from "./reconnect.ts";
 
@@ -101,20 +102,6 @@ function broadcast(entry: Shared, payload: string | null): void {
     const notification = decode(payload, namespaceId);
     if (notification !== null) listener(notification);
   }
-}
-
-/** Waits `ms`, or until `signal` aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /**

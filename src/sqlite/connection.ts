@@ -25,6 +25,7 @@ import type {
   StatementSync,
 } from "node:sqlite";
 import { BackendError } from "../errors.ts";
+import { pause } from "../pause.ts";
 
 /** `node:sqlite`, loaded on first use, so that importing never fails. */
 let driver: typeof import("node:sqlite") | undefined;
@@ -205,7 +206,7 @@ export class SqliteConnection {
               FIRST_BACKOFF_MS * 2 ** retries++,
               MAX_BACKOFF_MS,
             );
-            await wait(1 + Math.random() * capMs, this.#closing.signal);
+            await pause(1 + Math.random() * capMs, this.#closing.signal);
             continue;
           }
           outcomes = batch.map(() => ({ ok: false, error }));
@@ -314,7 +315,7 @@ export class SqliteConnection {
           throw this.#lockedError(action, waitedMs, error);
         }
         const capMs = Math.min(FIRST_BACKOFF_MS * 2 ** retries, MAX_BACKOFF_MS);
-        await wait(
+        await pause(
           Math.min(1 + Math.random() * capMs, this.#busyTimeoutMs - waitedMs),
           this.#closing.signal,
         );
@@ -355,20 +356,6 @@ export function isBusy(error: unknown): boolean {
   // Some runtimes leave out the result code on a few paths; SQLite's own
   // message then tells.
   return /^database (table |schema )?is locked/.test(error.message);
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function wait(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 function describeAction(action: string, location: string): string {

@@ -17,6 +17,20 @@ import { delay } from "../helpers.ts";
 /** Half of a 60 ms claim round trip whose answer came late. */
 const UNCERTAINTY_MS = 30;
 
+/** Starts a run of `workflowName`, due at once. */
+async function start(backend: Backend, workflowName: string): Promise<void> {
+  await backend.createWorkflowRun({
+    workflowName,
+    version: null,
+    idempotencyKey: null,
+    config: {},
+    context: null,
+    input: null,
+    availableAt: null,
+    deadlineAt: null,
+  });
+}
+
 async function claimAndExecute(
   backend: Backend,
   fn: WorkflowFunction<unknown, unknown>,
@@ -60,16 +74,7 @@ Deno.test("a run woken for a step's retry retries it, though the clock estimate 
       },
     );
   };
-  await backend.createWorkflowRun({
-    workflowName: "flaky",
-    version: null,
-    idempotencyKey: null,
-    config: {},
-    context: null,
-    input: null,
-    availableAt: null,
-    deadlineAt: null,
-  });
+  await start(backend, "flaky");
   assert.equal((await claimAndExecute(backend, fn)).status, "released");
   assert.deepEqual(await claimAndExecute(backend, fn), {
     status: "succeeded",
@@ -86,16 +91,7 @@ Deno.test("a run woken at the end of its sleep goes on, though the clock estimat
     await step.sleep("nap", "10ms");
     return "awake";
   };
-  await backend.createWorkflowRun({
-    workflowName: "napper",
-    version: null,
-    idempotencyKey: null,
-    config: {},
-    context: null,
-    input: null,
-    availableAt: null,
-    deadlineAt: null,
-  });
+  await start(backend, "napper");
   assert.equal((await claimAndExecute(backend, fn)).status, "released");
   assert.deepEqual(await claimAndExecute(backend, fn), {
     status: "succeeded",
