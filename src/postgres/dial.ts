@@ -14,9 +14,11 @@
  */
 
 import { connect, type Socket } from "node:net";
+import { pause } from "../pause.ts";
+import { FIRST_WAIT_MS, growingWaitMs } from "./reconnect.ts";
 
 /** The wait after the first hang-up in a row, before jitter. */
-export const HANG_UP_BACKOFF_MIN_MS = 50;
+export const HANG_UP_BACKOFF_MIN_MS = FIRST_WAIT_MS;
 
 /** The longest wait between connection attempts, before jitter. */
 export const HANG_UP_BACKOFF_MAX_MS = 2_000;
@@ -35,12 +37,9 @@ export interface DialOptions {
  * that many clients do not come back in step.
  */
 export function backoffMs(hangUps: number, random = Math.random()): number {
-  if (hangUps <= 0) return 0;
-  const ceiling = Math.min(
-    HANG_UP_BACKOFF_MAX_MS,
-    HANG_UP_BACKOFF_MIN_MS * 2 ** Math.min(hangUps - 1, 30),
-  );
-  return ceiling / 2 + random * ceiling / 2;
+  return hangUps <= 0
+    ? 0
+    : growingWaitMs(hangUps - 1, HANG_UP_BACKOFF_MAX_MS, random);
 }
 
 /** An error shaped like the driver's own connection errors. */
@@ -94,21 +93,9 @@ export class Dialer {
     const address = options.path || `${host}:${port}`;
     const signal = this.#closing.signal;
     const ended = () => connectionError("CONNECTION_ENDED", address);
-    if (signal.aborted) throw ended();
     const waitMs = backoffMs(this.#hangUps);
-    if (waitMs > 0) {
-      await new Promise<void>((resolve, reject) => {
-        const onAbort = () => {
-          clearTimeout(timer);
-          reject(ended());
-        };
-        const timer = setTimeout(() => {
-          signal.removeEventListener("abort", onAbort);
-          resolve();
-        }, waitMs);
-        signal.addEventListener("abort", onAbort, { once: true });
-      });
-    }
+    if (waitMs > 0) await pause(waitMs, signal);
+    if (signal.aborted) throw ended();
     // Handed over while it connects, as the driver does with its own
     // sockets: its connect timeout and its handling of a failed or closed
     // socket apply unchanged. (Failing the dial itself instead would leave

@@ -20,5 +20,22 @@
  * @returns The wait, in seconds.
  */
 export function reconnectBackoffS(failures: number): number {
-  return Math.min(0.05 * 2 ** failures, 1) * (0.5 + Math.random() / 2);
+  return growingWaitMs(failures, 1_000) / 1000;
+}
+
+/** The first of the growing waits, before jitter. */
+export const FIRST_WAIT_MS = 50;
+
+/**
+ * The `step`-th of growing waits (counting from 0): {@linkcode FIRST_WAIT_MS}
+ * doubling up to `maxMs`, then a random half to all of it, so that many
+ * clients do not come back in step.
+ */
+export function growingWaitMs(
+  step: number,
+  maxMs: number,
+  random: number = Math.random(),
+): number {
+  const ceiling = Math.min(maxMs, FIRST_WAIT_MS * 2 ** Math.min(step, 30));
+  return ceiling / 2 + random * ceiling / 2;
 }
