@@ -126,3 +126,55 @@ export function logWorkerEvent(event: WorkerEvent): void {
       return logger.error(message, properties);
   }
 }
+
+type Listener =
+  | ((event: WorkerEvent) => void)
+  | { handleEvent(event: WorkerEvent): void };
+
+const guarded = new WeakMap<Listener, (event: Event) => void>();
+
+/**
+ * The listener the worker really registers for `listener`: it calls
+ * `listener` and logs what it throws (or its returned promise rejects with)
+ * instead of letting the error escape as an uncaught exception, which
+ * `EventTarget` would report and which ends a Node or Deno process. The same
+ * listener always maps to the same wrapper, so `removeEventListener` and
+ * `EventTarget`'s de-duplication work as usual.
+ */
+export function guardListener(
+  listener: Listener | null,
+): ((event: Event) => void) | null {
+  if (listener === null || listener === undefined) return null;
+  let wrapper = guarded.get(listener);
+  if (wrapper === undefined) {
+    wrapper = function (this: unknown, event: Event): void {
+      const failed = (error: unknown) => logListenerError(event, error);
+      try {
+        const result: unknown = typeof listener === "function"
+          ? listener.call(this, event as WorkerEvent)
+          : listener.handleEvent(event as WorkerEvent);
+        if (
+          result !== null && typeof result === "object" &&
+          typeof (result as PromiseLike<unknown>).then === "function"
+        ) {
+          Promise.resolve(result).catch(failed);
+        }
+      } catch (error) {
+        failed(error);
+      }
+    };
+    guarded.set(listener, wrapper);
+  }
+  return wrapper;
+}
+
+function logListenerError(event: Event, error: unknown): void {
+  const { workerId, workflowRunId, workflowName } = event as WorkerEvent;
+  logger.error("A listener of {eventType} threw: {error}", {
+    eventType: event.type,
+    workerId,
+    workflowRunId,
+    workflowName,
+    error,
+  });
+}

@@ -19,6 +19,7 @@ import {
 } from "./constants.ts";
 import { LeaseLostError, WorkflowCanceledError } from "./errors.ts";
 import {
+  guardListener,
   logWorkerEvent,
   WorkerEvent,
   type WorkerEventInit,
@@ -565,15 +566,14 @@ export class Worker extends EventTarget {
     };
   }
 
-  /** Dispatches an event and logs it. */
+  /**
+   * Dispatches an event and logs it. Listeners are guarded when added, so
+   * one that throws is logged and breaks nothing.
+   */
   #emit(type: WorkerEventType, init: WorkerEventInit): void {
     const event = new WorkerEvent(type, init);
     logWorkerEvent(event);
-    try {
-      this.dispatchEvent(event);
-    } catch {
-      // A throwing listener must not break the worker.
-    }
+    this.dispatchEvent(event);
   }
 
   /**
@@ -582,6 +582,10 @@ export class Worker extends EventTarget {
    * @param type The event type.
    * @param listener Called with each event.
    * @param options As for `EventTarget.addEventListener`.
+   *
+   * A listener that throws (or returns a promise that rejects) does not break
+   * the worker or the process: the error is logged at level `error` under
+   * `["openworkflow", "worker"]`, and the other listeners still run.
    *
    * @example
    * ```ts ignore
@@ -603,11 +607,7 @@ export class Worker extends EventTarget {
       signal?: AbortSignal;
     },
   ): void {
-    super.addEventListener(
-      type,
-      listener as EventListenerOrEventListenerObject | null,
-      options,
-    );
+    super.addEventListener(type, guardListener(listener), options);
   }
 
   /**
@@ -630,11 +630,7 @@ export class Worker extends EventTarget {
       | null,
     options?: boolean | { capture?: boolean },
   ): void {
-    super.removeEventListener(
-      type,
-      listener as EventListenerOrEventListenerObject | null,
-      options,
-    );
+    super.removeEventListener(type, guardListener(listener), options);
   }
 }
 

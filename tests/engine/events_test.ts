@@ -4,6 +4,7 @@ import {
   OpenWorkflow,
   type WorkerEvent,
   type WorkerEventType,
+  WorkflowCanceledError,
 } from "../../mod.ts";
 import { delay, testEachBackend } from "../helpers.ts";
 
@@ -89,5 +90,176 @@ testEachBackend(
     } finally {
       await reset();
     }
+  },
+);
+
+/** Collects LogTape records of `["openworkflow"]` while `fn` runs. */
+async function withLogRecords(
+  fn: (records: LogRecord[]) => Promise<void>,
+): Promise<void> {
+  const records: LogRecord[] = [];
+  await configure({
+    sinks: { memory: (record) => records.push(record) },
+    loggers: [
+      { category: ["openworkflow"], lowestLevel: "debug", sinks: ["memory"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: [] },
+    ],
+  });
+  try {
+    await fn(records);
+  } finally {
+    await reset();
+  }
+}
+
+/** Resolves with the first event of `type` the worker dispatches. */
+function nextEvent(
+  worker: EventTarget & {
+    addEventListener(
+      type: WorkerEventType,
+      listener: (event: WorkerEvent) => void,
+      options?: { once?: boolean },
+    ): void;
+  },
+  type: WorkerEventType,
+): Promise<WorkerEvent> {
+  return new Promise((resolve) =>
+    worker.addEventListener(type, resolve, { once: true })
+  );
+}
+
+testEachBackend(
+  "a succeeded run dispatches run-succeeded, logged at debug level",
+  async ({ backend }) => {
+    await withLogRecords(async (records) => {
+      const ow = new OpenWorkflow({ backend });
+      const wf = ow.defineWorkflow({ name: "fine" }, () => 42);
+      const worker = ow.newWorker();
+      const succeeded = nextEvent(worker, "run-succeeded");
+      const handle = await wf.run();
+      assert.equal(await worker.tick(), 1);
+      const event = await succeeded;
+      assert.equal(await handle.result(), 42);
+      assert.equal(event.workflowRunId, handle.id);
+      assert.equal(event.workflowName, "fine");
+      assert.equal(event.workerId, worker.id);
+      assert.equal(event.error, undefined);
+      const record = records.find((r) =>
+        r.rawMessage ===
+          "Run {workflowRunId} of {workflowName} succeeded"
+      );
+      assert.equal(record?.level, "debug");
+      assert.equal(record?.properties.workflowRunId, handle.id);
+    });
+  },
+);
+
+testEachBackend(
+  "a run canceled mid-step dispatches lease-lost with the cancellation",
+  async ({ backend }) => {
+    await withLogRecords(async (records) => {
+      const ow = new OpenWorkflow({ backend });
+      let entered!: () => void;
+      const inStep = new Promise<void>((resolve) => entered = resolve);
+      const wf = ow.defineWorkflow({ name: "long" }, async ({ step }) => {
+        await step.run(
+          { name: "wait" },
+          ({ signal }) =>
+            new Promise<void>((_, reject) => {
+              entered();
+              signal.addEventListener("abort", () => reject(signal.reason));
+            }),
+        );
+      });
+      const worker = ow.newWorker();
+      const lost = nextEvent(worker, "lease-lost");
+      const handle = await wf.run();
+      await worker.start();
+      try {
+        await inStep;
+        await handle.cancel();
+        const event = await lost;
+        assert.ok(event.error instanceof WorkflowCanceledError);
+        assert.equal(event.workflowRunId, handle.id);
+        await assert.rejects(handle.result(), WorkflowCanceledError);
+      } finally {
+        await worker.stop();
+      }
+      const record = records.find((r) =>
+        r.properties.workflowRunId === handle.id && r.level === "warning"
+      );
+      assert.ok(record?.properties.error instanceof WorkflowCanceledError);
+    });
+  },
+);
+
+testEachBackend(
+  "a backend that fails under a running worker dispatches error, logged at error level",
+  async ({ backend }) => {
+    await withLogRecords(async (records) => {
+      const ow = new OpenWorkflow({ backend });
+      ow.defineWorkflow({ name: "any" }, () => null);
+      const worker = ow.newWorker();
+      await worker.start();
+      try {
+        const failed = nextEvent(worker, "error");
+        await backend.stop(); // every later call fails
+        const event = await failed;
+        assert.ok(event.error instanceof Error);
+        assert.equal(event.workerId, worker.id);
+        const record = records.find((r) => r.level === "error");
+        assert.equal(record?.properties.workerId, worker.id);
+        assert.equal(record?.category.join("."), "openworkflow.worker");
+      } finally {
+        await worker.stop();
+      }
+    });
+  },
+);
+
+testEachBackend(
+  "a listener that throws or rejects is logged and breaks neither the worker nor the process",
+  async ({ backend }) => {
+    await withLogRecords(async (records) => {
+      const ow = new OpenWorkflow({ backend });
+      const wf = ow.defineWorkflow({ name: "watched" }, () => "done");
+      const worker = ow.newWorker();
+      const seen: string[] = [];
+      const throwing = () => {
+        seen.push("throwing");
+        throw new Error("listener bug");
+      };
+      worker.addEventListener("run-claimed", throwing);
+      worker.addEventListener("run-claimed", () => {
+        seen.push("async");
+        return Promise.reject(new Error("async listener bug"));
+      });
+      worker.addEventListener("run-claimed", () => seen.push("after"));
+      const handle = await wf.run();
+      assert.equal(await worker.tick(), 1);
+      assert.equal(await handle.result(), "done");
+      assert.deepEqual(seen, ["throwing", "async", "after"]);
+      await delay(0); // the rejection is logged a turn later
+      const logged = records
+        .filter((r) =>
+          r.rawMessage === "A listener of {eventType} threw: {error}"
+        )
+        .map((r) => [
+          r.level,
+          r.properties.eventType,
+          (r.properties.error as Error).message,
+        ]);
+      assert.deepEqual(logged, [
+        ["error", "run-claimed", "listener bug"],
+        ["error", "run-claimed", "async listener bug"],
+      ]);
+
+      // The same listener maps to the same registration, so it can be removed.
+      worker.removeEventListener("run-claimed", throwing);
+      seen.length = 0;
+      await wf.run();
+      assert.equal(await worker.tick(), 1);
+      assert.deepEqual(seen, ["async", "after"]);
+    });
   },
 );
