@@ -230,9 +230,11 @@ export class LeaseLostError extends OpenWorkflowError {
 }
 
 /**
- * `step.run()` rejects with this when a step name collides in one run: a
- * repeated name `fetch` is named `fetch:1`, `fetch:2`, … in call order, and
- * this is thrown when such a generated name was also given explicitly.
+ * `step.run()`, `step.sleep()` and `step.sleepUntil()` reject with this when
+ * a step name is used a second time in one run. A step's stored result is
+ * found by its name, so names must be unique within a run: in a loop, put the
+ * item or its index in the name (`process-${item.id}`). The run fails at
+ * once; retrying could not help.
  *
  * @example
  * ```ts
@@ -258,7 +260,7 @@ export class DuplicateStepNameError extends OpenWorkflowError {
    */
   constructor(workflowRunId: string, stepName: string) {
     super(
-      `Step name '${stepName}' is used more than once in workflow run ${workflowRunId}; give the steps distinct names`,
+      `Step name '${stepName}' is used more than once in workflow run ${workflowRunId}; step names must be unique within a run (in a loop, put the item or its index in the name)`,
     );
     this.workflowRunId = workflowRunId;
     this.stepName = stepName;

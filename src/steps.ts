@@ -42,23 +42,19 @@ function never(): Promise<never> {
 export class Steps implements StepApi {
   readonly #s: RunState;
   readonly #usedNames = new Set<string>();
-  readonly #nameUses = new Map<string, number>();
 
   constructor(state: RunState) {
     this.#s = state;
   }
 
   /**
-   * Claims a step name for this execution. The n-th use of a name in one
-   * execution (n > 1) is named `${name}:${n - 1}`, in call order, so loops
-   * that reuse a name stay deterministic; a generated name that is taken
-   * already (the workflow also named a step `fetch:1`) is an error.
+   * Claims a step name for this execution. Names are unique within a run:
+   * a step's stored result is found by its name, and numbering repeated
+   * names in call order would hand stored results to the wrong calls when
+   * concurrent branches reach them in another order on replay.
    */
   #useName(value: unknown, what: string): string {
-    const base = checkName(value, what, "name");
-    const uses = this.#nameUses.get(base) ?? 0;
-    this.#nameUses.set(base, uses + 1);
-    const name = uses === 0 ? base : `${base}:${uses}`;
+    const name = checkName(value, what, "name");
     if (this.#usedNames.has(name)) {
       throw new DuplicateStepNameError(this.#s.run.id, name);
     }

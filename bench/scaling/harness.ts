@@ -96,7 +96,7 @@ export async function openHarness(
       { name: MANY_STEPS },
       async ({ input, step }) => {
         for (let i = 0; i < input; i++) {
-          await step.run({ name: "step" }, () => {
+          await step.run({ name: `step-${i}` }, () => {
             stepTimes.push(performance.now());
             return i;
           });

@@ -14,7 +14,7 @@ export const FOUR_STEPS = "scale-four-steps";
 export const NAP = "scale-nap";
 
 /**
- * `input` sequential steps named `step`, `step:1`, …; `onStep(i, input)` is
+ * `input` sequential steps named `step-0`, `step-1`, …; `onStep(i, input)` is
  * called as step `i`'s function starts (replayed steps do not call it).
  */
 export function defineLong(
@@ -25,7 +25,7 @@ export function defineLong(
     { name: LONG },
     async ({ input, step }) => {
       for (let i = 0; i < input; i++) {
-        await step.run({ name: "step" }, () => {
+        await step.run({ name: `step-${i}` }, () => {
           onStep(i, input);
           return i;
         });

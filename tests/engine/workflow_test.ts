@@ -245,21 +245,61 @@ testEachBackend(
 );
 
 testEachBackend(
-  "repeated step names are numbered in call order",
+  "a step name used twice in a run fails the run with DuplicateStepNameError",
   async ({ backend }) => {
     const ow = new OpenWorkflow({ backend });
+    let calls = 0;
     const wf = ow.defineWorkflow({ name: "loop" }, async ({ step }) => {
       const out = [];
-      for (const item of ["a", "b", "c"]) {
-        out.push(await step.run({ name: "process" }, () => item.toUpperCase()));
+      for (const item of ["a", "b"]) {
+        out.push(
+          await step.run({ name: "process" }, () => {
+            calls++;
+            return item.toUpperCase();
+          }),
+        );
       }
       return out;
     });
     const handle = await wf.run();
     await ow.newWorker().tick();
-    assert.deepEqual(await handle.result(), ["A", "B", "C"]);
+    const error = await handle.result().then(
+      () => assert.fail("the run should fail"),
+      (error: WorkflowFailedError) => error,
+    );
+    assert.ok(error instanceof WorkflowFailedError);
+    const cause = error.cause as Error;
+    assert.equal(cause.name, "DuplicateStepNameError");
+    assert.match(cause.message, /Step name 'process' is used more than once/);
+    assert.equal(calls, 1, "the second use runs nothing");
     const names = (await handle.listStepAttempts()).map((a) => a.stepName);
-    assert.deepEqual(names, ["process", "process:1", "process:2"]);
+    assert.deepEqual(names, ["process"]);
+  },
+);
+
+testEachBackend(
+  "a repeated name is an error for sleeps too, and a loop with indexed names works",
+  async ({ backend }) => {
+    const ow = new OpenWorkflow({ backend });
+    const wf = ow.defineWorkflow({ name: "indexed" }, async ({ step }) => {
+      const out = [];
+      for (const [i, item] of ["a", "b", "c"].entries()) {
+        out.push(
+          await step.run({ name: `process-${i}` }, () => item.toUpperCase()),
+        );
+      }
+      await step.run({ name: "nap" }, () => null);
+      await step.sleep("nap", 1).catch((error: Error) => out.push(error.name));
+      return out;
+    });
+    const handle = await wf.run();
+    await ow.newWorker().tick();
+    assert.deepEqual(await handle.result(), [
+      "A",
+      "B",
+      "C",
+      "DuplicateStepNameError",
+    ]);
   },
 );
 
