@@ -24,6 +24,7 @@ import {
 import {
   checkDate,
   checkName,
+  checkOptions,
   checkPositiveInteger,
   received,
 } from "./validate.ts";
@@ -205,8 +206,10 @@ export class OpenWorkflow {
     const key = JSON.stringify([definition.name, definition.version]);
     if (this.#workflows.has(key)) {
       throw new TypeError(
-        `Cannot define workflow: '${definition.name}'${
-          definition.version === null ? "" : ` version '${definition.version}'`
+        `Cannot define workflow: 'name' ${JSON.stringify(definition.name)}${
+          definition.version === null
+            ? ""
+            : ` with 'version' ${JSON.stringify(definition.version)}`
         } is already defined on this client`,
       );
     }
@@ -230,9 +233,8 @@ export class OpenWorkflow {
    * await worker.start();
    * ```
    */
-  newWorker(
-    options: Omit<WorkerOptions, "backend" | "workflows"> = {},
-  ): Worker {
+  newWorker(options?: Omit<WorkerOptions, "backend" | "workflows">): Worker {
+    options = checkOptions(options, "create worker");
     return new Worker({
       ...options,
       backend: this.#backend,

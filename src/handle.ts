@@ -23,7 +23,7 @@ import {
   WorkflowRunNotFoundError,
 } from "./errors.ts";
 import { deserializeError, serializeError } from "./json.ts";
-import { checkPositiveMs } from "./validate.ts";
+import { checkOptions, checkPositiveMs, checkSignal } from "./validate.ts";
 import { isListening, notifyFinished, onFinished } from "./wakeup.ts";
 
 /**
@@ -112,7 +112,8 @@ export class WorkflowRunHandle<Output = unknown> {
    * const output = await handle.result({ timeoutMs: 30_000 });
    * ```
    */
-  async result(options: ResultOptions = {}): Promise<Output> {
+  async result(options?: ResultOptions): Promise<Output> {
+    options = checkOptions(options, "wait for result");
     const timeoutMs = options.timeoutMs === undefined
       ? DEFAULT_RESULT_TIMEOUT_MS
       : checkPositiveMs(options.timeoutMs, "wait for result", "timeoutMs");
@@ -130,7 +131,7 @@ export class WorkflowRunHandle<Output = unknown> {
         "wait for result",
         "fallbackPollIntervalMs",
       );
-    const { signal } = options;
+    const signal = checkSignal(options.signal, "wait for result");
     signal?.throwIfAborted();
     const id = this.workflowRun.id;
     const endAt = performance.now() + timeoutMs;
@@ -144,9 +145,19 @@ export class WorkflowRunHandle<Output = unknown> {
         if (outcome === null) {
           let run: WorkflowRun | null | undefined;
           try {
-            run = await this.#backend.getWorkflowRun({ workflowRunId: id });
+            // A read that hangs (a database gone silent) must not hold the
+            // wait past its timeout or its signal.
+            run = await within(
+              this.#backend.getWorkflowRun({ workflowRunId: id }),
+              endAt,
+              signal,
+            );
             lastError = undefined;
           } catch (error) {
+            if (error === READ_TIMED_OUT) {
+              throw new ResultTimeoutError(id, timeoutMs, { cause: lastError });
+            }
+            if (signal?.aborted && error === signal.reason) throw error;
             // Reading is always safe to repeat: a database that is briefly
             // unreachable only delays the result.
             lastError = error;
@@ -305,4 +316,38 @@ export async function cancelWorkflowRun(
     run.status === "canceled" ? run as RunOutcome : null,
   );
   return run;
+}
+
+/** What `within()` rejects with when the time is up. */
+const READ_TIMED_OUT = Symbol("read timed out");
+
+/**
+ * Settles as `promise` does, unless `endAt` (a `performance.now()` time)
+ * comes first (rejects with `READ_TIMED_OUT`) or `signal` aborts (rejects
+ * with its reason). The promise left behind is still awaited by nobody, so
+ * its rejection is swallowed.
+ */
+function within<T>(
+  promise: Promise<T>,
+  endAt: number,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(
+      () => settle(() => reject(READ_TIMED_OUT)),
+      Math.max(0, endAt - performance.now()),
+    );
+    const onAbort = () => settle(() => reject(signal?.reason));
+    const settle = (then: () => void) => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      then();
+    };
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => settle(() => resolve(value)),
+      (error) => settle(() => reject(error)),
+    );
+  });
 }

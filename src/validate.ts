@@ -121,3 +121,42 @@ export function checkPositiveMs(
 export function isWellFormed(text: string): boolean {
   return !/\p{Surrogate}/u.test(text);
 }
+
+/**
+ * Checks an optional options object: `undefined` becomes `{}`.
+ *
+ * @throws {TypeError} for anything but a plain object or `undefined`.
+ */
+export function checkOptions<T extends object>(
+  value: T | undefined,
+  what: string,
+  argument = "options",
+): T {
+  if (value === undefined) return {} as T;
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new TypeError(
+      `Cannot ${what}: '${argument}' must be an object, received ${
+        Array.isArray(value) ? "an array" : received(value)
+      }`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Checks an optional `AbortSignal` argument.
+ *
+ * @throws {TypeError} for anything but an `AbortSignal` or `undefined`.
+ */
+export function checkSignal(
+  value: unknown,
+  what: string,
+  argument = "signal",
+): AbortSignal | undefined {
+  if (value === undefined || value instanceof AbortSignal) return value;
+  throw new TypeError(
+    `Cannot ${what}: '${argument}' must be an AbortSignal, received ${
+      received(value)
+    }`,
+  );
+}

@@ -27,7 +27,12 @@ import {
 } from "./events.ts";
 import { Execution, type ExecutionResult } from "./execution.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "./limits.ts";
-import { checkPositiveInteger, checkPositiveMs, received } from "./validate.ts";
+import {
+  checkName,
+  checkPositiveInteger,
+  checkPositiveMs,
+  received,
+} from "./validate.ts";
 import {
   isListening,
   notifyAvailable,
@@ -101,7 +106,11 @@ export interface WorkerOptions {
    */
   maxPayloadBytes?: number;
   /**
-   * The worker's id, recorded on the runs it claims.
+   * The worker's id, recorded on the runs it claims. It must be unique among
+   * the workers sharing a database: writes to a run are fenced by the id of
+   * the worker holding its lease, so two workers with one id could renew
+   * and finish each other's runs. Leave it unset unless you need a stable,
+   * unique name (e.g. `${hostname}-${pid}`).
    * @default {crypto.randomUUID()}
    */
   workerId?: string;
@@ -184,8 +193,16 @@ export class Worker extends EventTarget {
       );
     }
     this.#backend = options.backend;
-    for (const workflow of options.workflows) {
-      this.#workflows.set(key(workflow.name, workflow.version), {
+    for (const [index, workflow] of options.workflows.entries()) {
+      checkWorkerWorkflow(workflow, index, what);
+      if (this.#workflows.has(key(workflow.name, workflow.version ?? null))) {
+        throw new TypeError(
+          `Cannot ${what}: 'workflows' lists workflow '${workflow.name}'${
+            workflow.version == null ? "" : ` version '${workflow.version}'`
+          } twice`,
+        );
+      }
+      this.#workflows.set(key(workflow.name, workflow.version ?? null), {
         fn: workflow.fn,
         retry: resolveRetryPolicy(
           workflow.retry,
@@ -196,7 +213,7 @@ export class Worker extends EventTarget {
     }
     this.#selectors = options.workflows.map(({ name, version }) => ({
       name,
-      version,
+      version: version ?? null,
     }));
     this.#concurrency = options.concurrency === undefined
       ? DEFAULT_CONCURRENCY
@@ -214,9 +231,12 @@ export class Worker extends EventTarget {
         what,
         "fallbackPollIntervalMs",
       );
-    this.#maxPayloadBytes = options.maxPayloadBytes ??
-      DEFAULT_MAX_PAYLOAD_BYTES;
-    this.id = options.workerId ?? crypto.randomUUID();
+    this.#maxPayloadBytes = options.maxPayloadBytes === undefined
+      ? DEFAULT_MAX_PAYLOAD_BYTES
+      : checkPositiveInteger(options.maxPayloadBytes, what, "maxPayloadBytes");
+    this.id = options.workerId === undefined
+      ? crypto.randomUUID()
+      : checkName(options.workerId, what, "workerId");
   }
 
   /** How many runs the worker is executing now. */
@@ -244,7 +264,7 @@ export class Worker extends EventTarget {
   /**
    * Stops the worker gracefully: it claims nothing more and resolves when
    * every run in flight has finished or parked. Calling it again, or on a
-   * worker never started, is harmless.
+   * worker never started, is harmless; `start()` starts it again.
    *
    * @example
    * ```ts ignore
@@ -252,9 +272,13 @@ export class Worker extends EventTarget {
    * ```
    */
   async stop(): Promise<void> {
+    const loop = this.#loop;
     this.#controller?.abort();
+    // A later start() starts the worker again.
+    this.#controller = null;
+    this.#loop = null;
     this.#wake();
-    await this.#loop;
+    await loop;
     await Promise.all(this.#active.values());
   }
 
@@ -631,6 +655,37 @@ export class Worker extends EventTarget {
     options?: boolean | { capture?: boolean },
   ): void {
     super.removeEventListener(type, guardListener(listener), options);
+  }
+}
+
+/** Checks one entry of `workflows`: a definition or its likeness. */
+function checkWorkerWorkflow(
+  workflow: WorkerWorkflow,
+  index: number,
+  what: string,
+): void {
+  const argument = `workflows[${index}]`;
+  if (workflow === null || typeof workflow !== "object") {
+    throw new TypeError(
+      `Cannot ${what}: '${argument}' must be a workflow definition, received ${
+        received(workflow)
+      }`,
+    );
+  }
+  checkName(workflow.name, what, `${argument}.name`);
+  if (typeof workflow.fn !== "function") {
+    throw new TypeError(
+      `Cannot ${what}: '${argument}.fn' must be a function, received ${
+        received(workflow.fn)
+      }`,
+    );
+  }
+  if (workflow.version != null && typeof workflow.version !== "string") {
+    throw new TypeError(
+      `Cannot ${what}: '${argument}.version' must be a string, null or undefined, received ${
+        received(workflow.version)
+      }`,
+    );
   }
 }
 

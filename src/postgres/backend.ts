@@ -39,7 +39,7 @@ import {
   OpenWorkflowError,
   SchemaVersionError,
 } from "../errors.ts";
-import { checkPositiveInteger, received } from "../validate.ts";
+import { checkOptions, checkPositiveInteger, received } from "../validate.ts";
 import { Batcher } from "./batch.ts";
 import { claimWorkflowRuns, SESSION_SETTINGS } from "./claim.ts";
 import { Dialer } from "./dial.ts";
@@ -289,9 +289,10 @@ export class BackendPostgres implements Backend {
    */
   static async connect(
     connectionString: string,
-    options: BackendPostgresOptions = {},
+    options?: BackendPostgresOptions,
   ): Promise<BackendPostgres> {
     const what = "connect to Postgres";
+    options = checkOptions(options, what);
     checkConnectionString(connectionString);
     const namespaceId = checkNamespaceId(options.namespaceId, what);
     const schema = options.schema ?? "openworkflow";

@@ -28,7 +28,7 @@ import type {
 } from "../backend.ts";
 import { checkNamespaceId, decodeCursor } from "../backend_util.ts";
 import { LeaseLostError } from "../errors.ts";
-import { checkPositiveMs, received } from "../validate.ts";
+import { checkOptions, checkPositiveMs, received } from "../validate.ts";
 import { loadDriver, type Params, SqliteConnection } from "./connection.ts";
 import { selectWorkflowRunPage } from "./list.ts";
 import { epochMs, jsonText, normalizeId } from "./rows.ts";
@@ -170,9 +170,10 @@ export class BackendSqlite implements Backend {
    */
   static async connect(
     path: string,
-    options: BackendSqliteOptions = {},
+    options?: BackendSqliteOptions,
   ): Promise<BackendSqlite> {
     const what = "open SQLite database";
+    options = checkOptions(options, what);
     if (typeof path !== "string" || path.length === 0 || path.includes("\0")) {
       throw new TypeError(
         `Cannot ${what}: 'path' must be a file path or ":memory:", received ${
@@ -180,7 +181,7 @@ export class BackendSqlite implements Backend {
         }`,
       );
     }
-    const namespaceId = checkNamespaceId(options?.namespaceId, what);
+    const namespaceId = checkNamespaceId(options.namespaceId, what);
     const busyTimeoutMs = options?.busyTimeoutMs === undefined
       ? DEFAULT_BUSY_TIMEOUT_MS
       : checkPositiveMs(options.busyTimeoutMs, what, "busyTimeoutMs");

@@ -138,7 +138,8 @@ testEachBackend(
     assert.throws(
       () => ow.defineWorkflow({ name: "twice" }, () => 2),
       (e) =>
-        e instanceof TypeError && /'twice' is already defined/.test(e.message),
+        e instanceof TypeError &&
+        /'name' "twice" is already defined/.test(e.message),
     );
     ow.defineWorkflow({ name: "twice", version: "2" }, () => 2); // another version is fine
     for (const concurrency of [0, -1, 1.5, NaN, "2"]) {
@@ -159,6 +160,69 @@ testEachBackend(
       () => new OpenWorkflow({} as never),
       (e) => e instanceof TypeError && /'backend'/.test(e.message),
     );
+    const fn = () => null;
+    const badWorkers: [unknown, RegExp][] = [
+      [
+        { workflows: [null] },
+        /'workflows\[0\]' must be a workflow definition, received null/,
+      ],
+      [
+        { workflows: [{}] },
+        /'workflows\[0\]\.name' must be a non-empty string/,
+      ],
+      [
+        { workflows: [{ name: "w" }] },
+        /'workflows\[0\]\.fn' must be a function, received undefined/,
+      ],
+      [
+        { workflows: [{ name: "w", fn, version: 2 }] },
+        /'workflows\[0\]\.version' must be a string/,
+      ],
+      [
+        { workflows: [{ name: "w", fn, version: null }, { name: "w", fn }] },
+        /'workflows' lists workflow 'w' twice/,
+      ],
+      [
+        { workflows: [], workerId: "" },
+        /'workerId' must be a non-empty string, received ""/,
+      ],
+      [
+        { workflows: [], workerId: 5 },
+        /'workerId' must be a non-empty string, received 5/,
+      ],
+      [
+        { workflows: [], maxPayloadBytes: -1 },
+        /'maxPayloadBytes' must be a positive integer, received -1/,
+      ],
+    ];
+    for (const [options, message] of badWorkers) {
+      assert.throws(
+        () => new Worker({ backend, ...options as object } as never),
+        (e) =>
+          e instanceof Error && e.message.startsWith("Cannot create worker") &&
+          message.test(e.message),
+        String(message),
+      );
+    }
+    assert.throws(
+      () => ow.newWorker(null as never),
+      (e) =>
+        e instanceof TypeError &&
+        /'options' must be an object, received null/.test(e.message),
+    );
+    const handle = await ow.defineWorkflow({ name: "waited" }, () => 1).run();
+    await assert.rejects(
+      handle.result(null as never),
+      (e) =>
+        e instanceof TypeError &&
+        /'options' must be an object, received null/.test(e.message),
+    );
+    await assert.rejects(
+      handle.result({ signal: {} as never }),
+      (e) =>
+        e instanceof TypeError &&
+        /'signal' must be an AbortSignal, received object/.test(e.message),
+    );
     await assert.rejects(
       ow.getRun(""),
       (e) => e instanceof TypeError && /'workflowRunId'/.test(e.message),
@@ -168,6 +232,12 @@ testEachBackend(
 );
 
 Deno.test("BackendPostgres.connect() rejects malformed URLs, namespaces and schemas", async () => {
+  await assert.rejects(
+    BackendPostgres.connect("postgresql://localhost/db", null as never),
+    (e) =>
+      e instanceof TypeError &&
+      /'options' must be an object, received null/.test(e.message),
+  );
   for (
     const url of [
       "",

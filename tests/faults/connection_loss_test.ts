@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { OpenWorkflow } from "../../mod.ts";
+import { OpenWorkflow, ResultTimeoutError } from "../../mod.ts";
 import { BackendPostgres } from "../../backend_postgres.ts";
 import {
   DATABASE_URL,
@@ -160,6 +160,47 @@ Deno.test({
         );
       }
     } finally {
+      await backend.stop();
+      await proxy.close();
+    }
+  },
+});
+
+Deno.test({
+  ignore: postgresTarget.unavailable !== null,
+  name:
+    "result() keeps to its timeout and its signal while a read of the run hangs",
+  async fn() {
+    const proxy = TcpProxy.start();
+    const backend = await BackendPostgres.connect(proxy.url, {
+      namespaceId: randomNamespace(),
+      maxConnections: 2,
+      listen: false,
+    });
+    try {
+      const ow = new OpenWorkflow({ backend });
+      const wf = ow.defineWorkflow({ name: "never-run" }, () => null);
+      const handle = await wf.run();
+      proxy.swallowResponses = true; // every read from now on hangs
+      const timedOut = performance.now();
+      await assert.rejects(
+        handle.result({ timeoutMs: 300 }),
+        ResultTimeoutError,
+      );
+      // The backend's own call timeout is 20 s: the wait did not sit it out.
+      assert.ok(performance.now() - timedOut < 10_000);
+      const aborted = performance.now();
+      const reason = new Error("caller gave up");
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(reason), 300);
+      await assert.rejects(
+        handle.result({ timeoutMs: 60_000, signal: controller.signal }),
+        (error) => error === reason,
+      );
+      assert.ok(performance.now() - aborted < 10_000);
+    } finally {
+      proxy.swallowResponses = false;
+      proxy.cut();
       await backend.stop();
       await proxy.close();
     }

@@ -85,3 +85,26 @@ testEach(
     assert.deepEqual([...new Set(calls.values())], [1]);
   },
 );
+
+testEach(
+  "a stopped worker starts again, and executes runs started meanwhile",
+  async ({ backend }) => {
+    const ow = new OpenWorkflow({ backend });
+    const wf = ow.defineWorkflow({ name: "again" }, (
+      { input }: { input: number },
+    ) => input * 2);
+    const worker = ow.newWorker({ pollIntervalMs: 20 });
+    await worker.start();
+    assert.equal(await (await wf.run(1)).result(), 2);
+    await worker.stop();
+    const waiting = await wf.run(2);
+    await worker.start();
+    try {
+      assert.equal(await waiting.result({ timeoutMs: 10_000 }), 4);
+      await worker.start(); // starting a started worker does nothing
+      assert.equal(await (await wf.run(3)).result({ timeoutMs: 10_000 }), 6);
+    } finally {
+      await worker.stop();
+    }
+  },
+);
