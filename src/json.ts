@@ -198,16 +198,32 @@ function cap(text: string): string {
     } more characters cut]`;
 }
 
+/** The built-in error classes, by name. */
+const BUILT_IN_ERRORS: Record<string, ErrorConstructor | undefined> = {
+  __proto__: null as never,
+  TypeError,
+  RangeError,
+  SyntaxError,
+  ReferenceError,
+  EvalError,
+  URIError,
+};
+
 /**
  * Rehydrates a stored error: an `Error` with the stored `name`, `message`,
- * `stack`, other properties and `cause`.
+ * `stack`, other properties and `cause`. A built-in error (`TypeError`,
+ * `RangeError`, …) comes back as an instance of its class.
  */
 export function deserializeError(stored: JsonValue | null): Error {
   if (stored === null || typeof stored !== "object" || Array.isArray(stored)) {
     return new Error(`Unknown error: ${JSON.stringify(stored)}`);
   }
   const { name, message, stack, cause, ...rest } = stored;
-  const error = new Error(typeof message === "string" ? message : "", {
+  // Built-in error classes come back as themselves, so that `instanceof
+  // TypeError` holds on replay as it did when the error was thrown.
+  const ErrorClass = (typeof name === "string" && BUILT_IN_ERRORS[name]) ||
+    Error;
+  const error = new ErrorClass(typeof message === "string" ? message : "", {
     cause: cause === undefined ? undefined : deserializeError(cause),
   });
   if (cause === undefined) delete (error as { cause?: unknown }).cause;

@@ -69,17 +69,28 @@ testEachBackend(
   async ({ backend }) => {
     const ow = new OpenWorkflow({ backend });
     let calls = 0;
+    const seen: boolean[] = [];
     const wf = ow.defineWorkflow({ name: "bad-output" }, async ({ step }) => {
-      await step.run({ name: "returns-function" }, () => {
-        calls++;
-        return { callback: () => 1 };
-      });
+      try {
+        await step.run({ name: "returns-function" }, () => {
+          calls++;
+          return { callback: () => 1 };
+        });
+      } catch (error) {
+        seen.push(error instanceof TypeError);
+        await step.sleep("replay", 200); // the next execution replays the failure
+        throw error;
+      }
     });
     const handle = await wf.run();
-    await ow.newWorker().tick();
+    const worker = ow.newWorker({ pollIntervalMs: 20 });
+    await worker.start();
     const error = await handle.result().then(() => null, (e) => e);
+    await worker.stop();
+    assert.deepEqual(seen, [true, true], "a TypeError, also when replayed");
     assert.ok(error instanceof WorkflowFailedError);
     const cause = error.cause as Error;
+    assert.ok(cause instanceof TypeError);
     assert.equal(cause.name, "TypeError");
     assert.match(
       cause.message,
