@@ -53,7 +53,9 @@ export interface WorkerEventInit {
  * worker.addEventListener("step-failed", (event) => {
  *   console.warn(`${event.workflowName}/${event.stepName} attempt ${event.attempt}:`, event.error);
  * });
- * worker.addEventListener("error", (event) => reportToSentry(event.error));
+ * worker.addEventListener("error", (event) => {
+ *   console.error(`worker ${event.workerId}: backend error`, event.error);
+ * });
  * ```
  */
 export class WorkerEvent extends Event {

@@ -9,12 +9,15 @@
  * @module
  */
 
+import { getLogger } from "@logtape/logtape";
 import postgres from "./driver/index.js";
 import type { Sql } from "./driver/index.js";
 import type { BackendNotification } from "../backend.ts";
 import { pause } from "../pause.ts";
 import { Dialer } from "./dial.ts";
 import { reconnectBackoffS } from "./reconnect.ts";
+
+const logger = getLogger(["openworkflow", "postgres"]);
 
 /** The `application_name` of the listening connections. */
 export const LISTENER_APPLICATION_NAME = "openworkflow-listener";
@@ -114,6 +117,10 @@ function dropped(entry: Shared): void {
   if (entry.released.signal.aborted) return;
   if (entry.listening) {
     entry.listening = false;
+    logger.warn(
+      "The listening connection on {channel} closed; polling until LISTEN holds again",
+      { channel: entry.channel },
+    );
     broadcast(entry, null);
   }
   if (!entry.relistening) entry.relisten = keepListening(entry);
@@ -136,15 +143,21 @@ async function keepListening(entry: Shared): Promise<void> {
     let listened = true;
     try {
       await sql`LISTEN ${sql(entry.channel)}`;
-    } catch {
+    } catch (error) {
       listened = false;
       failures++;
+      logger.debug("LISTEN on {channel} failed (attempt {attempt}): {error}", {
+        channel: entry.channel,
+        attempt: failures,
+        error,
+      });
     }
     entry.attempted();
     if (released.signal.aborted) break;
     if (listened && entry.drops === drops) {
       entry.relistening = false;
       entry.listening = true;
+      logger.debug("Listening on {channel}", { channel: entry.channel });
       broadcast(entry, null);
       return;
     }
