@@ -107,3 +107,84 @@ testEachBackend(
     });
   },
 );
+
+/** Runs the demo in `cwd` on SQLite; resolves to its exit code and output. */
+function spawnDemo(cwd: string, args: string[] = []) {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../examples/demo.ts", import.meta.url).pathname,
+      ...args,
+    ],
+    cwd,
+    env: { DATABASE_URL: "" },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+async function finish(child: Deno.ChildProcess) {
+  const { code, stdout, stderr } = await child.output();
+  const decoder = new TextDecoder();
+  return { code, out: decoder.decode(stdout), err: decoder.decode(stderr) };
+}
+
+function keptSteps(out: string): number {
+  return [...out.matchAll(/(\d+) kept from before/g)]
+    .reduce((n, [, kept]) => n + Number(kept), 0);
+}
+
+Deno.test("examples/demo.ts kills a worker mid-way and resumes without redoing a step", async () => {
+  const cwd = await Deno.makeTempDir({ prefix: "openworkflow-demo-" });
+  try {
+    const { code, out, err } = await finish(spawnDemo(cwd));
+    assert.equal(code, 0, out + err);
+    assert.match(out, /Part 1: .* killed \(SIGKILL\)/);
+    assert.match(out, /✗ notify-sms .*no phone number on file/);
+    assert.equal(out.match(/ succeeded TRK-ORDER-\d/g)?.length, 6);
+    assert.ok(keptSteps(out) > 0, out);
+    assert.match(out, /Completed steps executed twice: 0/);
+  } finally {
+    await Deno.remove(cwd, { recursive: true });
+  }
+});
+
+Deno.test("examples/demo.ts interrupted with Ctrl-C resumes when run again", async () => {
+  const cwd = await Deno.makeTempDir({ prefix: "openworkflow-demo-" });
+  try {
+    const first = spawnDemo(cwd);
+    // Interrupt once a few steps have completed.
+    const reader = first.stdout.pipeThrough(new TextDecoderStream())
+      .getReader();
+    let seen = "";
+    while ((seen.match(/✓/g)?.length ?? 0) < 4) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += value;
+    }
+    first.kill("SIGINT");
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += value;
+    }
+    await first.stderr.cancel();
+    const status = await first.status;
+    assert.equal(status.code, 130, seen);
+    assert.match(seen, /interrupted\. Run `deno task demo` again/);
+
+    const { code, out, err } = await finish(spawnDemo(cwd));
+    assert.equal(code, 0, out + err);
+    assert.match(
+      out,
+      /Found 6 unfinished orders from an interrupted invocation/,
+    );
+    assert.doesNotMatch(out, /Part 1/);
+    assert.ok(keptSteps(out) >= 4, out);
+    assert.equal(out.match(/ succeeded TRK-ORDER-\d/g)?.length, 6);
+    assert.match(out, /Completed steps executed twice: 0/);
+  } finally {
+    await Deno.remove(cwd, { recursive: true });
+  }
+});
