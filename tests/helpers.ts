@@ -30,6 +30,11 @@ export interface BackendTarget {
   unavailable: string | null;
   /** Opens a fresh store for one test. */
   open(): Promise<TestStore>;
+  /**
+   * Cases of the shared suites this target cannot run, by name, each with
+   * the reason (shown in the name of the ignored test).
+   */
+  skipped?: ReadonlyMap<string, string>;
 }
 
 async function postgresUnavailable(): Promise<string | null> {
@@ -74,18 +79,48 @@ export const postgresTarget: BackendTarget = {
 };
 
 /**
- * SQLite in memory. A store must let several backends (several namespaces,
- * or several claimers) share its data, and each `":memory:"` connection is
- * a database of its own; so each store is one named in-memory database,
- * opened through a SQLite `file:` URI with a shared cache.
+ * SQLite in memory, shared. A store must let several backends (several
+ * namespaces, or several claimers) share its data, and each `":memory:"`
+ * connection is a database of its own; so each store is one named in-memory
+ * database, opened through a SQLite `file:` URI with a shared cache.
  */
 export const sqliteMemoryTarget: BackendTarget = {
-  name: "sqlite :memory:",
+  name: "sqlite memory (shared cache)",
   unavailable: null,
   open(): Promise<TestStore> {
     const uri =
       `file:openworkflow-${crypto.randomUUID()}?mode=memory&cache=shared`;
     return Promise.resolve(sqliteStoreAt(uri, () => Promise.resolve()));
+  },
+};
+
+/**
+ * SQLite in memory through the literal `":memory:"` that users pass. Each
+ * such connection is a database of its own, so a store holds one backend:
+ * connecting a second one fails, and the cases that need one are listed in
+ * `skipped` where the target is used.
+ */
+export const sqliteLiteralMemoryTarget: BackendTarget = {
+  name: 'sqlite ":memory:"',
+  unavailable: null,
+  open(): Promise<TestStore> {
+    let backend: Backend | undefined;
+    return Promise.resolve({
+      async connect(namespaceId: string): Promise<Backend> {
+        if (backend !== undefined) {
+          throw new Error(
+            'A ":memory:" store holds one backend: each ":memory:" ' +
+              "connection is a database of its own. Skip this case for the " +
+              "target, with the reason, where the target is used.",
+          );
+        }
+        backend = await BackendSqlite.connect(":memory:", { namespaceId });
+        return backend;
+      },
+      async close(): Promise<void> {
+        await backend?.stop();
+      },
+    });
   },
 };
 
@@ -163,9 +198,12 @@ export function testBackend(
   name: string,
   fn: (context: TestContext) => Promise<void>,
 ): void {
+  const skipped = target.skipped?.get(name);
   Deno.test({
-    name: `[${target.name}] ${name}`,
-    ignore: target.unavailable !== null,
+    name: `[${target.name}] ${name}${
+      skipped === undefined ? "" : ` (skipped: ${skipped})`
+    }`,
+    ignore: target.unavailable !== null || skipped !== undefined,
     async fn() {
       const store = await target.open();
       try {
