@@ -116,6 +116,8 @@ export {
 export { DEFAULT_MAX_PAYLOAD_BYTES } from "./src/limits.ts";
 export {
   BackendError,
+  type BackendErrorOptions,
+  type BackendProblem,
   DeadlineExceededError,
   DuplicateStepNameError,
   LeaseLostError,

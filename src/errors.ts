@@ -402,8 +402,74 @@ export class PayloadTooLargeError extends OpenWorkflowError {
 }
 
 /**
+ * What is wrong with a backend's database, when a {@linkcode BackendError}
+ * can tell:
+ *
+ * - `"not-found"`: the directory meant to hold the database file does not
+ *   exist (or is not a directory).
+ * - `"is-directory"`: the path names a directory, not a file.
+ * - `"permission-denied"`: the file, or its directory, may not be read or
+ *   written by this process.
+ * - `"read-only"`: the database was opened read-only, or is on a read-only
+ *   file system.
+ * - `"not-a-database"`: the file is not a database (of this backend's
+ *   kind).
+ * - `"corrupt"`: the database file is damaged.
+ * - `"disk-full"`: the disk is full.
+ * - `"io-error"`: the operating system reported an I/O error.
+ * - `"locked"`: another connection kept the database locked for longer than
+ *   the backend waits.
+ * - `"cannot-open"`: the database cannot be opened, for a reason not found
+ *   out.
+ *
+ * @example
+ * ```ts
+ * import type { BackendProblem } from "@openworkflow/core";
+ *
+ * const problem: BackendProblem = "is-directory";
+ * console.log(problem);
+ * ```
+ */
+export type BackendProblem =
+  | "not-found"
+  | "is-directory"
+  | "permission-denied"
+  | "read-only"
+  | "not-a-database"
+  | "corrupt"
+  | "disk-full"
+  | "io-error"
+  | "locked"
+  | "cannot-open";
+
+/**
+ * Options of the {@linkcode BackendError} constructor.
+ *
+ * @example
+ * ```ts
+ * import type { BackendErrorOptions } from "@openworkflow/core";
+ *
+ * const options: BackendErrorOptions = {
+ *   location: "./workflows.db",
+ *   problem: "is-directory",
+ * };
+ * console.log(options.problem);
+ * ```
+ */
+export interface BackendErrorOptions extends OpenWorkflowErrorOptions {
+  /**
+   * Where the database is: for SQLite, the path (or URI) given to
+   * `connect()`.
+   */
+  location?: string;
+  /** What is wrong with the database, when known. */
+  problem?: BackendProblem;
+}
+
+/**
  * A backend could not reach or use its database. `cause` holds the driver's
- * error.
+ * error; `location` and `problem`, when set, say which database and what is
+ * wrong with it, so that callers need not parse the message.
  *
  * @example
  * ```ts
@@ -412,24 +478,48 @@ export class PayloadTooLargeError extends OpenWorkflowError {
  * const error = new BackendError("connect to Postgres", { cause: new Error("ECONNREFUSED") });
  * console.log(error.message); // Backend failed to connect to Postgres: ECONNREFUSED
  * ```
+ *
+ * @example Branch on the problem
+ * ```ts
+ * import { BackendError } from "@openworkflow/core";
+ *
+ * const error: unknown = new BackendError(
+ *   'open SQLite database "./data" (it is a directory)',
+ *   { location: "./data", problem: "is-directory" },
+ * );
+ * if (error instanceof BackendError && error.problem === "is-directory") {
+ *   console.log(`${error.location} is a directory; pass a file path`);
+ * }
+ * ```
  */
 export class BackendError extends OpenWorkflowError {
   /** The error's name, `"BackendError"`. */
   override name = "BackendError" as const;
+  /**
+   * Where the database is (for SQLite, the path or URI given to
+   * `connect()`), or `undefined` when not recorded.
+   */
+  readonly location: string | undefined;
+  /** What is wrong with the database, or `undefined` when not known. */
+  readonly problem: BackendProblem | undefined;
 
   /**
    * Creates the error.
    *
    * @param action What the backend was doing, e.g. "connect to Postgres".
-   * @param options `cause`: the driver's error.
+   * @param options `cause`: the driver's error; `location` and `problem`.
    */
-  constructor(action: string, options?: OpenWorkflowErrorOptions) {
+  constructor(action: string, options?: BackendErrorOptions) {
     super(
       `Backend failed to ${action}${
         options?.cause === undefined ? "" : `: ${messageOf(options.cause)}`
       }`,
-      options,
+      options === undefined || !("cause" in options)
+        ? undefined
+        : { cause: options.cause },
     );
+    this.location = options?.location;
+    this.problem = options?.problem;
   }
 }
 

@@ -1,197 +1,21 @@
 /**
- * `BackendSqlite`'s own behaviour: opening files, bad input, schema
- * versions, WAL mode, busy retries, stopping. The Backend contract itself
- * is covered by the conformance suite (`backend_sqlite_test.ts`).
+ * `BackendSqlite`'s own behaviour: opening files, schema versions, WAL
+ * mode, busy retries, stopping. Bad input is in `sqlite_bad_input_test.ts`;
+ * the Backend contract itself is covered by the conformance suite
+ * (`backend_sqlite_test.ts`).
  */
 
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { BackendSqlite } from "../backend_sqlite.ts";
-import {
-  BackendError,
-  type CreateWorkflowRunParams,
-  LeaseLostError,
-  SchemaVersionError,
-  type WorkflowRun,
-} from "../mod.ts";
+import { BackendError, LeaseLostError, type WorkflowRun } from "../mod.ts";
 import { SCHEMA_VERSION } from "../src/sqlite/schema.ts";
-
-const RUN: CreateWorkflowRunParams = {
-  workflowName: "wf",
-  version: null,
-  config: {},
-  context: null,
-  input: null,
-  availableAt: null,
-  deadlineAt: null,
-  idempotencyKey: null,
-};
-
-/** Runs `fn` with a fresh temporary directory, removed afterwards. */
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "openworkflow-sqlite-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-/** Opens a plain connection on `path`, closed after `fn`. */
-function withRawDatabase<T>(path: string, fn: (db: DatabaseSync) => T): T {
-  const db = new DatabaseSync(path, { timeout: 0 });
-  try {
-    return fn(db);
-  } finally {
-    db.close();
-  }
-}
-
-/** The names of the entries of `dir`, sorted. */
-function entries(dir: string): string[] {
-  return [...Deno.readDirSync(dir)].map((e) => e.name).sort();
-}
-
-Deno.test("BackendSqlite.connect() rejects a path that is not a non-empty string", async () => {
-  for (const path of [undefined, null, 42, "", "a\0b"]) {
-    await assert.rejects(
-      BackendSqlite.connect(path as unknown as string),
-      (error: unknown) =>
-        error instanceof TypeError &&
-        error.message.startsWith("Cannot open SQLite database: 'path'"),
-    );
-  }
-});
-
-Deno.test("BackendSqlite.connect() rejects malformed options", async () => {
-  await assert.rejects(
-    BackendSqlite.connect(":memory:", { namespaceId: "" }),
-    TypeError,
-  );
-  await assert.rejects(
-    BackendSqlite.connect(":memory:", { namespaceId: 7 as unknown as string }),
-    TypeError,
-  );
-  await assert.rejects(
-    BackendSqlite.connect(":memory:", { busyTimeoutMs: 0 }),
-    RangeError,
-  );
-});
-
-Deno.test("BackendSqlite.connect() names the path when its directory is missing", async () => {
-  await withTempDir(async (dir) => {
-    const path = `${dir}/missing/workflows.db`;
-    const error = await BackendSqlite.connect(path).then(
-      () => assert.fail("connected"),
-      (error: unknown) => error,
-    );
-    assert.ok(error instanceof BackendError);
-    assert.ok(error.message.includes(JSON.stringify(path)), error.message);
-    assert.ok(error.message.includes("cannot be opened"), error.message);
-    assert.ok(error.cause instanceof Error);
-    assert.deepEqual(entries(dir), []);
-  });
-});
-
-Deno.test("BackendSqlite.connect() names the path when it is a directory", async () => {
-  await withTempDir(async (dir) => {
-    const error = await BackendSqlite.connect(dir).then(
-      () => assert.fail("connected"),
-      (error: unknown) => error,
-    );
-    assert.ok(error instanceof BackendError);
-    assert.ok(error.message.includes(JSON.stringify(dir)), error.message);
-    assert.ok(error.message.includes("may be a directory"), error.message);
-    assert.deepEqual(entries(dir), []);
-  });
-});
-
-Deno.test("BackendSqlite.connect() names the path when the database cannot be written", async () => {
-  await withTempDir(async (dir) => {
-    const path = `${dir}/workflows.db`;
-    await Deno.writeFile(path, new Uint8Array());
-    // Opened read-only through a URI: file permissions would not stop root.
-    const uri = `file:${path}?mode=ro`;
-    const error = await BackendSqlite.connect(uri).then(
-      () => assert.fail("connected"),
-      (error: unknown) => error,
-    );
-    assert.ok(error instanceof BackendError);
-    assert.ok(error.message.includes(JSON.stringify(uri)), error.message);
-    assert.ok(error.message.includes("read-only"), error.message);
-    assert.equal((await Deno.stat(path)).size, 0);
-  });
-});
-
-Deno.test("BackendSqlite.connect() leaves a file that is not a SQLite database untouched", async () => {
-  await withTempDir(async (dir) => {
-    const path = `${dir}/notes.txt`;
-    const text = "These are my notes, not a database.\n".repeat(20);
-    await Deno.writeTextFile(path, text);
-    const error = await BackendSqlite.connect(path).then(
-      () => assert.fail("connected"),
-      (error: unknown) => error,
-    );
-    assert.ok(error instanceof BackendError);
-    assert.ok(error.message.includes(JSON.stringify(path)), error.message);
-    assert.ok(
-      error.message.includes("the file is not a SQLite database"),
-      error.message,
-    );
-    assert.equal(await Deno.readTextFile(path), text);
-    assert.deepEqual(entries(dir), ["notes.txt"]);
-  });
-});
-
-Deno.test("BackendSqlite.connect() leaves a corrupt database untouched", async () => {
-  await withTempDir(async (dir) => {
-    const path = `${dir}/workflows.db`;
-    const backend = await BackendSqlite.connect(path);
-    for (let i = 0; i < 20; i++) {
-      await backend.createWorkflowRun({ ...RUN, input: "x".repeat(2_000) });
-    }
-    await backend.stop();
-    // Keep the 100-byte header, so SQLite takes it for a database; ruin
-    // every page after it.
-    const bytes = await Deno.readFile(path);
-    bytes.fill(0xab, 100);
-    await Deno.writeFile(path, bytes);
-    const error = await BackendSqlite.connect(path).then(
-      () => assert.fail("connected"),
-      (error: unknown) => error,
-    );
-    assert.ok(error instanceof BackendError);
-    assert.ok(error.message.includes(JSON.stringify(path)), error.message);
-    assert.ok(error.message.includes("the file is corrupt"), error.message);
-    assert.deepEqual(await Deno.readFile(path), bytes);
-    assert.deepEqual(entries(dir), ["workflows.db"]);
-  });
-});
-
-Deno.test("BackendSqlite.connect() refuses a schema newer than the library, changing nothing", async () => {
-  await withTempDir(async (dir) => {
-    const path = `${dir}/workflows.db`;
-    await (await BackendSqlite.connect(path)).stop();
-    const newer = SCHEMA_VERSION + 1;
-    withRawDatabase(path, (db) => {
-      db.prepare(
-        "INSERT INTO openworkflow_schema_migrations (version, applied_at) VALUES (?, ?)",
-      ).run(newer, Date.now());
-    });
-    const before = await Deno.readFile(path);
-    const error = await BackendSqlite.connect(path).then(
-      () => assert.fail("connected"),
-      (error: unknown) => error,
-    );
-    assert.ok(error instanceof SchemaVersionError);
-    assert.equal(error.location, path);
-    assert.equal(error.foundVersion, newer);
-    assert.equal(error.supportedVersion, SCHEMA_VERSION);
-    assert.ok(error.message.includes(path), error.message);
-    assert.deepEqual(await Deno.readFile(path), before);
-    assert.deepEqual(entries(dir), ["workflows.db"]);
-  });
-});
+import {
+  rejection,
+  RUN,
+  withRawDatabase,
+  withTempDir,
+} from "./sqlite_files.ts";
 
 Deno.test("BackendSqlite.connect() creates the schema once, in WAL mode, and keeps data across connections", async () => {
   await withTempDir(async (dir) => {
@@ -338,12 +162,11 @@ Deno.test("BackendSqlite fails with BackendError once busyTimeoutMs has passed",
     try {
       other.exec("BEGIN IMMEDIATE");
       const startedAt = performance.now();
-      const error = await backend.createWorkflowRun(RUN).then(
-        () => assert.fail("created"),
-        (error: unknown) => error,
-      );
+      const error = await rejection(backend.createWorkflowRun(RUN));
       const elapsedMs = performance.now() - startedAt;
       assert.ok(error instanceof BackendError);
+      assert.equal(error.problem, "locked");
+      assert.equal(error.location, path);
       assert.ok(error.message.includes("stayed locked"), error.message);
       assert.ok(error.message.includes(JSON.stringify(path)), error.message);
       assert.ok(elapsedMs >= 100 && elapsedMs < 2_000, `${elapsedMs} ms`);
@@ -368,10 +191,12 @@ Deno.test("BackendSqlite.stop() is idempotent and fails waiting and later operat
       await backend.stop();
       await backend.stop();
       await assert.rejects(waiting, BackendError);
-      await assert.rejects(
+      const later = await rejection(
         backend.getWorkflowRun({ workflowRunId: crypto.randomUUID() }),
-        BackendError,
       );
+      assert.ok(later instanceof BackendError);
+      assert.equal(later.location, path);
+      assert.ok(later.message.includes("is stopped"), later.message);
       other.exec("ROLLBACK");
     } finally {
       other.close();
@@ -406,8 +231,13 @@ Deno.test("BackendSqlite.stop() commits the writes issued just before it", async
   });
 });
 
-/** The specifiers of every module `entry` loads, per `deno info`. */
+/**
+ * The specifiers of every module `entry` loads, per `deno info`; the
+ * project's own modules relative to its root (whose own path may contain
+ * any word).
+ */
 async function moduleGraph(entry: string): Promise<string[]> {
+  const root = new URL("../", import.meta.url).href;
   const { stdout, success } = await new Deno.Command(Deno.execPath(), {
     args: ["info", "--json", new URL(`../${entry}`, import.meta.url).href],
     stdout: "piped",
@@ -417,7 +247,9 @@ async function moduleGraph(entry: string): Promise<string[]> {
   const graph = JSON.parse(new TextDecoder().decode(stdout)) as {
     modules: { specifier: string }[];
   };
-  return graph.modules.map((m) => m.specifier);
+  return graph.modules.map((m) =>
+    m.specifier.startsWith(root) ? m.specifier.slice(root.length) : m.specifier
+  );
 }
 
 Deno.test("mod.ts and the Postgres entry point never load node:sqlite", async () => {

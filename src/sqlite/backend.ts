@@ -41,6 +41,7 @@ import {
   RUNS,
   selectWorkflowRun,
 } from "./runs.ts";
+import { explainOpenError } from "./problems.ts";
 import { prepareDatabase } from "./schema.ts";
 import {
   finishStepAttempt,
@@ -101,7 +102,9 @@ const DEFAULT_BUSY_TIMEOUT_MS = 10_000;
  * Errors: the fenced methods reject with `LeaseLostError` as the contract
  * says; every method rejects with `BackendError` (the driver's error as
  * `cause`) when the database fails, stays locked longer than
- * `busyTimeoutMs`, or the backend is stopped.
+ * `busyTimeoutMs`, or the backend is stopped. The error's `location` is the
+ * path given to `connect()`, and its `problem` says what is wrong when
+ * SQLite tells (`"corrupt"`, `"locked"`, `"disk-full"`, …).
  *
  * @example Run a workflow in memory
  * ```ts
@@ -155,9 +158,19 @@ export class BackendSqlite implements Backend {
    * number.
    * @throws {SchemaVersionError} when the database was created by a newer
    * version of this library; nothing is changed.
-   * @throws {BackendError} when the file cannot be opened, is not a SQLite
-   * database, or is corrupt; nothing is changed, and the message names the
-   * path and the problem.
+   * @throws {BackendError} when the file cannot be opened or written, is
+   * not a SQLite database, or is corrupt; nothing is changed. The message
+   * names the path and the problem, which the error also carries as
+   * `location` and `problem`: `"is-directory"`, `"not-found"` (its
+   * directory does not exist), `"permission-denied"`, `"read-only"`,
+   * `"not-a-database"`, `"corrupt"`, … (see `BackendProblem`).
+   *
+   * Corruption: `connect()` reads the file's header and schema, not every
+   * page (a full check would block for about 0.2 s per 100 MB when cached,
+   * seconds when not). Damage deeper in the file, in the pages of runs and
+   * steps, is reported by the first call that reads those pages: it
+   * rejects with `BackendError` (problem `"corrupt"`, naming the path) and
+   * changes nothing.
    *
    * @example
    * ```ts
@@ -166,6 +179,21 @@ export class BackendSqlite implements Backend {
    * const backend = await BackendSqlite.connect(":memory:", { namespaceId: "demo" });
    * console.log(backend.namespaceId); // demo
    * await backend.stop();
+   * ```
+   *
+   * @example What went wrong, without parsing the message
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendError } from "@openworkflow/core";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * // "." is the current directory, not a database file.
+   * await assert.rejects(
+   *   BackendSqlite.connect("."),
+   *   (error) =>
+   *     error instanceof BackendError && error.location === "." &&
+   *     error.problem === "is-directory",
+   * );
    * ```
    */
   static async connect(
@@ -186,12 +214,13 @@ export class BackendSqlite implements Backend {
       ? DEFAULT_BUSY_TIMEOUT_MS
       : checkPositiveMs(options.busyTimeoutMs, what, "busyTimeoutMs");
     await loadDriver();
-    const connection = SqliteConnection.open(path, busyTimeoutMs);
+    let connection: SqliteConnection | undefined;
     try {
+      connection = SqliteConnection.open(path, busyTimeoutMs);
       await prepareDatabase(connection);
     } catch (error) {
-      connection.close();
-      throw error;
+      connection?.close();
+      throw await explainOpenError(path, error);
     }
     return new BackendSqlite(connection, namespaceId);
   }

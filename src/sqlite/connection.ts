@@ -26,6 +26,7 @@ import type {
 } from "node:sqlite";
 import { BackendError } from "../errors.ts";
 import { pause } from "../pause.ts";
+import { describeAction, sqliteError } from "./problems.ts";
 
 /** `node:sqlite`, loaded on first use, so that importing never fails. */
 let driver: typeof import("node:sqlite") | undefined;
@@ -283,6 +284,7 @@ export class SqliteConnection {
       `${action}: the SQLite backend for ${
         JSON.stringify(this.location)
       } is stopped`,
+      { location: this.location },
     );
   }
 
@@ -290,7 +292,7 @@ export class SqliteConnection {
     return new BackendError(
       `${describeAction(action, this.location)}: the database stayed ` +
         `locked by another connection for ${Math.round(waitedMs)} ms`,
-      { cause },
+      { cause, location: this.location, problem: "locked" },
     );
   }
 
@@ -356,58 +358,6 @@ export function isBusy(error: unknown): boolean {
   // Some runtimes leave out the result code on a few paths; SQLite's own
   // message then tells.
   return /^database (table |schema )?is locked/.test(error.message);
-}
-
-function describeAction(action: string, location: string): string {
-  const where = `SQLite database ${JSON.stringify(location)}`;
-  return action === "open" ? `open ${where}` : `${action} in ${where}`;
-}
-
-/** What a SQLite result code says about the file, for error messages. */
-const PROBLEMS: ReadonlyMap<number, string> = new Map([
-  [3, "access denied"],
-  [8, "the database is read-only"],
-  [10, "disk I/O error"],
-  [11, "the file is corrupt"],
-  [13, "the disk is full"],
-  [
-    14,
-    "the file cannot be opened: its directory may be missing, it may " +
-    "be a directory, or access may be denied",
-  ],
-  [26, "the file is not a SQLite database"],
-]);
-
-/**
- * Wraps a driver error in a `BackendError` naming the location and, when
- * SQLite's result code tells, the problem. Errors of the library itself
- * (such as `LeaseLostError`) pass through unchanged.
- */
-export function sqliteError(
-  action: string,
-  location: string,
-  error: unknown,
-): unknown {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (
-    !(error instanceof Error) || typeof code !== "string" ||
-    !code.startsWith("ERR_")
-  ) {
-    return error;
-  }
-  const errcode = (error as { errcode?: unknown }).errcode;
-  let problem = typeof errcode === "number"
-    ? PROBLEMS.get(errcode & 0xff)
-    : undefined;
-  if (problem === undefined && /unable to open database/.test(error.message)) {
-    problem = PROBLEMS.get(14);
-  }
-  return new BackendError(
-    `${describeAction(action, location)}${
-      problem === undefined ? "" : ` (${problem})`
-    }`,
-    { cause: error },
-  );
 }
 
 /** Resolves on the next turn of the event loop, after pending I/O. */

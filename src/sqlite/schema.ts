@@ -116,9 +116,10 @@ function checkSchemaVersion(location: string, version: number): void {
 
 /**
  * Prepares a newly opened connection: checks the schema version, turns on
- * WAL mode and full synchronous commits, and applies the missing
- * migrations. Nothing is written to a database that is not a SQLite
- * database or whose schema is newer than this library.
+ * WAL mode and full synchronous commits, checks that the file may be
+ * written, and applies the missing migrations. Nothing is written to a
+ * database that is not a SQLite database or whose schema is newer than this
+ * library.
  *
  * @throws {SchemaVersionError} when the schema is newer than this library.
  * @throws {BackendError} when the database cannot be read or written.
@@ -140,7 +141,8 @@ export async function prepareDatabase(
     () => connection.get("PRAGMA journal_mode = WAL", {}, false),
   );
   connection.get("PRAGMA synchronous = FULL", {}, false);
-  if (found === SCHEMA_VERSION) return;
+  // Always a write transaction, even with nothing to migrate: a file that
+  // may not be written opens read-only without complaint, and fails here.
   await connection.write("open", () => {
     connection.run(
       `CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} (
@@ -150,6 +152,8 @@ export async function prepareDatabase(
       {},
       false,
     );
+    // Changes nothing, but needs write access to the file.
+    connection.run(`DELETE FROM ${MIGRATIONS_TABLE} WHERE 0`, {}, false);
     // Another process may have migrated since the first read.
     const version = readSchemaVersion(connection);
     checkSchemaVersion(location, version);
