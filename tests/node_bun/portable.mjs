@@ -75,6 +75,41 @@ describe("the SQLite entry point without node:sqlite", () => {
   });
 });
 
+// The reasons a path cannot hold a database come from node:fs, which must
+// tell the same on every runtime.
+describe("BackendSqlite.connect() on a path that cannot hold a database", () => {
+  it("says it is a directory, or which directory is missing", {
+    skip: sqliteSkip,
+  }, async () => {
+    const directory = await mkdtemp(join(tmpdir(), "openworkflow-sqlite-"));
+    try {
+      const missing = join(directory, "missing", "test.db");
+      for (
+        const [path, problem, text] of [
+          [directory, "is-directory", "it is a directory"],
+          [
+            missing,
+            "not-found",
+            `its directory ${
+              JSON.stringify(join(directory, "missing"))
+            } does not exist`,
+          ],
+        ]
+      ) {
+        await assert.rejects(
+          sqliteModule.BackendSqlite.connect(path),
+          (error) =>
+            error instanceof BackendError && error.location === path &&
+            error.problem === problem &&
+            error.message.includes(`${JSON.stringify(path)} (${text})`),
+        );
+      }
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+});
+
 /** Whether this runtime runs a `.ts` file as is (Bun; Node 22.18 and later). */
 function runsTypeScript() {
   if (typeof globalThis.Bun !== "undefined") return true;
