@@ -278,7 +278,9 @@ export class BackendPostgres implements Backend {
    * @param connectionString A `postgres://` or `postgresql://` URL.
    * @param options Namespace, schema, pool size, notifications.
    * @returns A connected backend.
-   * @throws {TypeError} for a malformed URL, namespace or schema name.
+   * @throws {TypeError} for a malformed URL, namespace or schema name, or
+   * a URL that sets a DateStyle other than ISO (`?datestyle=…`; the backend
+   * sets ISO on its connections, whatever the server's default).
    * @throws {SchemaVersionError} when the schema is newer than this library.
    * @throws {BackendError} when the database cannot be reached.
    *
@@ -492,7 +494,9 @@ export class BackendPostgres implements Backend {
     const rows = await guard(
       "list workflow runs",
       sql<Row[]>`
-      SELECT *, created_at::text AS created_at_text FROM ${runs}
+      SELECT *, to_char(created_at AT TIME ZONE 'UTC',
+          'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at_text
+      FROM ${runs}
       WHERE namespace_id = ${ns}
         ${
         params.workflowName === undefined
@@ -666,5 +670,16 @@ function checkConnectionString(value: unknown): void {
           : received(value)
       }`,
     );
+  }
+  // A setting in the URL would override the backend's DateStyle (see
+  // SESSION_SETTINGS), and the driver reads timestamps as ISO text.
+  for (const [name, setting] of url.searchParams) {
+    if (name.toLowerCase() === "datestyle" && !/^\s*iso\b/i.test(setting)) {
+      throw new TypeError(
+        `Cannot connect to Postgres: 'connectionString' must not set a DateStyle other than ISO (the backend sets it), received datestyle=${
+          JSON.stringify(setting)
+        }`,
+      );
+    }
   }
 }

@@ -12,13 +12,16 @@ import type { Scope } from "./statements.ts";
 
 /**
  * The session settings of every pool connection (postgres.js
- * `connection` option). No JIT: row estimates of JSON parameters are
- * guesses, and a JIT compilation costs far more than these short
- * statements.
+ * `connection` option, sent when the connection starts). No JIT: row
+ * estimates of JSON parameters are guesses, and a JIT compilation costs far
+ * more than these short statements. DateStyle ISO: the driver reads
+ * timestamps as ISO text; sent with the connection, it overrides a
+ * server, database or role default and `options=-c datestyle=…`.
  */
 export const SESSION_SETTINGS: Readonly<Record<string, string>> = {
   application_name: "openworkflow",
   jit: "off",
+  DateStyle: "ISO, MDY",
 };
 
 /**

@@ -366,9 +366,12 @@ export class BackendSqlite implements Backend {
     );
   }
 
-  listWorkflowRuns(params: ListWorkflowRunsParams): Promise<WorkflowRunPage> {
+  async listWorkflowRuns(
+    params: ListWorkflowRunsParams,
+  ): Promise<WorkflowRunPage> {
+    // A malformed cursor rejects, as every other failure does.
     const cursor = params.cursor == null ? null : decodeCursor(params.cursor);
-    return this.#read(
+    return await this.#read(
       "list workflow runs",
       (ns) => selectWorkflowRunPage(this.#connection, ns, params, cursor),
     );

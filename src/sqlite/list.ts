@@ -55,7 +55,7 @@ function listWorkflowRunsQuery(
       SELECT seq FROM openworkflow_workflow_runs
       WHERE namespace_id = :ns AND id = :cursorId
     )))`);
-    values.cursorAt = Date.parse(cursor.createdAt);
+    values.cursorAt = cursor.createdAtMs;
     values.cursorId = normalizeId(cursor.id);
   }
   return {

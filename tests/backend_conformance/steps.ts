@@ -278,4 +278,53 @@ export function stepConformance(target: BackendTarget): void {
       assert.deepEqual([...seen].sort(), [...ids].sort());
     },
   );
+
+  testBackend(
+    target,
+    "listWorkflowRuns() refuses a malformed cursor with TypeError, and reads a well-formed one",
+    async ({ backend }) => {
+      const cursor = (createdAt: string, id: string) =>
+        btoa(JSON.stringify([createdAt, id]))
+          .replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+      const id = crypto.randomUUID();
+      const old = await backend.createWorkflowRun(runParams());
+      await delay(5);
+      const cut = new Date();
+      await delay(5);
+      await backend.createWorkflowRun(runParams());
+      const malformed = [
+        "garbage",
+        cursor("2024-13-01T00:00:00.000Z", id),
+        cursor("2023-02-29T00:00:00.000Z", id),
+        cursor("2024-04-31T00:00:00.000Z", id),
+        cursor("2024-01-01T24:00:00.000Z", id),
+        cursor("2024-01-01T00:60:00.000Z", id),
+        cursor("0000-01-01T00:00:00.000Z", id),
+        cursor("2024-01-01T00:00:00.1234567Z", id),
+        cursor("2024-01-01 00:00:00.123456+00", id),
+        cursor("01/02/2024 00:00:00.123456 UTC", id),
+        cursor("2024-01-01T00:00:00.000Z", "z".repeat(36)),
+        cursor("2024-01-01T00:00:00.000Z", "-".repeat(36)),
+      ];
+      for (const bad of malformed) {
+        await assert.rejects(
+          backend.listWorkflowRuns({ limit: 10, cursor: bad }),
+          TypeError,
+          bad,
+        );
+      }
+      // A leap day, and a time with microseconds, are fine; the runs
+      // after the position are the older ones.
+      const leap = await backend.listWorkflowRuns({
+        limit: 10,
+        cursor: cursor("2024-02-29T00:00:00.000001Z", id),
+      });
+      assert.deepEqual(leap.runs, []);
+      const page = await backend.listWorkflowRuns({
+        limit: 10,
+        cursor: cursor(cut.toISOString(), id),
+      });
+      assert.deepEqual(page.runs.map((r) => r.id), [old.id]);
+    },
+  );
 }
