@@ -85,6 +85,7 @@ export type {
   FailExpiredWorkflowRunsParams,
   GetStepAttemptParams,
   GetWorkflowRunParams,
+  GetWorkflowRunStatusesParams,
   HeartbeatWorkflowRunParams,
   ListStepAttemptsParams,
   ListWorkflowRunsParams,

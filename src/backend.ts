@@ -208,6 +208,12 @@ export interface GetWorkflowRunParams {
   workflowRunId: string;
 }
 
+/** Parameters of {@linkcode Backend.getWorkflowRunStatuses}. */
+export interface GetWorkflowRunStatusesParams {
+  /** The runs' ids. */
+  workflowRunIds: readonly string[];
+}
+
 /** Parameters of {@linkcode Backend.claimWorkflowRun}. */
 export interface ClaimWorkflowRunParams {
   /** The claiming worker's id; it becomes the run's `workerId`. */
@@ -383,6 +389,8 @@ export interface MarkStepAttemptFailedParams {
  *   worker. (An expired lease that no one has reclaimed still counts as
  *   held.)
  * - `undefined` never appears in stored JSON; a missing output is `null`.
+ * - The optional methods (`getWorkflowRunStatuses`, `subscribe`) may be
+ *   left out: the engine then reads runs one by one, and polls.
  *
  * @example Use a backend directly
  * ```ts ignore
@@ -402,6 +410,16 @@ export interface Backend {
   createWorkflowRun(params: CreateWorkflowRunParams): Promise<WorkflowRun>;
   /** Returns the run, or `null` when there is none in this namespace. */
   getWorkflowRun(params: GetWorkflowRunParams): Promise<WorkflowRun | null>;
+  /**
+   * Optional: the id and status of each of the runs, in one read; ids that
+   * name no run of this namespace are left out. A worker whose backend has
+   * no live notifications calls it about once a second, for the runs it
+   * holds, to learn of a cancel from another process; a backend without it
+   * gets one `getWorkflowRun` call per run held instead.
+   */
+  getWorkflowRunStatuses?(
+    params: GetWorkflowRunStatusesParams,
+  ): Promise<Pick<WorkflowRun, "id" | "status">[]>;
   /**
    * Claims the claimable run that has waited longest (`availableAt`, then
    * `createdAt`): sets it `running`, its `workerId`, `availableAt` to now +

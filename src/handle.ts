@@ -220,8 +220,11 @@ export class WorkflowRunHandle<Output = unknown> {
 
   /**
    * Cancels the run. A pending or sleeping run never starts again; a running
-   * run stops at its next step boundary, and its steps' `signal` is aborted.
-   * Canceling a finished run changes nothing.
+   * run stops at its next step boundary, and its steps' `signal` is aborted
+   * with `WorkflowCanceledError`: at once in this process and, through
+   * Postgres notifications, in others; within about a second where there
+   * are none (SQLite, `listen: false`). Canceling a finished run changes
+   * nothing.
    *
    * @returns The run's record after the cancellation.
    * @throws {WorkflowRunNotFoundError} when the run does not exist.

@@ -5,12 +5,7 @@
  * @module
  */
 
-import {
-  type Backend,
-  TERMINAL_STATUSES,
-  type WorkflowRun,
-  type WorkflowSelector,
-} from "./backend.ts";
+import type { Backend, WorkflowRun, WorkflowSelector } from "./backend.ts";
 import {
   DEFAULT_CONCURRENCY,
   DEFAULT_FALLBACK_POLL_INTERVAL_MS,
@@ -26,6 +21,7 @@ import {
   type WorkerEventType,
 } from "./events.ts";
 import { Execution, type ExecutionResult } from "./execution.ts";
+import { HeldRuns, STATUS_CHECK_INTERVAL_MS } from "./held_runs.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "./limits.ts";
 import {
   checkName,
@@ -38,7 +34,6 @@ import {
   notifyAvailable,
   notifyFinished,
   onAvailable,
-  onFinished,
 } from "./wakeup.ts";
 import {
   DEFAULT_WORKFLOW_RETRY_POLICY,
@@ -91,6 +86,10 @@ export interface WorkerOptions {
   leaseDurationMs?: number;
   /**
    * How often an idle worker looks for work when nothing wakes it sooner.
+   * Without live notifications (SQLite, or Postgres with `listen: false`),
+   * the worker also reads the status of the runs it holds, to stop those
+   * canceled by another process, every this often but at most once a
+   * second.
    * @default {DEFAULT_POLL_INTERVAL_MS}
    */
   pollIntervalMs?: number;
@@ -156,6 +155,7 @@ export class Worker extends EventTarget {
   readonly #pollIntervalMs: number;
   readonly #maxPayloadBytes: number;
   readonly #active = new Map<string, Promise<void>>();
+  readonly #held: HeldRuns;
   #controller: AbortController | null = null;
   #loop: Promise<void> | null = null;
   /** Wakes the idle loop; remembered when the loop is busy. */
@@ -237,6 +237,11 @@ export class Worker extends EventTarget {
     this.id = options.workerId === undefined
       ? crypto.randomUUID()
       : checkName(options.workerId, what, "workerId");
+    this.#held = new HeldRuns(
+      this.#backend,
+      this.id,
+      Math.max(this.#pollIntervalMs, STATUS_CHECK_INTERVAL_MS),
+    );
   }
 
   /** How many runs the worker is executing now. */
@@ -280,6 +285,7 @@ export class Worker extends EventTarget {
     this.#wake();
     await loop;
     await Promise.all(this.#active.values());
+    await this.#held.settled();
   }
 
   /**
@@ -450,24 +456,8 @@ export class Worker extends EventTarget {
     if (workflow === undefined) return; // never claimed: filtered by selectors
     const controller = new AbortController();
     const stopHeartbeat = this.#heartbeat(run.id, controller);
-    // The run finished elsewhere (canceled): stop executing it. A wake-up
-    // that does not say how the run ended (notifications resumed after an
-    // outage, a result too large to carry) is checked against the database
-    // first.
-    const stopWatching = onFinished(this.#backend, run.id, (outcome) => {
-      if (outcome !== null) {
-        controller.abort(new WorkflowCanceledError(run.id));
-        return;
-      }
-      this.#backend.getWorkflowRun({ workflowRunId: run.id }).then(
-        (current) => {
-          if (current === null || TERMINAL_STATUSES.includes(current.status)) {
-            controller.abort(new WorkflowCanceledError(run.id));
-          }
-        },
-        () => {}, // unreadable now: heartbeats and fenced writes will tell
-      );
-    });
+    // The run finished elsewhere (canceled): stop executing it.
+    const stopWatching = this.#held.watch(run.id, controller);
     const about = {
       workerId: this.id,
       workflowRunId: run.id,
@@ -520,14 +510,23 @@ export class Worker extends EventTarget {
         notifyAvailable(this.#backend, result.availableAt);
         this.#emit("run-released", about);
         break;
-      case "aborted":
+      case "aborted": {
+        let reason = result.reason;
+        // A fenced write was refused: say so when it was for a cancel.
+        if (
+          reason instanceof LeaseLostError &&
+          controller.signal.reason !== reason
+        ) {
+          reason = await this.#held.lostReason(run.id, reason);
+        }
         this.#emit(
-          result.reason instanceof LeaseLostError ||
-            result.reason instanceof WorkflowCanceledError
+          reason instanceof LeaseLostError ||
+            reason instanceof WorkflowCanceledError
             ? "lease-lost"
             : "error",
-          { ...about, error: result.reason },
+          { ...about, error: reason },
         );
+      }
     }
   }
 
@@ -550,6 +549,7 @@ export class Worker extends EventTarget {
       // A heartbeat that has not answered by the end of the lease counts
       // as lost: it is not waited for any longer.
       let deadline: ReturnType<typeof setTimeout> | undefined;
+      let unanswered = false;
       const call = this.#backend.heartbeatWorkflowRun({
         workflowRunId,
         workerId: this.id,
@@ -560,16 +560,23 @@ export class Worker extends EventTarget {
         await Promise.race([
           call,
           new Promise<never>((_, reject) => {
-            deadline = setTimeout(
-              () => reject(new LeaseLostError(workflowRunId, this.id)),
-              Math.max(0, renewedAt + this.#leaseDurationMs - startedAt),
-            );
+            deadline = setTimeout(() => {
+              unanswered = true;
+              reject(new LeaseLostError(workflowRunId, this.id));
+            }, Math.max(0, renewedAt + this.#leaseDurationMs - startedAt));
           }),
         ]);
         renewedAt = startedAt;
       } catch (error) {
         if (error instanceof LeaseLostError) {
-          controller.abort(error);
+          clearTimeout(deadline);
+          // Refused (not unanswered): the steps' signals say why when the
+          // run was canceled.
+          controller.abort(
+            unanswered
+              ? error
+              : await this.#held.lostReason(workflowRunId, error),
+          );
           return;
         }
         this.#emit("error", { workerId: this.id, workflowRunId, error });

@@ -56,25 +56,44 @@ async function postgresUnavailable(): Promise<string | null> {
   }
 }
 
+const postgresUnavailableReason = await postgresUnavailable();
+
+function postgresStore(listen: boolean): TestStore {
+  const backends: Backend[] = [];
+  return {
+    async connect(namespaceId: string): Promise<Backend> {
+      const backend = await BackendPostgres.connect(DATABASE_URL, {
+        namespaceId,
+        maxConnections: 4,
+        listen,
+      });
+      backends.push(backend);
+      return backend;
+    },
+    async close(): Promise<void> {
+      await Promise.all(backends.map((b) => b.stop()));
+    },
+  };
+}
+
 /** The Postgres target: each test gets fresh random namespaces. */
 export const postgresTarget: BackendTarget = {
   name: "postgres",
-  unavailable: await postgresUnavailable(),
+  unavailable: postgresUnavailableReason,
   open(): Promise<TestStore> {
-    const backends: Backend[] = [];
-    return Promise.resolve({
-      async connect(namespaceId: string): Promise<Backend> {
-        const backend = await BackendPostgres.connect(DATABASE_URL, {
-          namespaceId,
-          maxConnections: 4,
-        });
-        backends.push(backend);
-        return backend;
-      },
-      async close(): Promise<void> {
-        await Promise.all(backends.map((b) => b.stop()));
-      },
-    });
+    return Promise.resolve(postgresStore(true));
+  },
+};
+
+/**
+ * Postgres without notifications (`listen: false`): every backend learns
+ * of other processes' changes only by reading.
+ */
+export const postgresUnlistenedTarget: BackendTarget = {
+  name: "postgres listen: false",
+  unavailable: postgresUnavailableReason,
+  open(): Promise<TestStore> {
+    return Promise.resolve(postgresStore(false));
   },
 };
 

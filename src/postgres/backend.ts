@@ -17,6 +17,7 @@ import type {
   FailExpiredWorkflowRunsParams,
   GetStepAttemptParams,
   GetWorkflowRunParams,
+  GetWorkflowRunStatusesParams,
   HeartbeatWorkflowRunParams,
   ListStepAttemptsParams,
   ListWorkflowRunsParams,
@@ -401,6 +402,27 @@ export class BackendPostgres implements Backend {
   ): Promise<WorkflowRun | null> {
     if (!isUuid(params.workflowRunId)) return null;
     return await this.#getRuns.add(params.workflowRunId.toLowerCase());
+  }
+
+  async getWorkflowRunStatuses(
+    params: GetWorkflowRunStatusesParams,
+  ): Promise<Pick<WorkflowRun, "id" | "status">[]> {
+    const ids = params.workflowRunIds.filter(isUuid);
+    if (ids.length === 0) return [];
+    const { sql, runs, namespaceId: ns } = this.#scope;
+    const rows = await guard(
+      "get workflow run statuses",
+      sql<Row[]>`
+      SELECT id, status FROM ${runs}
+      WHERE namespace_id = ${ns} AND id IN (
+        SELECT value::uuid FROM json_array_elements_text(${
+        JSON.stringify(ids)
+      }::text::json))`,
+    );
+    return rows.map((row) => ({
+      id: row.id as string,
+      status: row.status as WorkflowRun["status"],
+    }));
   }
 
   async claimWorkflowRun(

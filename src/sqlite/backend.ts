@@ -14,6 +14,7 @@ import type {
   FailExpiredWorkflowRunsParams,
   GetStepAttemptParams,
   GetWorkflowRunParams,
+  GetWorkflowRunStatusesParams,
   HeartbeatWorkflowRunParams,
   ListStepAttemptsParams,
   ListWorkflowRunsParams,
@@ -40,6 +41,7 @@ import {
   OWNED,
   RUNS,
   selectWorkflowRun,
+  selectWorkflowRunStatuses,
 } from "./runs.ts";
 import { explainOpenError } from "./problems.ts";
 import { prepareDatabase } from "./schema.ts";
@@ -281,6 +283,19 @@ export class BackendSqlite implements Backend {
     return this.#read(
       "get workflow run",
       (ns) => selectWorkflowRun(this.#connection, ns, id),
+    );
+  }
+
+  getWorkflowRunStatuses(
+    params: GetWorkflowRunStatusesParams,
+  ): Promise<Pick<WorkflowRun, "id" | "status">[]> {
+    const ids = params.workflowRunIds.map(normalizeId).filter((id) =>
+      id !== null
+    );
+    if (ids.length === 0) return Promise.resolve([]);
+    return this.#read(
+      "get workflow run statuses",
+      (ns) => selectWorkflowRunStatuses(this.#connection, ns, ids),
     );
   }
 

@@ -80,6 +80,22 @@ export function selectWorkflowRun(
   return row === undefined ? null : toWorkflowRun(row);
 }
 
+/** The id and status of each of the runs `ids` of namespace `ns`. */
+export function selectWorkflowRunStatuses(
+  db: SqliteConnection,
+  ns: string,
+  ids: readonly string[],
+): Pick<WorkflowRun, "id" | "status">[] {
+  return db.all(
+    `SELECT id, status FROM ${RUNS}
+    WHERE namespace_id = :ns AND id IN (SELECT value FROM json_each(:ids))`,
+    { ns, ids: JSON.stringify(ids) },
+  ).map((row) => ({
+    id: row.id as string,
+    status: row.status as WorkflowRun["status"],
+  }));
+}
+
 /** A statement and its parameters. */
 export interface Statement {
   sql: string;
