@@ -10,6 +10,7 @@
 
 import type { BackendTarget } from "../helpers.ts";
 import { claimConformance } from "./claims.ts";
+import { lifecycleConformance } from "./lifecycle.ts";
 import { runConformance } from "./runs.ts";
 import { stepConformance } from "./steps.ts";
 
@@ -18,4 +19,5 @@ export function backendConformance(target: BackendTarget): void {
   runConformance(target);
   claimConformance(target);
   stepConformance(target);
+  lifecycleConformance(target);
 }
