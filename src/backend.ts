@@ -19,7 +19,17 @@ import type { JsonValue } from "./json.ts";
  * - `canceled`: terminal; the run was canceled and never runs again.
  *
  * A `pending` run whose `availableAt` is in the future is waiting for a
- * delayed start or for a step retry.
+ * delayed start or for a retry.
+ *
+ * @example
+ * ```ts
+ * import type { WorkflowRunStatus } from "@openworkflow/core";
+ *
+ * function label(status: WorkflowRunStatus): string {
+ *   return status === "sleeping" ? "waiting (durable sleep)" : status;
+ * }
+ * console.log(label("sleeping")); // waiting (durable sleep)
+ * ```
  */
 export type WorkflowRunStatus =
   | "pending"
@@ -29,7 +39,18 @@ export type WorkflowRunStatus =
   | "failed"
   | "canceled";
 
-/** The statuses after which a run never changes again. */
+/**
+ * The statuses after which a run never changes again: `succeeded`,
+ * `failed` and `canceled`.
+ *
+ * @example
+ * ```ts
+ * import { TERMINAL_STATUSES } from "@openworkflow/core";
+ *
+ * console.log(TERMINAL_STATUSES.includes("canceled")); // true
+ * console.log(TERMINAL_STATUSES.includes("sleeping")); // false
+ * ```
+ */
 export const TERMINAL_STATUSES: readonly WorkflowRunStatus[] = Object.freeze([
   "succeeded",
   "failed",

@@ -51,6 +51,14 @@ export interface RetryPolicy {
 /**
  * The retry policy of a step that sets none: 3 attempts, waiting about 1 s
  * and then 2 s.
+ *
+ * @example A step policy that changes only the number of attempts
+ * ```ts
+ * import { DEFAULT_STEP_RETRY_POLICY, type RetryPolicy } from "@openworkflow/core";
+ *
+ * const retry: RetryPolicy = { ...DEFAULT_STEP_RETRY_POLICY, maxAttempts: 5 };
+ * console.log(retry.initialIntervalMs); // 1000
+ * ```
  */
 export const DEFAULT_STEP_RETRY_POLICY: Readonly<Required<RetryPolicy>> = Object
   .freeze({
@@ -64,6 +72,13 @@ export const DEFAULT_STEP_RETRY_POLICY: Readonly<Required<RetryPolicy>> = Object
 /**
  * The policy of a workflow that sets none: one attempt (a failed run is not
  * retried as a whole).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_WORKFLOW_RETRY_POLICY } from "@openworkflow/core";
+ *
+ * console.log(DEFAULT_WORKFLOW_RETRY_POLICY.maxAttempts); // 1
+ * ```
  */
 export const DEFAULT_WORKFLOW_RETRY_POLICY: Readonly<Required<RetryPolicy>> =
   Object.freeze({ ...DEFAULT_STEP_RETRY_POLICY, maxAttempts: 1 });

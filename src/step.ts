@@ -115,6 +115,31 @@ export interface StepApi {
    * @param fn The function to execute.
    * @returns The step's output (`null` for `undefined`).
    * @throws {DuplicateStepNameError} when the name was used before in the run.
+   *
+   * @example A checkpointed step with retries and a timeout
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { OpenWorkflow } from "@openworkflow/core";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const ow = new OpenWorkflow({ backend });
+   * const quote = ow.defineWorkflow({ name: "quote" }, async ({ step }) => {
+   *   const price = await step.run(
+   *     { name: "fetch-price", retry: { maxAttempts: 5 }, timeoutMs: 10_000 },
+   *     // Pass `signal` on (to `fetch`, say): it aborts on cancel or timeout.
+   *     ({ signal }) => {
+   *       signal.throwIfAborted();
+   *       return 42;
+   *     },
+   *   );
+   *   return `USD ${price}`;
+   * });
+   * const worker = ow.newWorker();
+   * await worker.start();
+   * assert.equal(await (await quote.run()).result(), "USD 42");
+   * await worker.stop();
+   * ```
    */
   run<Output>(
     config: StepFunctionConfig,
@@ -128,6 +153,25 @@ export interface StepApi {
    * @param name The step's name, unique within the run.
    * @param duration Milliseconds, or a string such as `"30s"`, `"5m"`, `"1d"`.
    * @throws {RangeError|TypeError} for a negative or unparseable duration.
+   *
+   * @example Wait, with the worker free meanwhile
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { OpenWorkflow } from "@openworkflow/core";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const ow = new OpenWorkflow({ backend });
+   * const reminder = ow.defineWorkflow({ name: "reminder" }, async ({ step }) => {
+   *   await step.sleep("wait-a-moment", "50ms"); // or 50, "30s", "1d"
+   *   return await step.run({ name: "send" }, () => "sent");
+   * });
+   * const worker = ow.newWorker();
+   * await worker.start();
+   * const handle = await reminder.run();
+   * assert.equal(await handle.result(), "sent");
+   * await worker.stop();
+   * ```
    */
   sleep(name: string, duration: Duration): Promise<void>;
   /**
@@ -137,6 +181,29 @@ export interface StepApi {
    * @param name The step's name, unique within the run.
    * @param until When to wake up.
    * @throws {TypeError} for an invalid `Date`.
+   *
+   * @example Wait until a time given in the input
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { OpenWorkflow } from "@openworkflow/core";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const ow = new OpenWorkflow({ backend });
+   * const launch = ow.defineWorkflow<{ opensAt: string }, string>(
+   *   { name: "launch" },
+   *   async ({ input, step }) => {
+   *     // From the input, not `Date.now()`: the function must replay alike.
+   *     await step.sleepUntil("opening", new Date(input.opensAt));
+   *     return await step.run({ name: "open" }, () => "open");
+   *   },
+   * );
+   * const worker = ow.newWorker();
+   * await worker.start();
+   * const opensAt = new Date(Date.now() + 50).toISOString();
+   * assert.equal(await (await launch.run({ opensAt })).result(), "open");
+   * await worker.stop();
+   * ```
    */
   sleepUntil(name: string, until: Date): Promise<void>;
 }

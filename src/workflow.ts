@@ -17,6 +17,18 @@ import type { StepApi } from "./step.ts";
  * const config: WorkflowDefinitionConfig = { name: "send-invoice", version: "2" };
  * console.log(config.name);
  * ```
+ *
+ * @example Retry the whole run when the workflow function throws
+ * ```ts
+ * import type { WorkflowDefinitionConfig } from "@openworkflow/core";
+ *
+ * const config: WorkflowDefinitionConfig = {
+ *   name: "place-order",
+ *   // Up to 3 runs of the workflow, about 1 s and then 2 s apart.
+ *   retry: { maxAttempts: 3, initialIntervalMs: 1_000 },
+ * };
+ * console.log(config.retry?.maxAttempts); // 3
+ * ```
  */
 export interface WorkflowDefinitionConfig {
   /** The workflow's name, unique within a client. */

@@ -5,6 +5,7 @@ import { main as typed } from "../examples/typed.ts";
 import { main as parallel } from "../examples/parallel.ts";
 import { main as errorHandling } from "../examples/error_handling.ts";
 import { main as retries } from "../examples/retries.ts";
+import { main as workflowRetry } from "../examples/workflow_retry.ts";
 import { main as sleep } from "../examples/sleep.ts";
 import { main as cancellation } from "../examples/cancellation.ts";
 import { main as idempotency } from "../examples/idempotency.ts";
@@ -51,6 +52,22 @@ testEachBackend(
       quote: "USD 42.5",
       validation: "rejected: currency not supported",
       attempts: 3,
+    });
+  },
+);
+
+testEachBackend(
+  "examples/workflow_retry.ts retries the whole run and replays its completed steps",
+  async ({ backend }) => {
+    assert.deepEqual(await workflowRetry(backend), {
+      receipt: "reservation-A-17, payment-A-17",
+      runAttempts: 2,
+      calls: { reserve: 1, charge: 2 },
+      steps: [
+        "reserve-stock: succeeded",
+        "charge-card: failed",
+        "charge-card: succeeded",
+      ],
     });
   },
 );
