@@ -420,7 +420,12 @@ export class PayloadTooLargeError extends OpenWorkflowError {
  * - `"locked"`: another connection kept the database locked for longer than
  *   the backend waits.
  * - `"cannot-open"`: the database cannot be opened, for a reason not found
- *   out.
+ *   out (for Postgres: the server cannot be reached, or refused for another
+ *   reason).
+ *
+ * On Postgres, `connect()` reports `"not-found"` for a database that does
+ * not exist, `"permission-denied"` for a refused login or a missing
+ * privilege, `"read-only"` for a standby, and `"disk-full"`.
  *
  * @example
  * ```ts
@@ -459,7 +464,8 @@ export type BackendProblem =
 export interface BackendErrorOptions extends OpenWorkflowErrorOptions {
   /**
    * Where the database is: for SQLite, the path (or URI) given to
-   * `connect()`.
+   * `connect()`; for Postgres, the connection string with its password
+   * masked.
    */
   location?: string;
   /** What is wrong with the database, when known. */
@@ -497,7 +503,8 @@ export class BackendError extends OpenWorkflowError {
   override name = "BackendError" as const;
   /**
    * Where the database is (for SQLite, the path or URI given to
-   * `connect()`), or `undefined` when not recorded.
+   * `connect()`; for Postgres, the connection string with its password
+   * masked), or `undefined` when not recorded.
    */
   readonly location: string | undefined;
   /** What is wrong with the database, or `undefined` when not known. */

@@ -37,6 +37,7 @@ import {
 } from "../backend_util.ts";
 import {
   BackendError,
+  type BackendProblem,
   OpenWorkflowError,
   SchemaVersionError,
 } from "../errors.ts";
@@ -349,7 +350,11 @@ export class BackendPostgres implements Backend {
       dialer.close();
       await sql.end({ timeout: 0 });
       if (error instanceof SchemaVersionError) throw error;
-      throw new BackendError(what, { cause: error });
+      throw new BackendError(what, {
+        cause: error,
+        location: maskPassword(connectionString),
+        problem: connectProblem(error),
+      });
     } finally {
       clearTimeout(timer);
     }
@@ -677,6 +682,30 @@ export class BackendPostgres implements Backend {
   }
 }
 
+/** The connection string with its password, if any, replaced by `***`. */
+function maskPassword(connectionString: string): string {
+  return connectionString.replace(/:[^:@/]*@/, ":***@");
+}
+
+/** What a failed `connect()` says of the database, when its code tells. */
+function connectProblem(error: unknown): BackendProblem {
+  const code = (error as { code?: unknown } | null)?.code;
+  switch (code) {
+    case "3D000": // invalid_catalog_name: no such database
+      return "not-found";
+    case "28000": // invalid_authorization_specification
+    case "28P01": // invalid_password
+    case "42501": // insufficient_privilege (e.g. CREATE SCHEMA)
+      return "permission-denied";
+    case "25006": // read_only_sql_transaction (a standby)
+      return "read-only";
+    case "53100": // disk_full
+      return "disk-full";
+    default:
+      return "cannot-open";
+  }
+}
+
 function checkConnectionString(value: unknown): void {
   let url: URL | undefined;
   try {
@@ -688,7 +717,7 @@ function checkConnectionString(value: unknown): void {
     throw new TypeError(
       `Cannot connect to Postgres: 'connectionString' must be a postgres:// or postgresql:// URL, received ${
         typeof value === "string"
-          ? JSON.stringify(value.replace(/:[^:@/]*@/, ":***@"))
+          ? JSON.stringify(maskPassword(value))
           : received(value)
       }`,
     );

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
-import { OpenWorkflow, Worker, WorkflowFailedError } from "../../mod.ts";
+import {
+  BackendError,
+  OpenWorkflow,
+  Worker,
+  WorkflowFailedError,
+} from "../../mod.ts";
 import { BackendPostgres } from "../../backend_postgres.ts";
-import { testEachBackend } from "../helpers.ts";
+import { DATABASE_URL, postgresTarget, testEachBackend } from "../helpers.ts";
 
 testEachBackend(
   "non-JSON input is rejected with a TypeError and nothing is written",
@@ -286,4 +291,24 @@ Deno.test("BackendPostgres.connect() rejects malformed URLs, namespaces and sche
     }),
     (e) => e instanceof TypeError && /'schema'/.test(e.message),
   );
+});
+
+Deno.test({
+  name:
+    "BackendPostgres.connect() to a missing database says where and what, without the password",
+  ignore: postgresTarget.unavailable !== null,
+  async fn() {
+    const url = new URL(DATABASE_URL);
+    url.password = "s3cret";
+    url.pathname = `/openworkflow_missing_${crypto.randomUUID().slice(0, 8)}`;
+    await assert.rejects(
+      BackendPostgres.connect(url.href),
+      (e) =>
+        e instanceof BackendError &&
+        e.problem === "not-found" &&
+        e.location === url.href.replace(":s3cret@", ":***@") &&
+        /does not exist/.test(e.message) &&
+        !e.message.includes("s3cret"),
+    );
+  },
 });

@@ -106,6 +106,7 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     , nonce = null
     , query = null
     , final = null
+    , reconnectTimer = null
 
   const connection = {
     queue: queues.closed,
@@ -354,6 +355,16 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     if (!socket)
       return
 
+    // openworkflow patch: ended while the socket was being made (sql.end()
+    // ran meanwhile): close it instead of starting up, and do not leave the
+    // connect timer running.
+    if (terminated) {
+      socket.removeAllListeners()
+      socket.destroy()
+      socket = null
+      return
+    }
+
     connectTimer.start()
 
     if (options.socket)
@@ -373,7 +384,13 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
   }
 
   function reconnect() {
-    setTimeout(connect, closedTime ? Math.max(0, closedTime + delay - performance.now()) : 0)
+    // openworkflow patch: remember the timer, so that terminate() cancels a
+    // reconnection not yet made (see terminate()).
+    clearTimeout(reconnectTimer)
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = null
+      connect()
+    }, closedTime ? Math.max(0, closedTime + delay - performance.now()) : 0)
   }
 
   function connected() {
@@ -435,6 +452,16 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
 
   function terminate() {
     terminated = true
+    // openworkflow patch: a reconnection scheduled before the end would
+    // otherwise open the connection again afterwards, with its connect
+    // timer running, after sql.end() has resolved.
+    clearTimeout(reconnectTimer)
+    reconnectTimer = null
+    // openworkflow patch: a connection ended while starting up must not
+    // leave its timers running until the server has closed it.
+    connectTimer.cancel()
+    lifeTimer.cancel()
+    idleTimer.cancel()
     if (stream || query || initial || sent.length)
       error(Errors.connection('CONNECTION_DESTROYED', options))
 
