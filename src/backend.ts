@@ -8,7 +8,31 @@
  * @module
  */
 
-import type { JsonValue } from "./json.ts";
+import type {
+  BackendNotification,
+  StepAttempt,
+  WorkflowRun,
+  WorkflowRunPage,
+} from "./records.ts";
+import type {
+  CancelWorkflowRunParams,
+  ClaimWorkflowRunParams,
+  ClaimWorkflowRunsParams,
+  CreateStepAttemptParams,
+  CreateWorkflowRunParams,
+  FailExpiredWorkflowRunsParams,
+  GetStepAttemptParams,
+  GetWorkflowRunParams,
+  GetWorkflowRunStatusesParams,
+  HeartbeatWorkflowRunParams,
+  ListStepAttemptsParams,
+  ListWorkflowRunsParams,
+  MarkStepAttemptFailedParams,
+  MarkStepAttemptSucceededParams,
+  MarkWorkflowRunFailedParams,
+  MarkWorkflowRunSucceededParams,
+  ReleaseWorkflowRunParams,
+} from "./backend_params.ts";
 
 /**
  * The status of a workflow run.
@@ -57,455 +81,781 @@ export const TERMINAL_STATUSES: readonly WorkflowRunStatus[] = Object.freeze([
   "canceled",
 ]);
 
-/**
- * A workflow run record from the backend.
- *
- * @example
- * ```ts
- * import type { WorkflowRun } from "@openworkflow/core";
- *
- * function describe(run: WorkflowRun): string {
- *   return `${run.workflowName} ${run.id}: ${run.status}`;
- * }
- * ```
- */
-export interface WorkflowRun {
-  /** Unique id (a UUID). */
-  id: string;
-  /** The workflow's name. */
-  workflowName: string;
-  /** The workflow version the run started on, or `null` when unversioned. */
-  version: string | null;
-  /** Where the run is in its life; see {@linkcode WorkflowRunStatus}. */
-  status: WorkflowRunStatus;
-  /** The worker that holds (or last held) the run's lease. */
-  workerId: string | null;
-  /** Options the run was started with (engine-defined JSON). */
-  config: JsonValue;
-  /** Engine-defined context, or `null`. */
-  context: JsonValue | null;
-  /** The workflow input. */
-  input: JsonValue | null;
-  /** The workflow output, once succeeded. */
-  output: JsonValue | null;
-  /** The serialized error, once failed or canceled. */
-  error: JsonValue | null;
-  /**
-   * When the run may next be claimed. While `running`, when its lease
-   * expires.
-   */
-  availableAt: Date;
-  /** When the run fails with a deadline error if not finished. */
-  deadlineAt: Date | null;
-  /** When the run was created. */
-  createdAt: Date;
-  /** When the run reached a terminal status. */
-  completedAt: Date | null;
-  /** The idempotency key the run was started with, if any. */
-  idempotencyKey: string | null;
-  /** How many times a worker has claimed the run. */
-  attempts: number;
-  /** When a worker first claimed the run. */
-  startedAt: Date | null;
-  /** When the record last changed. */
-  updatedAt: Date;
-}
+export type {
+  BackendNotification,
+  RunOutcome,
+  StepAttempt,
+  StepAttemptStatus,
+  StepKind,
+  WorkflowRun,
+  WorkflowRunPage,
+  WorkflowSelector,
+} from "./records.ts";
+export type {
+  CancelWorkflowRunParams,
+  ClaimWorkflowRunParams,
+  ClaimWorkflowRunsParams,
+  CreateStepAttemptParams,
+  CreateWorkflowRunParams,
+  FailExpiredWorkflowRunsParams,
+  GetStepAttemptParams,
+  GetWorkflowRunParams,
+  GetWorkflowRunStatusesParams,
+  HeartbeatWorkflowRunParams,
+  ListStepAttemptsParams,
+  ListWorkflowRunsParams,
+  MarkStepAttemptFailedParams,
+  MarkStepAttemptSucceededParams,
+  MarkWorkflowRunFailedParams,
+  MarkWorkflowRunSucceededParams,
+  ReleaseWorkflowRunParams,
+} from "./backend_params.ts";
 
 /**
- * The kind of a step: `run` for `step.run()` (the seed's only kind) and
- * `sleep` for `step.sleep()`.
- */
-export type StepKind = "run" | "sleep";
-
-/** The status of a step attempt. */
-export type StepAttemptStatus = "running" | "succeeded" | "failed";
-
-/**
- * A step attempt record from the backend. Each execution of a step
- * function (each retry too) is one attempt.
+ * Storage for workflow runs and their step attempts, scoped to one
+ * namespace. The engine (client and worker) keeps all workflow semantics and
+ * reaches storage only through this interface; `BackendPostgres` and
+ * `BackendSqlite` implement it. Every method takes one params object.
  *
- * @example
- * ```ts
- * import type { StepAttempt } from "@openworkflow/core";
+ * ## Implementing a backend
  *
- * function isDone(attempt: StepAttempt): boolean {
- *   return attempt.status === "succeeded";
- * }
- * ```
- */
-export interface StepAttempt {
-  /** Unique id (a UUID). */
-  id: string;
-  /** The run the attempt belongs to. */
-  workflowRunId: string;
-  /** The step's name, unique within the run. */
-  stepName: string;
-  /** The kind of step. */
-  kind: StepKind;
-  /** The attempt's status. */
-  status: StepAttemptStatus;
-  /** Options the step ran with (engine-defined JSON). */
-  config: JsonValue;
-  /** Engine-defined context (for a sleep: when it ends), or `null`. */
-  context: JsonValue | null;
-  /** The step's output, once succeeded. */
-  output: JsonValue | null;
-  /** The serialized error, once failed. */
-  error: JsonValue | null;
-  /** When the attempt started. */
-  createdAt: Date;
-  /** When the attempt finished. */
-  completedAt: Date | null;
-}
-
-/** Names a workflow definition a worker can execute. */
-export interface WorkflowSelector {
-  /** The workflow's name. */
-  name: string;
-  /** The workflow's version, or `null` for an unversioned workflow. */
-  version: string | null;
-}
-
-/**
- * A push notification from a backend that has them (see
- * {@linkcode Backend.subscribe}):
- * - `available`: runs may be claimable now, or at `availableAt`.
- * - `finished`: the run reached a terminal status (`outcome`, when given,
- *   says how).
- * - `listening`: notifications are live (`true`), or not (`false`). After a
- *   `true`, notifications may have been missed: re-check everything.
- */
-export type BackendNotification =
-  | { kind: "available"; availableAt: Date | null }
-  | { kind: "finished"; workflowRunId: string; outcome?: RunOutcome }
-  | { kind: "listening"; listening: boolean };
-
-/**
- * How a run ended, carried by a `finished` notification when it is small
- * enough, so that a waiter needs no read.
- */
-export interface RunOutcome {
-  /** The terminal status. */
-  status: "succeeded" | "failed" | "canceled";
-  /** The output, when succeeded. */
-  output: JsonValue | null;
-  /** The serialized error, when failed or canceled. */
-  error: JsonValue | null;
-}
-
-/** Parameters of {@linkcode Backend.createWorkflowRun}. */
-export interface CreateWorkflowRunParams {
-  /** The workflow's name. */
-  workflowName: string;
-  /** The workflow version, or `null`. */
-  version: string | null;
-  /** Engine-defined options to store with the run. */
-  config: JsonValue;
-  /** Engine-defined context, or `null`. */
-  context: JsonValue | null;
-  /** The workflow input. */
-  input: JsonValue | null;
-  /** When the run may first be claimed; `null` means now (database clock). */
-  availableAt: Date | null;
-  /**
-   * When `availableAt` is `null`: the run may first be claimed this many
-   * milliseconds after now, measured by the database clock.
-   * @default {0}
-   */
-  availableAfterMs?: number;
-  /** When the run fails if not finished; `null` for none. */
-  deadlineAt: Date | null;
-  /**
-   * When not `null`, at most one run of `workflowName` in the namespace has
-   * this key: if one exists, it is returned and nothing is created. The
-   * database enforces this, also against concurrent callers.
-   */
-  idempotencyKey: string | null;
-}
-
-/** Parameters of {@linkcode Backend.getWorkflowRun}. */
-export interface GetWorkflowRunParams {
-  /** The run's id. */
-  workflowRunId: string;
-}
-
-/** Parameters of {@linkcode Backend.getWorkflowRunStatuses}. */
-export interface GetWorkflowRunStatusesParams {
-  /** The runs' ids. */
-  workflowRunIds: readonly string[];
-}
-
-/** Parameters of {@linkcode Backend.claimWorkflowRun}. */
-export interface ClaimWorkflowRunParams {
-  /** The claiming worker's id; it becomes the run's `workerId`. */
-  workerId: string;
-  /** How long the lease lasts from the claim (database clock). */
-  leaseDurationMs: number;
-  /**
-   * Only runs of these workflow versions are claimed. When omitted, runs of
-   * any workflow are.
-   */
-  workflows?: readonly WorkflowSelector[];
-}
-
-/** Parameters of {@linkcode Backend.claimWorkflowRuns}. */
-export interface ClaimWorkflowRunsParams extends ClaimWorkflowRunParams {
-  /** The most runs to claim. */
-  limit: number;
-}
-
-/** Parameters of {@linkcode Backend.heartbeatWorkflowRun}. */
-export interface HeartbeatWorkflowRunParams {
-  /** The run's id. */
-  workflowRunId: string;
-  /** The worker that holds the lease. */
-  workerId: string;
-  /** The new lease lasts this long from now (database clock). */
-  leaseDurationMs: number;
-}
-
-/** Parameters of {@linkcode Backend.markWorkflowRunSucceeded}. */
-export interface MarkWorkflowRunSucceededParams {
-  /** The run's id. */
-  workflowRunId: string;
-  /** The worker that holds the lease. */
-  workerId: string;
-  /** The workflow output. */
-  output: JsonValue | null;
-}
-
-/** Parameters of {@linkcode Backend.markWorkflowRunFailed}. */
-export interface MarkWorkflowRunFailedParams {
-  /** The run's id. */
-  workflowRunId: string;
-  /** The worker that holds the lease. */
-  workerId: string;
-  /** The serialized error. */
-  error: JsonValue;
-}
-
-/** Parameters of {@linkcode Backend.releaseWorkflowRun}. */
-export interface ReleaseWorkflowRunParams {
-  /** The run's id. */
-  workflowRunId: string;
-  /** The worker that holds the lease. */
-  workerId: string;
-  /** The status the run returns to. */
-  status: "pending" | "sleeping";
-  /** When the run may be claimed again; `null` means now (database clock). */
-  availableAt: Date | null;
-  /**
-   * When given, replaces the run's `context` (the engine keeps its retry
-   * bookkeeping there). When omitted, `context` is unchanged.
-   */
-  context?: JsonValue | null;
-}
-
-/** Parameters of {@linkcode Backend.failExpiredWorkflowRuns}. */
-export interface FailExpiredWorkflowRunsParams {
-  /** The serialized error to store on each run failed. */
-  error: JsonValue;
-}
-
-/** Parameters of {@linkcode Backend.cancelWorkflowRun}. */
-export interface CancelWorkflowRunParams {
-  /** The run's id. */
-  workflowRunId: string;
-  /** The serialized error to store on the run. */
-  error: JsonValue;
-}
-
-/** Parameters of {@linkcode Backend.listWorkflowRuns}. */
-export interface ListWorkflowRunsParams {
-  /** Only runs of this workflow. */
-  workflowName?: string;
-  /** Only runs in one of these statuses. */
-  statuses?: readonly WorkflowRunStatus[];
-  /** Only runs created at or after this time. */
-  createdAfter?: Date;
-  /** Only runs created before this time. */
-  createdBefore?: Date;
-  /** The most runs to return. */
-  limit: number;
-  /** The `nextCursor` of the previous page. */
-  cursor?: string | null;
-}
-
-/** A page of workflow runs, newest first. */
-export interface WorkflowRunPage {
-  /** The runs, newest first. */
-  runs: WorkflowRun[];
-  /** Pass as `cursor` for the next page; `null` on the last page. */
-  nextCursor: string | null;
-}
-
-/** Parameters of {@linkcode Backend.listStepAttempts}. */
-export interface ListStepAttemptsParams {
-  /** The run's id. */
-  workflowRunId: string;
-}
-
-/** Parameters of {@linkcode Backend.createStepAttempt}. */
-export interface CreateStepAttemptParams {
-  /** The run's id. */
-  workflowRunId: string;
-  /** The worker that holds the run's lease. */
-  workerId: string;
-  /** The step's name. */
-  stepName: string;
-  /** The kind of step. */
-  kind: StepKind;
-  /** Engine-defined options. */
-  config: JsonValue;
-  /** Engine-defined context, or `null`. */
-  context: JsonValue | null;
-}
-
-/** Parameters of {@linkcode Backend.getStepAttempt}. */
-export interface GetStepAttemptParams {
-  /** The attempt's id. */
-  stepAttemptId: string;
-}
-
-/** Parameters of {@linkcode Backend.markStepAttemptSucceeded}. */
-export interface MarkStepAttemptSucceededParams {
-  /** The run's id. */
-  workflowRunId: string;
-  /** The attempt's id. */
-  stepAttemptId: string;
-  /** The worker that holds the run's lease. */
-  workerId: string;
-  /** The step output. */
-  output: JsonValue | null;
-}
-
-/** Parameters of {@linkcode Backend.markStepAttemptFailed}. */
-export interface MarkStepAttemptFailedParams {
-  /** The run's id. */
-  workflowRunId: string;
-  /** The attempt's id. */
-  stepAttemptId: string;
-  /** The worker that holds the run's lease. */
-  workerId: string;
-  /** The serialized error. */
-  error: JsonValue;
-}
-
-/**
- * Storage for workflow runs and step attempts, scoped to one namespace.
+ * These rules hold for every method; each method's doc adds its own.
  *
- * Contract, for implementers:
- * - Everything is scoped to the backend's namespace: a run of another
- *   namespace is invisible (`get*` return `null`) and never claimed.
- * - Times that decide ownership (lease expiry, `availableAt <= now`) use one
- *   clock: the database server's where there is one (never the caller's),
- *   or the machine's for an embedded database that all callers share.
- * - A claimable run is one that is `pending` or `sleeping` with
- *   `availableAt <= now`, or `running` with an expired lease
- *   (`availableAt <= now`), whose deadline has not passed, and whose
- *   workflow matches the claim's `workflows`. Claims are atomic: one run is
- *   never handed to two claimers, whatever their number or process.
- * - Fencing: a method taking `workerId` changes nothing and throws
- *   `LeaseLostError` unless the run is `running` and its `workerId` is that
- *   worker. (An expired lease that no one has reclaimed still counts as
- *   held.)
- * - `undefined` never appears in stored JSON; a missing output is `null`.
- * - The optional methods (`getWorkflowRunStatuses`, `subscribe`) may be
- *   left out: the engine then reads runs one by one, and polls.
+ * 1. **Namespace.** A backend object is bound to one namespace when it is
+ *    made (`DEFAULT_NAMESPACE_ID`, `"default"`, unless told otherwise), and
+ *    reads and writes that namespace only. A run or attempt of another
+ *    namespace behaves exactly like an unknown id: reads return `null` or
+ *    `[]`, fenced writes throw `LeaseLostError`, `cancelWorkflowRun`
+ *    returns `null`; claims, `failExpiredWorkflowRuns`, `listWorkflowRuns`
+ *    and idempotency keys never see it.
+ * 2. **Ids** are lower-case UUIDs the backend makes (`crypto.randomUUID()`).
+ *    Any string may be passed as an id: one that names nothing here (not a
+ *    UUID, say) is an unknown id, never an error, and is only ever bound
+ *    as a parameter, never spliced into a query.
+ * 3. **One clock.** "Now" is the backend's clock: the database server's
+ *    (Postgres `now()`), or the machine's (`Date.now()`) for an embedded
+ *    database that all its processes share; never the caller's. Every time
+ *    the backend sets (`availableAt`, `createdAt`, `startedAt`,
+ *    `completedAt`, `updatedAt`, of runs and of step attempts) and every
+ *    comparison with now (claims, deadlines) uses it. The engine relies on
+ *    it: it estimates the backend's clock from each claim's `availableAt`,
+ *    counts a step's retry delay from its failed attempt's `completedAt`,
+ *    and tells attempts made before a workflow-level retry by `createdAt`.
+ * 4. **Atomic claims.** However many backend objects and processes claim
+ *    at once, a run is handed to one claimer only, and not again while its
+ *    lease lasts (Postgres: `FOR UPDATE SKIP LOCKED`; SQLite: one
+ *    `BEGIN IMMEDIATE` transaction).
+ * 5. **Fencing.** Every method that takes a `workerId` (heartbeat, mark a
+ *    run succeeded or failed, release, create or finish a step attempt)
+ *    changes nothing and throws `new LeaseLostError(workflowRunId,
+ *    workerId)` unless the run is in the namespace, is `running`, and its
+ *    `workerId` is that worker, checked in the same atomic write. A lease
+ *    that expired, but that no one has claimed since, still counts as
+ *    held. So once a run is finished, canceled, released or claimed by
+ *    another worker, every write of its former holder fails.
+ * 6. **Atomic writes.** Each call applies completely or not at all.
+ * 7. **JSON.** Stored JSON (`config`, `context`, `input`, `output`,
+ *    `error`) comes back deep-equal, strings with NUL characters and lone
+ *    surrogates included (Postgres: `json` columns; `jsonb` rejects
+ *    `\u0000`). `null` stays `null`; the engine never passes `undefined`,
+ *    and it enforces payload size limits itself.
+ * 8. **Errors.** `LeaseLostError` only as rule 5 says. When the database
+ *    fails (unreachable, no answer in time, locked too long, the backend
+ *    stopped), reject with `BackendError`, the driver's error as `cause`.
+ *    Let `TypeError` through unchanged. The engine takes any rejection
+ *    other than `LeaseLostError` as transient: workers retry claims,
+ *    deadline sweeps and heartbeats, and `result()` its reads; after a
+ *    failed step or run write, the worker stops executing the run without
+ *    another write, and the run resumes on a new claim once its lease
+ *    expires. A write that failed so may have been applied.
+ * 9. **Notifications** (`subscribe`) are optional: the engine polls, and
+ *    polls less while they are live.
+ * 10. **Optional methods** (`getWorkflowRunStatuses`, `subscribe`) may be
+ *    left out: the engine then reads runs one by one, and polls.
  *
- * @example Use a backend directly
+ * ## Checking an implementation
+ *
+ * The repository's conformance suite checks these rules (it is not part of
+ * the published package): `tests/backend_conformance/`, entry
+ * `backendConformance(target)` in `suite.ts`. Both built-in backends pass
+ * it. Each case opens a fresh store with the target's `open()`, and
+ * connects backend objects to it in random namespaces (several objects on
+ * one store share its data). Adding the target to `targets` in
+ * `tests/helpers.ts` runs the engine's tests (`tests/engine/`) on it too.
+ *
+ * @example Check a backend with the conformance suite
  * ```ts ignore
- * import { BackendPostgres } from "@openworkflow/core/postgres";
+ * // tests/backend_mine_test.ts, in a checkout of the repository; run with
+ * // deno test -A --sanitize-ops --sanitize-resources tests/backend_mine_test.ts
+ * import { backendConformance } from "./backend_conformance/suite.ts";
+ * import { BackendMine } from "../backend_mine.ts";
  *
- * const backend = await BackendPostgres.connect("postgresql://localhost/app");
- * const run = await backend.getWorkflowRun({ workflowRunId: "…" });
- * console.log(run?.status);
- * await backend.stop();
+ * backendConformance({
+ *   name: "mine",
+ *   unavailable: null, // or why it cannot run here: its cases are skipped
+ *   async open() {
+ *     const url = await createEmptyDatabase();
+ *     const backends: BackendMine[] = [];
+ *     return {
+ *       async connect(namespaceId) {
+ *         const backend = await BackendMine.connect(url, { namespaceId });
+ *         backends.push(backend);
+ *         return backend;
+ *       },
+ *       async close() {
+ *         await Promise.all(backends.map((b) => b.stop()));
+ *         await dropDatabase(url);
+ *       },
+ *     };
+ *   },
+ * });
+ * ```
+ *
+ * @example One run, as a worker drives it
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { BackendSqlite } from "@openworkflow/core/sqlite";
+ *
+ * await using backend = await BackendSqlite.connect(":memory:");
+ * const run = await backend.createWorkflowRun({
+ *   workflowName: "greet", version: null, config: {}, context: null,
+ *   input: { name: "Ada" }, availableAt: null, deadlineAt: null,
+ *   idempotencyKey: null,
+ * });
+ * const owner = { workflowRunId: run.id, workerId: "worker-1" };
+ * await backend.claimWorkflowRun({ workerId: "worker-1", leaseDurationMs: 30_000 });
+ * const step = await backend.createStepAttempt({
+ *   ...owner, stepName: "greet", kind: "run", config: {}, context: null,
+ * });
+ * await backend.markStepAttemptSucceeded({
+ *   ...owner, stepAttemptId: step.id, output: "Hello, Ada!",
+ * });
+ * await backend.markWorkflowRunSucceeded({ ...owner, output: "Hello, Ada!" });
+ * const done = await backend.getWorkflowRun({ workflowRunId: run.id });
+ * assert.equal(done?.status, "succeeded");
+ * assert.equal(done?.output, "Hello, Ada!");
  * ```
  */
 export interface Backend {
   /**
-   * Creates a `pending` run (or returns the existing run with the same
-   * idempotency key).
+   * Creates a `pending` run, or returns the run that already has its
+   * idempotency key.
+   *
+   * The new run has a fresh `id`; `workflowName`, `version`, `config`,
+   * `context`, `input`, `deadlineAt` and `idempotencyKey` as given;
+   * `availableAt` = `params.availableAt`, or now + `availableAfterMs`;
+   * `createdAt` = `updatedAt` = now; `workerId`, `output`, `error`,
+   * `startedAt` and `completedAt` `null`; `attempts` 0. When
+   * `idempotencyKey` is not `null` and a run of `workflowName` in the
+   * namespace has it, that run is returned unchanged and nothing is
+   * written, also when concurrent calls race (let the database enforce it).
+   * Not fenced. With notifications: sends `available`.
+   *
+   * @param params The run to create.
+   * @returns The run as stored, deep-equal to what `getWorkflowRun` returns.
+   * @throws {BackendError} when the database fails; the run may have been
+   * created nonetheless.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const params = {
+   *   workflowName: "greet", version: null, config: {}, context: null,
+   *   input: { name: "Ada" }, availableAt: null, deadlineAt: null,
+   *   idempotencyKey: "greet-ada",
+   * };
+   * const run = await backend.createWorkflowRun(params);
+   * assert.equal(run.status, "pending");
+   * assert.equal(run.attempts, 0);
+   * // The same key returns the same run, unchanged.
+   * assert.equal((await backend.createWorkflowRun(params)).id, run.id);
+   * ```
    */
   createWorkflowRun(params: CreateWorkflowRunParams): Promise<WorkflowRun>;
-  /** Returns the run, or `null` when there is none in this namespace. */
+
+  /**
+   * Reads a run of this namespace. Read-only.
+   *
+   * @param params The run's id.
+   * @returns The run, or `null` when none of this namespace has the id.
+   * @throws {BackendError} when the database fails.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const run = await backend.createWorkflowRun({
+   *   workflowName: "greet", version: null, config: {}, context: null,
+   *   input: null, availableAt: null, deadlineAt: null, idempotencyKey: null,
+   * });
+   * assert.deepEqual(await backend.getWorkflowRun({ workflowRunId: run.id }), run);
+   * assert.equal(await backend.getWorkflowRun({ workflowRunId: "nope" }), null);
+   * ```
+   */
   getWorkflowRun(params: GetWorkflowRunParams): Promise<WorkflowRun | null>;
+
   /**
    * Optional: the id and status of each of the runs, in one read; ids that
-   * name no run of this namespace are left out. A worker whose backend has
-   * no live notifications calls it about once a second, for the runs it
-   * holds, to learn of a cancel from another process; a backend without it
-   * gets one `getWorkflowRun` call per run held instead.
+   * name no run of this namespace are left out. Read-only. A worker whose
+   * backend has no live notifications calls it about once a second, for the
+   * runs it holds, to learn of a cancel from another process; a backend
+   * without it gets one `getWorkflowRun` call per run held instead.
+   *
+   * @param params The runs' ids.
+   * @returns The id and status of each run found, in any order.
+   * @throws {BackendError} when the database fails.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const run = await backend.createWorkflowRun({
+   *   workflowName: "greet", version: null, config: {}, context: null,
+   *   input: null, availableAt: null, deadlineAt: null, idempotencyKey: null,
+   * });
+   * assert.deepEqual(
+   *   await backend.getWorkflowRunStatuses({ workflowRunIds: [run.id, "nope"] }),
+   *   [{ id: run.id, status: "pending" }],
+   * );
+   * ```
    */
   getWorkflowRunStatuses?(
     params: GetWorkflowRunStatusesParams,
   ): Promise<Pick<WorkflowRun, "id" | "status">[]>;
+
   /**
-   * Claims the claimable run that has waited longest (`availableAt`, then
-   * `createdAt`): sets it `running`, its `workerId`, `availableAt` to now +
-   * the lease, `startedAt` if unset, and increments `attempts`. Returns
-   * `null` when none is claimable.
+   * Claims the claimable run that has waited longest: the same as
+   * {@linkcode Backend.claimWorkflowRuns} with `limit: 1`.
+   *
+   * @param params The worker, its lease, and its workflows.
+   * @returns The run as claimed, or `null` when none is claimable.
+   * @throws {BackendError} when the database fails.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const run = await backend.createWorkflowRun({
+   *   workflowName: "greet", version: null, config: {}, context: null,
+   *   input: null, availableAt: null, deadlineAt: null, idempotencyKey: null,
+   * });
+   * const claim = { workerId: "worker-1", leaseDurationMs: 30_000 };
+   * const claimed = await backend.claimWorkflowRun(claim);
+   * assert.equal(claimed?.id, run.id);
+   * assert.equal(claimed?.status, "running");
+   * assert.equal(await backend.claimWorkflowRun(claim), null); // held
+   * ```
    */
   claimWorkflowRun(params: ClaimWorkflowRunParams): Promise<WorkflowRun | null>;
-  /** Claims up to `limit` runs at once, as `claimWorkflowRun` does one. */
-  claimWorkflowRuns(params: ClaimWorkflowRunsParams): Promise<WorkflowRun[]>;
+
   /**
-   * Extends the lease to now + `leaseDurationMs`. Fenced: throws
-   * `LeaseLostError` when the worker no longer owns the run.
+   * Claims up to `limit` claimable runs at once.
+   *
+   * A run is claimable when it is in this namespace; is `pending` or
+   * `sleeping` with `availableAt <= now`, or `running` with an expired
+   * lease (`availableAt <= now`); has no `deadlineAt`, or one after now;
+   * and, when `workflows` is given, matches one of its selectors (`[]`
+   * matches none). The runs that have waited longest go first: by
+   * `availableAt`, then `createdAt`. Each claimed run becomes `running`
+   * with `workerId` = `params.workerId`, `attempts` + 1, `availableAt` =
+   * now + `leaseDurationMs` (the lease), `startedAt` = now if it was
+   * `null`, and `updatedAt` = now; nothing else changes. Atomic across
+   * every backend object and process (rule 4). Not fenced.
+   *
+   * The engine relies on the details: a worker names only the workflows
+   * it has registered (a run of another workflow handed to it would stay
+   * held, unexecuted, until its lease expired); it estimates the backend's
+   * clock as a claimed run's `availableAt` minus `leaseDurationMs`; and it
+   * reads a run's step history only when `attempts` is above 1.
+   *
+   * @param params The worker, its lease, its workflows, and the limit.
+   * @returns The runs as claimed, oldest `createdAt` first; `[]` when none
+   * is claimable.
+   * @throws {BackendError} when the database fails.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * for (const workflowName of ["email", "email", "report"]) {
+   *   await backend.createWorkflowRun({
+   *     workflowName, version: null, config: {}, context: null, input: null,
+   *     availableAt: null, deadlineAt: null, idempotencyKey: null,
+   *   });
+   * }
+   * const runs = await backend.claimWorkflowRuns({
+   *   workerId: "worker-1",
+   *   leaseDurationMs: 30_000,
+   *   workflows: [{ name: "email", version: null }],
+   *   limit: 10,
+   * });
+   * assert.deepEqual(runs.map((r) => [r.workflowName, r.attempts]), [
+   *   ["email", 1],
+   *   ["email", 1],
+   * ]);
+   * ```
+   */
+  claimWorkflowRuns(params: ClaimWorkflowRunsParams): Promise<WorkflowRun[]>;
+
+  /**
+   * Renews a run's lease: sets `availableAt` to now + `leaseDurationMs`
+   * (and `updatedAt` to now). Fenced (rule 5). The engine heartbeats every
+   * third of the lease; on `LeaseLostError` it stops executing the run at
+   * once, on another error it tries again until a whole lease has passed
+   * without a renewal, and then stops.
+   *
+   * @param params The run, its holder, and the new lease's length.
+   * @returns Resolves once the lease is renewed.
+   * @throws {LeaseLostError} unless the worker holds the run; nothing
+   * changes.
+   * @throws {BackendError} when the database fails.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LeaseLostError } from "@openworkflow/core";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const run = await backend.createWorkflowRun({
+   *   workflowName: "report", version: null, config: {}, context: null,
+   *   input: null, availableAt: null, deadlineAt: null, idempotencyKey: null,
+   * });
+   * await backend.claimWorkflowRun({ workerId: "worker-1", leaseDurationMs: 1_000 });
+   * const beat = { workflowRunId: run.id, leaseDurationMs: 30_000 };
+   * await backend.heartbeatWorkflowRun({ ...beat, workerId: "worker-1" });
+   * await assert.rejects(
+   *   backend.heartbeatWorkflowRun({ ...beat, workerId: "worker-2" }),
+   *   LeaseLostError,
+   * );
+   * ```
    */
   heartbeatWorkflowRun(params: HeartbeatWorkflowRunParams): Promise<void>;
+
   /**
-   * Sets the run `succeeded` with its output and `completedAt`. Fenced.
+   * Finishes a run: sets `status` `succeeded`, `output`, and `completedAt`
+   * = `updatedAt` = now; nothing else changes. Fenced (rule 5), so no
+   * write for the run succeeds afterwards, not even its holder's. With
+   * notifications: sends `finished`.
+   *
+   * @param params The run, its holder, and the output.
+   * @returns Resolves once the run is stored as succeeded.
+   * @throws {LeaseLostError} unless the worker holds the run; nothing
+   * changes.
+   * @throws {BackendError} when the database fails.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const run = await backend.createWorkflowRun({
+   *   workflowName: "add", version: null, config: {}, context: null,
+   *   input: [1, 2], availableAt: null, deadlineAt: null, idempotencyKey: null,
+   * });
+   * await backend.claimWorkflowRun({ workerId: "worker-1", leaseDurationMs: 30_000 });
+   * await backend.markWorkflowRunSucceeded({
+   *   workflowRunId: run.id, workerId: "worker-1", output: 3,
+   * });
+   * const done = await backend.getWorkflowRun({ workflowRunId: run.id });
+   * assert.equal(done?.status, "succeeded");
+   * assert.equal(done?.output, 3);
+   * ```
    */
   markWorkflowRunSucceeded(
     params: MarkWorkflowRunSucceededParams,
   ): Promise<void>;
-  /** Sets the run `failed` with its error and `completedAt`. Fenced. */
-  markWorkflowRunFailed(params: MarkWorkflowRunFailedParams): Promise<void>;
+
   /**
-   * Gives up the lease: the run returns to `status` (`pending` or
-   * `sleeping`), claimable again at `availableAt`. Fenced.
+   * Finishes a run as failed: sets `status` `failed`, `error`, and
+   * `completedAt` = `updatedAt` = now; `output` stays `null`. Fenced
+   * (rule 5), so no write for the run succeeds afterwards. With
+   * notifications: sends `finished`.
+   *
+   * @param params The run, its holder, and the serialized error.
+   * @returns Resolves once the run is stored as failed.
+   * @throws {LeaseLostError} unless the worker holds the run; nothing
+   * changes.
+   * @throws {BackendError} when the database fails.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const run = await backend.createWorkflowRun({
+   *   workflowName: "charge", version: null, config: {}, context: null,
+   *   input: null, availableAt: null, deadlineAt: null, idempotencyKey: null,
+   * });
+   * await backend.claimWorkflowRun({ workerId: "worker-1", leaseDurationMs: 30_000 });
+   * const error = { name: "Error", message: "card declined" };
+   * await backend.markWorkflowRunFailed({
+   *   workflowRunId: run.id, workerId: "worker-1", error,
+   * });
+   * const failed = await backend.getWorkflowRun({ workflowRunId: run.id });
+   * assert.deepEqual(failed?.error, error);
+   * ```
+   */
+  markWorkflowRunFailed(params: MarkWorkflowRunFailedParams): Promise<void>;
+
+  /**
+   * Gives up a run's lease without finishing it: sets `status` to
+   * `params.status`, `availableAt` to `params.availableAt` (now when
+   * `null`), `context` to `params.context` when given, `completedAt` to
+   * `null`, and `updatedAt` to now; `workerId` and `attempts` are kept.
+   * From `availableAt` any worker may claim the run again. Fenced (rule 5).
+   * With notifications: sends `available` (with `availableAt`). The engine
+   * parks runs so: for a durable sleep (`sleeping`), for a step retry's
+   * wait (`pending`), and for a workflow-level retry (`pending`, with its
+   * bookkeeping in `context`).
+   *
+   * @param params The run, its holder, and where it goes.
+   * @returns Resolves once the run is released.
+   * @throws {LeaseLostError} unless the worker holds the run; nothing
+   * changes.
+   * @throws {BackendError} when the database fails.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const run = await backend.createWorkflowRun({
+   *   workflowName: "remind", version: null, config: {}, context: null,
+   *   input: null, availableAt: null, deadlineAt: null, idempotencyKey: null,
+   * });
+   * const claim = { workerId: "worker-1", leaseDurationMs: 30_000 };
+   * await backend.claimWorkflowRun(claim);
+   * await backend.releaseWorkflowRun({
+   *   workflowRunId: run.id, workerId: "worker-1",
+   *   status: "sleeping", availableAt: new Date(Date.now() + 60_000),
+   * });
+   * assert.equal(await backend.claimWorkflowRun(claim), null); // asleep
+   * ```
    */
   releaseWorkflowRun(params: ReleaseWorkflowRunParams): Promise<void>;
+
   /**
-   * Fails every non-terminal run whose deadline has passed and which no
-   * worker holds (not running, or its lease expired), storing
-   * `params.error`. Returns the number of runs failed.
+   * Fails every run of this namespace whose `deadlineAt` is at or before
+   * now and that no worker holds: `pending`, `sleeping`, or `running` with
+   * an expired lease. Each gets `status` `failed`, `error` =
+   * `params.error`, and `completedAt` = `updatedAt` = now. A run whose
+   * lease is still valid is left to its worker, which fails it itself.
+   * Not fenced; a second call finds nothing more to fail. Workers call it
+   * periodically while they have free slots. With notifications: sends
+   * `finished` for each.
+   *
+   * @param params The error to store.
+   * @returns How many runs were failed.
+   * @throws {BackendError} when the database fails.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * await backend.createWorkflowRun({
+   *   workflowName: "late", version: null, config: {}, context: null,
+   *   input: null, availableAt: null, idempotencyKey: null,
+   *   deadlineAt: new Date(Date.now() - 1_000),
+   * });
+   * const error = { name: "DeadlineExceededError", message: "too late" };
+   * assert.equal(await backend.failExpiredWorkflowRuns({ error }), 1);
+   * assert.equal(await backend.failExpiredWorkflowRuns({ error }), 0);
+   * ```
    */
   failExpiredWorkflowRuns(
     params: FailExpiredWorkflowRunsParams,
   ): Promise<number>;
+
   /**
-   * Sets a non-terminal run `canceled` (with `error` and `completedAt`) and
-   * returns it; returns a terminal run unchanged; returns `null` when there
-   * is no such run. A worker executing the run loses its lease.
+   * Cancels a run that has not finished (`pending`, `running` or
+   * `sleeping`): sets `status` `canceled`, `error` = `params.error`, and
+   * `completedAt` = `updatedAt` = now. Not fenced: a worker executing the
+   * run loses it, and its next fenced write throws `LeaseLostError`. A
+   * finished run is left unchanged. With notifications: sends `finished`.
+   *
+   * @param params The run and the error to store.
+   * @returns The run after the call (canceled, or unchanged when it had
+   * finished), or `null` when none of this namespace has the id.
+   * @throws {BackendError} when the database fails.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const run = await backend.createWorkflowRun({
+   *   workflowName: "report", version: null, config: {}, context: null,
+   *   input: null, availableAt: null, deadlineAt: null, idempotencyKey: null,
+   * });
+   * const error = { name: "WorkflowCanceledError", message: "canceled" };
+   * const canceled = await backend.cancelWorkflowRun({ workflowRunId: run.id, error });
+   * assert.equal(canceled?.status, "canceled");
+   * ```
    */
   cancelWorkflowRun(
     params: CancelWorkflowRunParams,
   ): Promise<WorkflowRun | null>;
-  /** Lists runs, newest first, with cursor pagination. */
+
+  /**
+   * Lists the runs of this namespace that match every filter given,
+   * newest first: by `createdAt` descending, runs created at the same time
+   * in an order that does not change between calls. Following
+   * `nextCursor` page by page visits each matching run that existed when
+   * the first page was read exactly once, also when many share a
+   * `createdAt`. Read-only.
+   *
+   * @param params The filters, the page size, and the cursor.
+   * @returns Up to `limit` runs, and the cursor of the next page (`null`
+   * when no further run matches).
+   * @throws {TypeError} when `cursor` is not a `nextCursor` of this
+   * backend.
+   * @throws {BackendError} when the database fails.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * for (let i = 0; i < 3; i++) {
+   *   await backend.createWorkflowRun({
+   *     workflowName: "job", version: null, config: {}, context: null,
+   *     input: i, availableAt: null, deadlineAt: null, idempotencyKey: null,
+   *   });
+   * }
+   * const first = await backend.listWorkflowRuns({ limit: 2 });
+   * const second = await backend.listWorkflowRuns({
+   *   limit: 2,
+   *   cursor: first.nextCursor,
+   * });
+   * assert.deepEqual([...first.runs, ...second.runs].map((r) => r.input), [2, 1, 0]);
+   * assert.equal(second.nextCursor, null);
+   * ```
+   */
   listWorkflowRuns(params: ListWorkflowRunsParams): Promise<WorkflowRunPage>;
-  /** Lists the run's step attempts, oldest first. */
+
+  /**
+   * Lists a run's step attempts in the order they were created. Attempts
+   * created within the same clock tick keep that order too: keep an
+   * insertion sequence, never sort by id. Read-only. The engine groups the
+   * attempts by `stepName` and takes the last of each as the step's latest
+   * attempt: its status decides whether the step's stored output is
+   * returned (`succeeded`), its error thrown or the step retried
+   * (`failed`), or the step run again (`running`).
+   *
+   * @param params The run's id.
+   * @returns The attempts, oldest first; `[]` when none of this namespace's
+   * runs has the id.
+   * @throws {BackendError} when the database fails.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const run = await backend.createWorkflowRun({
+   *   workflowName: "etl", version: null, config: {}, context: null,
+   *   input: null, availableAt: null, deadlineAt: null, idempotencyKey: null,
+   * });
+   * await backend.claimWorkflowRun({ workerId: "worker-1", leaseDurationMs: 30_000 });
+   * for (const stepName of ["extract", "transform", "load"]) {
+   *   await backend.createStepAttempt({
+   *     workflowRunId: run.id, workerId: "worker-1",
+   *     stepName, kind: "run", config: {}, context: null,
+   *   });
+   * }
+   * const attempts = await backend.listStepAttempts({ workflowRunId: run.id });
+   * assert.deepEqual(attempts.map((a) => a.stepName), ["extract", "transform", "load"]);
+   * ```
+   */
   listStepAttempts(params: ListStepAttemptsParams): Promise<StepAttempt[]>;
-  /** Creates a `running` step attempt. Fenced. */
+
+  /**
+   * Creates a `running` step attempt of a run: a fresh `id`;
+   * `workflowRunId`, `stepName`, `kind`, `config` and `context` as given;
+   * `createdAt` = now; `output`, `error` and `completedAt` `null`. Fenced
+   * (rule 5): the check and the insert are one atomic write. Every call
+   * creates an attempt, also for a `stepName` the run already has (that
+   * is how a step is retried).
+   *
+   * @param params The run, its holder, and the step.
+   * @returns The attempt as stored.
+   * @throws {LeaseLostError} unless the worker holds the run; nothing is
+   * created.
+   * @throws {BackendError} when the database fails.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const run = await backend.createWorkflowRun({
+   *   workflowName: "signup", version: null, config: {}, context: null,
+   *   input: null, availableAt: null, deadlineAt: null, idempotencyKey: null,
+   * });
+   * await backend.claimWorkflowRun({ workerId: "worker-1", leaseDurationMs: 30_000 });
+   * const attempt = await backend.createStepAttempt({
+   *   workflowRunId: run.id, workerId: "worker-1",
+   *   stepName: "send-welcome", kind: "run", config: {}, context: null,
+   * });
+   * assert.equal(attempt.status, "running");
+   * ```
+   */
   createStepAttempt(params: CreateStepAttemptParams): Promise<StepAttempt>;
-  /** Returns the attempt, or `null`. */
+
+  /**
+   * Reads a step attempt of this namespace. Read-only.
+   *
+   * @param params The attempt's id.
+   * @returns The attempt, or `null` when none of this namespace has the id.
+   * @throws {BackendError} when the database fails.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const unknown = await backend.getStepAttempt({ stepAttemptId: crypto.randomUUID() });
+   * assert.equal(unknown, null);
+   * ```
+   */
   getStepAttempt(params: GetStepAttemptParams): Promise<StepAttempt | null>;
-  /** Sets a `running` attempt `succeeded` with its output. Fenced. */
+
+  /**
+   * Finishes a step attempt: sets `status` `succeeded`, `output`, and
+   * `completedAt` = now. Fenced (rule 5), and the attempt must also be in
+   * this namespace, belong to `workflowRunId`, and be `running`: an
+   * attempt is finished at most once.
+   *
+   * @param params The run, the attempt, the run's holder, and the output.
+   * @returns Resolves once the attempt is stored as succeeded.
+   * @throws {LeaseLostError} unless all of that holds; nothing changes.
+   * @throws {BackendError} when the database fails.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LeaseLostError } from "@openworkflow/core";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const run = await backend.createWorkflowRun({
+   *   workflowName: "signup", version: null, config: {}, context: null,
+   *   input: null, availableAt: null, deadlineAt: null, idempotencyKey: null,
+   * });
+   * const owner = { workflowRunId: run.id, workerId: "worker-1" };
+   * await backend.claimWorkflowRun({ workerId: "worker-1", leaseDurationMs: 30_000 });
+   * const attempt = await backend.createStepAttempt({
+   *   ...owner, stepName: "fetch-user", kind: "run", config: {}, context: null,
+   * });
+   * const done = { ...owner, stepAttemptId: attempt.id, output: { id: 7 } };
+   * await backend.markStepAttemptSucceeded(done);
+   * await assert.rejects(backend.markStepAttemptSucceeded(done), LeaseLostError);
+   * ```
+   */
   markStepAttemptSucceeded(
     params: MarkStepAttemptSucceededParams,
   ): Promise<void>;
-  /** Sets a `running` attempt `failed` with its error. Fenced. */
-  markStepAttemptFailed(params: MarkStepAttemptFailedParams): Promise<void>;
-  /** Releases the backend's resources (connections, files). */
-  stop(): Promise<void>;
+
   /**
-   * Optional: push notifications about this namespace, from any process
-   * (Postgres: LISTEN/NOTIFY). The engine polls less while notifications
-   * are live, and falls back to polling when they are not, so correctness
-   * never depends on a notification arriving. Returns an unsubscribe
-   * function.
+   * Finishes a step attempt as failed: sets `status` `failed`, `error`,
+   * and `completedAt` = now (the engine counts the retry delay from it);
+   * `output` stays `null`. Fenced like
+   * {@linkcode Backend.markStepAttemptSucceeded}.
+   *
+   * @param params The run, the attempt, the run's holder, and the error.
+   * @returns Resolves once the attempt is stored as failed.
+   * @throws {LeaseLostError} unless the worker holds the run and the
+   * attempt is its, and `running`; nothing changes.
+   * @throws {BackendError} when the database fails.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const run = await backend.createWorkflowRun({
+   *   workflowName: "signup", version: null, config: {}, context: null,
+   *   input: null, availableAt: null, deadlineAt: null, idempotencyKey: null,
+   * });
+   * const owner = { workflowRunId: run.id, workerId: "worker-1" };
+   * await backend.claimWorkflowRun({ workerId: "worker-1", leaseDurationMs: 30_000 });
+   * const attempt = await backend.createStepAttempt({
+   *   ...owner, stepName: "fetch-user", kind: "run", config: {}, context: null,
+   * });
+   * const error = { name: "Error", message: "timeout" };
+   * await backend.markStepAttemptFailed({ ...owner, stepAttemptId: attempt.id, error });
+   * const failed = await backend.getStepAttempt({ stepAttemptId: attempt.id });
+   * assert.deepEqual([failed?.status, failed?.error], ["failed", error]);
+   * ```
+   */
+  markStepAttemptFailed(params: MarkStepAttemptFailedParams): Promise<void>;
+
+  /**
+   * Releases the backend's resources (connections, files). Calling it
+   * again does nothing more; calls made after it reject with
+   * `BackendError`. The engine never calls it: whoever made the backend
+   * does, once its workers have stopped.
+   *
+   * @returns Resolves once the resources are released.
+   *
+   * @example
+   * ```ts
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * const backend = await BackendSqlite.connect(":memory:");
+   * await backend.stop();
+   * await backend.stop(); // no-op
+   * ```
+   */
+  stop(): Promise<void>;
+
+  /**
+   * Optional: push notifications about this namespace, from every process
+   * on the database (Postgres: LISTEN/NOTIFY). The engine subscribes once
+   * per backend object. While the latest `listening` notification said
+   * `true`, its idle workers and `result()` callers poll only every
+   * `DEFAULT_FALLBACK_POLL_INTERVAL_MS` (by default) and count on being
+   * woken: send `available` whenever a run is created or released, and
+   * `finished` whenever one reaches a terminal status, in any process. A
+   * missed notification only delays a waiter until its next poll; after
+   * `listening: true` everyone re-checks. Correctness never depends on a
+   * notification. Without this method, the engine polls.
+   *
+   * @param listener Called with each notification.
+   * @returns A function that unsubscribes.
+   *
+   * @example
+   * ```ts ignore
+   * const unsubscribe = backend.subscribe?.((notification) => {
+   *   if (notification.kind === "finished") {
+   *     console.log(notification.workflowRunId, notification.outcome?.status);
+   *   }
+   * });
+   * unsubscribe?.();
+   * ```
    */
   subscribe?(listener: (notification: BackendNotification) => void): () => void;
 }
