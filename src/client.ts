@@ -174,7 +174,20 @@ export class OpenWorkflow {
       );
   }
 
-  /** The client's backend. */
+  /**
+   * The client's backend.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { OpenWorkflow } from "@openworkflow/core";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const ow = new OpenWorkflow({ backend });
+   * assert.equal(ow.backend, backend);
+   * ```
+   */
   get backend(): Backend {
     return this.#backend;
   }
@@ -363,7 +376,31 @@ export class OpenWorkflow {
   }
 }
 
-/** Options of the {@linkcode WorkflowDefinition} constructor. */
+/**
+ * Options of the {@linkcode WorkflowDefinition} constructor.
+ * `OpenWorkflow.defineWorkflow()` passes the client's `maxPayloadBytes`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import {
+ *   PayloadTooLargeError,
+ *   WorkflowDefinition,
+ *   type WorkflowDefinitionOptions,
+ * } from "@openworkflow/core";
+ * import { BackendSqlite } from "@openworkflow/core/sqlite";
+ *
+ * await using backend = await BackendSqlite.connect(":memory:");
+ * const options: WorkflowDefinitionOptions = { maxPayloadBytes: 1024 };
+ * const echo = new WorkflowDefinition(
+ *   backend,
+ *   { name: "echo" },
+ *   ({ input }) => input,
+ *   options,
+ * );
+ * await assert.rejects(echo.run("x".repeat(2048)), PayloadTooLargeError);
+ * ```
+ */
 export interface WorkflowDefinitionOptions {
   /**
    * The largest JSON text stored for the input.

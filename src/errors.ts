@@ -6,7 +6,18 @@
  * @module
  */
 
-/** Options shared by the error constructors of this module. */
+/**
+ * Options shared by the error constructors of this module.
+ *
+ * @example
+ * ```ts
+ * import { ResultTimeoutError } from "@openworkflow/core";
+ *
+ * const lastReadError = new Error("connection reset");
+ * const error = new ResultTimeoutError("run-1", 5000, { cause: lastReadError });
+ * console.log(error.cause === lastReadError); // true
+ * ```
+ */
 export interface OpenWorkflowErrorOptions {
   /** The underlying error, if any. */
   cause?: unknown;

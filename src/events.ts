@@ -19,6 +19,19 @@ import { getLogger } from "@logtape/logtape";
  *   another worker took it, or it was canceled); the execution stopped.
  * - `error`: the backend failed (claiming, heartbeating or writing); the
  *   worker goes on, and the run is resumed once its lease lapses.
+ *
+ * @example Listen to the events that need attention
+ * ```ts
+ * import { OpenWorkflow, type WorkerEventType } from "@openworkflow/core";
+ * import { BackendSqlite } from "@openworkflow/core/sqlite";
+ *
+ * await using backend = await BackendSqlite.connect(":memory:");
+ * const worker = new OpenWorkflow({ backend }).newWorker();
+ * const watched: WorkerEventType[] = ["run-failed", "lease-lost", "error"];
+ * for (const type of watched) {
+ *   worker.addEventListener(type, (event) => console.warn(type, event));
+ * }
+ * ```
  */
 export type WorkerEventType =
   | "run-claimed"
@@ -29,7 +42,25 @@ export type WorkerEventType =
   | "lease-lost"
   | "error";
 
-/** What a {@linkcode WorkerEvent} carries. */
+/**
+ * What a {@linkcode WorkerEvent} carries.
+ *
+ * @example
+ * ```ts
+ * import { WorkerEvent, type WorkerEventInit } from "@openworkflow/core";
+ *
+ * const init: WorkerEventInit = {
+ *   workerId: "worker-1",
+ *   workflowRunId: crypto.randomUUID(),
+ *   workflowName: "send-email",
+ *   stepName: "send",
+ *   attempt: 2,
+ *   error: new Error("SMTP timeout"),
+ * };
+ * const event = new WorkerEvent("step-failed", init);
+ * console.log(event.type, event.stepName, event.attempt); // step-failed send 2
+ * ```
+ */
 export interface WorkerEventInit {
   /** The worker's id. */
   workerId: string;

@@ -85,7 +85,22 @@ export class WorkflowRunHandle<Output = unknown> {
     this.workflowRun = workflowRun;
   }
 
-  /** The run's id. */
+  /**
+   * The run's id: the same as `workflowRun.id`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { OpenWorkflow } from "@openworkflow/core";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const ow = new OpenWorkflow({ backend });
+   * const noop = ow.defineWorkflow({ name: "noop" }, () => null);
+   * const handle = await noop.run();
+   * assert.equal(handle.id, handle.workflowRun.id);
+   * ```
+   */
   get id(): string {
     return this.workflowRun.id;
   }

@@ -5,7 +5,17 @@
  * @module
  */
 
-/** A JSON primitive. */
+/**
+ * A JSON primitive.
+ *
+ * @example
+ * ```ts
+ * import type { JsonPrimitive } from "@openworkflow/core";
+ *
+ * const primitives: JsonPrimitive[] = ["text", 42, true, null];
+ * console.log(JSON.stringify(primitives)); // ["text",42,true,null]
+ * ```
+ */
 export type JsonPrimitive = string | number | boolean | null;
 
 /**
@@ -135,6 +145,19 @@ function convert(
  * The stored form of an error: `name`, `message`, `stack` (when the error
  * has one), `cause` (stored the same way), and the error's other own
  * enumerable JSON properties (such as `code`).
+ *
+ * @example Read the error of a failed step attempt
+ * ```ts
+ * import type { SerializedError } from "@openworkflow/core";
+ *
+ * const stored: SerializedError = {
+ *   name: "TypeError",
+ *   message: "user.email is undefined",
+ *   stack: "TypeError: user.email is undefined\n    at send (app.ts:12:5)",
+ *   code: "E_NO_EMAIL",
+ * };
+ * console.log(`${stored.name}: ${stored.message}`);
+ * ```
  */
 export type SerializedError = { name: string; message: string } & {
   [key: string]: JsonValue;

@@ -45,6 +45,19 @@ import type { WorkflowFunction } from "./workflow.ts";
 /**
  * A workflow a worker can execute: what `OpenWorkflow.defineWorkflow()`
  * returns.
+ *
+ * @example
+ * ```ts
+ * import { OpenWorkflow, Worker, type WorkerWorkflow } from "@openworkflow/core";
+ * import { BackendSqlite } from "@openworkflow/core/sqlite";
+ *
+ * await using backend = await BackendSqlite.connect(":memory:");
+ * const ow = new OpenWorkflow({ backend });
+ * const greet = ow.defineWorkflow({ name: "greet" }, () => "hello");
+ * const workflows: WorkerWorkflow[] = [greet];
+ * const worker = new Worker({ backend, workflows });
+ * console.log(worker.activeCount); // 0
+ * ```
  */
 export interface WorkerWorkflow {
   /** The workflow's name. */
@@ -174,6 +187,24 @@ export class Worker extends EventTarget {
    * @throws {TypeError} for a missing backend or workflows.
    * @throws {RangeError} for a non-positive-integer `concurrency` or other
    * invalid numbers.
+   *
+   * @example Construct a worker directly (`ow.newWorker()` does the same)
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { OpenWorkflow, Worker } from "@openworkflow/core";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const ow = new OpenWorkflow({ backend });
+   * const double = ow.defineWorkflow<number, number>(
+   *   { name: "double" },
+   *   async ({ input, step }) => await step.run({ name: "double" }, () => input * 2),
+   * );
+   * const worker = new Worker({ backend, workflows: [double], concurrency: 4 });
+   * const handle = await double.run(21);
+   * assert.equal(await worker.tick(), 1);
+   * assert.equal(await handle.result(), 42);
+   * ```
    */
   constructor(options: WorkerOptions) {
     super();
@@ -244,7 +275,19 @@ export class Worker extends EventTarget {
     );
   }
 
-  /** How many runs the worker is executing now. */
+  /**
+   * How many runs the worker is executing now.
+   *
+   * @example
+   * ```ts
+   * import { OpenWorkflow } from "@openworkflow/core";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const worker = new OpenWorkflow({ backend }).newWorker({ concurrency: 4 });
+   * console.log(`${worker.activeCount} of 4 slots busy`); // 0 of 4 slots busy
+   * ```
+   */
   get activeCount(): number {
     return this.#active.size;
   }

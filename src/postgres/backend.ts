@@ -390,7 +390,15 @@ export class BackendPostgres implements Backend {
     return this.#writes.add(write) as Promise<T>;
   }
 
-  /** The namespace this backend reads and writes. */
+  /**
+   * The namespace this backend reads and writes.
+   *
+   * @example
+   * ```ts ignore
+   * const backend = await BackendPostgres.connect(url, { namespaceId: "staging" });
+   * console.log(backend.namespaceId); // staging
+   * ```
+   */
   get namespaceId(): string {
     return this.#scope.namespaceId;
   }
@@ -676,7 +684,19 @@ export class BackendPostgres implements Backend {
     return this.#stopped;
   }
 
-  /** Same as {@linkcode BackendPostgres.stop}, for `await using`. */
+  /**
+   * Same as {@linkcode BackendPostgres.stop}, for `await using`.
+   *
+   * @returns A promise that resolves once the pool is closed.
+   *
+   * @example
+   * ```ts ignore
+   * {
+   *   await using backend = await BackendPostgres.connect(url);
+   *   console.log(backend.namespaceId); // default
+   * } // closed here
+   * ```
+   */
   [Symbol.asyncDispose](): Promise<void> {
     return this.stop();
   }

@@ -227,12 +227,32 @@ export class BackendSqlite implements Backend {
     return new BackendSqlite(connection, namespaceId);
   }
 
-  /** The namespace this backend reads and writes. */
+  /**
+   * The namespace this backend reads and writes.
+   *
+   * @example
+   * ```ts
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:", { namespaceId: "staging" });
+   * console.log(backend.namespaceId); // staging
+   * ```
+   */
   get namespaceId(): string {
     return this.#namespaceId;
   }
 
-  /** The path (or `":memory:"`, or URI) the backend was opened with. */
+  /**
+   * The path (or `":memory:"`, or URI) the backend was opened with.
+   *
+   * @example
+   * ```ts
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * console.log(backend.path); // :memory:
+   * ```
+   */
   get path(): string {
     return this.#connection.location;
   }
