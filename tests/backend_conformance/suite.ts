@@ -1,5 +1,6 @@
 /**
  * The Backend conformance suite: every backend runs every case, each with a
+ * fresh store and a random namespace.
  *
  * ```ts ignore
  * import { backendConformance } from "./backend_conformance/suite.ts";
@@ -11,6 +12,7 @@ import type { BackendTarget } from "../helpers.ts";
 import { claimConformance } from "./claims.ts";
 import { lifecycleConformance } from "./lifecycle.ts";
 import { errorConformance } from "./errors.ts";
+import { namespaceConformance } from "./namespaces.ts";
 import { runConformance } from "./runs.ts";
 import { stepConformance } from "./steps.ts";
 
@@ -20,5 +22,6 @@ export function backendConformance(target: BackendTarget): void {
   claimConformance(target);
   stepConformance(target);
   lifecycleConformance(target);
+  namespaceConformance(target);
   errorConformance(target);
 }
