@@ -6,6 +6,9 @@
  *   example;
  * - every exported symbol of every entry point, and every public member of
  *   its classes, interfaces, enums and namespaces, has JSDoc (target 100%);
+ * - every exported symbol, and every public method and accessor of its
+ *   classes and interfaces, has an `@example` (STYLE.md asks one of every
+ *   export);
  * - `deno doc --lint` is clean on the entry points;
  * - no slow types: `deno publish --dry-run` succeeds without warnings;
  * - the package has a README with a TypeScript example that imports it,
@@ -30,6 +33,8 @@ interface Member {
   name?: string;
   jsDoc?: JsDoc;
   accessibility?: "public" | "protected" | "private";
+  /** For class methods: `method`, `getter` or `setter`. */
+  kind?: string;
 }
 
 interface Declaration {
@@ -110,15 +115,23 @@ function entryPoints(): string[] {
   return typeof exports === "string" ? [exports] : Object.values(exports);
 }
 
-/** Counts documented symbols and members; lists the undocumented ones. */
+/** The member lists whose members need an example: methods, accessors. */
+const EXAMPLE_LISTS = ["methods"];
+
+/**
+ * Counts documented symbols and members, and those with an example; lists
+ * the ones without.
+ */
 function checkSymbols(
   modules: DocModule[],
-): { symbols: CheckResult; members: CheckResult } {
+): { symbols: CheckResult; members: CheckResult; examples: CheckResult } {
   const seen = new Set<string>();
   const symbolProblems: string[] = [];
   const memberProblems: string[] = [];
+  const exampleProblems: string[] = [];
   let symbolCount = 0;
   let memberCount = 0;
+  let exampleCount = 0;
 
   const visit = (symbol: DocSymbol, prefix: string) => {
     for (const declaration of symbol.declarations) {
@@ -135,6 +148,12 @@ function checkSymbols(
           `${name} (${declaration.kind}, ${where(declaration)})`,
         );
       }
+      exampleCount++;
+      if (!hasExample(declaration.jsDoc)) {
+        exampleProblems.push(
+          `${name} (${declaration.kind}, ${where(declaration)})`,
+        );
+      }
       if (declaration.kind === "namespace") {
         const elements = (declaration.def?.elements ?? []) as DocSymbol[];
         for (const element of elements) visit(element, `${name}.`);
@@ -145,9 +164,14 @@ function checkSymbols(
           if (member.accessibility === "private") continue;
           if (member.name?.startsWith("#")) continue;
           memberCount++;
+          const label = member.name ?? list.replace(/s$/, "");
           if (!hasText(member.jsDoc)) {
-            const label = member.name ?? list.replace(/s$/, "");
             memberProblems.push(`${name}.${label} (${where(declaration)})`);
+          }
+          if (!EXAMPLE_LISTS.includes(list)) continue;
+          exampleCount++;
+          if (!hasExample(member.jsDoc)) {
+            exampleProblems.push(`${name}.${label} (${where(declaration)})`);
           }
         }
       }
@@ -174,6 +198,14 @@ function checkSymbols(
         percent(memberProblems.length, memberCount)
       }%)`,
       problems: memberProblems.map((p) => `no JSDoc: ${p}`),
+    },
+    examples: {
+      name: "symbols, methods and accessors with an @example",
+      ok: exampleProblems.length === 0,
+      detail: `${exampleCount - exampleProblems.length}/${exampleCount} (${
+        percent(exampleProblems.length, exampleCount)
+      }%)`,
+      problems: exampleProblems.map((p) => `no @example: ${p}`),
     },
   };
 }
@@ -204,7 +236,7 @@ async function checkDocs(entries: string[]): Promise<CheckResult[]> {
       moduleProblems.push(`${entry}: its @module doc has no @example`);
     }
   }
-  const { symbols, members } = checkSymbols(modules);
+  const { symbols, members, examples } = checkSymbols(modules);
   return [
     {
       name: "module docs with an example",
@@ -216,6 +248,7 @@ async function checkDocs(entries: string[]): Promise<CheckResult[]> {
     },
     symbols,
     members,
+    examples,
   ];
 }
 
