@@ -313,7 +313,9 @@ export class StepTimeoutError extends OpenWorkflowError {
 
 /**
  * Throw this from a step function to fail the step at once, without using
- * the remaining attempts of its retry policy.
+ * the remaining attempts of its retry policy. Should the workflow not catch
+ * it, the run fails at once too: a workflow-level retry policy does not
+ * retry it (nor a `NonRetryableError` thrown by the workflow itself).
  *
  * @example
  * ```ts

@@ -7,17 +7,13 @@
  */
 
 import type { Backend, WorkflowRun } from "./backend.ts";
-import {
-  DeadlineExceededError,
-  LeaseLostError,
-  NonRetryableError,
-} from "./errors.ts";
+import { DeadlineExceededError, LeaseLostError } from "./errors.ts";
 import {
   type JsonValue,
   type SerializedError,
   serializeError,
 } from "./json.ts";
-import { retryDelayMs, type RetryPolicy } from "./retry.ts";
+import { isNonRetryable, retryDelayMs, type RetryPolicy } from "./retry.ts";
 import { RunState, type Suspension } from "./run_state.ts";
 import { Steps } from "./steps.ts";
 import type { WorkflowFunction } from "./workflow.ts";
@@ -199,10 +195,10 @@ export class Execution {
     const serialized = serializeError(error);
     const { retry } = this.#s.options;
     const failures = this.#s.workflowFailures + 1;
-    if (
-      retryable && !(error instanceof NonRetryableError) &&
-      failures < retry.maxAttempts
-    ) {
+    // A step's NonRetryableError that the workflow does not catch reaches
+    // here rehydrated (an `Error` marked `nonRetryable`): the same test as
+    // for the step's own retries keeps the run from being retried.
+    if (retryable && !isNonRetryable(error) && failures < retry.maxAttempts) {
       const availableAt = new Date(
         this.#s.now() +
           retryDelayMs(retry, failures, `${this.#s.run.id}:${failures}`),

@@ -5,6 +5,9 @@
  * @module
  */
 
+import { NonRetryableError } from "./errors.ts";
+import type { JsonValue } from "./json.ts";
+
 /**
  * A retry policy. Attempt `n` (counting from 1) that fails is retried after
  * `min(initialIntervalMs * backoffCoefficient^(n-1), maxIntervalMs)`
@@ -177,4 +180,18 @@ function hashUnit(text: string): number {
     hash = Math.imul(hash, 0x01000193);
   }
   return (hash >>> 0) / 0x1_0000_0000;
+}
+
+/**
+ * Whether a failure must not be retried: a `NonRetryableError` (or a
+ * subclass), or a stored or rehydrated error marked `nonRetryable` (as the
+ * engine marks failures that would recur on every attempt) or named
+ * `NonRetryableError`. The same test decides for a step's retries and for
+ * the workflow-level retry of a run failed by such an error.
+ */
+export function isNonRetryable(error: unknown): boolean {
+  if (error instanceof NonRetryableError) return true;
+  if (error === null || typeof error !== "object") return false;
+  const fields = error as { [key: string]: JsonValue | undefined };
+  return fields.nonRetryable === true || fields.name === "NonRetryableError";
 }

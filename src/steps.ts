@@ -9,13 +9,13 @@ import type { StepAttempt } from "./backend.ts";
 import { type Duration, parseDuration } from "./duration.ts";
 import {
   DuplicateStepNameError,
-  NonRetryableError,
   PayloadTooLargeError,
   StepTimeoutError,
 } from "./errors.ts";
 import { deserializeError, type JsonValue, serializeError } from "./json.ts";
 import {
   DEFAULT_STEP_RETRY_POLICY,
+  isNonRetryable,
   resolveRetryPolicy,
   retryDelayMs,
 } from "./retry.ts";
@@ -200,7 +200,7 @@ export class Steps implements StepApi {
     }
     const error = serializeError(failure);
     // Failures that would recur on every attempt are not retried.
-    const retryable = !(failure instanceof NonRetryableError ||
+    const retryable = !(isNonRetryable(failure) ||
       failure instanceof PayloadTooLargeError ||
       (failure instanceof TypeError &&
         failure.message.startsWith("Cannot serialize")));
@@ -357,11 +357,6 @@ function resumeAtOf(attempt: StepAttempt): number | null {
   ) return null;
   const ms = Date.parse(context.resumeAt);
   return Number.isNaN(ms) ? null : ms;
-}
-
-function isNonRetryable(error: JsonValue | null): boolean {
-  return error !== null && typeof error === "object" && !Array.isArray(error) &&
-    (error.nonRetryable === true || error.name === "NonRetryableError");
 }
 
 /** Settles like `promise`, or rejects with `signal.reason` once aborted. */

@@ -266,3 +266,38 @@ testEachBackend(
     assert.deepEqual(await handle.listStepAttempts(), []);
   },
 );
+
+testEachBackend(
+  "a step's NonRetryableError the workflow does not catch fails the run without a workflow-level retry",
+  async ({ backend }) => {
+    const ow = new OpenWorkflow({ backend });
+    let calls = 0;
+    const wf = ow.defineWorkflow(
+      {
+        name: "non-retryable-run",
+        retry: { maxAttempts: 3, initialIntervalMs: 0, maxIntervalMs: 0 },
+      },
+      async ({ step }) => {
+        await step.run({ name: "validate" }, () => {
+          calls++;
+          throw new NonRetryableError("invalid card number");
+        });
+      },
+    );
+    const handle = await wf.run();
+    const worker = ow.newWorker();
+    assert.equal(await worker.tick(), 1);
+    // Failed at once: nothing left to claim, however often the worker looks.
+    assert.equal(await worker.tick(), 0);
+    const run = await handle.refresh();
+    assert.equal(run.status, "failed");
+    assert.equal(run.attempts, 1);
+    const error = await handle.result().then(() => null, (e) => e);
+    assert.ok(error instanceof WorkflowFailedError);
+    assert.equal((error.cause as Error).name, "NonRetryableError");
+    assert.equal((error.cause as Error).message, "invalid card number");
+    assert.equal(calls, 1);
+    const attempts = await handle.listStepAttempts();
+    assert.deepEqual(attempts.map((a) => a.status), ["failed"]);
+  },
+);
