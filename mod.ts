@@ -128,6 +128,7 @@ export {
   PayloadTooLargeError,
   ResultTimeoutError,
   SchemaVersionError,
+  StepInterruptedError,
   StepTimeoutError,
   WorkflowCanceledError,
   WorkflowFailedError,

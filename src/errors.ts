@@ -312,6 +312,49 @@ export class StepTimeoutError extends OpenWorkflowError {
 }
 
 /**
+ * The error recorded on a step attempt that was cut off: the worker running
+ * it crashed, or lost the run's lease (its heartbeats failed), before the
+ * attempt finished. The worker that claims the run next records it, and the
+ * attempt counts against the step's retry budget like any failure: the step
+ * is retried after the policy's backoff, or fails with this error once its
+ * attempts are spent.
+ *
+ * @example
+ * ```ts
+ * import { StepInterruptedError } from "@openworkflow/core";
+ *
+ * const error = new StepInterruptedError("run-1", "charge", "attempt-1");
+ * console.log(error.stepName); // charge
+ * ```
+ */
+export class StepInterruptedError extends OpenWorkflowError {
+  /** The error's name, `"StepInterruptedError"`. */
+  override name = "StepInterruptedError" as const;
+  /** The id of the workflow run. */
+  readonly workflowRunId: string;
+  /** The step's name. */
+  readonly stepName: string;
+  /** The id of the attempt that was cut off. */
+  readonly stepAttemptId: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param workflowRunId The id of the workflow run.
+   * @param stepName The step's name.
+   * @param stepAttemptId The id of the attempt that was cut off.
+   */
+  constructor(workflowRunId: string, stepName: string, stepAttemptId: string) {
+    super(
+      `Attempt ${stepAttemptId} of step '${stepName}' in workflow run ${workflowRunId} was interrupted: its worker crashed or lost the run's lease before the attempt finished`,
+    );
+    this.workflowRunId = workflowRunId;
+    this.stepName = stepName;
+    this.stepAttemptId = stepAttemptId;
+  }
+}
+
+/**
  * Throw this from a step function to fail the step at once, without using
  * the remaining attempts of its retry policy. Should the workflow not catch
  * it, the run fails at once too: a workflow-level retry policy does not

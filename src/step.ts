@@ -109,7 +109,11 @@ export interface StepApi {
    * A step that fails is retried per `config.retry` (the run releases its
    * worker while it waits); when it has failed for good, `run()` rejects
    * with the stored error (an `Error` with the original `name`, `message`
-   * and `stack`), which the workflow may catch.
+   * and `stack`), which the workflow may catch. An attempt cut off by a
+   * crash or a lost lease is recorded failed with `StepInterruptedError`
+   * by the next worker, and counts against the same budget. A
+   * `NonRetryableError` the workflow does not catch also fails the run
+   * without a workflow-level retry.
    *
    * @param config The step's name and options.
    * @param fn The function to execute.

@@ -12,6 +12,7 @@ import {
   PayloadTooLargeError,
   StepTimeoutError,
 } from "./errors.ts";
+import { failInterrupted } from "./interrupted.ts";
 import { deserializeError, type JsonValue, serializeError } from "./json.ts";
 import {
   DEFAULT_STEP_RETRY_POLICY,
@@ -140,6 +141,10 @@ export class Steps implements StepApi {
     const latest = all.at(-1);
     if (latest?.status === "succeeded") {
       return { kind: "value", value: latest.output };
+    }
+    if (latest?.status === "running" && latest.kind === "run") {
+      // Cut off by a crash or a lost lease: failed, and retried as such.
+      all[all.length - 1] = await failInterrupted(this.#s, latest);
     }
     // Failures before the last workflow-level retry do not count.
     const attempts = all.filter((a) =>

@@ -80,15 +80,24 @@ testEachBackend(
       );
       assert.deepEqual(calls, { one: 1, two: 2, three: 1 });
       const run = await handle.refresh();
-      assert.equal(run.attempts, 2);
+      // B's first claim records A's cut-off attempt and waits out the
+      // retry backoff; its second runs step two again.
+      assert.equal(run.attempts, 3);
       assert.equal(run.workerId, workerB.id);
       const attempts = await handle.listStepAttempts();
-      assert.deepEqual(attempts.map((a) => [a.stepName, a.status]), [
-        ["one", "succeeded"],
-        ["two", "running"], // A's attempt, never finished
-        ["two", "succeeded"],
-        ["three", "succeeded"],
-      ]);
+      assert.deepEqual(
+        attempts.map((a) => [
+          a.stepName,
+          a.status,
+          (a.error as { name?: string } | null)?.name ?? null,
+        ]),
+        [
+          ["one", "succeeded", null],
+          ["two", "failed", "StepInterruptedError"], // A's, cut off
+          ["two", "succeeded", null],
+          ["three", "succeeded", null],
+        ],
+      );
     } finally {
       releaseTwo(); // A's step finishes late; its writes are fenced out
       await workerB.stop();
@@ -135,15 +144,25 @@ testEachBackend(
       status: "pending",
       availableAt: null,
     });
-    const workerB = ow.newWorker();
-    assert.equal(await workerB.tick(), 1);
-    assert.equal(await handle.result(), "fresh");
+    // B records A's attempt as cut off, and retries the step after the
+    // policy's backoff.
+    const workerB = ow.newWorker({ pollIntervalMs: 20 });
+    await workerB.start();
+    try {
+      assert.equal(await handle.result({ timeoutMs: 10_000 }), "fresh");
+    } finally {
+      await workerB.stop();
+    }
     release();
     await tickA;
     const run = await handle.refresh();
     assert.equal(run.status, "succeeded");
     assert.equal(run.output, "fresh");
     assert.equal(run.workerId, workerB.id);
+    assert.deepEqual(
+      (await handle.listStepAttempts()).map((a) => a.status),
+      ["failed", "succeeded"],
+    );
   },
 );
 

@@ -143,9 +143,18 @@ testEach(
       assert.equal(run.workerId, fastWorker.id);
       const attempts = await handle.listStepAttempts();
       const charges = attempts.filter((a) => a.stepName === "charge");
+      // The slow worker's attempt was cut off: the fast worker recorded it
+      // as such, and ran the step again.
       assert.deepEqual(
-        charges.map((a) => [a.status, a.output]),
-        [["running", null], ["succeeded", "charged by fast"]],
+        charges.map((a) => [
+          a.status,
+          a.output,
+          (a.error as { name?: string } | null)?.name ?? null,
+        ]),
+        [
+          ["failed", null, "StepInterruptedError"],
+          ["succeeded", "charged by fast", null],
+        ],
       );
       // Every write of the lapsed owner is fenced.
       const stale = { workflowRunId: handle.id, workerId: slowWorker.id };
