@@ -13,6 +13,7 @@ import {
   type SerializedError,
   serializeError,
 } from "./json.ts";
+import { setLongTimeout } from "./pause.ts";
 import { isNonRetryable, retryDelayMs, type RetryPolicy } from "./retry.ts";
 import { RunState, type Suspension } from "./run_state.ts";
 import { Steps } from "./steps.ts";
@@ -77,15 +78,16 @@ export class Execution {
       this.#s.suspend({ kind: "abort", reason: signal.reason });
     if (signal.aborted) return { status: "aborted", reason: signal.reason };
     signal.addEventListener("abort", onAbort, { once: true });
-    let deadlineTimer: ReturnType<typeof setTimeout> | undefined;
+    let cancelDeadline = () => {};
     try {
       const deadlineAt = this.#s.run.deadlineAt;
       if (deadlineAt !== null) {
         const remainingMs = deadlineAt.getTime() - this.#s.now();
         if (remainingMs <= 0) return await this.#failDeadline();
-        deadlineTimer = setTimeout(
+        // A deadline over setTimeout's limit (about 24.8 days) still holds.
+        cancelDeadline = setLongTimeout(
           () => this.#s.suspend({ kind: "deadline" }),
-          Math.min(remainingMs, 2 ** 31 - 1),
+          remainingMs,
         );
       }
       // A run claimed for the first time has no history to load.
@@ -108,7 +110,7 @@ export class Execution {
       }
       throw error;
     } finally {
-      clearTimeout(deadlineTimer);
+      cancelDeadline();
       signal.removeEventListener("abort", onAbort);
       // Steps still running (not awaited by the workflow) are told to stop,
       // and the backend calls already sent for steps are let finish.

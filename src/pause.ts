@@ -1,5 +1,5 @@
 /**
- * A cancelable wait.
+ * Cancelable waits, of any length.
  *
  * @module
  */
@@ -16,4 +16,28 @@ export function pause(ms: number, signal: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal.addEventListener("abort", done, { once: true });
   });
+}
+
+/** The longest delay `setTimeout` honours; a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Calls `fn` once `ms` have passed, however long that is: a delay over
+ * `setTimeout`'s limit (2^31 - 1 ms, about 24.8 days) is waited in steps
+ * of at most that, where a bare `setTimeout` would fire after about 1 ms.
+ *
+ * @returns A function that cancels the call (harmless once it happened).
+ */
+export function setLongTimeout(fn: () => void, ms: number): () => void {
+  const endAt = performance.now() + ms;
+  let timer: ReturnType<typeof setTimeout>;
+  const arm = (leftMs: number) => {
+    timer = setTimeout(() => {
+      const nowLeftMs = endAt - performance.now();
+      if (nowLeftMs > 0 && leftMs > MAX_TIMER_MS) arm(nowLeftMs);
+      else fn();
+    }, Math.min(Math.max(leftMs, 0), MAX_TIMER_MS));
+  };
+  arm(ms);
+  return () => clearTimeout(timer);
 }

@@ -14,6 +14,7 @@ import {
 } from "./errors.ts";
 import { failInterrupted } from "./interrupted.ts";
 import { deserializeError, type JsonValue, serializeError } from "./json.ts";
+import { setLongTimeout } from "./pause.ts";
 import {
   DEFAULT_STEP_RETRY_POLICY,
   isNonRetryable,
@@ -254,7 +255,8 @@ export class Steps implements StepApi {
     const follow = () => controller.abort(runSignal.reason);
     if (runSignal.aborted) follow();
     else runSignal.addEventListener("abort", follow, { once: true });
-    const timer = timeoutMs === undefined ? undefined : setTimeout(
+    // A timeout over setTimeout's limit (about 24.8 days) is still honoured.
+    const cancelTimer = timeoutMs === undefined ? () => {} : setLongTimeout(
       () => controller.abort(new StepTimeoutError(name, timeoutMs)),
       timeoutMs,
     );
@@ -265,7 +267,7 @@ export class Steps implements StepApi {
         signal,
       );
     } finally {
-      clearTimeout(timer);
+      cancelTimer();
       runSignal.removeEventListener("abort", follow);
     }
   }
