@@ -73,7 +73,11 @@ export {
   DEFAULT_WORKFLOW_RETRY_POLICY,
   type RetryPolicy,
 } from "./src/retry.ts";
-export { type Duration, parseDuration } from "./src/duration.ts";
+export {
+  type Duration,
+  MAX_DURATION_MS,
+  parseDuration,
+} from "./src/duration.ts";
 export type {
   Backend,
   BackendNotification,

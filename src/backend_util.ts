@@ -4,8 +4,13 @@
  * @module
  */
 
+import type {
+  CreateWorkflowRunParams,
+  ReleaseWorkflowRunParams,
+} from "./backend.ts";
 import { DEFAULT_NAMESPACE_ID } from "./constants.ts";
-import { isWellFormed, received } from "./validate.ts";
+import { MAX_DURATION_MS } from "./duration.ts";
+import { checkTime, isWellFormed, received } from "./validate.ts";
 
 /** The longest namespace id: 255 characters. */
 export const MAX_NAMESPACE_ID_LENGTH = 255;
@@ -34,6 +39,46 @@ export function checkNamespaceId(value: unknown, what: string): string {
     );
   }
   return value;
+}
+
+/**
+ * Checks the times a run is created with: dates within years 1 to 9999
+ * (what every backend stores), a delay of 0 to `MAX_DURATION_MS`. Checked
+ * before the write is queued, so that a bad value fails its own call only.
+ *
+ * @throws {TypeError|RangeError} naming the parameter and the value.
+ */
+export function checkCreateRunTimes(params: CreateWorkflowRunParams): void {
+  const what = "create workflow run";
+  if (params.availableAt != null) {
+    checkTime(params.availableAt, what, "availableAt");
+  }
+  if (params.deadlineAt != null) {
+    checkTime(params.deadlineAt, what, "deadlineAt");
+  }
+  const afterMs = params.availableAfterMs;
+  if (
+    afterMs !== undefined &&
+    !(typeof afterMs === "number" && afterMs >= 0 &&
+      afterMs <= MAX_DURATION_MS)
+  ) {
+    throw new RangeError(
+      `Cannot ${what}: 'availableAfterMs' must be a number of milliseconds from 0 to ${MAX_DURATION_MS}, received ${
+        received(afterMs)
+      }`,
+    );
+  }
+}
+
+/**
+ * Checks the time a run is released until (years 1 to 9999).
+ *
+ * @throws {TypeError|RangeError} naming the parameter and the value.
+ */
+export function checkReleaseTime(params: ReleaseWorkflowRunParams): void {
+  if (params.availableAt != null) {
+    checkTime(params.availableAt, "release workflow run", "availableAt");
+  }
 }
 
 /** A position in a newest-first listing. */

@@ -26,6 +26,7 @@ import {
   checkName,
   checkOptions,
   checkPositiveInteger,
+  checkTime,
   received,
 } from "./validate.ts";
 import { notifyAvailable } from "./wakeup.ts";
@@ -66,9 +67,15 @@ export interface OpenWorkflowOptions {
  * ```
  */
 export interface WorkflowRunOptions {
-  /** The run fails with `DeadlineExceededError` if not finished by then. */
+  /**
+   * The run fails with `DeadlineExceededError` if not finished by then
+   * (a time in years 1 to 9999).
+   */
   deadlineAt?: Date;
-  /** Delays the start: a `Date`, or a duration from now such as `"5m"`. */
+  /**
+   * Delays the start: a `Date` (in years 1 to 9999), or a duration from now
+   * such as `"5m"` (at most `MAX_DURATION_MS`, 100 years).
+   */
   availableAt?: Date | Duration;
   /**
    * Starting the same workflow again with the same key returns the existing
@@ -198,8 +205,9 @@ export class OpenWorkflow {
    * @param config The workflow's unique name (and optional version).
    * @param fn The workflow function.
    * @returns A definition that starts runs.
-   * @throws {TypeError} for a missing name or function, or a name (and
-   * version) registered on this client before.
+   * @throws {TypeError} for a missing name or function, a name (and
+   * version) registered on this client before, or a retry policy that is
+   * not an object or has an unknown field.
    * @throws {RangeError} for a retry policy with impossible values.
    *
    * @example
@@ -438,7 +446,8 @@ export class WorkflowDefinition<Input = unknown, Output = unknown> {
    * @param config The workflow's name and version.
    * @param fn The workflow function.
    * @param options Limits.
-   * @throws {TypeError} for a missing name or function.
+   * @throws {TypeError} for a missing name or function, or a retry policy
+   * that is not an object or has an unknown field.
    * @throws {RangeError} for a retry policy with impossible values.
    */
   constructor(
@@ -486,6 +495,8 @@ export class WorkflowDefinition<Input = unknown, Output = unknown> {
    * @returns A handle to wait for the result.
    * @throws {TypeError} when the input is not JSON, or an option is invalid;
    * nothing is written then.
+   * @throws {RangeError} for a `deadlineAt` or `availableAt` outside years 1
+   * to 9999, or a delay over `MAX_DURATION_MS`; nothing is written then.
    *
    * @example
    * ```ts ignore
@@ -511,11 +522,11 @@ export class WorkflowDefinition<Input = unknown, Output = unknown> {
     }
     const deadlineAt = options.deadlineAt === undefined
       ? null
-      : checkDate(options.deadlineAt, what, "deadlineAt");
+      : checkTime(options.deadlineAt, what, "deadlineAt");
     let availableAt: Date | null = null;
     let availableAfterMs = 0;
     if (options.availableAt instanceof Date) {
-      availableAt = checkDate(options.availableAt, what, "availableAt");
+      availableAt = checkTime(options.availableAt, what, "availableAt");
     } else if (options.availableAt !== undefined) {
       // A delay is measured by the database clock, not this machine's.
       availableAfterMs = parseDuration(options.availableAt, "availableAt");

@@ -1,14 +1,16 @@
 /**
  * Durations: milliseconds or strings such as `"500ms"`, `"30s"`, `"5m"`,
- * `"2h"`, `"1d"`, `"1w"`, or combinations such as `"1h30m"`.
+ * `"2h"`, `"1d"`, `"1w"`, or combinations such as `"1h30m"`; and the range
+ * of times the engine stores.
  *
  * @module
  */
 
 /**
- * A duration: a non-negative finite number of milliseconds, or a string of
- * one or more `<number><unit>` parts with units `ms`, `s`, `m`, `h`, `d`, `w`
- * (e.g. `"1.5s"`, `"5m"`, `"1h30m"`).
+ * A duration: a non-negative number of milliseconds, or a string of one or
+ * more `<number><unit>` parts with units `ms`, `s`, `m`, `h`, `d`, `w`
+ * (e.g. `"1.5s"`, `"5m"`, `"1h30m"`); at most
+ * {@linkcode MAX_DURATION_MS} (100 years) either way.
  *
  * @example
  * ```ts
@@ -20,6 +22,40 @@
  * ```
  */
 export type Duration = number | string;
+
+/**
+ * The longest duration accepted anywhere (a sleep, a delayed start, a step
+ * timeout, a retry interval): 100 years of 365.25 days, in milliseconds.
+ * Any time the engine computes from one (now plus the duration) stays well
+ * within the times every backend stores (years 1 to 9999).
+ *
+ * @example
+ * ```ts
+ * import { MAX_DURATION_MS, parseDuration } from "@openworkflow/core";
+ *
+ * console.log(parseDuration("5200w") <= MAX_DURATION_MS); // true
+ * ```
+ */
+export const MAX_DURATION_MS = 3_155_760_000_000;
+
+/**
+ * The earliest time stored: 0001-01-01T00:00:00.000Z, in epoch
+ * milliseconds. Postgres `timestamptz`, ISO strings and `Date` all hold
+ * every time from this one to {@linkcode MAX_TIME_MS}.
+ */
+export const MIN_TIME_MS = -62_135_596_800_000;
+
+/** The latest time stored: 9999-12-31T23:59:59.999Z, in epoch milliseconds. */
+export const MAX_TIME_MS = 253_402_300_799_999;
+
+/**
+ * Brings a time the engine computed (when a retry or a sleep is due) into
+ * the range every backend stores, so that storing it cannot fail.
+ */
+export function clampTime(ms: number): number {
+  if (Number.isNaN(ms)) return MAX_TIME_MS;
+  return Math.min(Math.max(ms, MIN_TIME_MS), MAX_TIME_MS);
+}
 
 const UNIT_MS: Record<string, number> = {
   ms: 1,
@@ -38,7 +74,8 @@ const PART = /(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h|d|w)/y;
  * @param duration The duration.
  * @param argument How the caller names the argument in errors.
  * @returns The duration in milliseconds.
- * @throws {RangeError} for a negative, `NaN` or infinite number.
+ * @throws {RangeError} for a negative, `NaN` or infinite number, or a
+ * duration over {@linkcode MAX_DURATION_MS}.
  * @throws {TypeError} for a string that is not a duration, or another type.
  *
  * @example
@@ -59,7 +96,7 @@ export function parseDuration(
         `Invalid ${argument}: must be a finite, non-negative number of milliseconds, received ${duration}`,
       );
     }
-    return duration;
+    return checkMaxDuration(duration, argument, String(duration));
   }
   if (typeof duration !== "string") {
     throw new TypeError(
@@ -85,5 +122,17 @@ export function parseDuration(
       } as a duration; use milliseconds or a string like "500ms", "30s", "5m", "2h", "1d", "1h30m"`,
     );
   }
-  return total;
+  const shown = duration.length > 60
+    ? `a string of ${duration.length} characters`
+    : JSON.stringify(duration);
+  return checkMaxDuration(total, argument, `${shown} (${total} ms)`);
+}
+
+function checkMaxDuration(ms: number, argument: string, shown: string): number {
+  if (ms > MAX_DURATION_MS) {
+    throw new RangeError(
+      `Invalid ${argument}: must be at most 100 years (${MAX_DURATION_MS} ms), received ${shown}`,
+    );
+  }
+  return ms;
 }

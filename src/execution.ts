@@ -7,6 +7,7 @@
  */
 
 import type { Backend, WorkflowRun } from "./backend.ts";
+import { clampTime } from "./duration.ts";
 import { DeadlineExceededError, LeaseLostError } from "./errors.ts";
 import {
   type JsonValue,
@@ -164,7 +165,7 @@ export class Execution {
     const { backend, workerId } = this.#s.options;
     const workflowRunId = this.#s.run.id;
     if (first.kind === "park") {
-      const availableAt = new Date(this.#s.parkUntilMs);
+      const availableAt = new Date(clampTime(this.#s.parkUntilMs));
       await backend.releaseWorkflowRun({
         workflowRunId,
         workerId,
@@ -201,10 +202,10 @@ export class Execution {
     // here rehydrated (an `Error` marked `nonRetryable`): the same test as
     // for the step's own retries keeps the run from being retried.
     if (retryable && !isNonRetryable(error) && failures < retry.maxAttempts) {
-      const availableAt = new Date(
+      const availableAt = new Date(clampTime(
         this.#s.now() +
           retryDelayMs(retry, failures, `${this.#s.run.id}:${failures}`),
-      );
+      ));
       await this.#s.options.backend.releaseWorkflowRun({
         workflowRunId: this.#s.run.id,
         workerId: this.#s.options.workerId,

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { MAX_DURATION_MS } from "./duration.ts";
 import { NonRetryableError } from "./errors.ts";
 import type { JsonValue } from "./json.ts";
 
@@ -13,6 +14,11 @@ import type { JsonValue } from "./json.ts";
  * `min(initialIntervalMs * backoffCoefficient^(n-1), maxIntervalMs)`
  * milliseconds, spread by up to ±`jitter` of that, until `maxAttempts`
  * attempts have failed. A `NonRetryableError` stops retrying at once.
+ * An attempt cut off by a crash or a lost lease counts as failed too.
+ *
+ * A policy is checked where it is given (`step.run`, `defineWorkflow`):
+ * an unknown field (a misspelling such as `maxAtempts`) is a `TypeError`;
+ * the intervals must be finite and at most `MAX_DURATION_MS` (100 years).
  *
  * @example
  * ```ts
@@ -97,12 +103,27 @@ export function resolveRetryPolicy(
   subject: string,
 ): Required<RetryPolicy> {
   if (policy === undefined) return { ...defaults };
-  if (policy === null || typeof policy !== "object") {
+  if (policy === null || typeof policy !== "object" || Array.isArray(policy)) {
     throw new TypeError(
       `Invalid retry policy of ${subject}: must be an object, received ${
-        policy === null ? "null" : typeof policy
+        policy === null
+          ? "null"
+          : Array.isArray(policy)
+          ? "an array"
+          : typeof policy
       }`,
     );
+  }
+  for (const field of Object.keys(policy)) {
+    if (!Object.hasOwn(DEFAULT_STEP_RETRY_POLICY, field)) {
+      throw new TypeError(
+        `Invalid retry policy of ${subject}: unknown field '${field}' (received ${
+          describe((policy as Record<string, unknown>)[field])
+        }); the fields are ${
+          Object.keys(DEFAULT_STEP_RETRY_POLICY).join(", ")
+        }`,
+      );
+    }
   }
   const resolved = { ...defaults, ...definedOnly(policy) };
   const check = (
@@ -131,8 +152,8 @@ export function resolveRetryPolicy(
   );
   check(
     "initialIntervalMs",
-    (v) => Number.isFinite(v) && v >= 0,
-    "a finite number of at least 0",
+    (v) => v >= 0 && v <= MAX_DURATION_MS,
+    `between 0 and ${MAX_DURATION_MS} (100 years)`,
   );
   check(
     "backoffCoefficient",
@@ -141,11 +162,21 @@ export function resolveRetryPolicy(
   );
   check(
     "maxIntervalMs",
-    (v) => Number.isFinite(v) && v >= resolved.initialIntervalMs,
-    `a finite number of at least initialIntervalMs (${resolved.initialIntervalMs})`,
+    (v) => v >= resolved.initialIntervalMs && v <= MAX_DURATION_MS,
+    `between initialIntervalMs (${resolved.initialIntervalMs}) and ${MAX_DURATION_MS} (100 years)`,
   );
   check("jitter", (v) => v >= 0 && v <= 1, "between 0 and 1");
   return resolved;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "string") {
+    return value.length > 60
+      ? `a string of ${value.length} characters`
+      : JSON.stringify(value);
+  }
+  if (value === null || typeof value !== "object") return String(value);
+  return Array.isArray(value) ? "an array" : "an object";
 }
 
 function definedOnly(policy: RetryPolicy): RetryPolicy {
@@ -163,7 +194,8 @@ export function retryDelayMs(
   failures: number,
   seed: string,
 ): number {
-  const base = Math.min(
+  // No growth from a wait of 0 (0 × Infinity would be NaN).
+  const base = policy.initialIntervalMs === 0 ? 0 : Math.min(
     policy.initialIntervalMs *
       policy.backoffCoefficient ** Math.max(0, failures - 1),
     policy.maxIntervalMs,

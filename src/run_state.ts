@@ -8,6 +8,7 @@
  */
 
 import type { StepAttempt, WorkflowRun } from "./backend.ts";
+import { clampTime } from "./duration.ts";
 import type { ExecutionOptions } from "./execution.ts";
 import { encodeJson, type JsonValue } from "./json.ts";
 import { checkPayloadSize } from "./limits.ts";
@@ -139,7 +140,13 @@ export class RunState {
     return kind === "abort" || kind === "deadline";
   }
 
+  /**
+   * Parks the run until `untilMs` (the earliest of the times asked for
+   * wins), brought within the times a backend stores: a retry or a sleep
+   * computed past year 9999 waits until then rather than failing to store.
+   */
   park(untilMs: number, status: "pending" | "sleeping"): void {
+    untilMs = clampTime(untilMs);
     if (untilMs < this.parkUntilMs) {
       this.parkUntilMs = untilMs;
       this.parkStatus = status;

@@ -34,8 +34,10 @@ export interface StepFunctionConfig {
    */
   retry?: RetryPolicy;
   /**
-   * Fails an attempt that runs longer than this (its `signal` is aborted);
-   * the failure is retried per `retry`. No timeout when omitted.
+   * Fails an attempt that runs longer than this many milliseconds (its
+   * `signal` is aborted); the failure is retried per `retry`. Any positive
+   * number up to `MAX_DURATION_MS` (100 years) is honoured, also past
+   * `setTimeout`'s limit of about 24.8 days. No timeout when omitted.
    */
   timeoutMs?: number;
 }
@@ -119,6 +121,8 @@ export interface StepApi {
    * @param fn The function to execute.
    * @returns The step's output (`null` for `undefined`).
    * @throws {DuplicateStepNameError} when the name was used before in the run.
+   * @throws {TypeError|RangeError} for a bad name, function, `timeoutMs` or
+   * retry policy (an unknown policy field included); nothing is written.
    *
    * @example A checkpointed step with retries and a timeout
    * ```ts
@@ -155,8 +159,10 @@ export interface StepApi {
    * slept again.
    *
    * @param name The step's name, unique within the run.
-   * @param duration Milliseconds, or a string such as `"30s"`, `"5m"`, `"1d"`.
-   * @throws {RangeError|TypeError} for a negative or unparseable duration.
+   * @param duration Milliseconds, or a string such as `"30s"`, `"5m"`, `"1d"`;
+   * at most `MAX_DURATION_MS` (100 years).
+   * @throws {RangeError|TypeError} for a negative, too long or unparseable
+   * duration.
    *
    * @example Wait, with the worker free meanwhile
    * ```ts
@@ -183,8 +189,9 @@ export interface StepApi {
    * the past returns at once.
    *
    * @param name The step's name, unique within the run.
-   * @param until When to wake up.
+   * @param until When to wake up, in years 1 to 9999.
    * @throws {TypeError} for an invalid `Date`.
+   * @throws {RangeError} for a time outside years 1 to 9999.
    *
    * @example Wait until a time given in the input
    * ```ts

@@ -6,7 +6,12 @@
  */
 
 import type { StepAttempt } from "./backend.ts";
-import { type Duration, parseDuration } from "./duration.ts";
+import {
+  clampTime,
+  type Duration,
+  MAX_DURATION_MS,
+  parseDuration,
+} from "./duration.ts";
 import {
   DuplicateStepNameError,
   PayloadTooLargeError,
@@ -23,7 +28,7 @@ import {
 } from "./retry.ts";
 import type { RunState } from "./run_state.ts";
 import type { StepApi, StepFunction, StepFunctionConfig } from "./step.ts";
-import { checkName } from "./validate.ts";
+import { checkName, checkTime } from "./validate.ts";
 
 type StepOutcome =
   | { kind: "value"; value: JsonValue }
@@ -109,10 +114,10 @@ export class Steps implements StepApi {
       if (
         timeoutMs !== undefined &&
         (typeof timeoutMs !== "number" || !(timeoutMs > 0) ||
-          !Number.isFinite(timeoutMs))
+          timeoutMs > MAX_DURATION_MS)
       ) {
         throw new RangeError(
-          `Cannot run step '${name}': 'timeoutMs' must be a positive finite number, received ${timeoutMs}`,
+          `Cannot run step '${name}': 'timeoutMs' must be a positive number of at most ${MAX_DURATION_MS} (100 years), received ${timeoutMs}`,
         );
       }
       const policy = resolveRetryPolicy(
@@ -278,7 +283,9 @@ export class Steps implements StepApi {
       const stepName = this.#useName(name, "sleep");
       const ms = parseDuration(duration, `duration of sleep '${stepName}'`);
       return handled(
-        this.#step(this.#sleepStep(stepName, () => this.#s.now() + ms)),
+        this.#step(
+          this.#sleepStep(stepName, () => clampTime(this.#s.now() + ms)),
+        ),
       );
     } catch (error) {
       return handled(Promise.reject(error));
@@ -289,15 +296,10 @@ export class Steps implements StepApi {
     if (this.#s.suspension !== null) return never();
     try {
       const stepName = this.#useName(name, "sleep");
-      if (!(until instanceof Date) || Number.isNaN(until.getTime())) {
-        throw new TypeError(
-          `Cannot sleep '${stepName}': 'until' must be a valid Date, received ${
-            until instanceof Date ? "Invalid Date" : typeof until
-          }`,
-        );
-      }
+      const untilMs = checkTime(until, `sleep '${stepName}'`, "until")
+        .getTime();
       return handled(
-        this.#step(this.#sleepStep(stepName, () => until.getTime())),
+        this.#step(this.#sleepStep(stepName, () => untilMs)),
       );
     } catch (error) {
       return handled(Promise.reject(error));

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { MAX_TIME_MS, MIN_TIME_MS } from "./duration.ts";
+
 /** The longest workflow or step name: 1,024 characters. */
 export const MAX_NAME_LENGTH = 1024;
 
@@ -75,6 +77,31 @@ export function checkDate(
     );
   }
   return value;
+}
+
+/**
+ * Checks a `Date` argument that the engine stores (a deadline, a start
+ * time, the end of a sleep): a valid `Date` within years 1 to 9999, the
+ * times every backend stores.
+ *
+ * @throws {TypeError} for a non-`Date` or an invalid `Date`.
+ * @throws {RangeError} for a time outside years 1 to 9999.
+ */
+export function checkTime(
+  value: unknown,
+  what: string,
+  argument: string,
+): Date {
+  const date = checkDate(value, what, argument);
+  const ms = date.getTime();
+  if (ms < MIN_TIME_MS || ms > MAX_TIME_MS) {
+    throw new RangeError(
+      `Cannot ${what}: '${argument}' must be between 0001-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z, received ${
+        received(date)
+      }`,
+    );
+  }
+  return date;
 }
 
 /**

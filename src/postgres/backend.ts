@@ -31,7 +31,9 @@ import type {
   WorkflowRunPage,
 } from "../backend.ts";
 import {
+  checkCreateRunTimes,
   checkNamespaceId,
+  checkReleaseTime,
   decodeCursor,
   encodeCursor,
 } from "../backend_util.ts";
@@ -152,6 +154,15 @@ async function guard<T>(action: string, call: Promise<T>): Promise<T> {
 }
 
 /**
+ * Whether the database rejected a statement for a value in it (SQLSTATE
+ * class 22, "data exception"), rather than for the connection or the load.
+ */
+function isDataException(error: unknown): boolean {
+  const code = (error as { cause?: { code?: unknown } } | null)?.cause?.code;
+  return typeof code === "string" && code.startsWith("22");
+}
+
+/**
  * PostgreSQL implementation of the `Backend` interface.
  *
  * Concurrent calls of the same kind (from many runs in flight) are sent
@@ -214,12 +225,35 @@ export class BackendPostgres implements Backend {
     // and no two of this backend's transactions lock rows against each
     // other.
     this.#writes = new Batcher(
-      (batch) => guard("write", this.#flushWrites(batch)),
+      (batch) => this.#flushIsolated(batch),
       1,
       1000,
       CALL_TIMEOUT_MS,
       () => unanswered("write"),
     );
+  }
+
+  /**
+   * Sends a batch of writes. Should the database reject a value of one of
+   * them (a data exception: a time or interval out of range, text it
+   * cannot store), the statement changed nothing, and each write is sent
+   * again alone: a bad value fails its own call, never the other runs'
+   * writes that shared its batch.
+   */
+  async #flushIsolated(batch: Write[]): Promise<unknown[]> {
+    try {
+      return await guard("write", this.#flushWrites(batch));
+    } catch (error) {
+      if (batch.length === 1 || !isDataException(error)) throw error;
+      return await Promise.all(
+        batch.map((write) =>
+          guard("write", this.#flushWrites([write])).then(
+            ([outcome]) => outcome,
+            (error: unknown) => error,
+          )
+        ),
+      );
+    }
   }
 
   /** Sends a batch of writes in one transaction, pipelined. */
@@ -403,8 +437,11 @@ export class BackendPostgres implements Backend {
     return this.#scope.namespaceId;
   }
 
-  createWorkflowRun(params: CreateWorkflowRunParams): Promise<WorkflowRun> {
-    return this.#write({
+  async createWorkflowRun(
+    params: CreateWorkflowRunParams,
+  ): Promise<WorkflowRun> {
+    checkCreateRunTimes(params);
+    return await this.#write({
       kind: "createRun",
       item: { ...params, id: crypto.randomUUID() },
     });
@@ -474,8 +511,9 @@ export class BackendPostgres implements Backend {
     });
   }
 
-  releaseWorkflowRun(params: ReleaseWorkflowRunParams): Promise<void> {
-    return this.#write({
+  async releaseWorkflowRun(params: ReleaseWorkflowRunParams): Promise<void> {
+    checkReleaseTime(params);
+    return await this.#write({
       kind: "transition",
       item: { ...params, kind: "release" },
     });

@@ -27,7 +27,12 @@ import type {
   WorkflowRun,
   WorkflowRunPage,
 } from "../backend.ts";
-import { checkNamespaceId, decodeCursor } from "../backend_util.ts";
+import {
+  checkCreateRunTimes,
+  checkNamespaceId,
+  checkReleaseTime,
+  decodeCursor,
+} from "../backend_util.ts";
 import { LeaseLostError } from "../errors.ts";
 import { checkOptions, checkPositiveMs, received } from "../validate.ts";
 import { loadDriver, type Params, SqliteConnection } from "./connection.ts";
@@ -290,8 +295,11 @@ export class BackendSqlite implements Backend {
     });
   }
 
-  createWorkflowRun(params: CreateWorkflowRunParams): Promise<WorkflowRun> {
-    return this.#write(
+  async createWorkflowRun(
+    params: CreateWorkflowRunParams,
+  ): Promise<WorkflowRun> {
+    checkCreateRunTimes(params);
+    return await this.#write(
       "create workflow run",
       (ns, now) => insertWorkflowRun(this.#connection, ns, now, params),
     );
@@ -362,8 +370,9 @@ export class BackendSqlite implements Backend {
     );
   }
 
-  releaseWorkflowRun(params: ReleaseWorkflowRunParams): Promise<void> {
-    return this.#fenced(
+  async releaseWorkflowRun(params: ReleaseWorkflowRunParams): Promise<void> {
+    checkReleaseTime(params);
+    return await this.#fenced(
       "release workflow run",
       params,
       params.context === undefined
