@@ -58,6 +58,15 @@ export function encodeJson(
 
 const MAX_DEPTH = 1000;
 
+/**
+ * The `TypeError` thrown for a value that is not JSON. Internal: callers see
+ * a `TypeError` (its `name` says so too); the engine tells it apart to fail
+ * such a step without retrying it, since every attempt would fail alike.
+ */
+export class NotJsonError extends TypeError {
+  override name = "TypeError";
+}
+
 function convert(
   value: unknown,
   subject: string,
@@ -84,7 +93,7 @@ function convert(
     case "function":
     case "symbol":
     case "bigint":
-      throw new TypeError(
+      throw new NotJsonError(
         `Cannot serialize ${subject}: ${
           path === "" ? "the value" : `'${path}'`
         } is a ${typeof value}, which is not JSON`,
@@ -93,14 +102,14 @@ function convert(
   if (value === null) return null;
   const object = value as object;
   if (ancestors.has(object)) {
-    throw new TypeError(
+    throw new NotJsonError(
       `Cannot serialize ${subject}: ${
         path === "" ? "the value" : `'${path}'`
       } refers back to one of its parents (cyclic value)`,
     );
   }
   if (depth >= MAX_DEPTH) {
-    throw new TypeError(
+    throw new NotJsonError(
       `Cannot serialize ${subject}: nested deeper than ${MAX_DEPTH} levels at '${path}'`,
     );
   }

@@ -6,7 +6,7 @@
  */
 
 import { MAX_DURATION_MS } from "./duration.ts";
-import { NonRetryableError } from "./errors.ts";
+import { DuplicateStepNameError, NonRetryableError } from "./errors.ts";
 import type { JsonValue } from "./json.ts";
 
 /**
@@ -222,7 +222,11 @@ function hashUnit(text: string): number {
  * the workflow-level retry of a run failed by such an error.
  */
 export function isNonRetryable(error: unknown): boolean {
-  if (error instanceof NonRetryableError) return true;
+  // A reused step name fails every attempt alike.
+  if (
+    error instanceof NonRetryableError ||
+    error instanceof DuplicateStepNameError
+  ) return true;
   if (error === null || typeof error !== "object") return false;
   const fields = error as { [key: string]: JsonValue | undefined };
   return fields.nonRetryable === true || fields.name === "NonRetryableError";

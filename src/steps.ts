@@ -18,7 +18,12 @@ import {
   StepTimeoutError,
 } from "./errors.ts";
 import { failInterrupted } from "./interrupted.ts";
-import { deserializeError, type JsonValue, serializeError } from "./json.ts";
+import {
+  deserializeError,
+  type JsonValue,
+  NotJsonError,
+  serializeError,
+} from "./json.ts";
 import { setLongTimeout } from "./pause.ts";
 import {
   DEFAULT_STEP_RETRY_POLICY,
@@ -213,8 +218,7 @@ export class Steps implements StepApi {
     // Failures that would recur on every attempt are not retried.
     const retryable = !(isNonRetryable(failure) ||
       failure instanceof PayloadTooLargeError ||
-      (failure instanceof TypeError &&
-        failure.message.startsWith("Cannot serialize")));
+      failure instanceof NotJsonError);
     if (!retryable) error.nonRetryable = true;
     this.#s.options.onStepFailed?.(name, failures + 1, failure);
     await this.#s.io(backend.markStepAttemptFailed({

@@ -245,11 +245,12 @@ testEachBackend(
 );
 
 testEachBackend(
-  "a step name used twice in a run fails the run with DuplicateStepNameError",
+  "a step name used twice in a run fails the run with DuplicateStepNameError, not retried",
   async ({ backend }) => {
     const ow = new OpenWorkflow({ backend });
     let calls = 0;
-    const wf = ow.defineWorkflow({ name: "loop" }, async ({ step }) => {
+    const retry = { maxAttempts: 3, initialIntervalMs: 1 };
+    const wf = ow.defineWorkflow({ name: "loop", retry }, async ({ step }) => {
       const out = [];
       for (const item of ["a", "b"]) {
         out.push(
@@ -274,6 +275,9 @@ testEachBackend(
     assert.equal(calls, 1, "the second use runs nothing");
     const names = (await handle.listStepAttempts()).map((a) => a.stepName);
     assert.deepEqual(names, ["process"]);
+    const run = await handle.refresh();
+    assert.equal(run.status, "failed");
+    assert.equal(run.attempts, 1, "the workflow-level retry does not apply");
   },
 );
 
