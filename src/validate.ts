@@ -125,7 +125,14 @@ export function checkPositiveInteger(
 }
 
 /**
- * Checks a positive finite number of milliseconds.
+ * The longest interval a setting may have: the longest `setTimeout` delay,
+ * 2^31 - 1 ms (about 24.8 days). Longer ones would fire at once.
+ */
+export const MAX_INTERVAL_MS = 2_147_483_647;
+
+/**
+ * Checks a positive number of milliseconds that a timer waits for (a lease,
+ * a poll interval, a timeout): at most {@linkcode MAX_INTERVAL_MS}.
  *
  * @throws {RangeError} for anything else.
  */
@@ -134,9 +141,12 @@ export function checkPositiveMs(
   what: string,
   argument: string,
 ): number {
-  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+  if (
+    typeof value !== "number" || !Number.isFinite(value) || value <= 0 ||
+    value > MAX_INTERVAL_MS
+  ) {
     throw new RangeError(
-      `Cannot ${what}: '${argument}' must be a positive finite number of milliseconds, received ${
+      `Cannot ${what}: '${argument}' must be a positive number of milliseconds, at most ${MAX_INTERVAL_MS} (about 24.8 days), received ${
         received(value)
       }`,
     );

@@ -211,6 +211,20 @@ testEachBackend(
         /'maxPayloadBytes' must be a positive integer, received -1/,
       ],
     ];
+    for (
+      const argument of [
+        "leaseDurationMs",
+        "pollIntervalMs",
+        "fallbackPollIntervalMs",
+      ]
+    ) {
+      badWorkers.push([
+        { workflows: [], [argument]: 3e9 },
+        new RegExp(
+          `'${argument}' must be a positive number of milliseconds, at most 2147483647 \\(about 24.8 days\\), received 3000000000`,
+        ),
+      ]);
+    }
     for (const [options, message] of badWorkers) {
       assert.throws(
         () => new Worker({ backend, ...options as object } as never),
@@ -233,6 +247,16 @@ testEachBackend(
         e instanceof TypeError &&
         /'options' must be an object, received null/.test(e.message),
     );
+    for (const argument of ["timeoutMs", "pollIntervalMs"]) {
+      await assert.rejects(
+        handle.result({ [argument]: 2 ** 31 }),
+        (e) =>
+          e instanceof RangeError &&
+          e.message.includes(
+            `'${argument}' must be a positive number of milliseconds, at most 2147483647`,
+          ),
+      );
+    }
     await assert.rejects(
       handle.result({ signal: {} as never }),
       (e) =>
