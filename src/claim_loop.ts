@@ -1,0 +1,295 @@
+/**
+ * A worker's claim loop: it claims runs for the free slots, executes each
+ * with its lease kept alive, sweeps expired deadlines, and waits while
+ * there is nothing to do.
+ *
+ * @module
+ */
+
+import type { WorkflowRun } from "./backend.ts";
+import { LeaseLostError, WorkflowCanceledError } from "./errors.ts";
+import type { WorkerEventInit, WorkerEventType } from "./events.ts";
+import { Execution, type ExecutionResult } from "./execution.ts";
+import { startHeartbeat } from "./heartbeat.ts";
+import { HeldRuns, STATUS_CHECK_INTERVAL_MS } from "./held_runs.ts";
+import { IdleWait } from "./idle_wait.ts";
+import {
+  isListening,
+  notifyAvailable,
+  notifyFinished,
+  onAvailable,
+} from "./wakeup.ts";
+import { type WorkerConfig, workflowKey } from "./worker_config.ts";
+import type { WorkflowFunction } from "./workflow.ts";
+
+/** How long the worker waits between deadline sweeps. */
+const DEADLINE_SWEEP_INTERVAL_MS = 1000;
+/** The longest wait after repeated backend errors. */
+const MAX_ERROR_BACKOFF_MS = 5000;
+const DEADLINE_ERROR = {
+  name: "DeadlineExceededError",
+  message: "The workflow run exceeded its deadline",
+};
+
+/** Reports a worker event. */
+export type Emit = (type: WorkerEventType, init: WorkerEventInit) => void;
+
+/** Claims and executes the runs of one worker. */
+export class ClaimLoop {
+  readonly #config: WorkerConfig;
+  readonly #emit: Emit;
+  readonly #active = new Map<string, Promise<void>>();
+  readonly #held: HeldRuns;
+  readonly #idle: IdleWait;
+  #controller: AbortController | null = null;
+  #loop: Promise<void> | null = null;
+  #lastSweepAt = -Infinity;
+
+  /**
+   * @param config The worker's checked options.
+   * @param emit Reports the worker's events.
+   */
+  constructor(config: WorkerConfig, emit: Emit) {
+    this.#config = config;
+    this.#emit = emit;
+    this.#held = new HeldRuns(
+      config.backend,
+      config.workerId,
+      Math.max(config.pollIntervalMs, STATUS_CHECK_INTERVAL_MS),
+    );
+    this.#idle = new IdleWait(
+      config.backend,
+      config.pollIntervalMs,
+      config.fallbackPollIntervalMs,
+    );
+  }
+
+  /** How many runs are executing now. */
+  get activeCount(): number {
+    return this.#active.size;
+  }
+
+  /** Starts the loop in the background, unless it is running. */
+  start(): void {
+    if (this.#loop === null) {
+      this.#controller = new AbortController();
+      this.#loop = this.#runLoop(this.#controller.signal);
+    }
+  }
+
+  /**
+   * Stops the loop; resolves once every run in flight has finished or
+   * parked.
+   */
+  async stop(): Promise<void> {
+    const loop = this.#loop;
+    this.#controller?.abort();
+    // A later start() starts the worker again.
+    this.#controller = null;
+    this.#loop = null;
+    this.#idle.wake();
+    await loop;
+    await Promise.all(this.#active.values());
+    await this.#held.settled();
+  }
+
+  /** One round: returns how many runs it claimed, once they ended. */
+  async tick(): Promise<number> {
+    await this.#sweepDeadlines(true);
+    const started = await this.#claimAndStart();
+    await Promise.all(started);
+    return started.length;
+  }
+
+  async #runLoop(signal: AbortSignal): Promise<void> {
+    const stopListening = onAvailable(this.#config.backend, (atMs) => {
+      if (atMs === null) this.#idle.wake();
+      else this.#idle.addDueTime(atMs);
+    });
+    let failures = 0;
+    try {
+      while (!signal.aborted) {
+        let claimed = 0;
+        const free = this.#config.concurrency - this.#active.size;
+        if (free > 0) {
+          try {
+            await this.#sweepDeadlines(false);
+            claimed = (await this.#claimAndStart()).length;
+            failures = 0;
+          } catch (error) {
+            failures++;
+            this.#emit("error", { workerId: this.#config.workerId, error });
+          }
+        }
+        if (signal.aborted) break;
+        // A full batch suggests more work is waiting: claim again at once.
+        if (claimed > 0 && claimed === free) continue;
+        const waitMs = failures === 0 ? this.#idle.idleWaitMs() : Math.min(
+          this.#config.pollIntervalMs * 2 ** failures,
+          MAX_ERROR_BACKOFF_MS,
+        );
+        await this.#idle.sleep(waitMs, signal);
+        // Runs finishing together free their slots in one turn of the event
+        // loop: let them all, then claim for every free slot at once.
+        if (this.#active.size > 0) await nextTurn();
+      }
+    } finally {
+      stopListening();
+    }
+  }
+
+  async #sweepDeadlines(force: boolean): Promise<void> {
+    const now = performance.now();
+    const intervalMs = isListening(this.#config.backend)
+      ? Math.max(
+        DEADLINE_SWEEP_INTERVAL_MS,
+        this.#config.fallbackPollIntervalMs,
+      )
+      : DEADLINE_SWEEP_INTERVAL_MS;
+    if (!force && now - this.#lastSweepAt < intervalMs) return;
+    this.#lastSweepAt = now;
+    await this.#config.backend.failExpiredWorkflowRuns({
+      error: DEADLINE_ERROR,
+    });
+  }
+
+  /** Claims runs for the free slots and starts executing them. */
+  async #claimAndStart(): Promise<Promise<void>[]> {
+    const { backend, leaseDurationMs, selectors } = this.#config;
+    const free = this.#config.concurrency - this.#active.size;
+    if (free <= 0 || selectors.length === 0) return [];
+    const requestedAt = Date.now();
+    const runs = await backend.claimWorkflowRuns({
+      workerId: this.#config.workerId,
+      leaseDurationMs,
+      workflows: selectors,
+      limit: free,
+    });
+    // The claim set availableAt to the database's now + the lease, at some
+    // moment between the request and the response: take the middle.
+    const respondedAt = Date.now();
+    const localMidMs = (requestedAt + respondedAt) / 2;
+    const clockUncertaintyMs = (respondedAt - requestedAt) / 2;
+    const started: Promise<void>[] = [];
+    for (const run of runs) {
+      const clockOffsetMs = run.availableAt.getTime() -
+        leaseDurationMs - localMidMs;
+      // A run this worker claims again while its previous execution winds
+      // down (it parked the run a moment ago, or its lease lapsed) is
+      // executed again once that execution has ended: each claim is
+      // executed, so no claimed run is left held with nothing running it.
+      const previous = this.#active.get(run.id)?.catch(() => {}) ??
+        Promise.resolve();
+      const execution: Promise<void> = previous
+        .then(() => this.#execute(run, clockOffsetMs, clockUncertaintyMs))
+        .finally(() => {
+          if (this.#active.get(run.id) === execution) {
+            this.#active.delete(run.id);
+          }
+          this.#idle.wake();
+        });
+      this.#active.set(run.id, execution);
+      started.push(execution);
+    }
+    return started;
+  }
+
+  async #execute(
+    run: WorkflowRun,
+    clockOffsetMs: number,
+    clockUncertaintyMs: number,
+  ): Promise<void> {
+    const { backend, workerId, leaseDurationMs } = this.#config;
+    const workflow = this.#config.workflows.get(
+      workflowKey(run.workflowName, run.version),
+    );
+    if (workflow === undefined) return; // never claimed: filtered by selectors
+    const controller = new AbortController();
+    const stopHeartbeat = startHeartbeat({
+      backend,
+      workerId,
+      workflowRunId: run.id,
+      leaseDurationMs,
+      controller,
+      held: this.#held,
+      onError: (error) =>
+        this.#emit("error", { workerId, workflowRunId: run.id, error }),
+    });
+    // The run finished elsewhere (canceled): stop executing it.
+    const stopWatching = this.#held.watch(run.id, controller);
+    const about = {
+      workerId,
+      workflowRunId: run.id,
+      workflowName: run.workflowName,
+    };
+    this.#emit("run-claimed", { ...about, attempt: run.attempts });
+    let result: ExecutionResult | undefined;
+    try {
+      result = await new Execution({
+        backend,
+        workerId,
+        run,
+        fn: workflow.fn as WorkflowFunction<unknown, unknown>,
+        retry: workflow.retry,
+        leaseDurationMs,
+        clockOffsetMs,
+        clockUncertaintyMs,
+        signal: controller.signal,
+        maxPayloadBytes: this.#config.maxPayloadBytes,
+        onStepFailed: (stepName, attempt, error) =>
+          this.#emit("step-failed", { ...about, stepName, attempt, error }),
+      }).execute();
+    } catch (error) {
+      this.#emit("error", { ...about, error });
+    } finally {
+      stopWatching();
+      await stopHeartbeat();
+    }
+    switch (result?.status) {
+      case "succeeded":
+        notifyFinished(backend, run.id, {
+          status: "succeeded",
+          output: result.output,
+          error: null,
+        });
+        this.#emit("run-succeeded", about);
+        break;
+      case "failed":
+        notifyFinished(backend, run.id, {
+          status: "failed",
+          output: null,
+          error: result.error,
+        });
+        this.#emit("run-failed", { ...about, error: result.error });
+        break;
+      case "released":
+        // This worker wakes when the run is due, whether or not its loop
+        // is running yet; other workers here and elsewhere are told too.
+        this.#idle.addDueTime(result.availableAt.getTime());
+        notifyAvailable(backend, result.availableAt);
+        this.#emit("run-released", about);
+        break;
+      case "aborted": {
+        let reason = result.reason;
+        // A fenced write was refused: say so when it was for a cancel.
+        if (
+          reason instanceof LeaseLostError &&
+          controller.signal.reason !== reason
+        ) {
+          reason = await this.#held.lostReason(run.id, reason);
+        }
+        this.#emit(
+          reason instanceof LeaseLostError ||
+            reason instanceof WorkflowCanceledError
+            ? "lease-lost"
+            : "error",
+          { ...about, error: reason },
+        );
+      }
+    }
+  }
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}

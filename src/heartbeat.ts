@@ -1,0 +1,99 @@
+/**
+ * Keeping a claimed run's lease: the heartbeats that renew it while the
+ * run executes, and what the worker does when renewing fails.
+ *
+ * @module
+ */
+
+import type { Backend } from "./backend.ts";
+import { LeaseLostError } from "./errors.ts";
+import type { HeldRuns } from "./held_runs.ts";
+
+/** What {@linkcode startHeartbeat} needs. */
+export interface HeartbeatOptions {
+  /** The worker's backend. */
+  backend: Backend;
+  /** The id of the worker holding the run. */
+  workerId: string;
+  /** The run whose lease is kept. */
+  workflowRunId: string;
+  /** How long a claim or renewal lasts. */
+  leaseDurationMs: number;
+  /** The controller of the run's execution, aborted when the lease is lost. */
+  controller: AbortController;
+  /** The worker's held runs, which tell why a lease was refused. */
+  held: HeldRuns;
+  /** Called with a renewal's error when that did not lose the lease. */
+  onError: (error: unknown) => void;
+}
+
+/**
+ * Renews the run's lease every third of the lease duration. Aborts
+ * `controller` when the lease is lost, or when no renewal succeeded for a
+ * whole lease duration (the run may be someone else's by then).
+ *
+ * @returns A function that stops the heartbeats, resolving once the one
+ * in flight, if any, has ended.
+ */
+export function startHeartbeat(
+  options: HeartbeatOptions,
+): () => Promise<void> {
+  const { backend, workerId, workflowRunId, leaseDurationMs, controller } =
+    options;
+  const intervalMs = leaseDurationMs / 3;
+  let renewedAt = performance.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let inFlight: Promise<void> = Promise.resolve();
+  let stopped = false;
+  const beat = async () => {
+    const startedAt = performance.now();
+    // A heartbeat that has not answered by the end of the lease counts
+    // as lost: it is not waited for any longer.
+    let deadline: ReturnType<typeof setTimeout> | undefined;
+    let unanswered = false;
+    const call = backend.heartbeatWorkflowRun({
+      workflowRunId,
+      workerId,
+      leaseDurationMs,
+    });
+    call.catch(() => {}); // it may settle after the deadline
+    try {
+      await Promise.race([
+        call,
+        new Promise<never>((_, reject) => {
+          deadline = setTimeout(() => {
+            unanswered = true;
+            reject(new LeaseLostError(workflowRunId, workerId));
+          }, Math.max(0, renewedAt + leaseDurationMs - startedAt));
+        }),
+      ]);
+      renewedAt = startedAt;
+    } catch (error) {
+      if (error instanceof LeaseLostError) {
+        clearTimeout(deadline);
+        // Refused (not unanswered): the steps' signals say why when the
+        // run was canceled.
+        controller.abort(
+          unanswered
+            ? error
+            : await options.held.lostReason(workflowRunId, error),
+        );
+        return;
+      }
+      options.onError(error);
+      if (performance.now() - renewedAt >= leaseDurationMs) {
+        controller.abort(new LeaseLostError(workflowRunId, workerId));
+        return;
+      }
+    } finally {
+      clearTimeout(deadline);
+    }
+    if (!stopped) timer = setTimeout(() => inFlight = beat(), intervalMs);
+  };
+  timer = setTimeout(() => inFlight = beat(), intervalMs);
+  return async () => {
+    stopped = true;
+    clearTimeout(timer);
+    await inFlight;
+  };
+}
