@@ -1,0 +1,67 @@
+/**
+ * `BackendPostgres.listWorkflowRuns`: a page of runs, newest first, and
+ * the cursor of the next one. Values are always bound, never spliced into
+ * the SQL.
+ *
+ * @module
+ */
+
+import type { ListWorkflowRunsParams, WorkflowRunPage } from "../backend.ts";
+import { type Cursor, encodeCursor } from "../backend_util.ts";
+import { type Row, toWorkflowRun } from "./rows.ts";
+import type { Scope } from "./statements.ts";
+
+/**
+ * A page of the runs matching `params`, newest first (`created_at`, then
+ * `id`), with the cursor of the next page. A cursor names the last row of
+ * the previous page; the rows after it come before it in that order.
+ */
+export async function selectWorkflowRunPage(
+  s: Scope,
+  params: ListWorkflowRunsParams,
+  cursor: Cursor | null,
+): Promise<WorkflowRunPage> {
+  const { sql, runs, namespaceId: ns } = s;
+  const rows = await sql<Row[]>`
+      SELECT *, to_char(created_at AT TIME ZONE 'UTC',
+          'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at_text
+      FROM ${runs}
+      WHERE namespace_id = ${ns}
+        ${
+    params.workflowName === undefined
+      ? sql``
+      : sql`AND workflow_name = ${params.workflowName}`
+  }
+        ${
+    params.statuses === undefined
+      ? sql``
+      : sql`AND status IN (SELECT json_array_elements_text(${
+        JSON.stringify(params.statuses)
+      }::text::json))`
+  }
+        ${
+    params.createdAfter === undefined
+      ? sql``
+      : sql`AND created_at >= ${params.createdAfter}`
+  }
+        ${
+    params.createdBefore === undefined
+      ? sql``
+      : sql`AND created_at < ${params.createdBefore}`
+  }
+        ${
+    cursor === null
+      ? sql``
+      : sql`AND (created_at, id) < (${cursor.createdAt}::text::timestamptz, ${cursor.id}::uuid)`
+  }
+      ORDER BY created_at DESC, id DESC
+      LIMIT ${params.limit + 1}`;
+  const page = rows.slice(0, params.limit);
+  const last = page.at(-1);
+  return {
+    runs: page.map(toWorkflowRun),
+    nextCursor: rows.length > params.limit && last !== undefined
+      ? encodeCursor(String(last.created_at_text), String(last.id))
+      : null,
+  };
+}

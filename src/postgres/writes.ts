@@ -1,0 +1,111 @@
+/**
+ * The writes of `BackendPostgres`, batched: concurrent writes of every
+ * kind go to the database together, each kind as one statement, several
+ * kinds in one transaction.
+ *
+ * @module
+ */
+
+import type { Sql } from "./driver/index.js";
+import type {
+  CreateStepAttemptParams,
+  CreateWorkflowRunParams,
+  HeartbeatWorkflowRunParams,
+} from "../backend.ts";
+import { guard } from "./guard.ts";
+import {
+  createStepAttempts,
+  createWorkflowRuns,
+  finishStepAttempts,
+  heartbeatWorkflowRuns,
+  type RunTransition,
+  type Scope,
+  type StepTransition,
+  transitionWorkflowRuns,
+} from "./statements.ts";
+
+/** A write, sent with others in one transaction. */
+export type Write =
+  | { kind: "createRun"; item: CreateWorkflowRunParams & { id: string } }
+  | { kind: "transition"; item: RunTransition }
+  | { kind: "createStep"; item: CreateStepAttemptParams & { id: string } }
+  | { kind: "finishStep"; item: StepTransition }
+  | { kind: "heartbeat"; item: HeartbeatWorkflowRunParams };
+
+/**
+ * Whether the database rejected a statement for a value in it (SQLSTATE
+ * class 22, "data exception"), rather than for the connection or the load.
+ */
+function isDataException(error: unknown): boolean {
+  const code = (error as { cause?: { code?: unknown } } | null)?.cause?.code;
+  return typeof code === "string" && code.startsWith("22");
+}
+
+/**
+ * Sends a batch of writes. Should the database reject a value of one of
+ * them (a data exception: a time or interval out of range, text it cannot
+ * store), the statement changed nothing, and each write is sent again
+ * alone: a bad value fails its own call, never the other runs' writes that
+ * shared its batch.
+ */
+export async function flushIsolated(
+  scope: Scope,
+  batch: Write[],
+): Promise<unknown[]> {
+  try {
+    return await guard("write", flushWrites(scope, batch));
+  } catch (error) {
+    if (batch.length === 1 || !isDataException(error)) throw error;
+    return await Promise.all(
+      batch.map((write) =>
+        guard("write", flushWrites(scope, [write])).then(
+          ([outcome]) => outcome,
+          (error: unknown) => error,
+        )
+      ),
+    );
+  }
+}
+
+/** Sends a batch of writes in one transaction, pipelined. */
+export async function flushWrites(
+  scope: Scope,
+  batch: Write[],
+): Promise<unknown[]> {
+  const results = new Array<unknown>(batch.length);
+  const groups = new Map<Write["kind"], number[]>();
+  batch.forEach((write, i) => {
+    const group = groups.get(write.kind);
+    if (group === undefined) groups.set(write.kind, [i]);
+    else group.push(i);
+  });
+  const send = async (s: Scope) => {
+    const pick = <T>(kind: Write["kind"]) =>
+      (groups.get(kind) ?? []).map((i) => batch[i].item as T);
+    const run = async <T>(
+      kind: Write["kind"],
+      statement: (s: Scope, items: T[]) => Promise<unknown[]>,
+    ) => {
+      const indexes = groups.get(kind);
+      if (indexes === undefined) return;
+      const outcomes = await statement(s, pick<T>(kind));
+      indexes.forEach((index, j) => results[index] = outcomes[j]);
+    };
+    await Promise.all([
+      run("createRun", createWorkflowRuns),
+      run("finishStep", finishStepAttempts),
+      run("createStep", createStepAttempts),
+      run("transition", transitionWorkflowRuns),
+      run("heartbeat", heartbeatWorkflowRuns),
+    ]);
+  };
+  // One kind of write is one statement, committed on its own; several
+  // kinds go in one transaction, pipelined, with one commit.
+  if (groups.size === 1) await send(scope);
+  else {
+    await scope.sql.begin((tx) =>
+      send({ ...scope, sql: tx as unknown as Sql })
+    );
+  }
+  return results;
+}
