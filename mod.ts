@@ -41,10 +41,12 @@ export {
   type ListRunsOptions,
   OpenWorkflow,
   type OpenWorkflowOptions,
+} from "./src/client.ts";
+export {
   WorkflowDefinition,
   type WorkflowDefinitionOptions,
   type WorkflowRunOptions,
-} from "./src/client.ts";
+} from "./src/definition.ts";
 export { type ResultOptions, WorkflowRunHandle } from "./src/handle.ts";
 export {
   Worker,

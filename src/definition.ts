@@ -1,0 +1,231 @@
+/**
+ * `WorkflowDefinition`: a defined workflow, which starts runs of itself.
+ *
+ * @module
+ */
+
+import type { Backend } from "./backend.ts";
+import { type Duration, parseDuration } from "./duration.ts";
+import { WorkflowRunHandle } from "./handle.ts";
+import { encodeJson } from "./json.ts";
+import { checkPayloadSize, DEFAULT_MAX_PAYLOAD_BYTES } from "./limits.ts";
+import {
+  DEFAULT_WORKFLOW_RETRY_POLICY,
+  resolveRetryPolicy,
+  type RetryPolicy,
+} from "./retry.ts";
+import { checkName, checkTime, received } from "./validate.ts";
+import { notifyAvailable } from "./wakeup.ts";
+import type { WorkflowDefinitionConfig, WorkflowFunction } from "./workflow.ts";
+
+/**
+ * Options of {@linkcode WorkflowDefinition.run}.
+ *
+ * @example
+ * ```ts
+ * import type { WorkflowRunOptions } from "@openworkflow/core";
+ *
+ * const options: WorkflowRunOptions = {
+ *   deadlineAt: new Date(Date.now() + 3_600_000),
+ *   availableAt: "10m",
+ *   idempotencyKey: "order-1234",
+ * };
+ * console.log(options.idempotencyKey);
+ * ```
+ */
+export interface WorkflowRunOptions {
+  /**
+   * The run fails with `DeadlineExceededError` if not finished by then
+   * (a time in years 1 to 9999).
+   */
+  deadlineAt?: Date;
+  /**
+   * Delays the start: a `Date` (in years 1 to 9999), or a duration from now
+   * such as `"5m"` (at most `MAX_DURATION_MS`, 100 years).
+   */
+  availableAt?: Date | Duration;
+  /**
+   * Starting the same workflow again with the same key returns the existing
+   * run's handle instead of creating a second run (enforced by the
+   * database, also across processes).
+   */
+  idempotencyKey?: string;
+}
+
+/**
+ * Options of the {@linkcode WorkflowDefinition} constructor.
+ * `OpenWorkflow.defineWorkflow()` passes the client's `maxPayloadBytes`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import {
+ *   PayloadTooLargeError,
+ *   WorkflowDefinition,
+ *   type WorkflowDefinitionOptions,
+ * } from "@openworkflow/core";
+ * import { BackendSqlite } from "@openworkflow/core/sqlite";
+ *
+ * await using backend = await BackendSqlite.connect(":memory:");
+ * const options: WorkflowDefinitionOptions = { maxPayloadBytes: 1024 };
+ * const echo = new WorkflowDefinition(
+ *   backend,
+ *   { name: "echo" },
+ *   ({ input }) => input,
+ *   options,
+ * );
+ * await assert.rejects(echo.run("x".repeat(2048)), PayloadTooLargeError);
+ * ```
+ */
+export interface WorkflowDefinitionOptions {
+  /**
+   * The largest JSON text stored for the input.
+   * @default {DEFAULT_MAX_PAYLOAD_BYTES}
+   */
+  maxPayloadBytes?: number;
+}
+
+/**
+ * A defined workflow, which starts runs. Made by
+ * `OpenWorkflow.defineWorkflow()`.
+ *
+ * @example
+ * ```ts ignore
+ * const handle = await myWorkflow.run({ userId: "123" });
+ * const result = await handle.result();
+ * ```
+ */
+export class WorkflowDefinition<Input = unknown, Output = unknown> {
+  /** The workflow's name. */
+  readonly name: string;
+  /** The workflow's version, or `null`. */
+  readonly version: string | null;
+  /** The workflow function. */
+  readonly fn: WorkflowFunction<Input, Output>;
+  /** The workflow-level retry policy, defaults filled in. */
+  readonly retry: Required<RetryPolicy>;
+  readonly #backend: Backend;
+  readonly #maxPayloadBytes: number;
+
+  /**
+   * Definitions are made by `OpenWorkflow.defineWorkflow()`.
+   *
+   * @param backend Where runs are stored.
+   * @param config The workflow's name and version.
+   * @param fn The workflow function.
+   * @param options Limits.
+   * @throws {TypeError} for a missing name or function, or a retry policy
+   * that is not an object or has an unknown field.
+   * @throws {RangeError} for a retry policy with impossible values.
+   */
+  constructor(
+    backend: Backend,
+    config: WorkflowDefinitionConfig,
+    fn: WorkflowFunction<Input, Output>,
+    options: WorkflowDefinitionOptions = {},
+  ) {
+    const what = "define workflow";
+    if (config === null || typeof config !== "object") {
+      throw new TypeError(
+        `Cannot ${what}: 'config' must be an object with a 'name', received ${
+          received(config)
+        }`,
+      );
+    }
+    this.name = checkName(config.name, what, "name");
+    this.version = config.version == null
+      ? null
+      : checkName(config.version, what, "version");
+    if (typeof fn !== "function") {
+      throw new TypeError(
+        `Cannot ${what} '${this.name}': 'fn' must be a function, received ${
+          received(fn)
+        }`,
+      );
+    }
+    this.fn = fn;
+    this.retry = resolveRetryPolicy(
+      config.retry,
+      DEFAULT_WORKFLOW_RETRY_POLICY,
+      `workflow '${this.name}'`,
+    );
+    this.#backend = backend;
+    this.#maxPayloadBytes = options.maxPayloadBytes ??
+      DEFAULT_MAX_PAYLOAD_BYTES;
+  }
+
+  /**
+   * Starts a new run. The run is stored before this resolves; a worker that
+   * has this workflow (and version) registered executes it.
+   *
+   * @param input The workflow input (a JSON value; `Date`s become strings).
+   * @param options Deadline, delayed start, idempotency key.
+   * @returns A handle to wait for the result.
+   * @throws {TypeError} when the input is not JSON, or an option is invalid;
+   * nothing is written then.
+   * @throws {RangeError} for a `deadlineAt` or `availableAt` outside years 1
+   * to 9999, or a delay over `MAX_DURATION_MS`; nothing is written then.
+   *
+   * @example
+   * ```ts ignore
+   * const handle = await myWorkflow.run({ userId: "123" }, {
+   *   deadlineAt: new Date(Date.now() + 3_600_000),
+   * });
+   * ```
+   */
+  async run(
+    input?: Input,
+    options: WorkflowRunOptions = {},
+  ): Promise<WorkflowRunHandle<Output>> {
+    const what = `run workflow '${this.name}'`;
+    const subject = `input of workflow '${this.name}'`;
+    const encoded = encodeJson(input, subject);
+    checkPayloadSize(encoded.text, subject, this.#maxPayloadBytes);
+    if (options === null || typeof options !== "object") {
+      throw new TypeError(
+        `Cannot ${what}: 'options' must be an object, received ${
+          received(options)
+        }`,
+      );
+    }
+    const deadlineAt = options.deadlineAt === undefined
+      ? null
+      : checkTime(options.deadlineAt, what, "deadlineAt");
+    let availableAt: Date | null = null;
+    let availableAfterMs = 0;
+    if (options.availableAt instanceof Date) {
+      availableAt = checkTime(options.availableAt, what, "availableAt");
+    } else if (options.availableAt !== undefined) {
+      // A delay is measured by the database clock, not this machine's.
+      availableAfterMs = parseDuration(options.availableAt, "availableAt");
+    }
+    let idempotencyKey: string | null = null;
+    if (options.idempotencyKey !== undefined) {
+      if (typeof options.idempotencyKey !== "string") {
+        throw new TypeError(
+          `Cannot ${what}: 'idempotencyKey' must be a string, received ${
+            received(options.idempotencyKey)
+          }`,
+        );
+      }
+      idempotencyKey = checkName(
+        options.idempotencyKey,
+        what,
+        "idempotencyKey",
+      );
+    }
+    const run = await this.#backend.createWorkflowRun({
+      workflowName: this.name,
+      version: this.version,
+      config: {},
+      context: null,
+      input: encoded.value,
+      availableAt,
+      availableAfterMs,
+      deadlineAt,
+      idempotencyKey,
+    });
+    notifyAvailable(this.#backend, run.availableAt);
+    return new WorkflowRunHandle<Output>(this.#backend, run);
+  }
+}
