@@ -29,27 +29,27 @@ import type {
 } from "../backend.ts";
 import {
   checkCreateRunTimes,
-  checkNamespaceId,
   checkReleaseTime,
   decodeCursor,
 } from "../backend_util.ts";
-import { LeaseLostError } from "../errors.ts";
-import { checkOptions, checkPositiveMs, received } from "../validate.ts";
-import { loadDriver, type Params, SqliteConnection } from "./connection.ts";
+import type { SqliteConnection } from "./connection.ts";
 import { selectWorkflowRunPage } from "./list.ts";
-import { epochMs, jsonText, normalizeId } from "./rows.ts";
+import { openDatabase } from "./open.ts";
+import { normalizeId } from "./rows.ts";
 import {
   cancelWorkflowRun,
   claimWorkflowRuns,
+  failedUpdate,
   failExpiredWorkflowRuns,
+  heartbeatUpdate,
   insertWorkflowRun,
-  OWNED,
-  RUNS,
+  type OwnedRunUpdate,
+  releaseUpdate,
   selectWorkflowRun,
   selectWorkflowRunStatuses,
+  succeededUpdate,
+  updateOwnedRun,
 } from "./runs.ts";
-import { explainOpenError } from "./problems.ts";
-import { prepareDatabase } from "./schema.ts";
 import {
   finishStepAttempt,
   insertStepAttempt,
@@ -84,8 +84,6 @@ export interface BackendSqliteOptions {
    */
   busyTimeoutMs?: number;
 }
-
-const DEFAULT_BUSY_TIMEOUT_MS = 10_000;
 
 /**
  * SQLite implementation of the `Backend` interface, on `node:sqlite`
@@ -207,28 +205,7 @@ export class BackendSqlite implements Backend {
     path: string,
     options?: BackendSqliteOptions,
   ): Promise<BackendSqlite> {
-    const what = "open SQLite database";
-    options = checkOptions(options, what);
-    if (typeof path !== "string" || path.length === 0 || path.includes("\0")) {
-      throw new TypeError(
-        `Cannot ${what}: 'path' must be a file path or ":memory:", received ${
-          received(path)
-        }`,
-      );
-    }
-    const namespaceId = checkNamespaceId(options.namespaceId, what);
-    const busyTimeoutMs = options?.busyTimeoutMs === undefined
-      ? DEFAULT_BUSY_TIMEOUT_MS
-      : checkPositiveMs(options.busyTimeoutMs, what, "busyTimeoutMs");
-    await loadDriver();
-    let connection: SqliteConnection | undefined;
-    try {
-      connection = SqliteConnection.open(path, busyTimeoutMs);
-      await prepareDatabase(connection);
-    } catch (error) {
-      connection?.close();
-      throw await explainOpenError(path, error);
-    }
+    const { connection, namespaceId } = await openDatabase(path, options);
     return new BackendSqlite(connection, namespaceId);
   }
 
@@ -273,26 +250,17 @@ export class BackendSqlite implements Backend {
     );
   }
 
-  /**
-   * Runs a fenced update of run `:id`, held by `:workerId`: throws
-   * `LeaseLostError` when it changes nothing.
-   */
+  /** Applies a fenced update to a run held by `params.workerId`. */
   #fenced(
-    action: string,
     params: { workflowRunId: string; workerId: string },
-    set: string,
-    values: (now: number) => Params,
+    update: OwnedRunUpdate,
   ): Promise<void> {
     const id = normalizeId(params.workflowRunId);
-    return this.#write(action, (ns, now) => {
-      const changed = id === null ? 0 : this.#connection.run(
-        `UPDATE ${RUNS} SET ${set}, updated_at = :now WHERE ${OWNED}`,
-        { ns, id, workerId: params.workerId, now, ...values(now) },
-      );
-      if (changed === 0) {
-        throw new LeaseLostError(params.workflowRunId, params.workerId);
-      }
-    });
+    return this.#write(
+      update.action,
+      (ns, now) =>
+        updateOwnedRun(this.#connection, ns, now, id, params, update),
+    );
   }
 
   async createWorkflowRun(
@@ -342,50 +310,22 @@ export class BackendSqlite implements Backend {
   }
 
   heartbeatWorkflowRun(params: HeartbeatWorkflowRunParams): Promise<void> {
-    return this.#fenced(
-      "heartbeat workflow run",
-      params,
-      "available_at = :leaseEnd",
-      (now) => ({ leaseEnd: now + params.leaseDurationMs }),
-    );
+    return this.#fenced(params, heartbeatUpdate(params));
   }
 
   markWorkflowRunSucceeded(
     params: MarkWorkflowRunSucceededParams,
   ): Promise<void> {
-    return this.#fenced(
-      "mark workflow run succeeded",
-      params,
-      "status = 'succeeded', output = :output, completed_at = :now",
-      () => ({ output: jsonText(params.output) }),
-    );
+    return this.#fenced(params, succeededUpdate(params));
   }
 
   markWorkflowRunFailed(params: MarkWorkflowRunFailedParams): Promise<void> {
-    return this.#fenced(
-      "mark workflow run failed",
-      params,
-      "status = 'failed', error = :error, completed_at = :now",
-      () => ({ error: jsonText(params.error) }),
-    );
+    return this.#fenced(params, failedUpdate(params));
   }
 
   async releaseWorkflowRun(params: ReleaseWorkflowRunParams): Promise<void> {
     checkReleaseTime(params);
-    return await this.#fenced(
-      "release workflow run",
-      params,
-      params.context === undefined
-        ? "status = :status, available_at = :availableAt"
-        : "status = :status, available_at = :availableAt, context = :context",
-      (now) => ({
-        status: params.status,
-        availableAt: epochMs(params.availableAt) ?? now,
-        ...(params.context === undefined
-          ? {}
-          : { context: jsonText(params.context) }),
-      }),
-    );
+    return await this.#fenced(params, releaseUpdate(params));
   }
 
   failExpiredWorkflowRuns(
@@ -472,13 +412,12 @@ export class BackendSqlite implements Backend {
     const ids = {
       runId: normalizeId(params.workflowRunId),
       stepId: normalizeId(params.stepAttemptId),
-      workerId: params.workerId,
     };
-    return this.#write(`mark step attempt ${outcome.status}`, (ns, now) => {
-      if (finishStepAttempt(this.#connection, ns, now, ids, outcome) === 0) {
-        throw new LeaseLostError(params.workflowRunId, params.workerId);
-      }
-    });
+    return this.#write(
+      `mark step attempt ${outcome.status}`,
+      (ns, now) =>
+        finishStepAttempt(this.#connection, ns, now, ids, params, outcome),
+    );
   }
 
   /**

@@ -8,8 +8,13 @@
 import type {
   ClaimWorkflowRunsParams,
   CreateWorkflowRunParams,
+  HeartbeatWorkflowRunParams,
+  MarkWorkflowRunFailedParams,
+  MarkWorkflowRunSucceededParams,
+  ReleaseWorkflowRunParams,
   WorkflowRun,
 } from "../backend.ts";
+import { LeaseLostError } from "../errors.ts";
 import type { JsonValue } from "../json.ts";
 import type { Params, SqliteConnection } from "./connection.ts";
 import { epochMs, jsonText, jsonTextNotNull, toWorkflowRun } from "./rows.ts";
@@ -230,4 +235,93 @@ export function cancelWorkflowRun(
     { ns, id },
   );
   return row === undefined ? null : toWorkflowRun(row);
+}
+
+/**
+ * A fenced update of a run: what it does (for errors), its `SET` clause,
+ * with named parameters, and the values of those, given the time of the
+ * write.
+ */
+export interface OwnedRunUpdate {
+  /** What the update does, as `BackendError` names it. */
+  action: string;
+  /** The `SET` clause, without `updated_at`. */
+  set: string;
+  /** The parameters' values at time `now`. */
+  values: (now: number) => Params;
+}
+
+/**
+ * Applies `update` to run `id` (the normalized `owner.workflowRunId`, or
+ * `null` for an id that is no UUID) while `owner.workerId` holds it.
+ *
+ * @throws {LeaseLostError} when it changes nothing.
+ */
+export function updateOwnedRun(
+  db: SqliteConnection,
+  ns: string,
+  now: number,
+  id: string | null,
+  owner: { workflowRunId: string; workerId: string },
+  update: OwnedRunUpdate,
+): void {
+  const changed = id === null ? 0 : db.run(
+    `UPDATE ${RUNS} SET ${update.set}, updated_at = :now WHERE ${OWNED}`,
+    { ns, id, workerId: owner.workerId, now, ...update.values(now) },
+  );
+  if (changed === 0) {
+    throw new LeaseLostError(owner.workflowRunId, owner.workerId);
+  }
+}
+
+/** Extends the lease of a run to `now` + the lease duration. */
+export function heartbeatUpdate(
+  params: HeartbeatWorkflowRunParams,
+): OwnedRunUpdate {
+  return {
+    action: "heartbeat workflow run",
+    set: "available_at = :leaseEnd",
+    values: (now) => ({ leaseEnd: now + params.leaseDurationMs }),
+  };
+}
+
+/** Completes a run with its output. */
+export function succeededUpdate(
+  params: MarkWorkflowRunSucceededParams,
+): OwnedRunUpdate {
+  return {
+    action: "mark workflow run succeeded",
+    set: "status = 'succeeded', output = :output, completed_at = :now",
+    values: () => ({ output: jsonText(params.output) }),
+  };
+}
+
+/** Fails a run with its error. */
+export function failedUpdate(
+  params: MarkWorkflowRunFailedParams,
+): OwnedRunUpdate {
+  return {
+    action: "mark workflow run failed",
+    set: "status = 'failed', error = :error, completed_at = :now",
+    values: () => ({ error: jsonText(params.error) }),
+  };
+}
+
+/** Parks a run until `params.availableAt` (or frees it now). */
+export function releaseUpdate(
+  params: ReleaseWorkflowRunParams,
+): OwnedRunUpdate {
+  return {
+    action: "release workflow run",
+    set: params.context === undefined
+      ? "status = :status, available_at = :availableAt"
+      : "status = :status, available_at = :availableAt, context = :context",
+    values: (now) => ({
+      status: params.status,
+      availableAt: epochMs(params.availableAt) ?? now,
+      ...(params.context === undefined
+        ? {}
+        : { context: jsonText(params.context) }),
+    }),
+  };
 }

@@ -66,18 +66,20 @@ export interface StepAttemptOutcome {
 
 /**
  * Finishes attempt `stepId` of run `runId` (both normalized ids, or
- * `null`); returns how many attempts changed: 0 unless the attempt is
- * `running`, belongs to the run, and `workerId` holds the run.
+ * `null`).
+ *
+ * @throws {LeaseLostError} unless the attempt is `running`, belongs to the
+ * run, and `owner.workerId` holds the run.
  */
 export function finishStepAttempt(
   db: SqliteConnection,
   ns: string,
   now: number,
-  ids: { runId: string | null; stepId: string | null; workerId: string },
+  ids: { runId: string | null; stepId: string | null },
+  owner: { workflowRunId: string; workerId: string },
   outcome: StepAttemptOutcome,
-): number {
-  if (ids.runId === null || ids.stepId === null) return 0;
-  return db.run(
+): void {
+  const changed = ids.runId === null || ids.stepId === null ? 0 : db.run(
     `UPDATE ${STEPS} SET status = :status, output = :output,
         error = :error, completed_at = :now
       WHERE namespace_id = :ns AND id = :stepId
@@ -88,12 +90,15 @@ export function finishStepAttempt(
       now,
       id: ids.runId,
       stepId: ids.stepId,
-      workerId: ids.workerId,
+      workerId: owner.workerId,
       status: outcome.status,
       output: jsonText(outcome.output),
       error: jsonText(outcome.error),
     },
   );
+  if (changed === 0) {
+    throw new LeaseLostError(owner.workflowRunId, owner.workerId);
+  }
 }
 
 /** The attempts of run `runId`, oldest first. */
