@@ -147,5 +147,12 @@ testEachBackend(
       ow.listRuns({ createdAfter: new Date("x") }),
       TypeError,
     );
+    // Past what every backend stores: named, on both backends alike.
+    await assert.rejects(
+      ow.listRuns({ createdBefore: new Date(Date.UTC(10_000, 0, 1)) }),
+      (e) =>
+        e instanceof RangeError &&
+        /'createdBefore' must be between 0001-01-01/.test(e.message),
+    );
   },
 );
