@@ -20,6 +20,7 @@ import {
   postgresUnlistenedTarget,
   sqliteFileTarget,
   testBackend,
+  type TestStore,
 } from "../helpers.ts";
 
 const CANCEL_SCRIPT = new URL("../fixtures/cancel_run.ts", import.meta.url);
@@ -140,6 +141,18 @@ const everyKind: [BackendTarget, string, (b: Backend) => Backend][] = [
   [sqliteFileTarget, " (no getWorkflowRunStatuses)", withoutStatuses],
 ];
 
+/** Cancels the run through a client on a backend connected apart. */
+async function cancelFromAnotherClient(
+  store: TestStore,
+  namespaceId: string,
+  workflowRunId: string,
+): Promise<void> {
+  const remote = new OpenWorkflow({
+    backend: await store.connect(namespaceId),
+  });
+  await remote.cancelRun(workflowRunId);
+}
+
 for (const [target, variant, wrap] of everyKind) {
   testBackend(
     target,
@@ -149,10 +162,7 @@ for (const [target, variant, wrap] of everyKind) {
         leaseDurationMs: 600_000,
         pollIntervalMs: 20,
       });
-      const remote = new OpenWorkflow({
-        backend: await store.connect(namespaceId),
-      });
-      await remote.cancelRun(scene.handle.id);
+      await cancelFromAnotherClient(store, namespaceId, scene.handle.id);
       await assertStoppedAsCanceled(scene);
     },
   );
@@ -168,10 +178,7 @@ for (const target of [postgresUnlistenedTarget, sqliteFileTarget]) {
         leaseDurationMs: 900,
         pollIntervalMs: 60_000,
       });
-      const remote = new OpenWorkflow({
-        backend: await store.connect(namespaceId),
-      });
-      await remote.cancelRun(scene.handle.id);
+      await cancelFromAnotherClient(store, namespaceId, scene.handle.id);
       await assertStoppedAsCanceled(scene);
     },
   );
@@ -187,10 +194,7 @@ for (const target of [postgresUnlistenedTarget, sqliteFileTarget]) {
         leaseDurationMs: 600_000,
         pollIntervalMs: 60_000,
       });
-      const remote = new OpenWorkflow({
-        backend: await store.connect(namespaceId),
-      });
-      await remote.cancelRun(scene.handle.id);
+      await cancelFromAnotherClient(store, namespaceId, scene.handle.id);
       scene.release();
       await scene.stop(); // the execution ends with the refused write
       assert.equal(scene.nextSteps(), 0);
