@@ -91,25 +91,7 @@ export type {
   WorkflowRunPage,
   WorkflowSelector,
 } from "./records.ts";
-export type {
-  CancelWorkflowRunParams,
-  ClaimWorkflowRunParams,
-  ClaimWorkflowRunsParams,
-  CreateStepAttemptParams,
-  CreateWorkflowRunParams,
-  FailExpiredWorkflowRunsParams,
-  GetStepAttemptParams,
-  GetWorkflowRunParams,
-  GetWorkflowRunStatusesParams,
-  HeartbeatWorkflowRunParams,
-  ListStepAttemptsParams,
-  ListWorkflowRunsParams,
-  MarkStepAttemptFailedParams,
-  MarkStepAttemptSucceededParams,
-  MarkWorkflowRunFailedParams,
-  MarkWorkflowRunSucceededParams,
-  ReleaseWorkflowRunParams,
-} from "./backend_params.ts";
+export type * from "./backend_params.ts";
 
 /**
  * Storage for workflow runs and their step attempts, scoped to one
