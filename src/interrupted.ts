@@ -22,15 +22,19 @@ import type { RunState } from "./run_state.ts";
  *
  * @returns The attempt as now stored, its `completedAt` as late as the
  * database clock may read (as for any failure an execution records), so
- * that the retry's due time computed from it is never early.
+ * that the retry's due time computed from it is never early; and the error
+ * it was recorded with.
  */
 export async function failInterrupted(
   state: RunState,
   attempt: StepAttempt,
-): Promise<StepAttempt> {
+): Promise<{ attempt: StepAttempt; error: StepInterruptedError }> {
   const { backend, workerId } = state.options;
-  const name = attempt.stepName;
-  const interrupted = new StepInterruptedError(state.run.id, name, attempt.id);
+  const interrupted = new StepInterruptedError(
+    state.run.id,
+    attempt.stepName,
+    attempt.id,
+  );
   const error = serializeError(interrupted);
   delete error.stack; // where the cut was found says nothing of the cut
   await state.io(backend.markStepAttemptFailed({
@@ -39,17 +43,13 @@ export async function failInterrupted(
     workerId,
     error,
   }));
-  // Failures before the last workflow-level retry do not count.
-  if (attempt.createdAt.getTime() > state.retryCutoffMs) {
-    const failures = (state.history.get(name) ?? []).filter((a) =>
-      a.createdAt.getTime() > state.retryCutoffMs && a.status === "failed"
-    ).length + 1;
-    state.options.onStepFailed?.(name, failures, interrupted);
-  }
   return {
-    ...attempt,
-    status: "failed",
-    error,
-    completedAt: new Date(state.latest()),
+    attempt: {
+      ...attempt,
+      status: "failed",
+      error,
+      completedAt: new Date(state.latest()),
+    },
+    error: interrupted,
   };
 }

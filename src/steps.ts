@@ -153,9 +153,11 @@ export class Steps implements StepApi {
     if (latest?.status === "succeeded") {
       return { kind: "value", value: latest.output };
     }
+    let cut: Awaited<ReturnType<typeof failInterrupted>> | undefined;
     if (latest?.status === "running" && latest.kind === "run") {
       // Cut off by a crash or a lost lease: failed, and retried as such.
-      all[all.length - 1] = await failInterrupted(this.#s, latest);
+      cut = await failInterrupted(this.#s, latest);
+      all[all.length - 1] = cut.attempt;
     }
     // Failures before the last workflow-level retry do not count.
     const attempts = all.filter((a) =>
@@ -163,6 +165,9 @@ export class Steps implements StepApi {
     );
     const last = attempts.at(-1);
     const failures = attempts.filter((a) => a.status === "failed").length;
+    if (cut !== undefined && last === cut.attempt) {
+      this.#s.options.onStepFailed?.(name, failures, cut.error);
+    }
     if (last?.status === "failed") {
       if (failures >= policy.maxAttempts || isNonRetryable(last.error)) {
         return { kind: "error", error: deserializeError(last.error) };
