@@ -9,7 +9,8 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { BackendPostgres } from "../backend_postgres.ts";
 import { BackendSqlite } from "../backend_sqlite.ts";
-import type { Backend, CreateWorkflowRunParams } from "../mod.ts";
+import type { Backend } from "../mod.ts";
+import { runParams } from "./backend_conformance/runs.ts";
 import {
   type ClaimValues,
   explainClaimPostgres,
@@ -23,16 +24,7 @@ async function dueRun(
   namespaceId: string,
 ): Promise<{ id: string; values: ClaimValues }> {
   const workflowName = `explained-${crypto.randomUUID()}`;
-  const params: CreateWorkflowRunParams = {
-    workflowName,
-    version: null,
-    config: {},
-    context: null,
-    input: null,
-    availableAt: null,
-    deadlineAt: null,
-    idempotencyKey: null,
-  };
+  const params = runParams(workflowName, { input: null });
   const run = await backend.createWorkflowRun(params);
   return {
     id: run.id,

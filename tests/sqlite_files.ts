@@ -6,18 +6,10 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import type { CreateWorkflowRunParams } from "../mod.ts";
+import { runParams } from "./backend_conformance/runs.ts";
 
 /** A run to create, with no options. */
-export const RUN: CreateWorkflowRunParams = {
-  workflowName: "wf",
-  version: null,
-  config: {},
-  context: null,
-  input: null,
-  availableAt: null,
-  deadlineAt: null,
-  idempotencyKey: null,
-};
+export const RUN: CreateWorkflowRunParams = runParams("wf", { input: null });
 
 /** Runs `fn` with a fresh temporary directory, removed afterwards. */
 export async function withTempDir(

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { configure, type LogRecord, reset } from "@logtape/logtape";
 import {
   OpenWorkflow,
   type WorkerEvent,
@@ -7,19 +6,12 @@ import {
   WorkflowCanceledError,
 } from "../../mod.ts";
 import { delay, testEachBackend } from "../helpers.ts";
+import { withLogRecords } from "../log_records.ts";
 
 testEachBackend(
   "a worker dispatches typed events and logs them through LogTape",
   async ({ backend }) => {
-    const records: LogRecord[] = [];
-    await configure({
-      sinks: { memory: (record) => records.push(record) },
-      loggers: [
-        { category: ["openworkflow"], lowestLevel: "debug", sinks: ["memory"] },
-        { category: ["logtape", "meta"], lowestLevel: "warning", sinks: [] },
-      ],
-    });
-    try {
+    await withLogRecords(async (records) => {
       const ow = new OpenWorkflow({ backend });
       let calls = 0;
       const wf = ow.defineWorkflow({ name: "eventful" }, async ({ step }) => {
@@ -87,30 +79,9 @@ testEachBackend(
       assert.equal(stepFailed?.properties.attempt, 1);
       assert.equal(stepFailed?.properties.workflowName, "eventful");
       assert.equal(stepFailed?.properties.workerId, worker.id);
-    } finally {
-      await reset();
-    }
+    });
   },
 );
-
-/** Collects LogTape records of `["openworkflow"]` while `fn` runs. */
-async function withLogRecords(
-  fn: (records: LogRecord[]) => Promise<void>,
-): Promise<void> {
-  const records: LogRecord[] = [];
-  await configure({
-    sinks: { memory: (record) => records.push(record) },
-    loggers: [
-      { category: ["openworkflow"], lowestLevel: "debug", sinks: ["memory"] },
-      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: [] },
-    ],
-  });
-  try {
-    await fn(records);
-  } finally {
-    await reset();
-  }
-}
 
 /** Resolves with the first event of `type` the worker dispatches. */
 function nextEvent(

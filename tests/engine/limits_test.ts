@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { BackendError, MAX_DURATION_MS, OpenWorkflow } from "../../mod.ts";
 import { setLongTimeout } from "../../src/pause.ts";
+import { runParams } from "../backend_conformance/runs.ts";
 import { delay, testEachBackend } from "../helpers.ts";
 
 /** 9999-12-31T23:59:59.999Z, the latest time stored. */
@@ -238,16 +239,7 @@ testEachBackend(
   "a value a backend cannot store fails its own call only, not the other writes sent with it",
   async ({ backend }) => {
     // Checked by every backend before anything is queued: typed errors.
-    const base = {
-      workflowName: "direct",
-      version: null,
-      config: {},
-      context: null,
-      input: null,
-      availableAt: null,
-      deadlineAt: null,
-      idempotencyKey: null,
-    };
+    const base = runParams("direct", { input: null });
     await assert.rejects(
       backend.createWorkflowRun({ ...base, availableAt: new Date(8.64e15) }),
       (e) =>

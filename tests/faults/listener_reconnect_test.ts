@@ -6,10 +6,10 @@
  */
 
 import assert from "node:assert/strict";
-import { configure, type LogRecord, reset } from "@logtape/logtape";
 import { OpenWorkflow } from "../../mod.ts";
 import { BackendPostgres } from "../../backend_postgres.ts";
 import { delay, randomNamespace } from "../helpers.ts";
+import { withLogRecords } from "../log_records.ts";
 import { statementErrorMessage, TcpProxy } from "./tcp_proxy.ts";
 
 Deno.test({
@@ -177,52 +177,41 @@ Deno.test({
   name:
     "a LISTEN rejected after a reconnect is issued again, with a backoff, until it holds",
   async fn() {
-    const records: LogRecord[] = [];
-    await configure({
-      sinks: { memory: (record) => records.push(record) },
-      loggers: [
-        {
-          category: ["openworkflow", "postgres"],
-          lowestLevel: "debug",
-          sinks: ["memory"],
-        },
-        { category: ["logtape", "meta"], lowestLevel: "warning", sinks: [] },
-      ],
-    });
-    const pair = await listenerPair();
-    try {
-      pair.failListen = true;
-      const from = pair.listening.length;
-      pair.proxy.cut();
-      await until(() => pair.listenRejections >= 3, "3 LISTEN attempts");
-      // Spaced out: at most 5 more in the next second.
-      const rejections = pair.listenRejections;
-      await delay(1_000);
-      assert.ok(
-        pair.listenRejections - rejections <= 5,
-        `${pair.listenRejections - rejections} LISTEN attempts in 1 s`,
-      );
-      assert.deepEqual(pair.listening.slice(from), [false]);
-      pair.failListen = false;
-      await until(() => pair.listening.at(-1) === true, "listening again");
-      assert.deepEqual(pair.listening.slice(from), [false, true]);
-      await notificationsWake(pair);
-      // Logged under ["openworkflow", "postgres"]: the drop as a warning,
-      // each rejected LISTEN and the LISTEN that held at debug level.
-      const logged = records.map((r) => [r.level, String(r.rawMessage)]);
-      const dropAt = logged.findIndex(([level, message]) =>
-        level === "warning" && /listening connection .* closed/.test(message)
-      );
-      assert.ok(dropAt >= 0, "the drop is logged");
-      const after = logged.slice(dropAt + 1);
-      assert.ok(
-        after.filter(([, m]) => /^LISTEN on .* failed/.test(m)).length >= 3,
-      );
-      assert.deepEqual(after.at(-1), ["debug", "Listening on {channel}"]);
-    } finally {
-      await pair.close();
-      await reset();
-    }
+    await withLogRecords(async (records) => {
+      const pair = await listenerPair();
+      try {
+        pair.failListen = true;
+        const from = pair.listening.length;
+        pair.proxy.cut();
+        await until(() => pair.listenRejections >= 3, "3 LISTEN attempts");
+        // Spaced out: at most 5 more in the next second.
+        const rejections = pair.listenRejections;
+        await delay(1_000);
+        assert.ok(
+          pair.listenRejections - rejections <= 5,
+          `${pair.listenRejections - rejections} LISTEN attempts in 1 s`,
+        );
+        assert.deepEqual(pair.listening.slice(from), [false]);
+        pair.failListen = false;
+        await until(() => pair.listening.at(-1) === true, "listening again");
+        assert.deepEqual(pair.listening.slice(from), [false, true]);
+        await notificationsWake(pair);
+        // Logged under ["openworkflow", "postgres"]: the drop as a warning,
+        // each rejected LISTEN and the LISTEN that held at debug level.
+        const logged = records.map((r) => [r.level, String(r.rawMessage)]);
+        const dropAt = logged.findIndex(([level, message]) =>
+          level === "warning" && /listening connection .* closed/.test(message)
+        );
+        assert.ok(dropAt >= 0, "the drop is logged");
+        const after = logged.slice(dropAt + 1);
+        assert.ok(
+          after.filter(([, m]) => /^LISTEN on .* failed/.test(m)).length >= 3,
+        );
+        assert.deepEqual(after.at(-1), ["debug", "Listening on {channel}"]);
+      } finally {
+        await pair.close();
+      }
+    }, ["openworkflow", "postgres"]);
   },
 });
 
