@@ -23,6 +23,7 @@ import {
   WorkflowRunNotFoundError,
 } from "./errors.ts";
 import { deserializeError, serializeError } from "./json.ts";
+import { raceAbort } from "./pause.ts";
 import { checkOptions, checkPositiveMs, checkSignal } from "./validate.ts";
 import { isListening, notifyFinished, onFinished } from "./wakeup.ts";
 
@@ -342,30 +343,23 @@ const READ_TIMED_OUT = Symbol("read timed out");
 /**
  * Settles as `promise` does, unless `endAt` (a `performance.now()` time)
  * comes first (rejects with `READ_TIMED_OUT`) or `signal` aborts (rejects
- * with its reason). The promise left behind is still awaited by nobody, so
- * its rejection is swallowed.
+ * with its reason).
  */
 function within<T>(
   promise: Promise<T>,
   endAt: number,
   signal: AbortSignal | undefined,
 ): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(
-      () => settle(() => reject(READ_TIMED_OUT)),
-      Math.max(0, endAt - performance.now()),
-    );
-    const onAbort = () => settle(() => reject(signal?.reason));
-    const settle = (then: () => void) => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-      then();
-    };
-    if (signal?.aborted) return onAbort();
-    signal?.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => settle(() => resolve(value)),
-      (error) => settle(() => reject(error)),
-    );
+  const ended = new AbortController();
+  const timer = setTimeout(
+    () => ended.abort(READ_TIMED_OUT),
+    Math.max(0, endAt - performance.now()),
+  );
+  const follow = () => ended.abort(signal?.reason);
+  if (signal?.aborted) follow();
+  else signal?.addEventListener("abort", follow, { once: true });
+  return raceAbort(promise, ended.signal).finally(() => {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", follow);
   });
 }

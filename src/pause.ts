@@ -41,3 +41,24 @@ export function setLongTimeout(fn: () => void, ms: number): () => void {
   arm(ms);
   return () => clearTimeout(timer);
 }
+
+/**
+ * Settles like `promise`, or rejects with `signal.reason` once aborted. A
+ * rejection of `promise` that comes after is swallowed.
+ */
+export function raceAbort<T>(
+  promise: Promise<T>,
+  signal: AbortSignal,
+): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() =>
+      signal.removeEventListener("abort", onAbort)
+    );
+  });
+}

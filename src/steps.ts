@@ -24,7 +24,7 @@ import {
   NotJsonError,
   serializeError,
 } from "./json.ts";
-import { setLongTimeout } from "./pause.ts";
+import { raceAbort, setLongTimeout } from "./pause.ts";
 import {
   DEFAULT_STEP_RETRY_POLICY,
   isNonRetryable,
@@ -375,16 +375,4 @@ function resumeAtOf(attempt: StepAttempt): number | null {
   ) return null;
   const ms = Date.parse(context.resumeAt);
   return Number.isNaN(ms) ? null : ms;
-}
-
-/** Settles like `promise`, or rejects with `signal.reason` once aborted. */
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() =>
-      signal.removeEventListener("abort", onAbort)
-    );
-  });
 }
