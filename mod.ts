@@ -41,45 +41,45 @@ export {
   type ListRunsOptions,
   OpenWorkflow,
   type OpenWorkflowOptions,
-} from "./src/client.ts";
+} from "./src/client/client.ts";
 export {
   WorkflowDefinition,
   type WorkflowDefinitionOptions,
   type WorkflowRunOptions,
-} from "./src/definition.ts";
-export { type ResultOptions, WorkflowRunHandle } from "./src/handle.ts";
+} from "./src/client/definition.ts";
+export { type ResultOptions, WorkflowRunHandle } from "./src/client/handle.ts";
 export {
   Worker,
   type WorkerOptions,
   type WorkerWorkflow,
-} from "./src/worker.ts";
+} from "./src/worker/worker.ts";
 export {
   WorkerEvent,
   type WorkerEventInit,
   type WorkerEventType,
-} from "./src/events.ts";
+} from "./src/worker/events.ts";
 export type {
   WorkflowDefinitionConfig,
   WorkflowFunction,
   WorkflowFunctionParams,
   WorkflowRunInfo,
-} from "./src/workflow.ts";
+} from "./src/core/workflow.ts";
 export type {
   StepApi,
   StepFunction,
   StepFunctionConfig,
   StepFunctionContext,
-} from "./src/step.ts";
+} from "./src/core/step_api.ts";
 export {
   DEFAULT_STEP_RETRY_POLICY,
   DEFAULT_WORKFLOW_RETRY_POLICY,
   type RetryPolicy,
-} from "./src/retry.ts";
+} from "./src/core/retry.ts";
 export {
   type Duration,
   MAX_DURATION_MS,
   parseDuration,
-} from "./src/duration.ts";
+} from "./src/core/duration.ts";
 export type {
   Backend,
   BackendNotification,
@@ -108,9 +108,9 @@ export type {
   WorkflowRunPage,
   WorkflowRunStatus,
   WorkflowSelector,
-} from "./src/backend.ts";
-export { TERMINAL_STATUSES } from "./src/backend.ts";
-export type { JsonPrimitive, JsonValue, SerializedError } from "./src/json.ts";
+} from "./src/core/backend.ts";
+export { TERMINAL_STATUSES } from "./src/core/backend.ts";
+export type { JsonPrimitive, JsonValue, SerializedError } from "./src/core/json.ts";
 export {
   DEFAULT_CONCURRENCY,
   DEFAULT_FALLBACK_POLL_INTERVAL_MS,
@@ -119,8 +119,8 @@ export {
   DEFAULT_POLL_INTERVAL_MS,
   DEFAULT_RESULT_POLL_INTERVAL_MS,
   DEFAULT_RESULT_TIMEOUT_MS,
-} from "./src/constants.ts";
-export { DEFAULT_MAX_PAYLOAD_BYTES } from "./src/limits.ts";
+} from "./src/core/defaults.ts";
+export { DEFAULT_MAX_PAYLOAD_BYTES } from "./src/core/limits.ts";
 export {
   BackendError,
   type BackendErrorOptions,
@@ -139,4 +139,4 @@ export {
   WorkflowCanceledError,
   WorkflowFailedError,
   WorkflowRunNotFoundError,
-} from "./src/errors.ts";
+} from "./src/core/errors.ts";

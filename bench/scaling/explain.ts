@@ -31,7 +31,7 @@ import {
   claimWorkflowRuns,
   SESSION_SETTINGS,
 } from "../../src/postgres/claim.ts";
-import { channelOf } from "../../src/postgres/notify.ts";
+import { channelOf } from "../../src/postgres/notifications.ts";
 import type { Scope } from "../../src/postgres/statements.ts";
 import { claimStatement } from "../../src/sqlite/runs.ts";
 

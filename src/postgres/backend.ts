@@ -28,19 +28,19 @@ import type {
   StepAttempt,
   WorkflowRun,
   WorkflowRunPage,
-} from "../backend.ts";
+} from "../core/backend.ts";
 import {
   checkCreateRunTimes,
   checkReleaseTime,
   decodeCursor,
-} from "../backend_util.ts";
-import { Batcher } from "./batch.ts";
+} from "../sql/checks.ts";
+import { Batcher } from "./batcher.ts";
 import { claimWorkflowRuns } from "./claim.ts";
 import { openConnection } from "./connect.ts";
 import type { Dialer } from "./dial.ts";
-import { CALL_TIMEOUT_MS, guard, unanswered } from "./guard.ts";
+import { CALL_TIMEOUT_MS, guard, unanswered } from "./errors.ts";
 import { selectWorkflowRunPage } from "./list.ts";
-import { channelOf, type ListenerRef } from "./notify.ts";
+import { channelOf, type ListenerRef } from "./notifications.ts";
 import {
   cancelUnfinishedWorkflowRun,
   failExpiredWorkflowRuns,

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ClaimWorkflowRunsParams, WorkflowRun } from "../backend.ts";
+import type { ClaimWorkflowRunsParams, WorkflowRun } from "../core/backend.ts";
 import { type Row, toWorkflowRun } from "./rows.ts";
 import type { Scope } from "./statements.ts";
 

@@ -8,17 +8,17 @@
 
 import postgres from "./driver/index.js";
 import type { Sql } from "./driver/index.js";
-import { checkNamespaceId } from "../backend_util.ts";
+import { checkNamespaceId } from "../sql/checks.ts";
 import {
   BackendError,
   type BackendProblem,
   SchemaVersionError,
-} from "../errors.ts";
-import { checkOptions, checkPositiveInteger, received } from "../validate.ts";
+} from "../core/errors.ts";
+import { checkOptions, checkPositiveInteger, received } from "../core/validate.ts";
 import type { BackendPostgresOptions } from "./backend.ts";
 import { SESSION_SETTINGS } from "./claim.ts";
 import { Dialer } from "./dial.ts";
-import { ListenerRef } from "./notify.ts";
+import { ListenerRef } from "./notifications.ts";
 import { reconnectBackoffS } from "./reconnect.ts";
 import { migrate, SCHEMA_NAME_PATTERN } from "./schema.ts";
 

@@ -14,7 +14,7 @@
  */
 
 import { connect, type Socket } from "node:net";
-import { pause } from "../pause.ts";
+import { pause } from "../core/waits.ts";
 import { FIRST_WAIT_MS, growingWaitMs } from "./reconnect.ts";
 
 /** The wait after the first hang-up in a row, before jitter. */

@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { ListWorkflowRunsParams, WorkflowRunPage } from "../backend.ts";
-import { type Cursor, encodeCursor } from "../backend_util.ts";
+import type { ListWorkflowRunsParams, WorkflowRunPage } from "../core/backend.ts";
+import { type Cursor, encodeCursor } from "../sql/checks.ts";
 import { type Row, toWorkflowRun } from "./rows.ts";
 import type { Scope } from "./statements.ts";
 

@@ -10,7 +10,7 @@ import type {
   FailExpiredWorkflowRunsParams,
   StepAttempt,
   WorkflowRun,
-} from "../backend.ts";
+} from "../core/backend.ts";
 import { jsonText, type Row, toStepAttempt, toWorkflowRun } from "./rows.ts";
 import type { Scope } from "./statements.ts";
 

@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { StepAttempt, WorkflowRun } from "../backend.ts";
-import type { JsonValue } from "../json.ts";
+import type { StepAttempt, WorkflowRun } from "../core/backend.ts";
+import type { JsonValue } from "../core/json.ts";
 
 /** A row as postgres.js returns it. */
 export type Row = Record<string, unknown>;

@@ -6,7 +6,7 @@
  */
 
 import type { Sql } from "./driver/index.js";
-import { SchemaVersionError } from "../errors.ts";
+import { SchemaVersionError } from "../core/errors.ts";
 
 /** A schema name: a plain lower-case SQL identifier. */
 export const SCHEMA_NAME_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;

@@ -15,10 +15,10 @@ import type {
   ReleaseWorkflowRunParams,
   StepAttempt,
   WorkflowRun,
-} from "../backend.ts";
-import { LeaseLostError } from "../errors.ts";
-import type { JsonValue } from "../json.ts";
-import { availablePayload } from "./notify.ts";
+} from "../core/backend.ts";
+import { LeaseLostError } from "../core/errors.ts";
+import type { JsonValue } from "../core/json.ts";
+import { availablePayload } from "./notifications.ts";
 import { jsonText, type Row, toStepAttempt, toWorkflowRun } from "./rows.ts";
 
 /** What every statement needs. */

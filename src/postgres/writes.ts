@@ -11,8 +11,8 @@ import type {
   CreateStepAttemptParams,
   CreateWorkflowRunParams,
   HeartbeatWorkflowRunParams,
-} from "../backend.ts";
-import { guard } from "./guard.ts";
+} from "../core/backend.ts";
+import { guard } from "./errors.ts";
 import {
   createStepAttempts,
   createWorkflowRuns,

@@ -26,15 +26,15 @@ import type {
   StepAttempt,
   WorkflowRun,
   WorkflowRunPage,
-} from "../backend.ts";
+} from "../core/backend.ts";
 import {
   checkCreateRunTimes,
   checkReleaseTime,
   decodeCursor,
-} from "../backend_util.ts";
+} from "../sql/checks.ts";
 import type { SqliteConnection } from "./connection.ts";
 import { selectWorkflowRunPage } from "./list.ts";
-import { openDatabase } from "./open.ts";
+import { openDatabase } from "./connect.ts";
 import { normalizeId } from "./rows.ts";
 import {
   cancelWorkflowRun,

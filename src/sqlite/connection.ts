@@ -24,9 +24,9 @@ import type {
   SQLOutputValue,
   StatementSync,
 } from "node:sqlite";
-import { BackendError } from "../errors.ts";
-import { pause } from "../pause.ts";
-import { describeAction, sqliteError } from "./problems.ts";
+import { BackendError } from "../core/errors.ts";
+import { pause } from "../core/waits.ts";
+import { describeAction, sqliteError } from "./errors.ts";
 
 /** `node:sqlite`, loaded on first use, so that importing never fails. */
 let driver: typeof import("node:sqlite") | undefined;

@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { ListWorkflowRunsParams, WorkflowRunPage } from "../backend.ts";
-import { type Cursor, encodeCursor } from "../backend_util.ts";
+import type { ListWorkflowRunsParams, WorkflowRunPage } from "../core/backend.ts";
+import { type Cursor, encodeCursor } from "../sql/checks.ts";
 import type { Params, SqliteConnection } from "./connection.ts";
 import { normalizeId, toWorkflowRun } from "./rows.ts";
 

@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { StepAttempt, WorkflowRun } from "../backend.ts";
-import type { JsonValue } from "../json.ts";
+import type { StepAttempt, WorkflowRun } from "../core/backend.ts";
+import type { JsonValue } from "../core/json.ts";
 import type { Row } from "./connection.ts";
 
 /** JSON text for a `TEXT` column; `null` (and `undefined`) stay SQL `NULL`. */

@@ -13,9 +13,9 @@ import type {
   MarkWorkflowRunSucceededParams,
   ReleaseWorkflowRunParams,
   WorkflowRun,
-} from "../backend.ts";
-import { LeaseLostError } from "../errors.ts";
-import type { JsonValue } from "../json.ts";
+} from "../core/backend.ts";
+import { LeaseLostError } from "../core/errors.ts";
+import type { JsonValue } from "../core/json.ts";
 import type { Params, SqliteConnection } from "./connection.ts";
 import { epochMs, jsonText, jsonTextNotNull, toWorkflowRun } from "./rows.ts";
 

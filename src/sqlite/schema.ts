@@ -11,7 +11,7 @@
  * @module
  */
 
-import { SchemaVersionError } from "../errors.ts";
+import { SchemaVersionError } from "../core/errors.ts";
 import type { SqliteConnection } from "./connection.ts";
 
 /** The table that records the applied migrations. */

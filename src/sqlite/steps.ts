@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { CreateStepAttemptParams, StepAttempt } from "../backend.ts";
-import { LeaseLostError } from "../errors.ts";
-import type { JsonValue } from "../json.ts";
+import type { CreateStepAttemptParams, StepAttempt } from "../core/backend.ts";
+import { LeaseLostError } from "../core/errors.ts";
+import type { JsonValue } from "../core/json.ts";
 import type { SqliteConnection } from "./connection.ts";
 import { jsonText, jsonTextNotNull, toStepAttempt } from "./rows.ts";
 import { OWNED, RUNS } from "./runs.ts";

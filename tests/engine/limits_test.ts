@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { BackendError, MAX_DURATION_MS, OpenWorkflow } from "../../mod.ts";
-import { setLongTimeout } from "../../src/pause.ts";
+import { setLongTimeout } from "../../src/core/waits.ts";
 import { runParams } from "../backend_conformance/runs.ts";
 import { delay, testEachBackend } from "../helpers.ts";
 

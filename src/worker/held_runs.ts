@@ -17,9 +17,9 @@ import {
   type Backend,
   TERMINAL_STATUSES,
   type WorkflowRunStatus,
-} from "./backend.ts";
-import { LeaseLostError, WorkflowCanceledError } from "./errors.ts";
-import { isListening, onFinished } from "./wakeup.ts";
+} from "../core/backend.ts";
+import { LeaseLostError, WorkflowCanceledError } from "../core/errors.ts";
+import { isListening, onFinished } from "../core/wakeups.ts";
 
 /**
  * How often, at the least, the statuses of held runs are read while

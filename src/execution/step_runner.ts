@@ -5,35 +5,35 @@
  * @module
  */
 
-import type { StepAttempt } from "./backend.ts";
+import type { StepAttempt } from "../core/backend.ts";
 import {
   clampTime,
   type Duration,
   MAX_DURATION_MS,
   parseDuration,
-} from "./duration.ts";
+} from "../core/duration.ts";
 import {
   DuplicateStepNameError,
   PayloadTooLargeError,
   StepTimeoutError,
-} from "./errors.ts";
+} from "../core/errors.ts";
 import { failInterrupted } from "./interrupted.ts";
 import {
   deserializeError,
   type JsonValue,
   NotJsonError,
   serializeError,
-} from "./json.ts";
-import { raceAbort, setLongTimeout } from "./pause.ts";
+} from "../core/json.ts";
+import { raceAbort, setLongTimeout } from "../core/waits.ts";
 import {
   DEFAULT_STEP_RETRY_POLICY,
   isNonRetryable,
   resolveRetryPolicy,
   retryDelayMs,
-} from "./retry.ts";
+} from "../core/retry.ts";
 import type { RunState } from "./run_state.ts";
-import type { StepApi, StepFunction, StepFunctionConfig } from "./step.ts";
-import { checkName, checkTime } from "./validate.ts";
+import type { StepApi, StepFunction, StepFunctionConfig } from "../core/step_api.ts";
+import { checkName, checkTime } from "../core/validate.ts";
 
 type StepOutcome =
   | { kind: "value"; value: JsonValue }

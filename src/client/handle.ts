@@ -10,22 +10,22 @@ import {
   type StepAttempt,
   TERMINAL_STATUSES,
   type WorkflowRun,
-} from "./backend.ts";
+} from "../core/backend.ts";
 import {
   DEFAULT_FALLBACK_POLL_INTERVAL_MS,
   DEFAULT_RESULT_POLL_INTERVAL_MS,
   DEFAULT_RESULT_TIMEOUT_MS,
-} from "./constants.ts";
+} from "../core/defaults.ts";
 import {
   ResultTimeoutError,
   WorkflowCanceledError,
   WorkflowFailedError,
   WorkflowRunNotFoundError,
-} from "./errors.ts";
-import { deserializeError, serializeError } from "./json.ts";
-import { raceAbort } from "./pause.ts";
-import { checkOptions, checkPositiveMs, checkSignal } from "./validate.ts";
-import { isListening, notifyFinished, onFinished } from "./wakeup.ts";
+} from "../core/errors.ts";
+import { deserializeError, serializeError } from "../core/json.ts";
+import { raceAbort } from "../core/waits.ts";
+import { checkOptions, checkPositiveMs, checkSignal } from "../core/validate.ts";
+import { isListening, notifyFinished, onFinished } from "../core/wakeups.ts";
 
 /**
  * Options of {@linkcode WorkflowRunHandle.result}.

@@ -5,25 +5,25 @@
  * @module
  */
 
-import type { Backend, WorkflowSelector } from "./backend.ts";
+import type { Backend, WorkflowSelector } from "../core/backend.ts";
 import {
   DEFAULT_CONCURRENCY,
   DEFAULT_FALLBACK_POLL_INTERVAL_MS,
   DEFAULT_LEASE_DURATION_MS,
   DEFAULT_POLL_INTERVAL_MS,
-} from "./constants.ts";
-import { DEFAULT_MAX_PAYLOAD_BYTES } from "./limits.ts";
+} from "../core/defaults.ts";
+import { DEFAULT_MAX_PAYLOAD_BYTES } from "../core/limits.ts";
 import {
   DEFAULT_WORKFLOW_RETRY_POLICY,
   resolveRetryPolicy,
   type RetryPolicy,
-} from "./retry.ts";
+} from "../core/retry.ts";
 import {
   checkName,
   checkPositiveInteger,
   checkPositiveMs,
   received,
-} from "./validate.ts";
+} from "../core/validate.ts";
 import type { WorkerOptions, WorkerWorkflow } from "./worker.ts";
 
 /** A workflow the worker executes, its retry policy resolved. */

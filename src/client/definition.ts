@@ -4,19 +4,19 @@
  * @module
  */
 
-import type { Backend } from "./backend.ts";
-import { type Duration, parseDuration } from "./duration.ts";
+import type { Backend } from "../core/backend.ts";
+import { type Duration, parseDuration } from "../core/duration.ts";
 import { WorkflowRunHandle } from "./handle.ts";
-import { encodeJson } from "./json.ts";
-import { checkPayloadSize, DEFAULT_MAX_PAYLOAD_BYTES } from "./limits.ts";
+import { encodeJson } from "../core/json.ts";
+import { checkPayloadSize, DEFAULT_MAX_PAYLOAD_BYTES } from "../core/limits.ts";
 import {
   DEFAULT_WORKFLOW_RETRY_POLICY,
   resolveRetryPolicy,
   type RetryPolicy,
-} from "./retry.ts";
-import { checkName, checkTime, received } from "./validate.ts";
-import { notifyAvailable } from "./wakeup.ts";
-import type { WorkflowDefinitionConfig, WorkflowFunction } from "./workflow.ts";
+} from "../core/retry.ts";
+import { checkName, checkTime, received } from "../core/validate.ts";
+import { notifyAvailable } from "../core/wakeups.ts";
+import type { WorkflowDefinitionConfig, WorkflowFunction } from "../core/workflow.ts";
 
 /**
  * Options of {@linkcode WorkflowDefinition.run}.

@@ -7,11 +7,11 @@
  * @module
  */
 
-import type { StepAttempt, WorkflowRun } from "./backend.ts";
-import { clampTime } from "./duration.ts";
+import type { StepAttempt, WorkflowRun } from "../core/backend.ts";
+import { clampTime } from "../core/duration.ts";
 import type { ExecutionOptions } from "./execution.ts";
-import { encodeJson, type JsonValue } from "./json.ts";
-import { checkPayloadSize } from "./limits.ts";
+import { encodeJson, type JsonValue } from "../core/json.ts";
+import { checkPayloadSize } from "../core/limits.ts";
 
 /** Why an execution stops before the workflow function returns. */
 export type Suspension =

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { BackendError, OpenWorkflowError } from "../errors.ts";
+import { BackendError, OpenWorkflowError } from "../core/errors.ts";
 
 /**
  * How long a batch of calls may wait for the database before they reject

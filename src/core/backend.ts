@@ -169,8 +169,8 @@ export type * from "./backend_params.ts";
  * ```ts ignore
  * // tests/backend_mine_test.ts, in a checkout of the repository; run with
  * // deno test -A --sanitize-ops --sanitize-resources tests/backend_mine_test.ts
- * import { backendConformance } from "./backend_conformance/suite.ts";
- * import { BackendMine } from "../backend_mine.ts";
+ * import { backendConformance } from "../backend_conformance/suite.ts";
+ * import { BackendMine } from "../../backend_mine.ts";
  *
  * backendConformance({
  *   name: "mine",

@@ -5,7 +5,7 @@
  */
 
 import type { RetryPolicy } from "./retry.ts";
-import type { StepApi } from "./step.ts";
+import type { StepApi } from "./step_api.ts";
 
 /**
  * Configuration of `OpenWorkflow.defineWorkflow()`.

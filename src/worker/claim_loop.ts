@@ -6,11 +6,11 @@
  * @module
  */
 
-import type { WorkflowRun } from "./backend.ts";
-import { LeaseLostError, WorkflowCanceledError } from "./errors.ts";
+import type { WorkflowRun } from "../core/backend.ts";
+import { LeaseLostError, WorkflowCanceledError } from "../core/errors.ts";
 import type { WorkerEventInit, WorkerEventType } from "./events.ts";
-import { Execution, type ExecutionResult } from "./execution.ts";
-import { startHeartbeat } from "./heartbeat.ts";
+import { Execution, type ExecutionResult } from "../execution/execution.ts";
+import { startHeartbeat } from "./heartbeats.ts";
 import { HeldRuns, STATUS_CHECK_INTERVAL_MS } from "./held_runs.ts";
 import { IdleWait } from "./idle_wait.ts";
 import {
@@ -18,9 +18,9 @@ import {
   notifyAvailable,
   notifyFinished,
   onAvailable,
-} from "./wakeup.ts";
-import { type WorkerConfig, workflowKey } from "./worker_config.ts";
-import type { WorkflowFunction } from "./workflow.ts";
+} from "../core/wakeups.ts";
+import { type WorkerConfig, workflowKey } from "./worker_options.ts";
+import type { WorkflowFunction } from "../core/workflow.ts";
 
 /** How long the worker waits between deadline sweeps. */
 const DEADLINE_SWEEP_INTERVAL_MS = 1000;

@@ -9,7 +9,7 @@
 
 import { access, constants, stat } from "node:fs/promises";
 import { dirname } from "node:path";
-import { BackendError, type BackendProblem } from "../errors.ts";
+import { BackendError, type BackendProblem } from "../core/errors.ts";
 
 /** A problem, and how an error message says it. */
 interface Finding {

@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { Backend } from "./backend.ts";
-import { LeaseLostError } from "./errors.ts";
+import type { Backend } from "../core/backend.ts";
+import { LeaseLostError } from "../core/errors.ts";
 import type { HeldRuns } from "./held_runs.ts";
 
 /** What {@linkcode startHeartbeat} needs. */

@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { StepAttempt } from "./backend.ts";
-import { StepInterruptedError } from "./errors.ts";
-import { serializeError } from "./json.ts";
+import type { StepAttempt } from "../core/backend.ts";
+import { StepInterruptedError } from "../core/errors.ts";
+import { serializeError } from "../core/json.ts";
 import type { RunState } from "./run_state.ts";
 
 /**

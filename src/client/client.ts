@@ -12,19 +12,19 @@ import type {
   WorkflowRun,
   WorkflowRunPage,
   WorkflowRunStatus,
-} from "./backend.ts";
+} from "../core/backend.ts";
 import { WorkflowDefinition } from "./definition.ts";
 import { cancelWorkflowRun, WorkflowRunHandle } from "./handle.ts";
-import { DEFAULT_MAX_PAYLOAD_BYTES } from "./limits.ts";
+import { DEFAULT_MAX_PAYLOAD_BYTES } from "../core/limits.ts";
 import {
   checkName,
   checkOptions,
   checkPositiveInteger,
   checkTime,
   received,
-} from "./validate.ts";
-import { Worker, type WorkerOptions } from "./worker.ts";
-import type { WorkflowDefinitionConfig, WorkflowFunction } from "./workflow.ts";
+} from "../core/validate.ts";
+import { Worker, type WorkerOptions } from "../worker/worker.ts";
+import type { WorkflowDefinitionConfig, WorkflowFunction } from "../core/workflow.ts";
 
 /**
  * Options of the {@linkcode OpenWorkflow} constructor.

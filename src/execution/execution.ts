@@ -6,19 +6,19 @@
  * @module
  */
 
-import type { Backend, WorkflowRun } from "./backend.ts";
-import { clampTime } from "./duration.ts";
-import { DeadlineExceededError, LeaseLostError } from "./errors.ts";
+import type { Backend, WorkflowRun } from "../core/backend.ts";
+import { clampTime } from "../core/duration.ts";
+import { DeadlineExceededError, LeaseLostError } from "../core/errors.ts";
 import {
   type JsonValue,
   type SerializedError,
   serializeError,
-} from "./json.ts";
-import { setLongTimeout } from "./pause.ts";
-import { isNonRetryable, retryDelayMs, type RetryPolicy } from "./retry.ts";
+} from "../core/json.ts";
+import { setLongTimeout } from "../core/waits.ts";
+import { isNonRetryable, retryDelayMs, type RetryPolicy } from "../core/retry.ts";
 import { RunState, type Suspension } from "./run_state.ts";
-import { Steps } from "./steps.ts";
-import type { WorkflowFunction } from "./workflow.ts";
+import { Steps } from "./step_runner.ts";
+import type { WorkflowFunction } from "../core/workflow.ts";
 
 /** What an execution needs. */
 export interface ExecutionOptions {

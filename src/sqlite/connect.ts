@@ -6,11 +6,11 @@
  * @module
  */
 
-import { checkNamespaceId } from "../backend_util.ts";
-import { checkOptions, checkPositiveMs, received } from "../validate.ts";
+import { checkNamespaceId } from "../sql/checks.ts";
+import { checkOptions, checkPositiveMs, received } from "../core/validate.ts";
 import type { BackendSqliteOptions } from "./backend.ts";
 import { loadDriver, SqliteConnection } from "./connection.ts";
-import { explainOpenError } from "./problems.ts";
+import { explainOpenError } from "./errors.ts";
 import { prepareDatabase } from "./schema.ts";
 
 const DEFAULT_BUSY_TIMEOUT_MS = 10_000;

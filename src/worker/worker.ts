@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Backend } from "./backend.ts";
+import type { Backend } from "../core/backend.ts";
 import { ClaimLoop } from "./claim_loop.ts";
 import {
   guardListener,
@@ -14,9 +14,9 @@ import {
   type WorkerEventInit,
   type WorkerEventType,
 } from "./events.ts";
-import type { RetryPolicy } from "./retry.ts";
-import { resolveWorkerOptions } from "./worker_config.ts";
-import type { WorkflowFunction } from "./workflow.ts";
+import type { RetryPolicy } from "../core/retry.ts";
+import { resolveWorkerOptions } from "./worker_options.ts";
+import type { WorkflowFunction } from "../core/workflow.ts";
 
 /**
  * A workflow a worker can execute: what `OpenWorkflow.defineWorkflow()`

@@ -12,8 +12,8 @@
 import { getLogger } from "@logtape/logtape";
 import postgres from "./driver/index.js";
 import type { Sql } from "./driver/index.js";
-import type { BackendNotification } from "../backend.ts";
-import { pause } from "../pause.ts";
+import type { BackendNotification } from "../core/backend.ts";
+import { pause } from "../core/waits.ts";
 import { Dialer } from "./dial.ts";
 import { reconnectBackoffS } from "./reconnect.ts";
 

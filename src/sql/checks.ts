@@ -7,10 +7,10 @@
 import type {
   CreateWorkflowRunParams,
   ReleaseWorkflowRunParams,
-} from "./backend.ts";
-import { DEFAULT_NAMESPACE_ID } from "./constants.ts";
-import { MAX_DURATION_MS } from "./duration.ts";
-import { checkTime, isWellFormed, received } from "./validate.ts";
+} from "../core/backend.ts";
+import { DEFAULT_NAMESPACE_ID } from "../core/defaults.ts";
+import { MAX_DURATION_MS } from "../core/duration.ts";
+import { checkTime, isWellFormed, received } from "../core/validate.ts";
 
 /** The longest namespace id: 255 characters. */
 export const MAX_NAMESPACE_ID_LENGTH = 255;

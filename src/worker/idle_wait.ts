@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { Backend } from "./backend.ts";
-import { isListening } from "./wakeup.ts";
+import type { Backend } from "../core/backend.ts";
+import { isListening } from "../core/wakeups.ts";
 
 /** How many future due times a worker remembers. */
 const MAX_DUE_TIMES = 1024;
