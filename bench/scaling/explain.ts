@@ -14,7 +14,7 @@
  *   savepoint: postgres.js prepares the claim on every pool connection,
  *   and after five runs Postgres's plan cache may switch to a generic
  *   plan, so the last five runs show the plan a long-running worker gets.
- * - SQLite: `claimStatement` (src/sqlite/runs.ts), which the backend's
+ * - SQLite: `claimStatement` (src/sqlite/claim.ts), which the backend's
  *   claim runs, gives the statement and its parameters: `EXPLAIN QUERY
  *   PLAN` of it, and its time in a transaction rolled back.
  *
@@ -32,8 +32,8 @@ import {
   SESSION_SETTINGS,
 } from "../../src/postgres/claim.ts";
 import { channelOf } from "../../src/postgres/notifications.ts";
-import type { Scope } from "../../src/postgres/statements.ts";
-import { claimStatement } from "../../src/sqlite/runs.ts";
+import type { Scope } from "../../src/postgres/scope.ts";
+import { claimStatement } from "../../src/sqlite/claim.ts";
 
 /** What the claim is asked for. */
 export interface ClaimValues {

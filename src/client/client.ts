@@ -24,7 +24,10 @@ import {
   received,
 } from "../core/validate.ts";
 import { Worker, type WorkerOptions } from "../worker/worker.ts";
-import type { WorkflowDefinitionConfig, WorkflowFunction } from "../core/workflow.ts";
+import type {
+  WorkflowDefinitionConfig,
+  WorkflowFunction,
+} from "../core/workflow.ts";
 
 /**
  * Options of the {@linkcode OpenWorkflow} constructor.

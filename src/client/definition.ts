@@ -16,7 +16,10 @@ import {
 } from "../core/retry.ts";
 import { checkName, checkTime, received } from "../core/validate.ts";
 import { notifyAvailable } from "../core/wakeups.ts";
-import type { WorkflowDefinitionConfig, WorkflowFunction } from "../core/workflow.ts";
+import type {
+  WorkflowDefinitionConfig,
+  WorkflowFunction,
+} from "../core/workflow.ts";
 
 /**
  * Options of {@linkcode WorkflowDefinition.run}.

@@ -24,7 +24,11 @@ import {
 } from "../core/errors.ts";
 import { deserializeError, serializeError } from "../core/json.ts";
 import { raceAbort } from "../core/waits.ts";
-import { checkOptions, checkPositiveMs, checkSignal } from "../core/validate.ts";
+import {
+  checkOptions,
+  checkPositiveMs,
+  checkSignal,
+} from "../core/validate.ts";
 import { isListening, notifyFinished, onFinished } from "../core/wakeups.ts";
 
 /**

@@ -34,53 +34,7 @@ import type {
   ReleaseWorkflowRunParams,
 } from "./backend_params.ts";
 
-/**
- * The status of a workflow run.
- *
- * The seed's statuses are `pending`, `running`, `succeeded` and `failed`.
- * This library adds two:
- * - `sleeping`: the run is parked in a durable sleep until `availableAt`.
- * - `canceled`: terminal; the run was canceled and never runs again.
- *
- * A `pending` run whose `availableAt` is in the future is waiting for a
- * delayed start or for a retry.
- *
- * @example
- * ```ts
- * import type { WorkflowRunStatus } from "@openworkflow/core";
- *
- * function label(status: WorkflowRunStatus): string {
- *   return status === "sleeping" ? "waiting (durable sleep)" : status;
- * }
- * console.log(label("sleeping")); // waiting (durable sleep)
- * ```
- */
-export type WorkflowRunStatus =
-  | "pending"
-  | "running"
-  | "sleeping"
-  | "succeeded"
-  | "failed"
-  | "canceled";
-
-/**
- * The statuses after which a run never changes again: `succeeded`,
- * `failed` and `canceled`.
- *
- * @example
- * ```ts
- * import { TERMINAL_STATUSES } from "@openworkflow/core";
- *
- * console.log(TERMINAL_STATUSES.includes("canceled")); // true
- * console.log(TERMINAL_STATUSES.includes("sleeping")); // false
- * ```
- */
-export const TERMINAL_STATUSES: readonly WorkflowRunStatus[] = Object.freeze([
-  "succeeded",
-  "failed",
-  "canceled",
-]);
-
+export { TERMINAL_STATUSES } from "./records.ts";
 export type {
   BackendNotification,
   RunOutcome,
@@ -89,6 +43,7 @@ export type {
   StepKind,
   WorkflowRun,
   WorkflowRunPage,
+  WorkflowRunStatus,
   WorkflowSelector,
 } from "./records.ts";
 export type * from "./backend_params.ts";

@@ -8,9 +8,12 @@
  * @module
  */
 
-import type { WorkflowRunStatus } from "./backend.ts";
 import type { JsonValue } from "./json.ts";
-import type { StepKind, WorkflowSelector } from "./records.ts";
+import type {
+  StepKind,
+  WorkflowRunStatus,
+  WorkflowSelector,
+} from "./records.ts";
 
 /**
  * Parameters of `Backend.createWorkflowRun`.

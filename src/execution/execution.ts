@@ -6,7 +6,6 @@
  * @module
  */
 
-import type { Backend, WorkflowRun } from "../core/backend.ts";
 import { clampTime } from "../core/duration.ts";
 import { DeadlineExceededError, LeaseLostError } from "../core/errors.ts";
 import {
@@ -15,34 +14,15 @@ import {
   serializeError,
 } from "../core/json.ts";
 import { setLongTimeout } from "../core/waits.ts";
-import { isNonRetryable, retryDelayMs, type RetryPolicy } from "../core/retry.ts";
-import { RunState, type Suspension } from "./run_state.ts";
-import { Steps } from "./step_runner.ts";
-import type { WorkflowFunction } from "../core/workflow.ts";
+import { isNonRetryable, retryDelayMs } from "../core/retry.ts";
+import {
+  type ExecutionOptions,
+  RunState,
+  type Suspension,
+} from "./run_state.ts";
 
-/** What an execution needs. */
-export interface ExecutionOptions {
-  backend: Backend;
-  workerId: string;
-  /** The run as returned by the claim. */
-  run: WorkflowRun;
-  fn: WorkflowFunction<unknown, unknown>;
-  leaseDurationMs: number;
-  /**
-   * The database clock minus the local clock, in milliseconds, estimated
-   * around the claim.
-   */
-  clockOffsetMs: number;
-  /** How far `clockOffsetMs` may be off (half the claim's round trip). */
-  clockUncertaintyMs?: number;
-  /** Aborted (with the reason) when the run must stop without writing. */
-  signal: AbortSignal;
-  maxPayloadBytes: number;
-  /** The workflow-level retry policy. */
-  retry: Required<RetryPolicy>;
-  /** Told of every failed step attempt. */
-  onStepFailed?: (stepName: string, attempt: number, error: unknown) => void;
-}
+export type { ExecutionOptions } from "./run_state.ts";
+import { Steps } from "./step_runner.ts";
 
 /** How an execution ended. */
 export type ExecutionResult =

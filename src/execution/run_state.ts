@@ -9,9 +9,35 @@
 
 import type { StepAttempt, WorkflowRun } from "../core/backend.ts";
 import { clampTime } from "../core/duration.ts";
-import type { ExecutionOptions } from "./execution.ts";
+import type { RetryPolicy } from "../core/retry.ts";
+import type { WorkflowFunction } from "../core/workflow.ts";
+import type { Backend } from "../core/backend.ts";
 import { encodeJson, type JsonValue } from "../core/json.ts";
 import { checkPayloadSize } from "../core/limits.ts";
+
+/** What an execution needs. */
+export interface ExecutionOptions {
+  backend: Backend;
+  workerId: string;
+  /** The run as returned by the claim. */
+  run: WorkflowRun;
+  fn: WorkflowFunction<unknown, unknown>;
+  leaseDurationMs: number;
+  /**
+   * The database clock minus the local clock, in milliseconds, estimated
+   * around the claim.
+   */
+  clockOffsetMs: number;
+  /** How far `clockOffsetMs` may be off (half the claim's round trip). */
+  clockUncertaintyMs?: number;
+  /** Aborted (with the reason) when the run must stop without writing. */
+  signal: AbortSignal;
+  maxPayloadBytes: number;
+  /** The workflow-level retry policy. */
+  retry: Required<RetryPolicy>;
+  /** Told of every failed step attempt. */
+  onStepFailed?: (stepName: string, attempt: number, error: unknown) => void;
+}
 
 /** Why an execution stops before the workflow function returns. */
 export type Suspension =

@@ -32,7 +32,11 @@ import {
   retryDelayMs,
 } from "../core/retry.ts";
 import type { RunState } from "./run_state.ts";
-import type { StepApi, StepFunction, StepFunctionConfig } from "../core/step_api.ts";
+import type {
+  StepApi,
+  StepFunction,
+  StepFunctionConfig,
+} from "../core/step_api.ts";
 import { checkName, checkTime } from "../core/validate.ts";
 
 type StepOutcome =

@@ -36,58 +36,23 @@ import {
 } from "../sql/checks.ts";
 import { Batcher } from "./batcher.ts";
 import { claimWorkflowRuns } from "./claim.ts";
-import { openConnection } from "./connect.ts";
+import { type BackendPostgresOptions, openConnection } from "./connect.ts";
+
+export type { BackendPostgresOptions } from "./connect.ts";
 import type { Dialer } from "./dial.ts";
 import { CALL_TIMEOUT_MS, guard, unanswered } from "./errors.ts";
 import { selectWorkflowRunPage } from "./list.ts";
 import { channelOf, type ListenerRef } from "./notifications.ts";
+import { isUuid } from "./rows.ts";
 import {
   cancelUnfinishedWorkflowRun,
   failExpiredWorkflowRuns,
-  selectStepAttempt,
-  selectStepAttempts,
+  getWorkflowRuns,
   selectWorkflowRunStatuses,
-} from "./queries.ts";
-import { isUuid } from "./rows.ts";
-import { getWorkflowRuns, type Scope } from "./statements.ts";
+} from "./runs.ts";
+import type { Scope } from "./scope.ts";
+import { selectStepAttempt, selectStepAttempts } from "./steps.ts";
 import { flushIsolated, type Write } from "./writes.ts";
-
-/**
- * Options of {@linkcode BackendPostgres.connect}.
- *
- * @example
- * ```ts
- * import type { BackendPostgresOptions } from "@openworkflow/core/postgres";
- *
- * const options: BackendPostgresOptions = { namespaceId: "production", maxConnections: 20 };
- * console.log(options.namespaceId);
- * ```
- */
-export interface BackendPostgresOptions {
-  /**
-   * Namespace for isolating workflows: runs of one namespace are invisible
-   * to every other.
-   * @default {DEFAULT_NAMESPACE_ID}
-   */
-  namespaceId?: string;
-  /**
-   * The Postgres schema holding the tables (a lower-case identifier).
-   * @default {"openworkflow"}
-   */
-  schema?: string;
-  /**
-   * The most connections in the pool (the listening connection, shared by
-   * every backend of the process on the same database, is extra).
-   * @default {10}
-   */
-  maxConnections?: number;
-  /**
-   * Whether to LISTEN for notifications, so that workers and `result()`
-   * wake as soon as runs are available or finished, and poll less.
-   * @default {true}
-   */
-  listen?: boolean;
-}
 
 /**
  * PostgreSQL implementation of the `Backend` interface.

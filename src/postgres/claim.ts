@@ -8,7 +8,7 @@
 
 import type { ClaimWorkflowRunsParams, WorkflowRun } from "../core/backend.ts";
 import { type Row, toWorkflowRun } from "./rows.ts";
-import type { Scope } from "./statements.ts";
+import type { Scope } from "./scope.ts";
 
 /**
  * The session settings of every pool connection (postgres.js

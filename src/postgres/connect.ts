@@ -14,13 +14,53 @@ import {
   type BackendProblem,
   SchemaVersionError,
 } from "../core/errors.ts";
-import { checkOptions, checkPositiveInteger, received } from "../core/validate.ts";
-import type { BackendPostgresOptions } from "./backend.ts";
+import {
+  checkOptions,
+  checkPositiveInteger,
+  received,
+} from "../core/validate.ts";
 import { SESSION_SETTINGS } from "./claim.ts";
 import { Dialer } from "./dial.ts";
 import { ListenerRef } from "./notifications.ts";
 import { reconnectBackoffS } from "./reconnect.ts";
 import { migrate, SCHEMA_NAME_PATTERN } from "./schema.ts";
+
+/**
+ * Options of {@linkcode BackendPostgres.connect}.
+ *
+ * @example
+ * ```ts
+ * import type { BackendPostgresOptions } from "@openworkflow/core/postgres";
+ *
+ * const options: BackendPostgresOptions = { namespaceId: "production", maxConnections: 20 };
+ * console.log(options.namespaceId);
+ * ```
+ */
+export interface BackendPostgresOptions {
+  /**
+   * Namespace for isolating workflows: runs of one namespace are invisible
+   * to every other.
+   * @default {DEFAULT_NAMESPACE_ID}
+   */
+  namespaceId?: string;
+  /**
+   * The Postgres schema holding the tables (a lower-case identifier).
+   * @default {"openworkflow"}
+   */
+  schema?: string;
+  /**
+   * The most connections in the pool (the listening connection, shared by
+   * every backend of the process on the same database, is extra).
+   * @default {10}
+   */
+  maxConnections?: number;
+  /**
+   * Whether to LISTEN for notifications, so that workers and `result()`
+   * wake as soon as runs are available or finished, and poll less.
+   * @default {true}
+   */
+  listen?: boolean;
+}
 
 /** How long `connect()` may take, in seconds. */
 const CONNECT_TIMEOUT_S = 10;

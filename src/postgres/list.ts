@@ -6,10 +6,13 @@
  * @module
  */
 
-import type { ListWorkflowRunsParams, WorkflowRunPage } from "../core/backend.ts";
+import type {
+  ListWorkflowRunsParams,
+  WorkflowRunPage,
+} from "../core/backend.ts";
 import { type Cursor, encodeCursor } from "../sql/checks.ts";
 import { type Row, toWorkflowRun } from "./rows.ts";
-import type { Scope } from "./statements.ts";
+import type { Scope } from "./scope.ts";
 
 /**
  * A page of the runs matching `params`, newest first (`created_at`, then

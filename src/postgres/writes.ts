@@ -14,15 +14,17 @@ import type {
 } from "../core/backend.ts";
 import { guard } from "./errors.ts";
 import {
-  createStepAttempts,
   createWorkflowRuns,
-  finishStepAttempts,
   heartbeatWorkflowRuns,
   type RunTransition,
-  type Scope,
-  type StepTransition,
   transitionWorkflowRuns,
-} from "./statements.ts";
+} from "./runs.ts";
+import type { Scope } from "./scope.ts";
+import {
+  createStepAttempts,
+  finishStepAttempts,
+  type StepTransition,
+} from "./steps.ts";
 
 /** A write, sent with others in one transaction. */
 export type Write =

@@ -34,11 +34,12 @@ import {
 } from "../sql/checks.ts";
 import type { SqliteConnection } from "./connection.ts";
 import { selectWorkflowRunPage } from "./list.ts";
-import { openDatabase } from "./connect.ts";
+import { type BackendSqliteOptions, openDatabase } from "./connect.ts";
+
+export type { BackendSqliteOptions } from "./connect.ts";
 import { normalizeId } from "./rows.ts";
 import {
   cancelWorkflowRun,
-  claimWorkflowRuns,
   failedUpdate,
   failExpiredWorkflowRuns,
   heartbeatUpdate,
@@ -50,6 +51,7 @@ import {
   succeededUpdate,
   updateOwnedRun,
 } from "./runs.ts";
+import { claimWorkflowRuns } from "./claim.ts";
 import {
   finishStepAttempt,
   insertStepAttempt,
@@ -57,33 +59,6 @@ import {
   selectStepAttempts,
   type StepAttemptOutcome,
 } from "./steps.ts";
-
-/**
- * Options of {@linkcode BackendSqlite.connect}.
- *
- * @example
- * ```ts
- * import type { BackendSqliteOptions } from "@openworkflow/core/sqlite";
- *
- * const options: BackendSqliteOptions = { namespaceId: "tests", busyTimeoutMs: 2_000 };
- * console.log(options.namespaceId);
- * ```
- */
-export interface BackendSqliteOptions {
-  /**
-   * Namespace for isolating workflows: runs of one namespace are invisible
-   * to every other.
-   * @default {DEFAULT_NAMESPACE_ID}
-   */
-  namespaceId?: string;
-  /**
-   * How long an operation keeps retrying while another connection holds
-   * the database's write lock, before it fails with `BackendError`. The
-   * retries wait on timers: the event loop is never blocked.
-   * @default {10000}
-   */
-  busyTimeoutMs?: number;
-}
 
 /**
  * SQLite implementation of the `Backend` interface, on `node:sqlite`

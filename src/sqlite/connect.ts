@@ -8,12 +8,38 @@
 
 import { checkNamespaceId } from "../sql/checks.ts";
 import { checkOptions, checkPositiveMs, received } from "../core/validate.ts";
-import type { BackendSqliteOptions } from "./backend.ts";
 import { loadDriver, SqliteConnection } from "./connection.ts";
 import { explainOpenError } from "./errors.ts";
 import { prepareDatabase } from "./schema.ts";
 
 const DEFAULT_BUSY_TIMEOUT_MS = 10_000;
+
+/**
+ * Options of {@linkcode BackendSqlite.connect}.
+ *
+ * @example
+ * ```ts
+ * import type { BackendSqliteOptions } from "@openworkflow/core/sqlite";
+ *
+ * const options: BackendSqliteOptions = { namespaceId: "tests", busyTimeoutMs: 2_000 };
+ * console.log(options.namespaceId);
+ * ```
+ */
+export interface BackendSqliteOptions {
+  /**
+   * Namespace for isolating workflows: runs of one namespace are invisible
+   * to every other.
+   * @default {DEFAULT_NAMESPACE_ID}
+   */
+  namespaceId?: string;
+  /**
+   * How long an operation keeps retrying while another connection holds
+   * the database's write lock, before it fails with `BackendError`. The
+   * retries wait on timers: the event loop is never blocked.
+   * @default {10000}
+   */
+  busyTimeoutMs?: number;
+}
 
 /** What `connect()` opened. */
 export interface OpenedDatabase {

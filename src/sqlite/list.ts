@@ -5,7 +5,10 @@
  * @module
  */
 
-import type { ListWorkflowRunsParams, WorkflowRunPage } from "../core/backend.ts";
+import type {
+  ListWorkflowRunsParams,
+  WorkflowRunPage,
+} from "../core/backend.ts";
 import { type Cursor, encodeCursor } from "../sql/checks.ts";
 import type { Params, SqliteConnection } from "./connection.ts";
 import { normalizeId, toWorkflowRun } from "./rows.ts";

@@ -1,5 +1,5 @@
 /**
- * The checks of a `Worker`'s options, and the configuration they make:
+ * A `Worker`'s options, their checks, and the configuration they make:
  * the options validated, with the defaults filled in.
  *
  * @module
@@ -24,7 +24,93 @@ import {
   checkPositiveMs,
   received,
 } from "../core/validate.ts";
-import type { WorkerOptions, WorkerWorkflow } from "./worker.ts";
+import type { WorkflowFunction } from "../core/workflow.ts";
+
+/**
+ * A workflow a worker can execute: what `OpenWorkflow.defineWorkflow()`
+ * returns.
+ *
+ * @example
+ * ```ts
+ * import { OpenWorkflow, Worker, type WorkerWorkflow } from "@openworkflow/core";
+ * import { BackendSqlite } from "@openworkflow/core/sqlite";
+ *
+ * await using backend = await BackendSqlite.connect(":memory:");
+ * const ow = new OpenWorkflow({ backend });
+ * const greet = ow.defineWorkflow({ name: "greet" }, () => "hello");
+ * const workflows: WorkerWorkflow[] = [greet];
+ * const worker = new Worker({ backend, workflows });
+ * console.log(worker.activeCount); // 0
+ * ```
+ */
+export interface WorkerWorkflow {
+  /** The workflow's name. */
+  readonly name: string;
+  /** The workflow's version, or `null`. */
+  readonly version: string | null;
+  /** The workflow function. */
+  readonly fn: WorkflowFunction<never, unknown>;
+  /**
+   * The workflow-level retry policy.
+   * @default {DEFAULT_WORKFLOW_RETRY_POLICY}
+   */
+  readonly retry?: RetryPolicy;
+}
+
+/**
+ * Options of the {@linkcode Worker} constructor.
+ *
+ * @example
+ * ```ts ignore
+ * const worker = new Worker({ backend, workflows: [greet], concurrency: 10 });
+ * ```
+ */
+export interface WorkerOptions {
+  /** The backend to claim runs from. */
+  backend: Backend;
+  /** The workflows to execute; runs of other workflows are left alone. */
+  workflows: readonly WorkerWorkflow[];
+  /**
+   * How many runs to execute at once.
+   * @default {DEFAULT_CONCURRENCY}
+   */
+  concurrency?: number;
+  /**
+   * How long a claim lasts without a heartbeat; heartbeats renew it every
+   * third of this.
+   * @default {DEFAULT_LEASE_DURATION_MS}
+   */
+  leaseDurationMs?: number;
+  /**
+   * How often an idle worker looks for work when nothing wakes it sooner.
+   * Without live notifications (SQLite, or Postgres with `listen: false`),
+   * the worker also reads the status of the runs it holds, to stop those
+   * canceled by another process, every this often but at most once a
+   * second.
+   * @default {DEFAULT_POLL_INTERVAL_MS}
+   */
+  pollIntervalMs?: number;
+  /**
+   * How often an idle worker looks for work while the backend's
+   * notifications are live (they wake it at once; this is the safety net).
+   * @default {DEFAULT_FALLBACK_POLL_INTERVAL_MS}
+   */
+  fallbackPollIntervalMs?: number;
+  /**
+   * The largest JSON text stored for an output or step result.
+   * @default {DEFAULT_MAX_PAYLOAD_BYTES}
+   */
+  maxPayloadBytes?: number;
+  /**
+   * The worker's id, recorded on the runs it claims. It must be unique among
+   * the workers sharing a database: writes to a run are fenced by the id of
+   * the worker holding its lease, so two workers with one id could renew
+   * and finish each other's runs. Leave it unset unless you need a stable,
+   * unique name (e.g. `${hostname}-${pid}`).
+   * @default {crypto.randomUUID()}
+   */
+  workerId?: string;
+}
 
 /** A workflow the worker executes, its retry policy resolved. */
 export interface RegisteredWorkflow {

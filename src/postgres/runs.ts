@@ -1,46 +1,23 @@
 /**
- * The batched statements of `BackendPostgres`. Each takes many items as one
- * JSON parameter (`json_to_recordset`), so that one statement and one commit
- * serve many concurrent calls; each returns one outcome per item.
+ * The statements of `BackendPostgres` on workflow runs: creation, reads,
+ * heartbeats and the finishing transitions (batched, see `scope.ts`), and
+ * the unbatched status reads, deadline sweep and cancellation.
  *
  * @module
  */
 
-import type postgres from "./driver/index.js";
-import type { Sql } from "./driver/index.js";
 import type {
-  CreateStepAttemptParams,
+  CancelWorkflowRunParams,
   CreateWorkflowRunParams,
+  FailExpiredWorkflowRunsParams,
   HeartbeatWorkflowRunParams,
   ReleaseWorkflowRunParams,
-  StepAttempt,
   WorkflowRun,
 } from "../core/backend.ts";
-import { LeaseLostError } from "../core/errors.ts";
 import type { JsonValue } from "../core/json.ts";
 import { availablePayload } from "./notifications.ts";
-import { jsonText, type Row, toStepAttempt, toWorkflowRun } from "./rows.ts";
-
-/** What every statement needs. */
-export interface Scope {
-  sql: Sql;
-  namespaceId: string;
-  /** The NOTIFY channel. */
-  channel: string;
-  /** The `workflow_runs` table, as an identifier fragment. */
-  runs: postgres.Helper<string, []>;
-  /** The `step_attempts` table, as an identifier fragment. */
-  steps: postgres.Helper<string, []>;
-}
-
-/** Items as one JSON parameter. */
-function items(list: unknown[]): string {
-  return JSON.stringify(list);
-}
-
-function lost(item: { workflowRunId: string; workerId: string }): Error {
-  return new LeaseLostError(item.workflowRunId, item.workerId);
-}
+import { jsonText, type Row, toWorkflowRun } from "./rows.ts";
+import { items, outcomes, type Scope } from "./scope.ts";
 
 /** Inserts runs; returns each created run, or the existing one of its key. */
 export async function createWorkflowRuns(
@@ -208,98 +185,62 @@ export async function transitionWorkflowRuns(
   return outcomes(batch, rows);
 }
 
-/** Creates running step attempts, fenced to the runs' owners. */
-export async function createStepAttempts(
+/** The id and status of each of the runs `ids` (UUIDs) that exists. */
+export async function selectWorkflowRunStatuses(
   s: Scope,
-  batch: (CreateStepAttemptParams & { id: string })[],
-): Promise<(StepAttempt | Error)[]> {
-  const ns = s.namespaceId;
-  const rows = await s.sql<Row[]>`
-    INSERT INTO ${s.steps} (
-      namespace_id, id, workflow_run_id, step_name, kind, status, config, context
-    )
-    SELECT ${ns}, v.id, v.run_id, v.step_name, v.kind, 'running',
-      v.config::json, v.context::json
-    FROM ROWS FROM (json_to_recordset(${
-    items(batch.map((p) => ({
-      id: p.id,
-      run_id: p.workflowRunId,
-      worker_id: p.workerId,
-      step_name: p.stepName,
-      kind: p.kind,
-      config: jsonText(p.config),
-      context: jsonText(p.context),
-    })))
-  }::text::json) AS (
-      id uuid, run_id uuid, worker_id text, step_name text, kind text,
-      config text, context text
-    )) WITH ORDINALITY AS v(id, run_id, worker_id, step_name, kind, config, context, n)
-    WHERE EXISTS (
-      SELECT 1 FROM ${s.runs} r
-      WHERE r.namespace_id = ${ns} AND r.id = v.run_id
-        AND r.status = 'running' AND r.worker_id = v.worker_id
-    )
-    ORDER BY v.n
-    RETURNING *`;
-  const byId = new Map(rows.map((row) => [row.id as string, row]));
-  return batch.map((p) => {
-    const row = byId.get(p.id);
-    return row === undefined ? lost(p) : toStepAttempt(row);
-  });
-}
-
-/** One finishing write of a step attempt. */
-export interface StepTransition {
-  workflowRunId: string;
-  stepAttemptId: string;
-  workerId: string;
-  status: "succeeded" | "failed";
-  output: JsonValue | null;
-  error: JsonValue | null;
-}
-
-/** Finishes running step attempts, fenced to the runs' owners. */
-export async function finishStepAttempts(
-  s: Scope,
-  batch: StepTransition[],
-): Promise<(void | Error)[]> {
-  const ns = s.namespaceId;
-  const rows = await s.sql<Row[]>`
-    UPDATE ${s.steps} a SET
-      status = v.status, output = v.output::json, error = v.error::json,
-      completed_at = clock_timestamp()
-    FROM json_to_recordset(${
-    items(batch.map((p) => ({
-      id: p.stepAttemptId,
-      run_id: p.workflowRunId,
-      worker_id: p.workerId,
-      status: p.status,
-      output: jsonText(p.output),
-      error: jsonText(p.error),
-    })))
-  }::text::json) AS v(
-      id uuid, run_id uuid, worker_id text, status text, output text, error text
-    )
-    WHERE a.namespace_id = ${ns} AND a.id = v.id
-      AND a.workflow_run_id = v.run_id AND a.status = 'running'
-      AND EXISTS (
-        SELECT 1 FROM ${s.runs} r
-        WHERE r.namespace_id = ${ns} AND r.id = v.run_id
-          AND r.status = 'running' AND r.worker_id = v.worker_id
-      )
-    RETURNING a.id`;
-  return outcomes(batch, rows, (p) => p.stepAttemptId);
+  ids: string[],
+): Promise<Pick<WorkflowRun, "id" | "status">[]> {
+  const { sql, runs, namespaceId: ns } = s;
+  const rows = await sql<Row[]>`
+      SELECT id, status FROM ${runs}
+      WHERE namespace_id = ${ns} AND id IN (
+        SELECT value::uuid FROM json_array_elements_text(${
+    JSON.stringify(ids)
+  }::text::json))`;
+  return rows.map((row) => ({
+    id: row.id as string,
+    status: row.status as WorkflowRun["status"],
+  }));
 }
 
 /**
- * One outcome per item: done when a returned row has the item's id (by
- * default its run's), else `LeaseLostError`.
+ * Fails every unfinished run whose deadline has passed and that no worker
+ * holds, and notifies; returns how many.
  */
-function outcomes<T extends { workflowRunId: string; workerId: string }>(
-  batch: T[],
-  rows: Row[],
-  idOf: (item: T) => string = (item) => item.workflowRunId,
-): (void | Error)[] {
-  const done = new Set(rows.map((row) => row.id as string));
-  return batch.map((p) => done.has(idOf(p)) ? undefined : lost(p));
+export async function failExpiredWorkflowRuns(
+  s: Scope,
+  params: FailExpiredWorkflowRunsParams,
+): Promise<number> {
+  const { sql, runs, namespaceId: ns, channel } = s;
+  const rows = await sql`
+      UPDATE ${runs} SET
+        status = 'failed', error = ${jsonText(params.error)}::text::json,
+        completed_at = now(), updated_at = now()
+      WHERE namespace_id = ${ns}
+        AND deadline_at IS NOT NULL AND deadline_at <= now()
+        AND status IN ('pending', 'running', 'sleeping')
+        AND (status <> 'running' OR available_at <= now())
+      RETURNING pg_notify(${channel},
+        json_build_array('f', ${ns}::text, id, 'failed', NULL, error)::text)`;
+  return rows.length;
+}
+
+/**
+ * Cancels the run if unfinished, and notifies; returns it, or `null` when
+ * no unfinished run has that id.
+ */
+export async function cancelUnfinishedWorkflowRun(
+  s: Scope,
+  params: CancelWorkflowRunParams,
+): Promise<WorkflowRun | null> {
+  const { sql, runs, namespaceId: ns, channel } = s;
+  const [row] = await sql<Row[]>`
+      UPDATE ${runs} SET
+        status = 'canceled', error = ${jsonText(params.error)}::text::json,
+        completed_at = now(), updated_at = now()
+      WHERE namespace_id = ${ns} AND id = ${params.workflowRunId}
+        AND status IN ('pending', 'running', 'sleeping')
+      RETURNING *, pg_notify(${channel},
+        json_build_array('f', ${ns}::text, id, 'canceled', NULL, error)::text)`;
+  return row === undefined ? null : toWorkflowRun(row);
 }

@@ -1,0 +1,119 @@
+/**
+ * The statements of `BackendPostgres` on step attempts: creation and the
+ * finishing writes (batched, fenced to the runs' owners), and the reads.
+ *
+ * @module
+ */
+
+import type { CreateStepAttemptParams, StepAttempt } from "../core/backend.ts";
+import type { JsonValue } from "../core/json.ts";
+import { jsonText, type Row, toStepAttempt } from "./rows.ts";
+import { items, lost, outcomes, type Scope } from "./scope.ts";
+
+/** Creates running step attempts, fenced to the runs' owners. */
+export async function createStepAttempts(
+  s: Scope,
+  batch: (CreateStepAttemptParams & { id: string })[],
+): Promise<(StepAttempt | Error)[]> {
+  const ns = s.namespaceId;
+  const rows = await s.sql<Row[]>`
+    INSERT INTO ${s.steps} (
+      namespace_id, id, workflow_run_id, step_name, kind, status, config, context
+    )
+    SELECT ${ns}, v.id, v.run_id, v.step_name, v.kind, 'running',
+      v.config::json, v.context::json
+    FROM ROWS FROM (json_to_recordset(${
+    items(batch.map((p) => ({
+      id: p.id,
+      run_id: p.workflowRunId,
+      worker_id: p.workerId,
+      step_name: p.stepName,
+      kind: p.kind,
+      config: jsonText(p.config),
+      context: jsonText(p.context),
+    })))
+  }::text::json) AS (
+      id uuid, run_id uuid, worker_id text, step_name text, kind text,
+      config text, context text
+    )) WITH ORDINALITY AS v(id, run_id, worker_id, step_name, kind, config, context, n)
+    WHERE EXISTS (
+      SELECT 1 FROM ${s.runs} r
+      WHERE r.namespace_id = ${ns} AND r.id = v.run_id
+        AND r.status = 'running' AND r.worker_id = v.worker_id
+    )
+    ORDER BY v.n
+    RETURNING *`;
+  const byId = new Map(rows.map((row) => [row.id as string, row]));
+  return batch.map((p) => {
+    const row = byId.get(p.id);
+    return row === undefined ? lost(p) : toStepAttempt(row);
+  });
+}
+
+/** One finishing write of a step attempt. */
+export interface StepTransition {
+  workflowRunId: string;
+  stepAttemptId: string;
+  workerId: string;
+  status: "succeeded" | "failed";
+  output: JsonValue | null;
+  error: JsonValue | null;
+}
+
+/** Finishes running step attempts, fenced to the runs' owners. */
+export async function finishStepAttempts(
+  s: Scope,
+  batch: StepTransition[],
+): Promise<(void | Error)[]> {
+  const ns = s.namespaceId;
+  const rows = await s.sql<Row[]>`
+    UPDATE ${s.steps} a SET
+      status = v.status, output = v.output::json, error = v.error::json,
+      completed_at = clock_timestamp()
+    FROM json_to_recordset(${
+    items(batch.map((p) => ({
+      id: p.stepAttemptId,
+      run_id: p.workflowRunId,
+      worker_id: p.workerId,
+      status: p.status,
+      output: jsonText(p.output),
+      error: jsonText(p.error),
+    })))
+  }::text::json) AS v(
+      id uuid, run_id uuid, worker_id text, status text, output text, error text
+    )
+    WHERE a.namespace_id = ${ns} AND a.id = v.id
+      AND a.workflow_run_id = v.run_id AND a.status = 'running'
+      AND EXISTS (
+        SELECT 1 FROM ${s.runs} r
+        WHERE r.namespace_id = ${ns} AND r.id = v.run_id
+          AND r.status = 'running' AND r.worker_id = v.worker_id
+      )
+    RETURNING a.id`;
+  return outcomes(batch, rows, (p) => p.stepAttemptId);
+}
+
+/** The attempts of run `workflowRunId` (a UUID), oldest first. */
+export async function selectStepAttempts(
+  s: Scope,
+  workflowRunId: string,
+): Promise<StepAttempt[]> {
+  const { sql, steps, namespaceId: ns } = s;
+  const rows = await sql<Row[]>`
+      SELECT * FROM ${steps}
+      WHERE namespace_id = ${ns} AND workflow_run_id = ${workflowRunId}
+      ORDER BY seq`;
+  return rows.map(toStepAttempt);
+}
+
+/** Attempt `stepAttemptId` (a UUID), or `null`. */
+export async function selectStepAttempt(
+  s: Scope,
+  stepAttemptId: string,
+): Promise<StepAttempt | null> {
+  const { sql, steps, namespaceId: ns } = s;
+  const [row] = await sql<Row[]>`
+      SELECT * FROM ${steps}
+      WHERE namespace_id = ${ns} AND id = ${stepAttemptId}`;
+  return row === undefined ? null : toStepAttempt(row);
+}
