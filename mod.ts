@@ -110,7 +110,11 @@ export type {
   WorkflowSelector,
 } from "./src/core/backend.ts";
 export { TERMINAL_STATUSES } from "./src/core/backend.ts";
-export type { JsonPrimitive, JsonValue, SerializedError } from "./src/core/json.ts";
+export type {
+  JsonPrimitive,
+  JsonValue,
+  SerializedError,
+} from "./src/core/json.ts";
 export {
   DEFAULT_CONCURRENCY,
   DEFAULT_FALLBACK_POLL_INTERVAL_MS,
@@ -129,6 +133,7 @@ export {
   DuplicateStepNameError,
   LeaseLostError,
   NonRetryableError,
+  NotJsonError,
   OpenWorkflowError,
   type OpenWorkflowErrorOptions,
   PayloadTooLargeError,

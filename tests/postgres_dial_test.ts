@@ -1,37 +1,27 @@
 /**
  * The waits between connection attempts while a server hangs up before
- * answering (src/postgres/dial.ts).
+ * answering.
  */
 
 import assert from "node:assert/strict";
-import {
-  backoffMs,
-  HANG_UP_BACKOFF_MAX_MS,
-  HANG_UP_BACKOFF_MIN_MS,
-} from "../src/postgres/dial.ts";
+import { HANG_UP_BACKOFF, hangUpWaitMs } from "../src/postgres/dial.ts";
 
-Deno.test("backoffMs() is zero before any hang-up", () => {
-  assert.equal(backoffMs(0, 0.5), 0);
+Deno.test("hangUpWaitMs() is zero before any hang-up", () => {
+  assert.equal(hangUpWaitMs(0, 0.5), 0);
 });
 
-Deno.test("backoffMs() doubles with each hang-up in a row, up to the cap", () => {
-  const ceilings = [1, 2, 3, 4, 5, 6, 7, 50, 10_000].map((n) =>
-    backoffMs(n, 1)
+Deno.test("hangUpWaitMs() doubles with each hang-up in a row, up to the cap", () => {
+  const first = HANG_UP_BACKOFF.initialMs;
+  assert.deepEqual(
+    Array.from({ length: 9 }, (_, i) => hangUpWaitMs(i + 1, 0.5)),
+    [1, 2, 4, 8, 16, 32].map((n) => first * n).concat(
+      Array(3).fill(HANG_UP_BACKOFF.maxMs),
+    ),
   );
-  assert.deepEqual(ceilings, [
-    HANG_UP_BACKOFF_MIN_MS,
-    HANG_UP_BACKOFF_MIN_MS * 2,
-    HANG_UP_BACKOFF_MIN_MS * 4,
-    HANG_UP_BACKOFF_MIN_MS * 8,
-    HANG_UP_BACKOFF_MIN_MS * 16,
-    HANG_UP_BACKOFF_MIN_MS * 32,
-    HANG_UP_BACKOFF_MAX_MS,
-    HANG_UP_BACKOFF_MAX_MS,
-    HANG_UP_BACKOFF_MAX_MS,
-  ]);
 });
 
-Deno.test("backoffMs() waits a random half to all of the ceiling", () => {
-  assert.equal(backoffMs(3, 0), HANG_UP_BACKOFF_MIN_MS * 2);
-  assert.equal(backoffMs(3, 0.5), HANG_UP_BACKOFF_MIN_MS * 3);
+Deno.test("hangUpWaitMs() spreads each wait by half either way", () => {
+  const first = HANG_UP_BACKOFF.initialMs;
+  assert.equal(hangUpWaitMs(3, 0), first * 2);
+  assert.equal(hangUpWaitMs(3, 0.999999) > first * 5.99, true);
 });

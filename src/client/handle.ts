@@ -23,7 +23,7 @@ import {
   WorkflowRunNotFoundError,
 } from "../core/errors.ts";
 import { deserializeError, serializeError } from "../core/json.ts";
-import { raceAbort } from "../core/waits.ts";
+import { raceAbort, Wakeup, withTimeout } from "../core/waits.ts";
 import {
   checkOptions,
   checkPositiveMs,
@@ -266,13 +266,13 @@ export class WorkflowRunHandle<Output = unknown> {
  */
 class FinishWatch {
   #seen: RunOutcome | "finished" | null = null;
-  #wake: () => void = () => {};
+  readonly #wakeup = new Wakeup();
   readonly #stop: () => void;
 
   constructor(backend: Backend, workflowRunId: string) {
     this.#stop = onFinished(backend, workflowRunId, (outcome) => {
       this.#seen = outcome ?? "finished";
-      this.#wake();
+      this.#wakeup.wake();
     });
   }
 
@@ -288,18 +288,7 @@ class FinishWatch {
 
   /** Resolves after `ms`, on a notification, or when `signal` aborts. */
   wait(ms: number, signal?: AbortSignal): Promise<void> {
-    if (this.#seen !== null || signal?.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", done);
-        this.#wake = () => {};
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal?.addEventListener("abort", done, { once: true });
-      this.#wake = done;
-    });
+    return this.#wakeup.wait(ms, signal);
   }
 
   stop(): void {
@@ -354,16 +343,9 @@ function within<T>(
   endAt: number,
   signal: AbortSignal | undefined,
 ): Promise<T> {
-  const ended = new AbortController();
-  const timer = setTimeout(
-    () => ended.abort(READ_TIMED_OUT),
-    Math.max(0, endAt - performance.now()),
+  return withTimeout(
+    signal === undefined ? promise : raceAbort(promise, signal),
+    endAt - performance.now(),
+    () => READ_TIMED_OUT,
   );
-  const follow = () => ended.abort(signal?.reason);
-  if (signal?.aborted) follow();
-  else signal?.addEventListener("abort", follow, { once: true });
-  return raceAbort(promise, ended.signal).finally(() => {
-    clearTimeout(timer);
-    signal?.removeEventListener("abort", follow);
-  });
 }

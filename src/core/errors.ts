@@ -594,3 +594,25 @@ function describe(value: unknown): string {
   if (value instanceof Error) return `${value.name}: ${value.message}`;
   return String(value);
 }
+
+/**
+ * A value that cannot be stored as JSON: a function, symbol, `BigInt`, a
+ * cyclic reference or nesting deeper than 1,000 levels, in a run's input, a
+ * step's output, a workflow's output or a signal's data. A `TypeError`
+ * (`instanceof TypeError` holds) whose message names what was being stored
+ * and the path of the offending part. Nothing is stored; a step whose
+ * output is not JSON fails without a retry, since every attempt would fail
+ * alike.
+ *
+ * @example
+ * ```ts
+ * import { NotJsonError } from "@openworkflow/core";
+ *
+ * const error = new NotJsonError("Cannot serialize input: 'total' is a bigint, which is not JSON");
+ * console.log(error instanceof TypeError, error.name); // true NotJsonError
+ * ```
+ */
+export class NotJsonError extends TypeError {
+  /** The error's name. */
+  override name = "NotJsonError" as const;
+}

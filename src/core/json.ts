@@ -5,6 +5,8 @@
  * @module
  */
 
+import { NotJsonError } from "./errors.ts";
+
 /**
  * A JSON primitive.
  *
@@ -45,7 +47,7 @@ export type JsonValue =
  *
  * Returns the JSON text and the converted value.
  *
- * @throws {TypeError} naming `subject` and the path of the offending part.
+ * @throws {NotJsonError} naming `subject` and the path of the offending part.
  */
 export function encodeJson(
   value: unknown,
@@ -53,19 +55,41 @@ export function encodeJson(
 ): { text: string; value: JsonValue } {
   const converted = convert(value, subject, "", new Set(), 0);
   const normalized = converted === undefined ? null : converted;
-  return { text: JSON.stringify(normalized), value: normalized };
+  const text = JSON.stringify(normalized);
+  if (typeof normalized === "object" && normalized !== null) {
+    encodedTexts.set(normalized, text);
+  }
+  return { text, value: normalized };
+}
+
+/**
+ * The text `encodeJson` made for each value it returned, so that a backend
+ * storing the value does not stringify it a second time. Values are the
+ * engine's own normalized copies, never mutated after encoding.
+ */
+const encodedTexts = new WeakMap<object, string>();
+
+/**
+ * The JSON text of `value` for a JSON (or text) column: the text
+ * `encodeJson` already made when the engine encoded this very value (no
+ * second pass over a payload of up to 16 MiB), else `JSON.stringify(value)`.
+ * `null` and `undefined` are SQL `NULL`, returned as `null`.
+ *
+ * @example
+ * ```ts
+ * import { jsonText } from "@openworkflow/core/backend";
+ *
+ * console.log(jsonText({ total: 42 })); // {"total":42}
+ * console.log(jsonText(null)); // null
+ * ```
+ */
+export function jsonText(value: JsonValue | null | undefined): string | null {
+  if (value === null || value === undefined) return null;
+  return (typeof value === "object" ? encodedTexts.get(value) : undefined) ??
+    JSON.stringify(value);
 }
 
 const MAX_DEPTH = 1000;
-
-/**
- * The `TypeError` thrown for a value that is not JSON. Internal: callers see
- * a `TypeError` (its `name` says so too); the engine tells it apart to fail
- * such a step without retrying it, since every attempt would fail alike.
- */
-export class NotJsonError extends TypeError {
-  override name = "TypeError";
-}
 
 function convert(
   value: unknown,
@@ -230,8 +254,11 @@ function cap(text: string): string {
     } more characters cut]`;
 }
 
-/** The built-in error classes, by name. */
-const BUILT_IN_ERRORS: Record<string, ErrorConstructor | undefined> = {
+/** The error classes a stored error comes back as, by name. */
+const BUILT_IN_ERRORS: Record<
+  string,
+  (new (message?: string, options?: ErrorOptions) => Error) | undefined
+> = {
   __proto__: null as never,
   TypeError,
   RangeError,
@@ -239,6 +266,7 @@ const BUILT_IN_ERRORS: Record<string, ErrorConstructor | undefined> = {
   ReferenceError,
   EvalError,
   URIError,
+  NotJsonError,
 };
 
 /**

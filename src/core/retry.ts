@@ -5,6 +5,7 @@
  * @module
  */
 
+import { backoffMs } from "./backoff.ts";
 import { MAX_DURATION_MS } from "./duration.ts";
 import { DuplicateStepNameError, NonRetryableError } from "./errors.ts";
 import type { JsonValue } from "./json.ts";
@@ -194,14 +195,13 @@ export function retryDelayMs(
   failures: number,
   seed: string,
 ): number {
-  // No growth from a wait of 0 (0 × Infinity would be NaN).
-  const base = policy.initialIntervalMs === 0 ? 0 : Math.min(
-    policy.initialIntervalMs *
-      policy.backoffCoefficient ** Math.max(0, failures - 1),
-    policy.maxIntervalMs,
-  );
-  const spread = (hashUnit(seed) * 2 - 1) * policy.jitter;
-  return Math.max(0, Math.round(base * (1 + spread)));
+  const waitMs = backoffMs(failures - 1, {
+    initialMs: policy.initialIntervalMs,
+    maxMs: policy.maxIntervalMs,
+    factor: policy.backoffCoefficient,
+    jitter: policy.jitter,
+  }, hashUnit(seed));
+  return Math.max(0, Math.round(waitMs));
 }
 
 /** A stable number in [0, 1) from a string (FNV-1a). */

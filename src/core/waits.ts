@@ -1,25 +1,81 @@
 /**
- * Cancelable waits, of any length.
+ * Cancelable waits: every timed wait of the engine is one of these, so that
+ * each ends when its signal aborts and leaves no timer behind.
  *
  * @module
  */
 
-/** Resolves after `ms`, or at once when `signal` aborts (never rejects). */
-export function pause(ms: number, signal: AbortSignal): Promise<void> {
+/** The longest delay `setTimeout` honours; a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Resolves after `ms`, or at once when `signal` aborts (never rejects).
+ */
+export function delay(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
+    if (signal?.aborted) return resolve();
     const done = () => {
       clearTimeout(timer);
-      signal.removeEventListener("abort", done);
+      signal?.removeEventListener("abort", done);
       resolve();
     };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
+    const timer = setTimeout(done, Math.min(ms, MAX_TIMER_MS));
+    signal?.addEventListener("abort", done, { once: true });
   });
 }
 
-/** The longest delay `setTimeout` honours; a longer one fires at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * A delay that other code can cut short: `wait()` resolves after its time,
+ * when its signal aborts, or on `wake()`. A `wake()` while nobody waits
+ * makes the next `wait()` resolve at once, so that no wake-up is lost.
+ */
+export class Wakeup {
+  #pending = false;
+  #wake: (() => void) | null = null;
+
+  /** Ends the wait under way, or else the next one at once. */
+  wake(): void {
+    if (this.#wake !== null) this.#wake();
+    else this.#pending = true;
+  }
+
+  /** Whether a `wait()` is under way. */
+  get isWaiting(): boolean {
+    return this.#wake !== null;
+  }
+
+  /** Resolves after `ms`, on `wake()`, or when `signal` aborts. */
+  wait(ms: number, signal?: AbortSignal): Promise<void> {
+    if (this.#pending || signal?.aborted) {
+      this.#pending = false;
+      return Promise.resolve();
+    }
+    const woken = new AbortController();
+    this.#wake = () => woken.abort();
+    const unfollow = signal === undefined
+      ? () => {}
+      : follow(signal, woken).unfollow;
+    return delay(ms, woken.signal).finally(() => {
+      unfollow();
+      this.#wake = null;
+    });
+  }
+}
+
+/**
+ * Makes `controller` abort with `signal`'s reason when `signal` aborts,
+ * until `unfollow()` is called. Unlike `AbortSignal.any()`, the link can be
+ * cut: a step that has settled never sees its run abort afterwards.
+ */
+export function follow(
+  signal: AbortSignal,
+  controller: AbortController,
+): { unfollow: () => void } {
+  const abort = () => controller.abort(signal.reason);
+  if (signal.aborted) abort();
+  else signal.addEventListener("abort", abort, { once: true });
+  return { unfollow: () => signal.removeEventListener("abort", abort) };
+}
 
 /**
  * Calls `fn` once `ms` have passed, however long that is: a delay over
@@ -61,4 +117,23 @@ export function raceAbort<T>(
       signal.removeEventListener("abort", onAbort)
     );
   });
+}
+
+/**
+ * Settles like `promise`, or rejects with `timedOut()` once `ms` have
+ * passed first (a later rejection of `promise` is swallowed). For calls
+ * that must not hold their callers for good when the other side never
+ * answers.
+ */
+export function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  timedOut: () => unknown,
+): Promise<T> {
+  const controller = new AbortController();
+  const cancel = setLongTimeout(
+    () => controller.abort(timedOut()),
+    Math.max(0, ms),
+  );
+  return raceAbort(promise, controller.signal).finally(cancel);
 }

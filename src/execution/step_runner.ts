@@ -14,6 +14,7 @@ import {
 } from "../core/duration.ts";
 import {
   DuplicateStepNameError,
+  NotJsonError,
   PayloadTooLargeError,
   StepTimeoutError,
 } from "../core/errors.ts";
@@ -21,10 +22,9 @@ import { failInterrupted } from "./interrupted.ts";
 import {
   deserializeError,
   type JsonValue,
-  NotJsonError,
   serializeError,
 } from "../core/json.ts";
-import { raceAbort, setLongTimeout } from "../core/waits.ts";
+import { follow, raceAbort, setLongTimeout } from "../core/waits.ts";
 import {
   DEFAULT_STEP_RETRY_POLICY,
   isNonRetryable,
@@ -268,11 +268,8 @@ export class Steps implements StepApi {
     // Each call gets a signal of its own that follows the run's only while
     // the call runs: a step that has settled never sees an abort later
     // (the run finishing, canceled or lost afterwards is no news to it).
-    const runSignal = this.#s.controller.signal;
     const controller = new AbortController();
-    const follow = () => controller.abort(runSignal.reason);
-    if (runSignal.aborted) follow();
-    else runSignal.addEventListener("abort", follow, { once: true });
+    const { unfollow } = follow(this.#s.controller.signal, controller);
     // A timeout over setTimeout's limit (about 24.8 days) is still honoured.
     const cancelTimer = timeoutMs === undefined ? () => {} : setLongTimeout(
       () => controller.abort(new StepTimeoutError(name, timeoutMs)),
@@ -286,7 +283,7 @@ export class Steps implements StepApi {
       );
     } finally {
       cancelTimer();
-      runSignal.removeEventListener("abort", follow);
+      unfollow();
     }
   }
 

@@ -32,8 +32,9 @@ import type {
 import {
   checkCreateRunTimes,
   checkReleaseTime,
-  decodeCursor,
+  isUuid,
 } from "../sql/checks.ts";
+import { decodeCursor } from "../sql/cursor.ts";
 import { Batcher } from "./batcher.ts";
 import { claimWorkflowRuns } from "./claim.ts";
 import { type BackendPostgresOptions, openConnection } from "./connect.ts";
@@ -43,7 +44,6 @@ import type { Dialer } from "./dial.ts";
 import { CALL_TIMEOUT_MS, guard, unanswered } from "./errors.ts";
 import { selectWorkflowRunPage } from "./list.ts";
 import { channelOf, type ListenerRef } from "./notifications.ts";
-import { isUuid } from "./rows.ts";
 import {
   cancelUnfinishedWorkflowRun,
   failExpiredWorkflowRuns,

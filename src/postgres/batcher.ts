@@ -7,6 +7,8 @@
  * @module
  */
 
+import { withTimeout } from "../core/waits.ts";
+
 interface Pending<Item, Result> {
   item: Item;
   resolve: (result: Result) => void;
@@ -69,27 +71,18 @@ export class Batcher<Item, Result> {
 
   async #send(batch: Pending<Item, Result>[]): Promise<void> {
     let outcomes: (Result | Error)[];
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const flushed = this.#flush(batch.map((p) => p.item));
-    flushed.catch(() => {}); // it may settle after the deadline
     try {
       // A batch the database never answers (a connection lost in a way the
       // driver does not notice) must not hold its callers, nor the batches
       // queued behind it, for good.
-      outcomes = await Promise.race([
-        flushed,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(this.#timeoutError()),
-            this.#timeoutMs,
-          );
-        }),
-      ]);
+      outcomes = await withTimeout(
+        this.#flush(batch.map((p) => p.item)),
+        this.#timeoutMs,
+        () => this.#timeoutError(),
+      );
     } catch (error) {
       for (const pending of batch) pending.reject(error);
       return;
-    } finally {
-      clearTimeout(timer);
     }
     batch.forEach((pending, i) => {
       const outcome = outcomes[i];

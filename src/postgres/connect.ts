@@ -20,6 +20,7 @@ import {
   received,
 } from "../core/validate.ts";
 import { SESSION_SETTINGS } from "./claim.ts";
+import { withTimeout } from "../core/waits.ts";
 import { Dialer } from "./dial.ts";
 import { ListenerRef } from "./notifications.ts";
 import { reconnectBackoffS } from "./reconnect.ts";
@@ -136,20 +137,13 @@ export async function openConnection(
   // end (the dialer spaces the attempts), and its timeout covers one
   // attempt: bound the whole connect.
   const startedAt = performance.now();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const migrated = migrate(sql, schema);
   try {
-    await Promise.race([
-      migrated,
-      new Promise((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(noConnection(dialer))),
-          CONNECT_TIMEOUT_S * 1000,
-        );
-      }),
-    ]);
+    await withTimeout(
+      migrate(sql, schema),
+      CONNECT_TIMEOUT_S * 1000,
+      () => new Error(noConnection(dialer)),
+    );
   } catch (error) {
-    migrated.catch(() => {});
     // Nothing in progress can still help: fail a connection attempt
     // waiting to be made, and drop the connections at once.
     dialer.close();
@@ -160,8 +154,6 @@ export async function openConnection(
       location: maskPassword(connectionString),
       problem: connectProblem(error),
     });
-  } finally {
-    clearTimeout(timer);
   }
   const listener = options.listen === false
     ? null
@@ -170,11 +162,7 @@ export async function openConnection(
     // Polling stands in for notifications until the listening connection
     // is up: wait for it only within the same deadline.
     const leftMs = CONNECT_TIMEOUT_S * 1000 - (performance.now() - startedAt);
-    await Promise.race([
-      listener.ready,
-      new Promise((resolve) => timer = setTimeout(resolve, leftMs)),
-    ]);
-    clearTimeout(timer);
+    await withTimeout(listener.ready, leftMs, () => null).catch(() => {});
   }
   return { sql, dialer, namespaceId, schema, listener, maxConnections };
 }

@@ -14,32 +14,33 @@
  */
 
 import { connect, type Socket } from "node:net";
-import { pause } from "../core/waits.ts";
-import { FIRST_WAIT_MS, growingWaitMs } from "./reconnect.ts";
+import { type Backoff, backoffMs } from "../core/backoff.ts";
+import { delay } from "../core/waits.ts";
 
-/** The wait after the first hang-up in a row, before jitter. */
-export const HANG_UP_BACKOFF_MIN_MS = FIRST_WAIT_MS;
+/**
+ * The wait before a connection attempt after hang-ups in a row: 50 ms,
+ * doubling up to 2 s, each spread by half either way, so that many clients
+ * do not come back in step.
+ */
+export const HANG_UP_BACKOFF: Backoff = {
+  initialMs: 50,
+  maxMs: 2_000,
+  jitter: 0.5,
+};
 
-/** The longest wait between connection attempts, before jitter. */
-export const HANG_UP_BACKOFF_MAX_MS = 2_000;
+/**
+ * How long to wait before a connection attempt after `hangUps` hang-ups in
+ * a row: nothing before the first, then {@linkcode HANG_UP_BACKOFF}.
+ */
+export function hangUpWaitMs(hangUps: number, random = Math.random()): number {
+  return hangUps <= 0 ? 0 : backoffMs(hangUps - 1, HANG_UP_BACKOFF, random);
+}
 
 /** The parsed options postgres.js passes its `socket` option. */
 export interface DialOptions {
   host: string[];
   port: number[];
   path: string | false | undefined;
-}
-
-/**
- * How long to wait before a connection attempt after `hangUps` hang-ups in
- * a row: doubling from {@linkcode HANG_UP_BACKOFF_MIN_MS} up to
- * {@linkcode HANG_UP_BACKOFF_MAX_MS}, then a random half to all of it, so
- * that many clients do not come back in step.
- */
-export function backoffMs(hangUps: number, random = Math.random()): number {
-  return hangUps <= 0
-    ? 0
-    : growingWaitMs(hangUps - 1, HANG_UP_BACKOFF_MAX_MS, random);
 }
 
 /** An error shaped like the driver's own connection errors. */
@@ -93,8 +94,8 @@ export class Dialer {
     const address = options.path || `${host}:${port}`;
     const signal = this.#closing.signal;
     const ended = () => connectionError("CONNECTION_ENDED", address);
-    const waitMs = backoffMs(this.#hangUps);
-    if (waitMs > 0) await pause(waitMs, signal);
+    const waitMs = hangUpWaitMs(this.#hangUps);
+    if (waitMs > 0) await delay(waitMs, signal);
     if (signal.aborted) throw ended();
     // Handed over while it connects, as the driver does with its own
     // sockets: its connect timeout and its handling of a failed or closed

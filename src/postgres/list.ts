@@ -10,7 +10,7 @@ import type {
   ListWorkflowRunsParams,
   WorkflowRunPage,
 } from "../core/backend.ts";
-import { type Cursor, encodeCursor } from "../sql/checks.ts";
+import { type Cursor, toPage } from "../sql/cursor.ts";
 import { type Row, toWorkflowRun } from "./rows.ts";
 import type { Scope } from "./scope.ts";
 
@@ -59,12 +59,10 @@ export async function selectWorkflowRunPage(
   }
       ORDER BY created_at DESC, id DESC
       LIMIT ${params.limit + 1}`;
-  const page = rows.slice(0, params.limit);
-  const last = page.at(-1);
-  return {
-    runs: page.map(toWorkflowRun),
-    nextCursor: rows.length > params.limit && last !== undefined
-      ? encodeCursor(String(last.created_at_text), String(last.id))
-      : null,
-  };
+  return toPage(
+    rows,
+    params.limit,
+    toWorkflowRun,
+    (row) => [String(row.created_at_text), String(row.id)],
+  );
 }

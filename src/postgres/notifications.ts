@@ -13,7 +13,7 @@ import { getLogger } from "@logtape/logtape";
 import postgres from "./driver/index.js";
 import type { Sql } from "./driver/index.js";
 import type { BackendNotification } from "../core/backend.ts";
-import { pause } from "../core/waits.ts";
+import { delay } from "../core/waits.ts";
 import { Dialer } from "./dial.ts";
 import { reconnectBackoffS } from "./reconnect.ts";
 
@@ -162,7 +162,7 @@ async function keepListening(entry: Shared): Promise<void> {
       return;
     }
     if (!listened) {
-      await pause(reconnectBackoffS(failures) * 1000, released.signal);
+      await delay(reconnectBackoffS(failures) * 1000, released.signal);
     }
   }
   entry.relistening = false;
@@ -265,7 +265,7 @@ export class ListenerRef {
     const waited = new AbortController();
     await Promise.race([
       entry.relisten,
-      pause(LISTEN_SETTLE_TIMEOUT_MS, waited.signal),
+      delay(LISTEN_SETTLE_TIMEOUT_MS, waited.signal),
     ]);
     waited.abort();
     // Nothing to finish on this connection: a LISTEN still in flight (the

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { type Backoff, backoffMs } from "../core/backoff.ts";
+
 /**
  * The `backoff` option of postgres.js: the seconds a connection of the pool
  * waits before reconnecting, given how many connection attempts of the pool
@@ -20,22 +22,12 @@
  * @returns The wait, in seconds.
  */
 export function reconnectBackoffS(failures: number): number {
-  return growingWaitMs(failures, 1_000) / 1000;
+  return backoffMs(failures, RECONNECT_BACKOFF) / 1000;
 }
 
-/** The first of the growing waits, before jitter. */
-export const FIRST_WAIT_MS = 50;
-
-/**
- * The `step`-th of growing waits (counting from 0): {@linkcode FIRST_WAIT_MS}
- * doubling up to `maxMs`, then a random half to all of it, so that many
- * clients do not come back in step.
- */
-export function growingWaitMs(
-  step: number,
-  maxMs: number,
-  random: number = Math.random(),
-): number {
-  const ceiling = Math.min(maxMs, FIRST_WAIT_MS * 2 ** Math.min(step, 30));
-  return ceiling / 2 + random * ceiling / 2;
-}
+/** 50 ms, doubling up to 1 s, each spread by half either way. */
+export const RECONNECT_BACKOFF: Backoff = {
+  initialMs: 50,
+  maxMs: 1_000,
+  jitter: 0.5,
+};

@@ -16,7 +16,8 @@ import type {
 } from "../core/backend.ts";
 import type { JsonValue } from "../core/json.ts";
 import { availablePayload } from "./notifications.ts";
-import { jsonText, type Row, toWorkflowRun } from "./rows.ts";
+import { jsonText } from "../core/json.ts";
+import { type Row, toWorkflowRun } from "./rows.ts";
 import { items, outcomes, type Scope } from "./scope.ts";
 
 /** Inserts runs; returns each created run, or the existing one of its key. */

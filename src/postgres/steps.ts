@@ -7,7 +7,8 @@
 
 import type { CreateStepAttemptParams, StepAttempt } from "../core/backend.ts";
 import type { JsonValue } from "../core/json.ts";
-import { jsonText, type Row, toStepAttempt } from "./rows.ts";
+import { jsonText } from "../core/json.ts";
+import { type Row, toStepAttempt } from "./rows.ts";
 import { items, lost, outcomes, type Scope } from "./scope.ts";
 
 /** Creates running step attempts, fenced to the runs' owners. */

@@ -30,14 +30,14 @@ import type {
 import {
   checkCreateRunTimes,
   checkReleaseTime,
-  decodeCursor,
+  normalizeId,
 } from "../sql/checks.ts";
+import { decodeCursor } from "../sql/cursor.ts";
 import type { SqliteConnection } from "./connection.ts";
 import { selectWorkflowRunPage } from "./list.ts";
 import { type BackendSqliteOptions, openDatabase } from "./connect.ts";
 
 export type { BackendSqliteOptions } from "./connect.ts";
-import { normalizeId } from "./rows.ts";
 import {
   cancelWorkflowRun,
   failedUpdate,

@@ -25,7 +25,8 @@ import type {
   StatementSync,
 } from "node:sqlite";
 import { BackendError } from "../core/errors.ts";
-import { pause } from "../core/waits.ts";
+import { type Backoff, backoffMs } from "../core/backoff.ts";
+import { delay } from "../core/waits.ts";
 import { describeAction, sqliteError } from "./errors.ts";
 
 /** `node:sqlite`, loaded on first use, so that importing never fails. */
@@ -61,10 +62,8 @@ export type Params = Record<string, SQLInputValue>;
  */
 const RETRYABLE_CODES: ReadonlySet<number> = new Set([5, 6, 15]);
 
-/** The first retry waits up to this long; each later one up to twice that. */
-const FIRST_BACKOFF_MS = 2;
-/** The longest single wait between retries. */
-const MAX_BACKOFF_MS = 20;
+/** The waits between busy retries: 2 ms, doubling up to 20 ms, spread. */
+const BUSY_BACKOFF: Backoff = { initialMs: 2, maxMs: 20, jitter: 0.5 };
 /** The most writes committed in one transaction. */
 const MAX_BATCH = 256;
 
@@ -203,11 +202,10 @@ export class SqliteConnection {
           if (isBusy(error)) {
             this.#expire(error);
             if (this.#queue.length === 0) break;
-            const capMs = Math.min(
-              FIRST_BACKOFF_MS * 2 ** retries++,
-              MAX_BACKOFF_MS,
+            await delay(
+              backoffMs(retries++, BUSY_BACKOFF),
+              this.#closing.signal,
             );
-            await pause(1 + Math.random() * capMs, this.#closing.signal);
             continue;
           }
           outcomes = batch.map(() => ({ ok: false, error }));
@@ -316,9 +314,11 @@ export class SqliteConnection {
         if (waitedMs >= this.#busyTimeoutMs) {
           throw this.#lockedError(action, waitedMs, error);
         }
-        const capMs = Math.min(FIRST_BACKOFF_MS * 2 ** retries, MAX_BACKOFF_MS);
-        await pause(
-          Math.min(1 + Math.random() * capMs, this.#busyTimeoutMs - waitedMs),
+        await delay(
+          Math.min(
+            backoffMs(retries, BUSY_BACKOFF),
+            this.#busyTimeoutMs - waitedMs,
+          ),
           this.#closing.signal,
         );
       }

@@ -9,9 +9,10 @@ import type {
   ListWorkflowRunsParams,
   WorkflowRunPage,
 } from "../core/backend.ts";
-import { type Cursor, encodeCursor } from "../sql/checks.ts";
+import { type Cursor, toPage } from "../sql/cursor.ts";
 import type { Params, SqliteConnection } from "./connection.ts";
-import { normalizeId, toWorkflowRun } from "./rows.ts";
+import { toWorkflowRun } from "./rows.ts";
+import { normalizeId } from "../sql/checks.ts";
 
 /** A statement and its parameters. */
 interface Query {
@@ -82,15 +83,10 @@ export function selectWorkflowRunPage(
 ): WorkflowRunPage {
   const { sql, values } = listWorkflowRunsQuery(ns, params, cursor);
   const rows = db.all(sql, values);
-  const page = rows.slice(0, params.limit);
-  const last = page.at(-1);
-  return {
-    runs: page.map(toWorkflowRun),
-    nextCursor: rows.length > params.limit && last !== undefined
-      ? encodeCursor(
-        new Date(Number(last.created_at)).toISOString(),
-        String(last.id),
-      )
-      : null,
-  };
+  return toPage(
+    rows,
+    params.limit,
+    toWorkflowRun,
+    (row) => [new Date(Number(row.created_at)).toISOString(), String(row.id)],
+  );
 }

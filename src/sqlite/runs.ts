@@ -16,7 +16,8 @@ import type {
 import { LeaseLostError } from "../core/errors.ts";
 import type { JsonValue } from "../core/json.ts";
 import type { Params, SqliteConnection } from "./connection.ts";
-import { epochMs, jsonText, jsonTextNotNull, toWorkflowRun } from "./rows.ts";
+import { jsonText } from "../core/json.ts";
+import { epochMs, jsonTextNotNull, toWorkflowRun } from "./rows.ts";
 
 /** The table of workflow runs. */
 export const RUNS = "openworkflow_workflow_runs";

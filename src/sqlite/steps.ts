@@ -9,7 +9,8 @@ import type { CreateStepAttemptParams, StepAttempt } from "../core/backend.ts";
 import { LeaseLostError } from "../core/errors.ts";
 import type { JsonValue } from "../core/json.ts";
 import type { SqliteConnection } from "./connection.ts";
-import { jsonText, jsonTextNotNull, toStepAttempt } from "./rows.ts";
+import { jsonText } from "../core/json.ts";
+import { jsonTextNotNull, toStepAttempt } from "./rows.ts";
 import { OWNED, RUNS } from "./runs.ts";
 
 /** The table of step attempts. */

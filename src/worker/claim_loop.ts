@@ -6,6 +6,7 @@
  * @module
  */
 
+import { backoffMs } from "../core/backoff.ts";
 import type { WorkflowRun } from "../core/backend.ts";
 import { LeaseLostError, WorkflowCanceledError } from "../core/errors.ts";
 import type { WorkerEventInit, WorkerEventType } from "./events.ts";
@@ -124,10 +125,12 @@ export class ClaimLoop {
         if (signal.aborted) break;
         // A full batch suggests more work is waiting: claim again at once.
         if (claimed > 0 && claimed === free) continue;
-        const waitMs = failures === 0 ? this.#idle.idleWaitMs() : Math.min(
-          this.#config.pollIntervalMs * 2 ** failures,
-          MAX_ERROR_BACKOFF_MS,
-        );
+        const waitMs = failures === 0
+          ? this.#idle.idleWaitMs()
+          : backoffMs(failures - 1, {
+            initialMs: this.#config.pollIntervalMs * 2,
+            maxMs: MAX_ERROR_BACKOFF_MS,
+          });
         await this.#idle.sleep(waitMs, signal);
         // Runs finishing together free their slots in one turn of the event
         // loop: let them all, then claim for every free slot at once.

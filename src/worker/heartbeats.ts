@@ -6,6 +6,7 @@
  */
 
 import type { Backend } from "../core/backend.ts";
+import { withTimeout } from "../core/waits.ts";
 import { LeaseLostError } from "../core/errors.ts";
 import type { HeldRuns } from "./held_runs.ts";
 
@@ -49,28 +50,23 @@ export function startHeartbeat(
     const startedAt = performance.now();
     // A heartbeat that has not answered by the end of the lease counts
     // as lost: it is not waited for any longer.
-    let deadline: ReturnType<typeof setTimeout> | undefined;
     let unanswered = false;
-    const call = backend.heartbeatWorkflowRun({
-      workflowRunId,
-      workerId,
-      leaseDurationMs,
-    });
-    call.catch(() => {}); // it may settle after the deadline
     try {
-      await Promise.race([
-        call,
-        new Promise<never>((_, reject) => {
-          deadline = setTimeout(() => {
-            unanswered = true;
-            reject(new LeaseLostError(workflowRunId, workerId));
-          }, Math.max(0, renewedAt + leaseDurationMs - startedAt));
+      await withTimeout(
+        backend.heartbeatWorkflowRun({
+          workflowRunId,
+          workerId,
+          leaseDurationMs,
         }),
-      ]);
+        renewedAt + leaseDurationMs - startedAt,
+        () => {
+          unanswered = true;
+          return new LeaseLostError(workflowRunId, workerId);
+        },
+      );
       renewedAt = startedAt;
     } catch (error) {
       if (error instanceof LeaseLostError) {
-        clearTimeout(deadline);
         // Refused (not unanswered): the steps' signals say why when the
         // run was canceled.
         controller.abort(
@@ -85,8 +81,6 @@ export function startHeartbeat(
         controller.abort(new LeaseLostError(workflowRunId, workerId));
         return;
       }
-    } finally {
-      clearTimeout(deadline);
     }
     if (!stopped) timer = setTimeout(() => inFlight = beat(), intervalMs);
   };

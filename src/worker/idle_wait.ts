@@ -7,6 +7,7 @@
  */
 
 import type { Backend } from "../core/backend.ts";
+import { Wakeup } from "../core/waits.ts";
 import { isListening } from "../core/wakeups.ts";
 
 /** How many future due times a worker remembers. */
@@ -18,8 +19,7 @@ export class IdleWait {
   readonly #pollIntervalMs: number;
   readonly #fallbackPollIntervalMs: number;
   /** Wakes the idle loop; remembered when the loop is busy. */
-  #wake: () => void = () => this.#wakePending = true;
-  #wakePending = false;
+  readonly #wakeup = new Wakeup();
   #sleepEndsAt = -Infinity;
   /** When runs are known to become claimable (epoch ms, ascending). */
   readonly #dueTimes: number[] = [];
@@ -42,7 +42,7 @@ export class IdleWait {
 
   /** Ends the current wait, or the next one at once when none is on. */
   wake(): void {
-    this.#wake();
+    this.#wakeup.wake();
   }
 
   /**
@@ -73,27 +73,14 @@ export class IdleWait {
     if (due[index - 1] === atMs) return;
     due.splice(index, 0, atMs);
     if (due.length > MAX_DUE_TIMES) due.pop(); // the fallback poll covers the rest
-    if (atMs < this.#sleepEndsAt) this.#wake();
+    if (atMs < this.#sleepEndsAt) this.#wakeup.wake();
   }
 
   /** Waits `ms`, or until woken or stopped. */
   sleep(ms: number, signal: AbortSignal): Promise<void> {
-    if (this.#wakePending || signal.aborted) {
-      this.#wakePending = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        this.#wake = () => this.#wakePending = true;
-        this.#sleepEndsAt = -Infinity;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#sleepEndsAt = Date.now() + ms;
-      signal.addEventListener("abort", done, { once: true });
-      this.#wake = done;
-    });
+    this.#sleepEndsAt = Date.now() + ms;
+    return this.#wakeup.wait(ms, signal).finally(() =>
+      this.#sleepEndsAt = -Infinity
+    );
   }
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   BackendError,
+  NotJsonError,
   OpenWorkflow,
   Worker,
   WorkflowFailedError,
@@ -70,7 +71,7 @@ testEachBackend(
 );
 
 testEachBackend(
-  "a step returning a non-JSON value fails with a TypeError naming the step",
+  "a step returning a non-JSON value fails with a NotJsonError (a TypeError) naming the step",
   async ({ backend }) => {
     const ow = new OpenWorkflow({ backend });
     let calls = 0;
@@ -82,7 +83,7 @@ testEachBackend(
           return { callback: () => 1 };
         });
       } catch (error) {
-        seen.push(error instanceof TypeError);
+        seen.push(error instanceof NotJsonError && error instanceof TypeError);
         await step.sleep("replay", 200); // the next execution replays the failure
         throw error;
       }
@@ -96,7 +97,8 @@ testEachBackend(
     assert.ok(error instanceof WorkflowFailedError);
     const cause = error.cause as Error;
     assert.ok(cause instanceof TypeError);
-    assert.equal(cause.name, "TypeError");
+    assert.ok(cause instanceof NotJsonError);
+    assert.equal(cause.name, "NotJsonError");
     assert.match(
       cause.message,
       /output of step 'returns-function': 'callback' is a function/,

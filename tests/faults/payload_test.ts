@@ -160,7 +160,10 @@ testEach(
     const causes = await Promise.all(
       handles.slice(0, 4).map((h) => failureOf(h.result())),
     );
-    assert.deepEqual(causes.map((c) => c?.name), Array(4).fill("TypeError"));
+    assert.deepEqual(
+      causes.map((c) => c?.name),
+      Array(4).fill("NotJsonError"),
+    );
     assert.match(
       causes[0]!.message,
       /output of step 'deep': nested deeper than/,
