@@ -4,20 +4,15 @@
  */
 
 import assert from "node:assert/strict";
-import { LeaseLostError } from "../../mod.ts";
-import {
-  type BackendTarget,
-  randomNamespace,
-  testBackend,
-} from "../helpers.ts";
+import { type DefineCase, randomNamespace } from "./define.ts";
+import { LeaseLostError } from "../../core/errors.ts";
 import { runParams } from "./runs.ts";
 
-export function namespaceConformance(target: BackendTarget): void {
-  testBackend(
-    target,
+export function namespaceConformance(define: DefineCase): void {
+  define(
     "heartbeatWorkflowRun() cannot renew a lease of another namespace",
-    async ({ backend, store }) => {
-      const other = await store.connect(randomNamespace());
+    async ({ backend, connect }) => {
+      const other = await connect(randomNamespace());
       const run = await backend.createWorkflowRun(runParams("held"));
       const claimed = await backend.claimWorkflowRun({
         workerId: "w",
@@ -48,13 +43,13 @@ export function namespaceConformance(target: BackendTarget): void {
       const renewed = await backend.getWorkflowRun({ workflowRunId: run.id });
       assert.ok(renewed!.availableAt.getTime() > Date.now() + 500_000);
     },
+    ["sharedStore"],
   );
 
-  testBackend(
-    target,
+  define(
     "failExpiredWorkflowRuns() fails only runs of its namespace",
-    async ({ backend, store }) => {
-      const other = await store.connect(randomNamespace());
+    async ({ backend, connect }) => {
+      const other = await connect(randomNamespace());
       const error = { name: "DeadlineExceededError", message: "deadline" };
       const past = { deadlineAt: new Date(Date.now() - 1000) };
       const mine = await backend.createWorkflowRun(runParams("d", past));
@@ -74,5 +69,6 @@ export function namespaceConformance(target: BackendTarget): void {
       assert.equal(failed?.status, "failed");
       assert.deepEqual(failed?.error, error);
     },
+    ["sharedStore"],
   );
 }

@@ -1,9 +1,9 @@
 /** Conformance: creating, reading, completing, releasing workflow runs. */
 
 import assert from "node:assert/strict";
-import type { Backend, CreateWorkflowRunParams } from "../../mod.ts";
-import { LeaseLostError } from "../../mod.ts";
-import { type BackendTarget, delay, testBackend } from "../helpers.ts";
+import { type DefineCase, delay } from "./define.ts";
+import type { Backend, CreateWorkflowRunParams } from "../../core/backend.ts";
+import { LeaseLostError } from "../../core/errors.ts";
 
 /** Params of a plain run of `workflowName`. */
 export function runParams(
@@ -35,9 +35,8 @@ export async function createClaimed(
   return run.id;
 }
 
-export function runConformance(target: BackendTarget): void {
-  testBackend(
-    target,
+export function runConformance(define: DefineCase): void {
+  define(
     "createWorkflowRun() stores a pending run",
     async ({ backend }) => {
       const before = Date.now();
@@ -78,8 +77,7 @@ export function runConformance(target: BackendTarget): void {
     },
   );
 
-  testBackend(
-    target,
+  define(
     "getWorkflowRun() returns null for unknown ids",
     async ({ backend }) => {
       assert.equal(
@@ -97,8 +95,7 @@ export function runConformance(target: BackendTarget): void {
     },
   );
 
-  testBackend(
-    target,
+  define(
     "JSON values round-trip, NUL and lone surrogates included",
     async ({ backend }) => {
       const input = {
@@ -117,8 +114,7 @@ export function runConformance(target: BackendTarget): void {
     },
   );
 
-  testBackend(
-    target,
+  define(
     "markWorkflowRunSucceeded() completes the run and is fenced",
     async ({ backend }) => {
       const id = await createClaimed(backend, "w1");
@@ -167,8 +163,7 @@ export function runConformance(target: BackendTarget): void {
     },
   );
 
-  testBackend(
-    target,
+  define(
     "markWorkflowRunFailed() stores the error",
     async ({ backend }) => {
       const id = await createClaimed(backend, "w1");
@@ -190,8 +185,7 @@ export function runConformance(target: BackendTarget): void {
     },
   );
 
-  testBackend(
-    target,
+  define(
     "releaseWorkflowRun() parks the run until availableAt",
     async ({ backend }) => {
       const id = await createClaimed(backend, "w1");
@@ -257,8 +251,7 @@ export function runConformance(target: BackendTarget): void {
     },
   );
 
-  testBackend(
-    target,
+  define(
     "createWorkflowRun() with an idempotency key returns the existing run",
     async ({ backend }) => {
       const first = await backend.createWorkflowRun(
@@ -292,8 +285,7 @@ export function runConformance(target: BackendTarget): void {
     },
   );
 
-  testBackend(
-    target,
+  define(
     "cancelWorkflowRun() cancels unfinished runs only",
     async ({ backend }) => {
       const error = { name: "WorkflowCanceledError", message: "canceled" };

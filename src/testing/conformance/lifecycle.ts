@@ -4,18 +4,12 @@
  */
 
 import assert from "node:assert/strict";
-import { LeaseLostError } from "../../mod.ts";
-import {
-  type BackendTarget,
-  delay,
-  randomNamespace,
-  testBackend,
-} from "../helpers.ts";
+import { type DefineCase, delay, randomNamespace } from "./define.ts";
+import { LeaseLostError } from "../../core/errors.ts";
 import { createClaimed, runParams } from "./runs.ts";
 
-export function lifecycleConformance(target: BackendTarget): void {
-  testBackend(
-    target,
+export function lifecycleConformance(define: DefineCase): void {
+  define(
     "releaseWorkflowRun({ context }) replaces the context; without it, the context stays",
     async ({ backend }) => {
       const id = await createClaimed(backend, "w1");
@@ -87,8 +81,7 @@ export function lifecycleConformance(target: BackendTarget): void {
     },
   );
 
-  testBackend(
-    target,
+  define(
     "createWorkflowRun({ availableAfterMs }) delays the first claim by the backend's clock",
     async ({ backend }) => {
       const delayed = await backend.createWorkflowRun(
@@ -131,8 +124,7 @@ export function lifecycleConformance(target: BackendTarget): void {
     },
   );
 
-  testBackend(
-    target,
+  define(
     "cancelWorkflowRun() cancels a sleeping run for good",
     async ({ backend }) => {
       const error = { name: "WorkflowCanceledError", message: "canceled" };
@@ -171,11 +163,10 @@ export function lifecycleConformance(target: BackendTarget): void {
     },
   );
 
-  testBackend(
-    target,
+  define(
     "one idempotency key gives one run across backends connected separately",
-    async ({ backend, store, namespaceId }) => {
-      const other = await store.connect(namespaceId);
+    async ({ backend, connect, namespaceId }) => {
+      const other = await connect(namespaceId);
       const starts = Array.from(
         { length: 20 },
         (_, i) =>
@@ -195,19 +186,18 @@ export function lifecycleConformance(target: BackendTarget): void {
       assert.deepEqual(page.runs.map((run) => run.id), [runs[0].id]);
       assert.deepEqual(page.runs[0].input, runs[0].input);
     },
+    ["sharedStore"],
   );
 
-  testBackend(
-    target,
-    "getWorkflowRunStatuses(), when implemented, reads the statuses of many runs",
-    async ({ backend, store }) => {
-      if (backend.getWorkflowRunStatuses === undefined) return; // optional
+  define(
+    "getWorkflowRunStatuses() reads the statuses of many runs",
+    async ({ backend, connect }) => {
       const running = await createClaimed(backend, "w1");
       await backend.cancelWorkflowRun({ workflowRunId: running, error: {} });
       const pending = await backend.createWorkflowRun(runParams());
-      const elsewhere = await (await store.connect(randomNamespace()))
+      const elsewhere = await (await connect(randomNamespace()))
         .createWorkflowRun(runParams());
-      const statuses = await backend.getWorkflowRunStatuses({
+      const statuses = await backend.getWorkflowRunStatuses!({
         workflowRunIds: [
           pending.id,
           running.toUpperCase(),
@@ -224,9 +214,10 @@ export function lifecycleConformance(target: BackendTarget): void {
         ],
       );
       assert.deepEqual(
-        await backend.getWorkflowRunStatuses({ workflowRunIds: [] }),
+        await backend.getWorkflowRunStatuses!({ workflowRunIds: [] }),
         [],
       );
     },
+    ["sharedStore", "getWorkflowRunStatuses"],
   );
 }

@@ -1,18 +1,12 @@
 /** Conformance: claims, leases, deadlines, namespaces. */
 
 import assert from "node:assert/strict";
-import { LeaseLostError } from "../../mod.ts";
-import {
-  type BackendTarget,
-  delay,
-  randomNamespace,
-  testBackend,
-} from "../helpers.ts";
+import { type DefineCase, delay, randomNamespace } from "./define.ts";
+import { LeaseLostError } from "../../core/errors.ts";
 import { runParams } from "./runs.ts";
 
-export function claimConformance(target: BackendTarget): void {
-  testBackend(
-    target,
+export function claimConformance(define: DefineCase): void {
+  define(
     "claimWorkflowRun() claims the oldest available run",
     async ({ backend }) => {
       assert.equal(
@@ -55,8 +49,7 @@ export function claimConformance(target: BackendTarget): void {
     },
   );
 
-  testBackend(
-    target,
+  define(
     "claimWorkflowRuns() claims up to the limit",
     async ({ backend }) => {
       for (let i = 0; i < 5; i++) await backend.createWorkflowRun(runParams());
@@ -79,8 +72,7 @@ export function claimConformance(target: BackendTarget): void {
     },
   );
 
-  testBackend(
-    target,
+  define(
     "claims only runs of the given workflows and versions",
     async ({ backend }) => {
       const a = await backend.createWorkflowRun(runParams("a"));
@@ -113,8 +105,7 @@ export function claimConformance(target: BackendTarget): void {
     },
   );
 
-  testBackend(
-    target,
+  define(
     "a run with a future availableAt is claimable only from then",
     async ({ backend }) => {
       const run = await backend.createWorkflowRun(
@@ -139,10 +130,9 @@ export function claimConformance(target: BackendTarget): void {
     },
   );
 
-  testBackend(
-    target,
+  define(
     "concurrent claimers never receive the same run",
-    async ({ backend, store, namespaceId }) => {
+    async ({ backend, connect, namespaceId }) => {
       const total = 60;
       await Promise.all(
         Array.from(
@@ -152,8 +142,8 @@ export function claimConformance(target: BackendTarget): void {
       );
       // Several backend instances (several pools or connections) at once.
       const others = await Promise.all([
-        store.connect(namespaceId),
-        store.connect(namespaceId),
+        connect(namespaceId),
+        connect(namespaceId),
       ]);
       const claimers = [backend, ...others];
       const claimed: string[] = [];
@@ -174,10 +164,10 @@ export function claimConformance(target: BackendTarget): void {
       assert.equal(claimed.length, total);
       assert.equal(new Set(claimed).size, total);
     },
+    ["sharedStore"],
   );
 
-  testBackend(
-    target,
+  define(
     "an expired lease lets another worker claim; the old one is fenced",
     async ({ backend }) => {
       const run = await backend.createWorkflowRun(runParams());
@@ -260,8 +250,7 @@ export function claimConformance(target: BackendTarget): void {
     },
   );
 
-  testBackend(
-    target,
+  define(
     "heartbeatWorkflowRun() extends the lease",
     async ({ backend }) => {
       const run = await backend.createWorkflowRun(runParams());
@@ -284,8 +273,7 @@ export function claimConformance(target: BackendTarget): void {
     },
   );
 
-  testBackend(
-    target,
+  define(
     "deadlines: expired runs are not claimed, and are failed",
     async ({ backend }) => {
       const error = { name: "DeadlineExceededError", message: "deadline" };
@@ -324,11 +312,10 @@ export function claimConformance(target: BackendTarget): void {
     },
   );
 
-  testBackend(
-    target,
+  define(
     "namespaces isolate completely",
-    async ({ backend, store }) => {
-      const other = await store.connect(randomNamespace());
+    async ({ backend, connect }) => {
+      const other = await connect(randomNamespace());
       const run = await backend.createWorkflowRun(
         runParams("iso", { idempotencyKey: "same" }),
       );
@@ -391,5 +378,6 @@ export function claimConformance(target: BackendTarget): void {
         "running",
       );
     },
+    ["sharedStore"],
   );
 }

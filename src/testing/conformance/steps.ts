@@ -1,13 +1,12 @@
 /** Conformance: step attempts and run listings. */
 
 import assert from "node:assert/strict";
-import { LeaseLostError } from "../../mod.ts";
-import { type BackendTarget, delay, testBackend } from "../helpers.ts";
+import { type DefineCase, delay } from "./define.ts";
+import { LeaseLostError } from "../../core/errors.ts";
 import { createClaimed, runParams } from "./runs.ts";
 
-export function stepConformance(target: BackendTarget): void {
-  testBackend(
-    target,
+export function stepConformance(define: DefineCase): void {
+  define(
     "step attempts: create, get, list, succeed, fail",
     async ({ backend }) => {
       const runId = await createClaimed(backend, "w1");
@@ -98,8 +97,7 @@ export function stepConformance(target: BackendTarget): void {
     },
   );
 
-  testBackend(
-    target,
+  define(
     "step attempts keep their order under many writes",
     async ({ backend }) => {
       const runId = await createClaimed(backend, "w1");
@@ -119,8 +117,7 @@ export function stepConformance(target: BackendTarget): void {
     },
   );
 
-  testBackend(
-    target,
+  define(
     "step writes are fenced to the run's owner",
     async ({ backend }) => {
       const runId = await createClaimed(backend, "w1");
@@ -178,8 +175,7 @@ export function stepConformance(target: BackendTarget): void {
     },
   );
 
-  testBackend(
-    target,
+  define(
     "listWorkflowRuns() filters and paginates newest first",
     async ({ backend }) => {
       const created: string[] = [];
@@ -255,8 +251,7 @@ export function stepConformance(target: BackendTarget): void {
     },
   );
 
-  testBackend(
-    target,
+  define(
     "listWorkflowRuns() pages never skip or repeat runs created at once",
     async ({ backend }) => {
       const ids = await Promise.all(
@@ -279,8 +274,7 @@ export function stepConformance(target: BackendTarget): void {
     },
   );
 
-  testBackend(
-    target,
+  define(
     "listWorkflowRuns() refuses a malformed cursor with TypeError, and reads a well-formed one",
     async ({ backend }) => {
       const cursor = (createdAt: string, id: string) =>

@@ -1,13 +1,12 @@
 /** Conformance: how a backend reports bad input and its own end. */
 
 import assert from "node:assert/strict";
-import { BackendError } from "../../mod.ts";
-import { type BackendTarget, testBackend } from "../helpers.ts";
+import { type DefineCase } from "./define.ts";
+import { BackendError } from "../../core/errors.ts";
 import { runParams } from "./runs.ts";
 
-export function errorConformance(target: BackendTarget): void {
-  testBackend(
-    target,
+export function errorConformance(define: DefineCase): void {
+  define(
     "listWorkflowRuns() rejects a cursor it did not make with a TypeError",
     async ({ backend }) => {
       await backend.createWorkflowRun(runParams());
@@ -22,12 +21,11 @@ export function errorConformance(target: BackendTarget): void {
     },
   );
 
-  testBackend(
-    target,
+  define(
     "stop() may be called twice; calls after it reject with BackendError",
-    async ({ backend, store, namespaceId }) => {
+    async ({ backend, connect, namespaceId }) => {
       const run = await backend.createWorkflowRun(runParams());
-      const stopped = await store.connect(namespaceId);
+      const stopped = await connect(namespaceId);
       assert.equal(
         (await stopped.getWorkflowRun({ workflowRunId: run.id }))?.id,
         run.id,
@@ -52,5 +50,6 @@ export function errorConformance(target: BackendTarget): void {
         "pending",
       );
     },
+    ["sharedStore"],
   );
 }
