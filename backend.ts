@@ -56,8 +56,8 @@ export type {
 } from "./src/core/backend.ts";
 export { TERMINAL_STATUSES } from "./src/core/backend.ts";
 export {
-  jsonText,
   type JsonPrimitive,
+  jsonText,
   type JsonValue,
   type SerializedError,
 } from "./src/core/json.ts";

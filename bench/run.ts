@@ -12,7 +12,7 @@
  */
 
 import { parseArgs } from "node:util";
-import postgres from "../src/postgres/driver/index.js";
+import postgres from "postgres";
 
 const { values } = parseArgs({
   args: Deno.args,

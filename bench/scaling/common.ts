@@ -5,8 +5,8 @@
  * @module
  */
 
-import postgres from "../../src/postgres/driver/index.js";
-import type { Sql } from "../../src/postgres/driver/index.js";
+import postgres from "postgres";
+import type { Sql } from "postgres";
 import type { Backend } from "../../mod.ts";
 
 /** The server the benchmarks use unless told otherwise. */

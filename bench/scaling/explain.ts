@@ -23,8 +23,8 @@
  * @module
  */
 
-import postgres from "../../src/postgres/driver/index.js";
-import type { Sql, TransactionSql } from "../../src/postgres/driver/index.js";
+import postgres from "postgres";
+import type { Sql, TransactionSql } from "postgres";
 import type { DatabaseSync } from "node:sqlite";
 import type { WorkflowSelector } from "../../mod.ts";
 import {

@@ -15,7 +15,7 @@
  * @module
  */
 
-import postgres from "../../src/postgres/driver/index.js";
+import postgres from "postgres";
 import { DatabaseSync } from "node:sqlite";
 import { type Backend, OpenWorkflow, type Worker } from "../../mod.ts";
 import {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import postgres from "../../src/postgres/driver/index.js";
+import postgres from "postgres";
 import { DatabaseSync } from "node:sqlite";
 import type { WorkflowSelector } from "../../mod.ts";
 import {

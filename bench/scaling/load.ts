@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Sql, TransactionSql } from "../../src/postgres/driver/index.js";
+import type { Sql, TransactionSql } from "postgres";
 import type { DatabaseSync } from "node:sqlite";
 
 /** A batch of unfinished runs to load. */

@@ -112,65 +112,25 @@ export type * from "./backend_params.ts";
  *
  * ## Checking an implementation
  *
- * The repository's conformance suite checks these rules (it is not part of
- * the published package): `tests/backend_conformance/`, entry
- * `backendConformance(target)` in `suite.ts`. Both built-in backends pass
- * it. Each case opens a fresh store with the target's `open()`, and
- * connects backend objects to it in random namespaces (several objects on
- * one store share its data). Adding the target to `targets` in
- * `tests/helpers.ts` runs the engine's tests (`tests/engine/`) on it too.
+ * `runBackendConformance()` from `@openworkflow/core/testing` registers a
+ * test per rule with any test runner; both built-in backends pass it. Its
+ * `connect` makes backends in the namespaces the cases ask for, all on one
+ * store; its `capabilities` say what the backend lacks (its optional
+ * methods, or a store shared between connections), and the cases that need
+ * it are skipped.
  *
  * @example Check a backend with the conformance suite
  * ```ts ignore
- * // tests/backend_mine_test.ts, in a checkout of the repository; run with
- * // deno test -A --sanitize-ops --sanitize-resources tests/backend_mine_test.ts
- * import { backendConformance } from "../backend_conformance/suite.ts";
- * import { BackendMine } from "../../backend_mine.ts";
+ * // my_backend_test.ts: deno test -A my_backend_test.ts
+ * import { runBackendConformance } from "@openworkflow/core/testing";
+ * import { BackendMine } from "./backend_mine.ts";
  *
- * backendConformance({
+ * runBackendConformance({
  *   name: "mine",
- *   unavailable: null, // or why it cannot run here: its cases are skipped
- *   async open() {
- *     const url = await createEmptyDatabase();
- *     const backends: BackendMine[] = [];
- *     return {
- *       async connect(namespaceId) {
- *         const backend = await BackendMine.connect(url, { namespaceId });
- *         backends.push(backend);
- *         return backend;
- *       },
- *       async close() {
- *         await Promise.all(backends.map((b) => b.stop()));
- *         await dropDatabase(url);
- *       },
- *     };
- *   },
+ *   connect: ({ namespaceId }) => BackendMine.connect(url, { namespaceId }),
+ *   test: Deno.test,
+ *   capabilities: { getWorkflowRunStatuses: false },
  * });
- * ```
- *
- * @example One run, as a worker drives it
- * ```ts
- * import assert from "node:assert/strict";
- * import { BackendSqlite } from "@openworkflow/core/sqlite";
- *
- * await using backend = await BackendSqlite.connect(":memory:");
- * const run = await backend.createWorkflowRun({
- *   workflowName: "greet", version: null, config: {}, context: null,
- *   input: { name: "Ada" }, availableAt: null, deadlineAt: null,
- *   idempotencyKey: null,
- * });
- * const owner = { workflowRunId: run.id, workerId: "worker-1" };
- * await backend.claimWorkflowRun({ workerId: "worker-1", leaseDurationMs: 30_000 });
- * const step = await backend.createStepAttempt({
- *   ...owner, stepName: "greet", kind: "run", config: {}, context: null,
- * });
- * await backend.markStepAttemptSucceeded({
- *   ...owner, stepAttemptId: step.id, output: "Hello, Ada!",
- * });
- * await backend.markWorkflowRunSucceeded({ ...owner, output: "Hello, Ada!" });
- * const done = await backend.getWorkflowRun({ workflowRunId: run.id });
- * assert.equal(done?.status, "succeeded");
- * assert.equal(done?.output, "Hello, Ada!");
  * ```
  */
 export interface Backend {

@@ -21,7 +21,7 @@
  * succeeded attempt's `completed_at`.
  */
 
-import postgres from "../../src/postgres/driver/index.js";
+import postgres from "postgres";
 import { DatabaseSync } from "node:sqlite";
 import type { EffectRecorder, SideEffect } from "./workflows.ts";
 

@@ -1,6 +1,6 @@
 /** The Postgres database of a chaos run; see store.ts. */
 
-import postgres from "../../src/postgres/driver/index.js";
+import postgres from "postgres";
 import { BackendPostgres } from "../../backend_postgres.ts";
 import { EFFECTS_TABLE, POSTGRES_EFFECTS_DDL } from "./effects.ts";
 import {

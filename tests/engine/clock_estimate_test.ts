@@ -8,7 +8,10 @@
 import assert from "node:assert/strict";
 import { BackendSqlite } from "../../backend_sqlite.ts";
 import type { Backend, WorkflowRun } from "../../mod.ts";
-import { Execution, type ExecutionResult } from "../../src/execution/execution.ts";
+import {
+  Execution,
+  type ExecutionResult,
+} from "../../src/execution/execution.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "../../src/core/limits.ts";
 import { DEFAULT_WORKFLOW_RETRY_POLICY } from "../../src/core/retry.ts";
 import type { WorkflowFunction } from "../../src/core/workflow.ts";

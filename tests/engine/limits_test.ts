@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { BackendError, MAX_DURATION_MS, OpenWorkflow } from "../../mod.ts";
 import { setLongTimeout } from "../../src/core/waits.ts";
-import { runParams } from "../backend_conformance/runs.ts";
+import { runParams } from "../../src/testing/conformance/runs.ts";
 import { delay, testEachBackend } from "../helpers.ts";
 
 /** 9999-12-31T23:59:59.999Z, the latest time stored. */

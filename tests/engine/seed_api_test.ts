@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import postgres from "../../src/postgres/driver/index.js";
+import postgres from "postgres";
 import {
   BackendError,
   DEFAULT_CONCURRENCY,

@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { OpenWorkflow } from "../../mod.ts";
 import { DATABASE_URL, postgresTarget } from "../helpers.ts";
-import { POSTGRES_ONLY, testEach } from "./each_backend.ts";
+import { POSTGRES_ONLY, testEachBackend } from "../helpers.ts";
 import { WorkerProcess } from "../chaos/processes.ts";
 import { openStore } from "../chaos/store.ts";
 import { type RunRecord, verifyChaos } from "../chaos/verify.ts";
@@ -125,7 +125,7 @@ Deno.test({
   },
 });
 
-testEach(
+testEachBackend(
   "a delayed start is measured on the database clock, whatever the caller's clock says",
   async ({ backend }) => {
     const ow = new OpenWorkflow({ backend });

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import postgres from "../../src/postgres/driver/index.js";
+import postgres from "postgres";
 import { BackendError, OpenWorkflow } from "../../mod.ts";
 import { BackendPostgres } from "../../backend_postgres.ts";
 import {

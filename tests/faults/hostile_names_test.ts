@@ -10,7 +10,7 @@ import { type Backend, OpenWorkflow, WorkflowFailedError } from "../../mod.ts";
 import { BackendPostgres } from "../../backend_postgres.ts";
 import { BackendSqlite } from "../../backend_sqlite.ts";
 import { DATABASE_URL, postgresTarget } from "../helpers.ts";
-import { testEach } from "./each_backend.ts";
+import { testEachBackend } from "../helpers.ts";
 
 const HOSTILE = [
   "'; DROP TABLE openworkflow.workflow_runs; --",
@@ -26,7 +26,7 @@ const HOSTILE = [
   " ",
 ];
 
-testEach(
+testEachBackend(
   "hostile workflow names, step names, versions and keys are stored exactly and match only themselves",
   async ({ backend }) => {
     const ow = new OpenWorkflow({ backend });
@@ -74,7 +74,7 @@ testEach(
   },
 );
 
-testEach(
+testEachBackend(
   "names over the limits are rejected with RangeError before anything is written",
   async ({ backend }) => {
     const ow = new OpenWorkflow({ backend });

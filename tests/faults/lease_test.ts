@@ -12,7 +12,7 @@ import {
   type WorkflowRunHandle,
 } from "../../mod.ts";
 import { delay } from "../helpers.ts";
-import { testEach } from "./each_backend.ts";
+import { testEachBackend } from "../helpers.ts";
 
 /** How a wrapped backend's heartbeats behave. */
 type HeartbeatMode = "renew" | "hang" | "fail";
@@ -88,7 +88,7 @@ async function heldBy(
   assert.fail(`run never held by ${workerId}`);
 }
 
-testEach(
+testEachBackend(
   "a worker whose lease lapsed mid-step is fenced out: the step's result comes from the new owner alone",
   async ({ backend, store, namespaceId }) => {
     const slow = unreliableHeartbeats(backend);
@@ -209,7 +209,7 @@ testEach(
   },
 );
 
-testEach(
+testEachBackend(
   "a worker that cannot renew its lease aborts its steps within about a lease",
   async ({ backend }) => {
     const flaky = unreliableHeartbeats(backend);
@@ -246,7 +246,7 @@ testEach(
   },
 );
 
-testEach(
+testEachBackend(
   // A heartbeat call that never settles (a stalled connection) must not
   // hold the execution: the run is aborted once the lease has passed
   // without a renewal, and stop() does not wait for the hung call.

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { OpenWorkflow, WorkflowFailedError } from "../../mod.ts";
 import { delay } from "../helpers.ts";
-import { testEach } from "./each_backend.ts";
+import { testEachBackend } from "../helpers.ts";
 
 /** Collects unhandled rejections (which would end a worker process). */
 function catchUnhandled(): { reasons: unknown[]; stop(): void } {
@@ -35,7 +35,7 @@ async function storedError(result: Promise<unknown>): Promise<Error> {
   return cause;
 }
 
-testEach(
+testEachBackend(
   "thrown non-Error values and hostile errors become well-formed stored errors",
   async ({ backend }) => {
     const ow = new OpenWorkflow({ backend });
@@ -88,7 +88,7 @@ testEach(
   },
 );
 
-testEach(
+testEachBackend(
   "a workflow returning undefined, or nothing at all, succeeds with null",
   async ({ backend }) => {
     const ow = new OpenWorkflow({ backend });
@@ -113,7 +113,7 @@ testEach(
   },
 );
 
-testEach(
+testEachBackend(
   "a workflow that never awaits its steps still records them and finishes",
   async ({ backend }) => {
     const ow = new OpenWorkflow({ backend });
@@ -142,7 +142,7 @@ testEach(
   },
 );
 
-testEach(
+testEachBackend(
   // A step the workflow never awaits, and which fails, must not end the
   // process with an unhandled rejection.
   "a failing step that is never awaited does not crash the process",

@@ -12,7 +12,7 @@ import {
   PayloadTooLargeError,
   WorkflowFailedError,
 } from "../../mod.ts";
-import { testEach } from "./each_backend.ts";
+import { testEachBackend } from "../helpers.ts";
 
 const MB = 1024 * 1024;
 
@@ -32,7 +32,7 @@ function nested(depth: number): unknown {
   return value;
 }
 
-testEach(
+testEachBackend(
   "a 50 MB step result fails the step with PayloadTooLargeError and the worker carries on",
   async ({ backend }) => {
     assert.equal(DEFAULT_MAX_PAYLOAD_BYTES, 16 * MB);
@@ -73,7 +73,7 @@ testEach(
   },
 );
 
-testEach(
+testEachBackend(
   "too-large inputs are rejected before anything is written; too-large outputs fail the run",
   async ({ backend }) => {
     const ow = new OpenWorkflow({ backend, maxPayloadBytes: 1_000 });
@@ -106,7 +106,7 @@ testEach(
   },
 );
 
-testEach(
+testEachBackend(
   "deeply nested and cyclic values are rejected with TypeError wherever they appear",
   async ({ backend }) => {
     const ow = new OpenWorkflow({ backend });
@@ -179,7 +179,7 @@ testEach(
   },
 );
 
-testEach(
+testEachBackend(
   "a step result over the payload limit is not retried",
   async ({ backend }) => {
     const ow = new OpenWorkflow({ backend, maxPayloadBytes: 1_000 });
@@ -206,7 +206,7 @@ testEach(
   },
 );
 
-testEach(
+testEachBackend(
   // A step that throws an Error carrying a huge message (an HTTP body, a
   // dump) is stored with its message and stack cut, within the limit.
   "an error with a 50 MB message is stored within the payload limit",
@@ -244,7 +244,7 @@ const AWKWARD = {
   quotes: `'"\`;--`,
 };
 
-testEach(
+testEachBackend(
   "NUL, lone surrogates, emoji and friends round-trip through inputs, steps, outputs and errors",
   async ({ backend }) => {
     const ow = new OpenWorkflow({ backend });

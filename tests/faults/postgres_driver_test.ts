@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import net from "node:net";
-import postgres from "../../src/postgres/driver/index.js";
+import postgres from "postgres";
 import { delay, postgresTarget } from "../helpers.ts";
 import { TcpProxy } from "./tcp_proxy.ts";
 import { catchUncaught } from "./uncaught.ts";

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { type Backend, OpenWorkflow } from "../../mod.ts";
 import { delay } from "../helpers.ts";
-import { testEach } from "./each_backend.ts";
+import { testEachBackend } from "../helpers.ts";
 
 /** `backend`, with heartbeats that take `ms` to reach it. */
 function slowHeartbeats(backend: Backend, ms: number): Backend {
@@ -24,7 +24,7 @@ function slowHeartbeats(backend: Backend, ms: number): Backend {
   });
 }
 
-testEach(
+testEachBackend(
   // A claim that comes while the worker's previous execution of the run
   // winds down (it parked the run for a short retry wait; a slow heartbeat
   // keeps the execution open) must still be executed.

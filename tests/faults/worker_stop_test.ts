@@ -8,9 +8,9 @@
 import assert from "node:assert/strict";
 import { OpenWorkflow } from "../../mod.ts";
 import { delay } from "../helpers.ts";
-import { testEach } from "./each_backend.ts";
+import { testEachBackend } from "../helpers.ts";
 
-testEach(
+testEachBackend(
   "stop() during load leaves no run held, is harmless twice, and loses no work",
   async ({ backend, store, namespaceId }) => {
     const calls = new Map<string, number>();
@@ -86,7 +86,7 @@ testEach(
   },
 );
 
-testEach(
+testEachBackend(
   "a stopped worker starts again, and executes runs started meanwhile",
   async ({ backend }) => {
     const ow = new OpenWorkflow({ backend });

@@ -1,7 +1,7 @@
 /** Conformance: how a backend reports bad input and its own end. */
 
 import assert from "node:assert/strict";
-import { type DefineCase } from "./define.ts";
+import type { DefineCase } from "./define.ts";
 import { BackendError } from "../../core/errors.ts";
 import { runParams } from "./runs.ts";
 

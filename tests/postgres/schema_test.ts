@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import postgres from "../src/postgres/driver/index.js";
-import { BackendError, SchemaVersionError } from "../mod.ts";
-import { BackendPostgres } from "../backend_postgres.ts";
-import { DATABASE_URL, postgresTarget } from "./helpers.ts";
+import postgres from "postgres";
+import { BackendError, SchemaVersionError } from "../../mod.ts";
+import { BackendPostgres } from "../../backend_postgres.ts";
+import { DATABASE_URL, postgresTarget } from "../helpers.ts";
 
 const ignore = postgresTarget.unavailable !== null;
 

@@ -7,16 +7,16 @@
 
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { BackendPostgres } from "../backend_postgres.ts";
-import { BackendSqlite } from "../backend_sqlite.ts";
-import type { Backend } from "../mod.ts";
-import { runParams } from "./backend_conformance/runs.ts";
+import { BackendPostgres } from "../../backend_postgres.ts";
+import { BackendSqlite } from "../../backend_sqlite.ts";
+import type { Backend } from "../../mod.ts";
+import { runParams } from "../../src/testing/conformance/runs.ts";
 import {
   type ClaimValues,
   explainClaimPostgres,
   explainClaimSqlite,
-} from "../bench/scaling/explain.ts";
-import { DATABASE_URL, randomNamespace } from "./helpers.ts";
+} from "../../bench/scaling/explain.ts";
+import { DATABASE_URL, randomNamespace } from "../helpers.ts";
 
 /** A due run of a workflow of its own, and what a claim of it asks for. */
 async function dueRun(

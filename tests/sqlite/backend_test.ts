@@ -7,15 +7,10 @@
 
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { BackendSqlite } from "../backend_sqlite.ts";
-import { BackendError, LeaseLostError, type WorkflowRun } from "../mod.ts";
-import { SCHEMA_VERSION } from "../src/sqlite/schema.ts";
-import {
-  rejection,
-  RUN,
-  withRawDatabase,
-  withTempDir,
-} from "./sqlite_files.ts";
+import { BackendSqlite } from "../../backend_sqlite.ts";
+import { BackendError, LeaseLostError, type WorkflowRun } from "../../mod.ts";
+import { SCHEMA_VERSION } from "../../src/sqlite/schema.ts";
+import { rejection, RUN, withRawDatabase, withTempDir } from "./files.ts";
 
 Deno.test("BackendSqlite.connect() creates the schema once, in WAL mode, and keeps data across connections", async () => {
   await withTempDir(async (dir) => {
@@ -237,9 +232,9 @@ Deno.test("BackendSqlite.stop() commits the writes issued just before it", async
  * any word).
  */
 async function moduleGraph(entry: string): Promise<string[]> {
-  const root = new URL("../", import.meta.url).href;
+  const root = new URL("../../", import.meta.url).href;
   const { stdout, success } = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", new URL(`../${entry}`, import.meta.url).href],
+    args: ["info", "--json", new URL(`../../${entry}`, import.meta.url).href],
     stdout: "piped",
     stderr: "null",
   }).output();

@@ -6,20 +6,20 @@
  */
 
 import assert from "node:assert/strict";
-import { BackendSqlite } from "../backend_sqlite.ts";
+import { BackendSqlite } from "../../backend_sqlite.ts";
 import {
   BackendError,
   type BackendProblem,
   SchemaVersionError,
-} from "../mod.ts";
-import { SCHEMA_VERSION } from "../src/sqlite/schema.ts";
+} from "../../mod.ts";
+import { SCHEMA_VERSION } from "../../src/sqlite/schema.ts";
 import {
   entries,
   rejection,
   RUN,
   withRawDatabase,
   withTempDir,
-} from "./sqlite_files.ts";
+} from "./files.ts";
 
 /**
  * Asserts that `error` is a `BackendError` for `location` with `problem`,

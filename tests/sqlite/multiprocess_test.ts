@@ -5,11 +5,11 @@
  */
 
 import assert from "node:assert/strict";
-import { BackendSqlite } from "../backend_sqlite.ts";
-import { OpenWorkflow, type WorkflowRun } from "../mod.ts";
-import { defineStepsWorkflow } from "./fixtures/sqlite_workflow.ts";
+import { BackendSqlite } from "../../backend_sqlite.ts";
+import { OpenWorkflow, type WorkflowRun } from "../../mod.ts";
+import { defineStepsWorkflow } from "../fixtures/sqlite_workflow.ts";
 
-const WORKER_SCRIPT = new URL("./fixtures/sqlite_worker.ts", import.meta.url);
+const WORKER_SCRIPT = new URL("../fixtures/sqlite_worker.ts", import.meta.url);
 const STEPS = ["one", "two", "three"];
 
 /** A worker process started from `fixtures/sqlite_worker.ts`. */

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { HANG_UP_BACKOFF, hangUpWaitMs } from "../src/postgres/dial.ts";
+import { HANG_UP_BACKOFF, hangUpWaitMs } from "../../src/postgres/dial.ts";
 
 Deno.test("hangUpWaitMs() is zero before any hang-up", () => {
   assert.equal(hangUpWaitMs(0, 0.5), 0);

@@ -5,15 +5,15 @@
  */
 
 import assert from "node:assert/strict";
-import postgres from "../src/postgres/driver/index.js";
-import { OpenWorkflow } from "../mod.ts";
-import { BackendPostgres } from "../backend_postgres.ts";
+import postgres from "postgres";
+import { OpenWorkflow } from "../../mod.ts";
+import { BackendPostgres } from "../../backend_postgres.ts";
 import {
   DATABASE_URL,
   delay,
   postgresTarget,
   randomNamespace,
-} from "./helpers.ts";
+} from "../helpers.ts";
 
 const ignore = postgresTarget.unavailable !== null;
 

@@ -9,11 +9,11 @@
  */
 
 import assert from "node:assert/strict";
-import postgres from "../src/postgres/driver/index.js";
-import { DATABASE_URL, postgresTarget } from "./helpers.ts";
+import postgres from "postgres";
+import { DATABASE_URL, postgresTarget } from "../helpers.ts";
 
-const HERE = new URL("./node_bun/", import.meta.url);
-const ROOT = new URL("../", import.meta.url);
+const HERE = new URL("./", import.meta.url);
+const ROOT = new URL("../../", import.meta.url);
 
 function decode(bytes: Uint8Array): string {
   return new TextDecoder().decode(bytes);

@@ -1,17 +1,17 @@
 import assert from "node:assert/strict";
-import { WorkflowFailedError } from "../mod.ts";
-import { main as basic } from "../examples/basic.ts";
-import { main as typed } from "../examples/typed.ts";
-import { main as parallel } from "../examples/parallel.ts";
-import { main as errorHandling } from "../examples/error_handling.ts";
-import { main as retries } from "../examples/retries.ts";
-import { main as workflowRetry } from "../examples/workflow_retry.ts";
-import { main as sleep } from "../examples/sleep.ts";
-import { main as cancellation } from "../examples/cancellation.ts";
-import { main as idempotency } from "../examples/idempotency.ts";
-import { main as versioning } from "../examples/versioning.ts";
-import { main as inspection } from "../examples/inspection.ts";
-import { testEachBackend } from "./helpers.ts";
+import { WorkflowFailedError } from "../../mod.ts";
+import { main as basic } from "../../examples/basic.ts";
+import { main as typed } from "../../examples/typed.ts";
+import { main as parallel } from "../../examples/parallel.ts";
+import { main as errorHandling } from "../../examples/error_handling.ts";
+import { main as retries } from "../../examples/retries.ts";
+import { main as workflowRetry } from "../../examples/workflow_retry.ts";
+import { main as sleep } from "../../examples/sleep.ts";
+import { main as cancellation } from "../../examples/cancellation.ts";
+import { main as idempotency } from "../../examples/idempotency.ts";
+import { main as versioning } from "../../examples/versioning.ts";
+import { main as inspection } from "../../examples/inspection.ts";
+import { testEachBackend } from "../helpers.ts";
 
 testEachBackend("examples/basic.ts greets Alice", async ({ backend }) => {
   assert.deepEqual(await basic(backend), { greeting: "Hello, Alice!" });
@@ -131,7 +131,7 @@ function spawnDemo(cwd: string, args: string[] = []) {
     args: [
       "run",
       "-A",
-      new URL("../examples/demo.ts", import.meta.url).pathname,
+      new URL("../../examples/demo.ts", import.meta.url).pathname,
       ...args,
     ],
     cwd,

@@ -4,15 +4,15 @@
  */
 
 import assert from "node:assert/strict";
-import { BackendPostgres } from "../backend_postgres.ts";
-import type { WorkflowRun } from "../mod.ts";
-import { runParams } from "./backend_conformance/runs.ts";
+import { BackendPostgres } from "../../backend_postgres.ts";
+import type { WorkflowRun } from "../../mod.ts";
+import { runParams } from "../../src/testing/conformance/runs.ts";
 import {
   DATABASE_URL,
   delay,
   postgresTarget,
   randomNamespace,
-} from "./helpers.ts";
+} from "../helpers.ts";
 
 const ignore = postgresTarget.unavailable !== null;
 

@@ -9,10 +9,10 @@
  */
 
 import assert from "node:assert/strict";
-import { BackendSqlite } from "../backend_sqlite.ts";
-import { entries, withTempDir } from "./sqlite_files.ts";
+import { BackendSqlite } from "../../backend_sqlite.ts";
+import { entries, withTempDir } from "./files.ts";
 
-const OPEN_SCRIPT = new URL("./fixtures/sqlite_open.ts", import.meta.url);
+const OPEN_SCRIPT = new URL("../fixtures/sqlite_open.ts", import.meta.url);
 
 /** What the child printed for one path. */
 interface Outcome {

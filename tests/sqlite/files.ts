@@ -5,8 +5,8 @@
 
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import type { CreateWorkflowRunParams } from "../mod.ts";
-import { runParams } from "./backend_conformance/runs.ts";
+import type { CreateWorkflowRunParams } from "../../mod.ts";
+import { runParams } from "../../src/testing/conformance/runs.ts";
 
 /** A run to create, with no options. */
 export const RUN: CreateWorkflowRunParams = runParams("wf", { input: null });

@@ -1,0 +1,22 @@
+/**
+ * The Backend conformance suite against `BackendPostgres`, called as a
+ * third-party backend would call it: through the published entry points.
+ */
+
+import { BackendPostgres } from "@openworkflow/core/postgres";
+import { runBackendConformance } from "@openworkflow/core/testing";
+import { DATABASE_URL, postgresTarget } from "../helpers.ts";
+
+for (const listen of [true, false]) {
+  runBackendConformance({
+    name: listen ? "postgres" : "postgres listen: false",
+    connect: ({ namespaceId }) =>
+      BackendPostgres.connect(DATABASE_URL, {
+        namespaceId,
+        maxConnections: 4,
+        listen,
+      }),
+    test: (name, fn) =>
+      Deno.test({ name, ignore: postgresTarget.unavailable !== null, fn }),
+  });
+}
