@@ -6,9 +6,11 @@
  *   example;
  * - every exported symbol of every entry point, and every public member of
  *   its classes, interfaces, enums and namespaces, has JSDoc (target 100%);
- * - every exported symbol, and every public method and accessor of its
- *   classes and interfaces, has an `@example` (STYLE.md asks one of every
- *   export);
+ * - every exported function and class, and every public method and
+ *   accessor of its classes, has an `@example`, as denoland/std's
+ *   `_tools/check_docs.ts` asks; constants, variables, interfaces, type
+ *   aliases, enums and their members need none (house style for them: a
+ *   concise summary, and `@default` on optional fields; not checked here);
  * - `deno doc --lint` is clean on the entry points;
  * - no slow types: `deno publish --dry-run` succeeds without warnings;
  * - the package has a README with a TypeScript example that imports it,
@@ -35,6 +37,10 @@ interface Member {
   accessibility?: "public" | "protected" | "private";
   /** For class methods: `method`, `getter` or `setter`. */
   kind?: string;
+  /** For class methods: whether the method is static. */
+  isStatic?: boolean;
+  /** For class methods: where the method is declared. */
+  location?: Declaration["location"];
 }
 
 interface Declaration {
@@ -115,8 +121,18 @@ function entryPoints(): string[] {
   return typeof exports === "string" ? [exports] : Object.values(exports);
 }
 
-/** The member lists whose members need an example: methods, accessors. */
-const EXAMPLE_LISTS = ["methods"];
+/** The declaration kinds that need an example (std's rule). */
+const EXAMPLE_KINDS = new Set(["function", "class"]);
+
+/**
+ * Whether a class member is public API that needs an example: a public
+ * method or accessor (static ones too), not a property or constructor.
+ */
+function needsExample(member: Member): boolean {
+  return member.accessibility !== "private" &&
+    member.accessibility !== "protected" &&
+    !(member.name?.startsWith("#") ?? false);
+}
 
 /**
  * Counts documented symbols and members, and those with an example; lists
@@ -148,11 +164,13 @@ function checkSymbols(
           `${name} (${declaration.kind}, ${where(declaration)})`,
         );
       }
-      exampleCount++;
-      if (!hasExample(declaration.jsDoc)) {
-        exampleProblems.push(
-          `${name} (${declaration.kind}, ${where(declaration)})`,
-        );
+      if (EXAMPLE_KINDS.has(declaration.kind)) {
+        exampleCount++;
+        if (!hasExample(declaration.jsDoc)) {
+          exampleProblems.push(
+            `${name} (${declaration.kind}, ${where(declaration)})`,
+          );
+        }
       }
       if (declaration.kind === "namespace") {
         const elements = (declaration.def?.elements ?? []) as DocSymbol[];
@@ -168,12 +186,35 @@ function checkSymbols(
           if (!hasText(member.jsDoc)) {
             memberProblems.push(`${name}.${label} (${where(declaration)})`);
           }
-          if (!EXAMPLE_LISTS.includes(list)) continue;
-          exampleCount++;
-          if (!hasExample(member.jsDoc)) {
-            exampleProblems.push(`${name}.${label} (${where(declaration)})`);
-          }
         }
+      }
+      if (declaration.kind !== "class") continue;
+      // A getter and its setter are one accessor: one example does.
+      const accessors = new Map<string, { ok: boolean; at: string }>();
+      for (const method of (declaration.def?.methods ?? []) as Member[]) {
+        if (!needsExample(method)) continue;
+        const label = `${method.isStatic ? "static " : ""}${name}.${
+          method.name ?? "method"
+        }`;
+        const at = method.location
+          ? where({ ...declaration, location: method.location })
+          : where(declaration);
+        if (method.kind === "getter" || method.kind === "setter") {
+          const seen = accessors.get(label);
+          accessors.set(label, {
+            ok: (seen?.ok ?? false) || hasExample(method.jsDoc),
+            at: seen?.at ?? at,
+          });
+          continue;
+        }
+        exampleCount++;
+        if (!hasExample(method.jsDoc)) {
+          exampleProblems.push(`${label} (method, ${at})`);
+        }
+      }
+      for (const [label, { ok, at }] of accessors) {
+        exampleCount++;
+        if (!ok) exampleProblems.push(`${label} (accessor, ${at})`);
       }
     }
   };
@@ -200,7 +241,7 @@ function checkSymbols(
       problems: memberProblems.map((p) => `no JSDoc: ${p}`),
     },
     examples: {
-      name: "symbols, methods and accessors with an @example",
+      name: "functions, classes, methods and accessors with an @example",
       ok: exampleProblems.length === 0,
       detail: `${exampleCount - exampleProblems.length}/${exampleCount} (${
         percent(exampleProblems.length, exampleCount)

@@ -31,11 +31,6 @@ import type {
 
 /**
  * Options of the {@linkcode OpenWorkflow} constructor.
- *
- * @example
- * ```ts ignore
- * const ow = new OpenWorkflow({ backend: await BackendPostgres.connect(url) });
- * ```
  */
 export interface OpenWorkflowOptions {
   /** The backend implementation to use (e.g. `BackendPostgres`). */
@@ -49,34 +44,37 @@ export interface OpenWorkflowOptions {
 
 /**
  * Filters of {@linkcode OpenWorkflow.listRuns}.
- *
- * @example
- * ```ts
- * import type { ListRunsOptions } from "@openworkflow/core";
- *
- * const failedToday: ListRunsOptions = {
- *   status: "failed",
- *   createdAfter: new Date(Date.now() - 86_400_000),
- *   limit: 20,
- * };
- * console.log(failedToday.status);
- * ```
  */
 export interface ListRunsOptions {
-  /** Only runs of this workflow. */
+  /**
+   * Only runs of this workflow.
+   * @default {undefined}
+   */
   workflowName?: string;
-  /** Only runs in this status (or one of these). */
+  /**
+   * Only runs in this status (or one of these).
+   * @default {undefined}
+   */
   status?: WorkflowRunStatus | readonly WorkflowRunStatus[];
-  /** Only runs created at or after this time. */
+  /**
+   * Only runs created at or after this time.
+   * @default {undefined}
+   */
   createdAfter?: Date;
-  /** Only runs created before this time. */
+  /**
+   * Only runs created before this time.
+   * @default {undefined}
+   */
   createdBefore?: Date;
   /**
    * The page size, at most 1,000.
    * @default {50}
    */
   limit?: number;
-  /** The `nextCursor` of the previous page. */
+  /**
+   * The `nextCursor` of the previous page.
+   * @default {null}
+   */
   cursor?: string | null;
 }
 

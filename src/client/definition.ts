@@ -23,34 +23,25 @@ import type {
 
 /**
  * Options of {@linkcode WorkflowDefinition.run}.
- *
- * @example
- * ```ts
- * import type { WorkflowRunOptions } from "@openworkflow/core";
- *
- * const options: WorkflowRunOptions = {
- *   deadlineAt: new Date(Date.now() + 3_600_000),
- *   availableAt: "10m",
- *   idempotencyKey: "order-1234",
- * };
- * console.log(options.idempotencyKey);
- * ```
  */
 export interface WorkflowRunOptions {
   /**
    * The run fails with `DeadlineExceededError` if not finished by then
    * (a time in years 1 to 9999).
+   * @default {undefined}
    */
   deadlineAt?: Date;
   /**
    * Delays the start: a `Date` (in years 1 to 9999), or a duration from now
    * such as `"5m"` (at most `MAX_DURATION_MS`, 100 years).
+   * @default {undefined}
    */
   availableAt?: Date | Duration;
   /**
    * Starting the same workflow again with the same key returns the existing
    * run's handle instead of creating a second run (enforced by the
    * database, also across processes).
+   * @default {undefined}
    */
   idempotencyKey?: string;
 }

@@ -33,14 +33,6 @@ import { isListening, notifyFinished, onFinished } from "../core/wakeups.ts";
 
 /**
  * Options of {@linkcode WorkflowRunHandle.result}.
- *
- * @example
- * ```ts
- * import type { ResultOptions } from "@openworkflow/core";
- *
- * const options: ResultOptions = { timeoutMs: 10_000, signal: AbortSignal.timeout(20_000) };
- * console.log(options.timeoutMs);
- * ```
  */
 export interface ResultOptions {
   /**
@@ -48,7 +40,10 @@ export interface ResultOptions {
    * @default {DEFAULT_RESULT_TIMEOUT_MS}
    */
   timeoutMs?: number;
-  /** Stops waiting; `result()` then rejects with `signal.reason`. */
+  /**
+   * Stops waiting; `result()` then rejects with `signal.reason`.
+   * @default {undefined}
+   */
   signal?: AbortSignal;
   /**
    * How often to read the run when no notification arrives sooner.

@@ -15,26 +15,7 @@ import type {
   WorkflowSelector,
 } from "./records.ts";
 
-/**
- * Parameters of `Backend.createWorkflowRun`.
- *
- * @example
- * ```ts
- * import type { CreateWorkflowRunParams } from "@openworkflow/core";
- *
- * const params: CreateWorkflowRunParams = {
- *   workflowName: "send-email",
- *   version: null,
- *   config: {},
- *   context: null,
- *   input: { userId: "123" },
- *   availableAt: null, // claimable now
- *   deadlineAt: new Date(Date.now() + 3_600_000),
- *   idempotencyKey: "welcome-123",
- * };
- * console.log(params.workflowName);
- * ```
- */
+/** Parameters of `Backend.createWorkflowRun`. */
 export interface CreateWorkflowRunParams {
   /** The workflow's name, stored as the run's `workflowName`. */
   workflowName: string;
@@ -76,55 +57,19 @@ export interface CreateWorkflowRunParams {
   idempotencyKey: string | null;
 }
 
-/**
- * Parameters of `Backend.getWorkflowRun`.
- *
- * @example
- * ```ts
- * import type { GetWorkflowRunParams } from "@openworkflow/core";
- *
- * const params: GetWorkflowRunParams = { workflowRunId: crypto.randomUUID() };
- * console.log(params.workflowRunId.length); // 36
- * ```
- */
+/** Parameters of `Backend.getWorkflowRun`. */
 export interface GetWorkflowRunParams {
   /** The run's id. Any string: one that names no run yields `null`. */
   workflowRunId: string;
 }
 
-/**
- * Parameters of `Backend.getWorkflowRunStatuses`.
- *
- * @example
- * ```ts
- * import type { GetWorkflowRunStatusesParams } from "@openworkflow/core";
- *
- * const params: GetWorkflowRunStatusesParams = {
- *   workflowRunIds: [crypto.randomUUID(), crypto.randomUUID()],
- * };
- * console.log(params.workflowRunIds.length); // 2
- * ```
- */
+/** Parameters of `Backend.getWorkflowRunStatuses`. */
 export interface GetWorkflowRunStatusesParams {
   /** The runs' ids. Any strings: those that name no run are left out. */
   workflowRunIds: readonly string[];
 }
 
-/**
- * Parameters of `Backend.claimWorkflowRun`.
- *
- * @example
- * ```ts
- * import type { ClaimWorkflowRunParams } from "@openworkflow/core";
- *
- * const params: ClaimWorkflowRunParams = {
- *   workerId: "worker-1",
- *   leaseDurationMs: 30_000,
- *   workflows: [{ name: "send-email", version: null }],
- * };
- * console.log(params.workflows?.length); // 1
- * ```
- */
+/** Parameters of `Backend.claimWorkflowRun`. */
 export interface ClaimWorkflowRunParams {
   /**
    * The claiming worker's id. It becomes the run's `workerId`, and the
@@ -139,45 +84,18 @@ export interface ClaimWorkflowRunParams {
   /**
    * Only runs matching one of these selectors are claimed; `[]` claims
    * nothing. When omitted, runs of any workflow are claimed.
+   * @default {undefined}
    */
   workflows?: readonly WorkflowSelector[];
 }
 
-/**
- * Parameters of `Backend.claimWorkflowRuns`.
- *
- * @example
- * ```ts
- * import type { ClaimWorkflowRunsParams } from "@openworkflow/core";
- *
- * const params: ClaimWorkflowRunsParams = {
- *   workerId: "worker-1",
- *   leaseDurationMs: 30_000,
- *   limit: 10, // the worker's free slots
- * };
- * console.log(params.limit);
- * ```
- */
+/** Parameters of `Backend.claimWorkflowRuns`. */
 export interface ClaimWorkflowRunsParams extends ClaimWorkflowRunParams {
   /** The most runs to claim: a positive integer. */
   limit: number;
 }
 
-/**
- * Parameters of `Backend.heartbeatWorkflowRun`.
- *
- * @example
- * ```ts
- * import type { HeartbeatWorkflowRunParams } from "@openworkflow/core";
- *
- * const params: HeartbeatWorkflowRunParams = {
- *   workflowRunId: crypto.randomUUID(),
- *   workerId: "worker-1",
- *   leaseDurationMs: 30_000,
- * };
- * console.log(params.leaseDurationMs);
- * ```
- */
+/** Parameters of `Backend.heartbeatWorkflowRun`. */
 export interface HeartbeatWorkflowRunParams {
   /** The run's id. */
   workflowRunId: string;
@@ -187,21 +105,7 @@ export interface HeartbeatWorkflowRunParams {
   leaseDurationMs: number;
 }
 
-/**
- * Parameters of `Backend.markWorkflowRunSucceeded`.
- *
- * @example
- * ```ts
- * import type { MarkWorkflowRunSucceededParams } from "@openworkflow/core";
- *
- * const params: MarkWorkflowRunSucceededParams = {
- *   workflowRunId: crypto.randomUUID(),
- *   workerId: "worker-1",
- *   output: { emailId: "e-1" },
- * };
- * console.log(params.output);
- * ```
- */
+/** Parameters of `Backend.markWorkflowRunSucceeded`. */
 export interface MarkWorkflowRunSucceededParams {
   /** The run's id. */
   workflowRunId: string;
@@ -211,21 +115,7 @@ export interface MarkWorkflowRunSucceededParams {
   output: JsonValue | null;
 }
 
-/**
- * Parameters of `Backend.markWorkflowRunFailed`.
- *
- * @example
- * ```ts
- * import type { MarkWorkflowRunFailedParams } from "@openworkflow/core";
- *
- * const params: MarkWorkflowRunFailedParams = {
- *   workflowRunId: crypto.randomUUID(),
- *   workerId: "worker-1",
- *   error: { name: "TypeError", message: "bad input" },
- * };
- * console.log(params.error);
- * ```
- */
+/** Parameters of `Backend.markWorkflowRunFailed`. */
 export interface MarkWorkflowRunFailedParams {
   /** The run's id. */
   workflowRunId: string;
@@ -235,22 +125,7 @@ export interface MarkWorkflowRunFailedParams {
   error: JsonValue;
 }
 
-/**
- * Parameters of `Backend.releaseWorkflowRun`.
- *
- * @example
- * ```ts
- * import type { ReleaseWorkflowRunParams } from "@openworkflow/core";
- *
- * const params: ReleaseWorkflowRunParams = {
- *   workflowRunId: crypto.randomUUID(),
- *   workerId: "worker-1",
- *   status: "sleeping",
- *   availableAt: new Date(Date.now() + 60_000), // a one-minute durable sleep
- * };
- * console.log(params.status);
- * ```
- */
+/** Parameters of `Backend.releaseWorkflowRun`. */
 export interface ReleaseWorkflowRunParams {
   /** The run's id. */
   workflowRunId: string;
@@ -267,42 +142,18 @@ export interface ReleaseWorkflowRunParams {
    * When given (`null` included), replaces the run's `context`: the engine
    * keeps its workflow-level retry bookkeeping there. When omitted,
    * `context` is unchanged.
+   * @default {undefined}
    */
   context?: JsonValue | null;
 }
 
-/**
- * Parameters of `Backend.failExpiredWorkflowRuns`.
- *
- * @example
- * ```ts
- * import type { FailExpiredWorkflowRunsParams } from "@openworkflow/core";
- *
- * const params: FailExpiredWorkflowRunsParams = {
- *   error: { name: "DeadlineExceededError", message: "deadline passed" },
- * };
- * console.log(params.error);
- * ```
- */
+/** Parameters of `Backend.failExpiredWorkflowRuns`. */
 export interface FailExpiredWorkflowRunsParams {
   /** The serialized error to store on each run failed. */
   error: JsonValue;
 }
 
-/**
- * Parameters of `Backend.cancelWorkflowRun`.
- *
- * @example
- * ```ts
- * import type { CancelWorkflowRunParams } from "@openworkflow/core";
- *
- * const params: CancelWorkflowRunParams = {
- *   workflowRunId: crypto.randomUUID(),
- *   error: { name: "WorkflowCanceledError", message: "canceled" },
- * };
- * console.log(params.error);
- * ```
- */
+/** Parameters of `Backend.cancelWorkflowRun`. */
 export interface CancelWorkflowRunParams {
   /** The run's id. Any string: one that names no run yields `null`. */
   workflowRunId: string;
@@ -316,72 +167,45 @@ export interface CancelWorkflowRunParams {
 /**
  * Parameters of `Backend.listWorkflowRuns`. The filters given must all
  * match.
- *
- * @example
- * ```ts
- * import type { ListWorkflowRunsParams } from "@openworkflow/core";
- *
- * const params: ListWorkflowRunsParams = {
- *   workflowName: "send-email",
- *   statuses: ["failed", "canceled"],
- *   createdAfter: new Date(Date.now() - 86_400_000), // the last day
- *   limit: 50,
- * };
- * console.log(params.limit);
- * ```
  */
 export interface ListWorkflowRunsParams {
-  /** Only runs of this workflow name (any version). */
+  /**
+   * Only runs of this workflow name (any version); all names when omitted.
+   * @default {undefined}
+   */
   workflowName?: string;
-  /** Only runs in one of these statuses. */
+  /**
+   * Only runs in one of these statuses; all statuses when omitted.
+   * @default {undefined}
+   */
   statuses?: readonly WorkflowRunStatus[];
-  /** Only runs with `createdAt` at or after this time (inclusive). */
+  /**
+   * Only runs with `createdAt` at or after this time (inclusive).
+   * @default {undefined}
+   */
   createdAfter?: Date;
-  /** Only runs with `createdAt` before this time (exclusive). */
+  /**
+   * Only runs with `createdAt` before this time (exclusive).
+   * @default {undefined}
+   */
   createdBefore?: Date;
   /** The most runs to return: a positive integer (the engine passes 1–1000). */
   limit: number;
   /**
    * The `nextCursor` of the previous page (from a call with the same
    * filters); `null` or omitted for the first page.
+   * @default {null}
    */
   cursor?: string | null;
 }
 
-/**
- * Parameters of `Backend.listStepAttempts`.
- *
- * @example
- * ```ts
- * import type { ListStepAttemptsParams } from "@openworkflow/core";
- *
- * const params: ListStepAttemptsParams = { workflowRunId: crypto.randomUUID() };
- * console.log(params.workflowRunId.length); // 36
- * ```
- */
+/** Parameters of `Backend.listStepAttempts`. */
 export interface ListStepAttemptsParams {
   /** The run's id. Any string: one that names no run yields `[]`. */
   workflowRunId: string;
 }
 
-/**
- * Parameters of `Backend.createStepAttempt`.
- *
- * @example
- * ```ts
- * import type { CreateStepAttemptParams } from "@openworkflow/core";
- *
- * const params: CreateStepAttemptParams = {
- *   workflowRunId: crypto.randomUUID(),
- *   workerId: "worker-1",
- *   stepName: "fetch-user",
- *   kind: "run",
- *   config: {},
- *   context: null,
- * };
- * console.log(params.stepName);
- * ```
- */
+/** Parameters of `Backend.createStepAttempt`. */
 export interface CreateStepAttemptParams {
   /** The run's id. */
   workflowRunId: string;
@@ -406,38 +230,13 @@ export interface CreateStepAttemptParams {
   context: JsonValue | null;
 }
 
-/**
- * Parameters of `Backend.getStepAttempt`.
- *
- * @example
- * ```ts
- * import type { GetStepAttemptParams } from "@openworkflow/core";
- *
- * const params: GetStepAttemptParams = { stepAttemptId: crypto.randomUUID() };
- * console.log(params.stepAttemptId.length); // 36
- * ```
- */
+/** Parameters of `Backend.getStepAttempt`. */
 export interface GetStepAttemptParams {
   /** The attempt's id. Any string: one that names no attempt yields `null`. */
   stepAttemptId: string;
 }
 
-/**
- * Parameters of `Backend.markStepAttemptSucceeded`.
- *
- * @example
- * ```ts
- * import type { MarkStepAttemptSucceededParams } from "@openworkflow/core";
- *
- * const params: MarkStepAttemptSucceededParams = {
- *   workflowRunId: crypto.randomUUID(),
- *   stepAttemptId: crypto.randomUUID(),
- *   workerId: "worker-1",
- *   output: { email: "ada@example.com" },
- * };
- * console.log(params.output);
- * ```
- */
+/** Parameters of `Backend.markStepAttemptSucceeded`. */
 export interface MarkStepAttemptSucceededParams {
   /** The id of the run the attempt belongs to. */
   workflowRunId: string;
@@ -449,22 +248,7 @@ export interface MarkStepAttemptSucceededParams {
   output: JsonValue | null;
 }
 
-/**
- * Parameters of `Backend.markStepAttemptFailed`.
- *
- * @example
- * ```ts
- * import type { MarkStepAttemptFailedParams } from "@openworkflow/core";
- *
- * const params: MarkStepAttemptFailedParams = {
- *   workflowRunId: crypto.randomUUID(),
- *   stepAttemptId: crypto.randomUUID(),
- *   workerId: "worker-1",
- *   error: { name: "Error", message: "timeout", code: "ETIMEDOUT" },
- * };
- * console.log(params.error);
- * ```
- */
+/** Parameters of `Backend.markStepAttemptFailed`. */
 export interface MarkStepAttemptFailedParams {
   /** The id of the run the attempt belongs to. */
   workflowRunId: string;

@@ -11,15 +11,6 @@
  * more `<number><unit>` parts with units `ms`, `s`, `m`, `h`, `d`, `w`
  * (e.g. `"1.5s"`, `"5m"`, `"1h30m"`); at most
  * {@linkcode MAX_DURATION_MS} (100 years) either way.
- *
- * @example
- * ```ts
- * import type { Duration } from "@openworkflow/core";
- *
- * const nap: Duration = "5m";
- * const quick: Duration = 250;
- * console.log(nap, quick);
- * ```
  */
 export type Duration = number | string;
 
@@ -28,13 +19,6 @@ export type Duration = number | string;
  * timeout, a retry interval): 100 years of 365.25 days, in milliseconds.
  * Any time the engine computes from one (now plus the duration) stays well
  * within the times every backend stores (years 1 to 9999).
- *
- * @example
- * ```ts
- * import { MAX_DURATION_MS, parseDuration } from "@openworkflow/core";
- *
- * console.log(parseDuration("5200w") <= MAX_DURATION_MS); // true
- * ```
  */
 export const MAX_DURATION_MS = 3_155_760_000_000;
 

@@ -6,20 +6,12 @@
  * @module
  */
 
-/**
- * Options shared by the error constructors of this module.
- *
- * @example
- * ```ts
- * import { ResultTimeoutError } from "@openworkflow/core";
- *
- * const lastReadError = new Error("connection reset");
- * const error = new ResultTimeoutError("run-1", 5000, { cause: lastReadError });
- * console.log(error.cause === lastReadError); // true
- * ```
- */
+/** Options shared by the error constructors of this module. */
 export interface OpenWorkflowErrorOptions {
-  /** The underlying error, if any. */
+  /**
+   * The underlying error, if any.
+   * @default {undefined}
+   */
   cause?: unknown;
 }
 
@@ -482,14 +474,6 @@ export class PayloadTooLargeError extends OpenWorkflowError {
  * On Postgres, `connect()` reports `"not-found"` for a database that does
  * not exist, `"permission-denied"` for a refused login or a missing
  * privilege, `"read-only"` for a standby, and `"disk-full"`.
- *
- * @example
- * ```ts
- * import type { BackendProblem } from "@openworkflow/core";
- *
- * const problem: BackendProblem = "is-directory";
- * console.log(problem);
- * ```
  */
 export type BackendProblem =
   | "not-found"
@@ -503,28 +487,19 @@ export type BackendProblem =
   | "locked"
   | "cannot-open";
 
-/**
- * Options of the {@linkcode BackendError} constructor.
- *
- * @example
- * ```ts
- * import type { BackendErrorOptions } from "@openworkflow/core";
- *
- * const options: BackendErrorOptions = {
- *   location: "./workflows.db",
- *   problem: "is-directory",
- * };
- * console.log(options.problem);
- * ```
- */
+/** Options of the {@linkcode BackendError} constructor. */
 export interface BackendErrorOptions extends OpenWorkflowErrorOptions {
   /**
    * Where the database is: for SQLite, the path (or URI) given to
    * `connect()`; for Postgres, the connection string with its password
    * masked.
+   * @default {undefined}
    */
   location?: string;
-  /** What is wrong with the database, when known. */
+  /**
+   * What is wrong with the database, when known.
+   * @default {undefined}
+   */
   problem?: BackendProblem;
 }
 

@@ -14,23 +14,13 @@ import type { JsonValue } from "./json.ts";
 /**
  * The status of a workflow run.
  *
- * The seed's statuses are `pending`, `running`, `succeeded` and `failed`.
- * This library adds two:
+ * OpenWorkflow's statuses are `pending`, `running`, `succeeded` and
+ * `failed`. This library adds two:
  * - `sleeping`: the run is parked in a durable sleep until `availableAt`.
  * - `canceled`: terminal; the run was canceled and never runs again.
  *
  * A `pending` run whose `availableAt` is in the future is waiting for a
  * delayed start or for a retry.
- *
- * @example
- * ```ts
- * import type { WorkflowRunStatus } from "@openworkflow/core";
- *
- * function label(status: WorkflowRunStatus): string {
- *   return status === "sleeping" ? "waiting (durable sleep)" : status;
- * }
- * console.log(label("sleeping")); // waiting (durable sleep)
- * ```
  */
 export type WorkflowRunStatus =
   | "pending"
@@ -43,14 +33,6 @@ export type WorkflowRunStatus =
 /**
  * The statuses after which a run never changes again: `succeeded`,
  * `failed` and `canceled`.
- *
- * @example
- * ```ts
- * import { TERMINAL_STATUSES } from "@openworkflow/core";
- *
- * console.log(TERMINAL_STATUSES.includes("canceled")); // true
- * console.log(TERMINAL_STATUSES.includes("sleeping")); // false
- * ```
  */
 export const TERMINAL_STATUSES: readonly WorkflowRunStatus[] = Object.freeze([
   "succeeded",
@@ -58,18 +40,7 @@ export const TERMINAL_STATUSES: readonly WorkflowRunStatus[] = Object.freeze([
   "canceled",
 ]);
 
-/**
- * A workflow run record from the backend.
- *
- * @example
- * ```ts
- * import type { WorkflowRun } from "@openworkflow/core";
- *
- * function describe(run: WorkflowRun): string {
- *   return `${run.workflowName} ${run.id}: ${run.status}`;
- * }
- * ```
- */
+/** A workflow run record from the backend. */
 export interface WorkflowRun {
   /** Unique id: a lower-case UUID the backend made. */
   id: string;
@@ -119,16 +90,8 @@ export interface WorkflowRun {
 }
 
 /**
- * The kind of a step: `run` for `step.run()` (the seed's only kind) and
+ * The kind of a step: `run` for `step.run()` (OpenWorkflow's only kind) and
  * `sleep` for `step.sleep()` and `step.sleepUntil()`.
- *
- * @example
- * ```ts
- * import type { StepKind } from "@openworkflow/core";
- *
- * const label: Record<StepKind, string> = { run: "step", sleep: "sleep" };
- * console.log(label.sleep); // sleep
- * ```
  */
 export type StepKind = "run" | "sleep";
 
@@ -137,31 +100,12 @@ export type StepKind = "run" | "sleep";
  * marked `succeeded` or `failed`. An attempt whose worker lost the run may
  * stay `running` for good: the worker that takes the run over makes a new
  * attempt of a `run` step.
- *
- * @example
- * ```ts
- * import type { StepAttemptStatus } from "@openworkflow/core";
- *
- * function isFinished(status: StepAttemptStatus): boolean {
- *   return status !== "running";
- * }
- * console.log(isFinished("failed")); // true
- * ```
  */
 export type StepAttemptStatus = "running" | "succeeded" | "failed";
 
 /**
  * A step attempt record from the backend. Each execution of a step
  * function (each retry too) is one attempt.
- *
- * @example
- * ```ts
- * import type { StepAttempt } from "@openworkflow/core";
- *
- * function isDone(attempt: StepAttempt): boolean {
- *   return attempt.status === "succeeded";
- * }
- * ```
  */
 export interface StepAttempt {
   /** Unique id: a lower-case UUID the backend made. */
@@ -195,17 +139,6 @@ export interface StepAttempt {
  * Names a workflow definition a worker can execute: a run matches when its
  * `workflowName` equals `name` and its `version` equals `version` (`null`
  * matches only `null`).
- *
- * @example
- * ```ts
- * import type { WorkflowSelector } from "@openworkflow/core";
- *
- * const selectors: WorkflowSelector[] = [
- *   { name: "send-email", version: null },
- *   { name: "charge", version: "v2" },
- * ];
- * console.log(selectors.length); // 2
- * ```
  */
 export interface WorkflowSelector {
   /** The workflow's name. */
@@ -223,23 +156,6 @@ export interface WorkflowSelector {
  *   says how; without it, read the run).
  * - `listening`: notifications are live (`true`), or not (`false`). After a
  *   `true`, notifications may have been missed: re-check everything.
- *
- * @example
- * ```ts
- * import type { BackendNotification } from "@openworkflow/core";
- *
- * function describe(n: BackendNotification): string {
- *   switch (n.kind) {
- *     case "available":
- *       return `runs claimable ${n.availableAt?.toISOString() ?? "now"}`;
- *     case "finished":
- *       return `run ${n.workflowRunId} ${n.outcome?.status ?? "finished"}`;
- *     case "listening":
- *       return n.listening ? "live" : "polling";
- *   }
- * }
- * console.log(describe({ kind: "available", availableAt: null }));
- * ```
  */
 export type BackendNotification =
   | { kind: "available"; availableAt: Date | null }
@@ -249,14 +165,6 @@ export type BackendNotification =
 /**
  * How a run ended, carried by a `finished` notification when it is small
  * enough, so that a waiter needs no read.
- *
- * @example
- * ```ts
- * import type { RunOutcome } from "@openworkflow/core";
- *
- * const outcome: RunOutcome = { status: "succeeded", output: 42, error: null };
- * console.log(outcome.output); // 42
- * ```
  */
 export interface RunOutcome {
   /** The terminal status. */
@@ -267,17 +175,7 @@ export interface RunOutcome {
   error: JsonValue | null;
 }
 
-/**
- * A page of workflow runs, newest first, from `Backend.listWorkflowRuns`.
- *
- * @example
- * ```ts
- * import type { WorkflowRunPage } from "@openworkflow/core";
- *
- * const page: WorkflowRunPage = { runs: [], nextCursor: null };
- * console.log(page.nextCursor === null ? "last page" : "more");
- * ```
- */
+/** A page of workflow runs, newest first, from `Backend.listWorkflowRuns`. */
 export interface WorkflowRunPage {
   /** The runs, newest first (`createdAt` descending). */
   runs: WorkflowRun[];

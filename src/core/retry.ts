@@ -20,18 +20,25 @@ import type { JsonValue } from "./json.ts";
  * A policy is checked where it is given (`step.run`, `defineWorkflow`):
  * an unknown field (a misspelling such as `maxAtempts`) is a `TypeError`;
  * the intervals must be finite and at most `MAX_DURATION_MS` (100 years).
+ * An omitted field takes its value from {@linkcode DEFAULT_STEP_RETRY_POLICY}
+ * (for a step) or {@linkcode DEFAULT_WORKFLOW_RETRY_POLICY} (for a
+ * workflow), which differ only in `maxAttempts`.
  *
- * @example
+ * @example Ten attempts, waiting 0.5 s, 1 s, 2 s, 4 s, then 5 s each (±20%)
  * ```ts
  * import type { RetryPolicy } from "@openworkflow/core";
  *
- * const patient: RetryPolicy = { maxAttempts: 10, initialIntervalMs: 500, maxIntervalMs: 30_000 };
- * console.log(patient.maxAttempts);
+ * const patient: RetryPolicy = {
+ *   maxAttempts: 10,
+ *   initialIntervalMs: 500, // doubled each time (the default backoffCoefficient)
+ *   maxIntervalMs: 5_000,
+ * };
  * ```
  */
 export interface RetryPolicy {
   /**
    * How many attempts in all, the first included; `1` means no retry.
+   * `1` by default for a workflow.
    * @default {3}
    */
   maxAttempts?: number;
@@ -59,16 +66,8 @@ export interface RetryPolicy {
 }
 
 /**
- * The retry policy of a step that sets none: 3 attempts, waiting about 1 s
- * and then 2 s.
- *
- * @example A step policy that changes only the number of attempts
- * ```ts
- * import { DEFAULT_STEP_RETRY_POLICY, type RetryPolicy } from "@openworkflow/core";
- *
- * const retry: RetryPolicy = { ...DEFAULT_STEP_RETRY_POLICY, maxAttempts: 5 };
- * console.log(retry.initialIntervalMs); // 1000
- * ```
+ * The retry policy of a step that sets none, and the values of the fields a
+ * step's policy omits: 3 attempts, waiting about 1 s and then 2 s.
  */
 export const DEFAULT_STEP_RETRY_POLICY: Readonly<Required<RetryPolicy>> = Object
   .freeze({
@@ -81,14 +80,7 @@ export const DEFAULT_STEP_RETRY_POLICY: Readonly<Required<RetryPolicy>> = Object
 
 /**
  * The policy of a workflow that sets none: one attempt (a failed run is not
- * retried as a whole).
- *
- * @example
- * ```ts
- * import { DEFAULT_WORKFLOW_RETRY_POLICY } from "@openworkflow/core";
- *
- * console.log(DEFAULT_WORKFLOW_RETRY_POLICY.maxAttempts); // 1
- * ```
+ * retried as a whole). A workflow policy's omitted fields take its values.
  */
 export const DEFAULT_WORKFLOW_RETRY_POLICY: Readonly<Required<RetryPolicy>> =
   Object.freeze({ ...DEFAULT_STEP_RETRY_POLICY, maxAttempts: 1 });

@@ -7,21 +7,7 @@
 import type { Duration } from "./duration.ts";
 import type { RetryPolicy } from "./retry.ts";
 
-/**
- * Configuration of one `step.run()` call.
- *
- * @example
- * ```ts
- * import type { StepFunctionConfig } from "@openworkflow/core";
- *
- * const config: StepFunctionConfig = {
- *   name: "charge-card",
- *   retry: { maxAttempts: 5 },
- *   timeoutMs: 10_000,
- * };
- * console.log(config.name);
- * ```
- */
+/** Configuration of one `step.run()` call. */
 export interface StepFunctionConfig {
   /**
    * The step's name: unique within the run and deterministic (never
@@ -38,23 +24,12 @@ export interface StepFunctionConfig {
    * `signal` is aborted); the failure is retried per `retry`. Any positive
    * number up to `MAX_DURATION_MS` (100 years) is honoured, also past
    * `setTimeout`'s limit of about 24.8 days. No timeout when omitted.
+   * @default {undefined}
    */
   timeoutMs?: number;
 }
 
-/**
- * What a step function receives.
- *
- * @example
- * ```ts
- * import type { StepFunctionContext } from "@openworkflow/core";
- *
- * async function load({ signal }: StepFunctionContext): Promise<number> {
- *   signal.throwIfAborted();
- *   return 42;
- * }
- * ```
- */
+/** What a step function receives. */
 export interface StepFunctionContext {
   /**
    * Aborted when the step should stop: the run was canceled, the worker
@@ -72,14 +47,6 @@ export interface StepFunctionContext {
  * The function a step runs. Sync or async; `undefined` is stored and
  * returned as `null`. Its result must be a JSON value (`Date` and other
  * `toJSON` values are converted as `JSON.stringify` does).
- *
- * @example
- * ```ts
- * import type { StepFunction } from "@openworkflow/core";
- *
- * const double: StepFunction<number> = () => 21 * 2;
- * console.log(double({ signal: new AbortController().signal, attempt: 1 }));
- * ```
  */
 export type StepFunction<Output> = (
   context: StepFunctionContext,

@@ -7,29 +7,7 @@
 import type { RetryPolicy } from "./retry.ts";
 import type { StepApi } from "./step_api.ts";
 
-/**
- * Configuration of `OpenWorkflow.defineWorkflow()`.
- *
- * @example
- * ```ts
- * import type { WorkflowDefinitionConfig } from "@openworkflow/core";
- *
- * const config: WorkflowDefinitionConfig = { name: "send-invoice", version: "2" };
- * console.log(config.name);
- * ```
- *
- * @example Retry the whole run when the workflow function throws
- * ```ts
- * import type { WorkflowDefinitionConfig } from "@openworkflow/core";
- *
- * const config: WorkflowDefinitionConfig = {
- *   name: "place-order",
- *   // Up to 3 runs of the workflow, about 1 s and then 2 s apart.
- *   retry: { maxAttempts: 3, initialIntervalMs: 1_000 },
- * };
- * console.log(config.retry?.maxAttempts); // 3
- * ```
- */
+/** Configuration of `OpenWorkflow.defineWorkflow()`. */
 export interface WorkflowDefinitionConfig {
   /** The workflow's name, unique within a client. */
   name: string;
@@ -42,23 +20,15 @@ export interface WorkflowDefinitionConfig {
   /**
    * Retries the whole run when the workflow function throws: the run is
    * parked for the backoff, then replayed. Completed steps keep their
-   * results; steps that had failed for good get a fresh retry budget.
+   * results; steps that had failed for good get a fresh retry budget. Set
+   * `maxAttempts` above 1 to retry: it defaults to 1 here, and the other
+   * fields as for a step.
    * @default {DEFAULT_WORKFLOW_RETRY_POLICY} (one attempt: no retry)
    */
   retry?: RetryPolicy;
 }
 
-/**
- * Facts about the run being executed, passed to the workflow function.
- *
- * @example
- * ```ts
- * import type { WorkflowRunInfo } from "@openworkflow/core";
- *
- * const info: WorkflowRunInfo = { id: "4f1c…", workflowName: "greet", version: null, attempt: 1 };
- * console.log(info.attempt);
- * ```
- */
+/** Facts about the run being executed, passed to the workflow function. */
 export interface WorkflowRunInfo {
   /** The run's id. */
   id: string;
@@ -70,18 +40,7 @@ export interface WorkflowRunInfo {
   attempt: number;
 }
 
-/**
- * What a workflow function receives.
- *
- * @example
- * ```ts
- * import type { WorkflowFunctionParams } from "@openworkflow/core";
- *
- * function describe({ input, run }: WorkflowFunctionParams<{ id: string }>): string {
- *   return `${run.workflowName} for ${input.id}`;
- * }
- * ```
- */
+/** What a workflow function receives. */
 export interface WorkflowFunctionParams<Input> {
   /** The input the run was started with. */
   input: Input;
@@ -95,15 +54,6 @@ export interface WorkflowFunctionParams<Input> {
  * The function signature for defining workflow logic. It may be executed
  * more than once for one run (after a crash, a sleep or a retry wait): keep
  * it deterministic and put side effects in steps.
- *
- * @example
- * ```ts
- * import type { WorkflowFunction } from "@openworkflow/core";
- *
- * const greet: WorkflowFunction<{ name: string }, string> = async ({ input, step }) => {
- *   return await step.run({ name: "greet" }, () => `Hello, ${input.name}!`);
- * };
- * ```
  */
 export type WorkflowFunction<Input, Output> = (
   params: WorkflowFunctionParams<Input>,

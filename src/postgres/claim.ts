@@ -1,7 +1,7 @@
 /**
  * The claim statement of `BackendPostgres`, in a module of its own so that
- * the benchmarks explain the very statement the engine sends
- * (bench/scaling/explain.ts runs it through a driver that records it).
+ * the benchmarks explain the very statement the engine sends (they run it
+ * through a driver that records it).
  *
  * @module
  */

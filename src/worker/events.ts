@@ -19,19 +19,6 @@ import { getLogger } from "@logtape/logtape";
  *   another worker took it, or it was canceled); the execution stopped.
  * - `error`: the backend failed (claiming, heartbeating or writing); the
  *   worker goes on, and the run is resumed once its lease lapses.
- *
- * @example Listen to the events that need attention
- * ```ts
- * import { OpenWorkflow, type WorkerEventType } from "@openworkflow/core";
- * import { BackendSqlite } from "@openworkflow/core/sqlite";
- *
- * await using backend = await BackendSqlite.connect(":memory:");
- * const worker = new OpenWorkflow({ backend }).newWorker();
- * const watched: WorkerEventType[] = ["run-failed", "lease-lost", "error"];
- * for (const type of watched) {
- *   worker.addEventListener(type, (event) => console.warn(type, event));
- * }
- * ```
  */
 export type WorkerEventType =
   | "run-claimed"
@@ -42,37 +29,34 @@ export type WorkerEventType =
   | "lease-lost"
   | "error";
 
-/**
- * What a {@linkcode WorkerEvent} carries.
- *
- * @example
- * ```ts
- * import { WorkerEvent, type WorkerEventInit } from "@openworkflow/core";
- *
- * const init: WorkerEventInit = {
- *   workerId: "worker-1",
- *   workflowRunId: crypto.randomUUID(),
- *   workflowName: "send-email",
- *   stepName: "send",
- *   attempt: 2,
- *   error: new Error("SMTP timeout"),
- * };
- * const event = new WorkerEvent("step-failed", init);
- * console.log(event.type, event.stepName, event.attempt); // step-failed send 2
- * ```
- */
+/** What a {@linkcode WorkerEvent} carries. */
 export interface WorkerEventInit {
   /** The worker's id. */
   workerId: string;
-  /** The run concerned, if any. */
+  /**
+   * The run concerned, if any.
+   * @default {null}
+   */
   workflowRunId?: string | null;
-  /** The run's workflow, if any. */
+  /**
+   * The run's workflow, if any.
+   * @default {null}
+   */
   workflowName?: string | null;
-  /** The step concerned, if any. */
+  /**
+   * The step concerned, if any.
+   * @default {null}
+   */
   stepName?: string | null;
-  /** The attempt (of the step, or the run's claim count), if any. */
+  /**
+   * The attempt (of the step, or the run's claim count), if any.
+   * @default {null}
+   */
   attempt?: number | null;
-  /** The error, for `run-failed`, `step-failed`, `lease-lost` and `error`. */
+  /**
+   * The error, for `run-failed`, `step-failed`, `lease-lost` and `error`.
+   * @default {undefined}
+   */
   error?: unknown;
 }
 

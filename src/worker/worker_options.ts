@@ -59,11 +59,6 @@ export interface WorkerWorkflow {
 
 /**
  * Options of the {@linkcode Worker} constructor.
- *
- * @example
- * ```ts ignore
- * const worker = new Worker({ backend, workflows: [greet], concurrency: 10 });
- * ```
  */
 export interface WorkerOptions {
   /** The backend to claim runs from. */
