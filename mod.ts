@@ -80,35 +80,7 @@ export {
   MAX_DURATION_MS,
   parseDuration,
 } from "./src/core/duration.ts";
-export type {
-  Backend,
-  BackendNotification,
-  CancelWorkflowRunParams,
-  ClaimWorkflowRunParams,
-  ClaimWorkflowRunsParams,
-  CreateStepAttemptParams,
-  CreateWorkflowRunParams,
-  FailExpiredWorkflowRunsParams,
-  GetStepAttemptParams,
-  GetWorkflowRunParams,
-  GetWorkflowRunStatusesParams,
-  HeartbeatWorkflowRunParams,
-  ListStepAttemptsParams,
-  ListWorkflowRunsParams,
-  MarkStepAttemptFailedParams,
-  MarkStepAttemptSucceededParams,
-  MarkWorkflowRunFailedParams,
-  MarkWorkflowRunSucceededParams,
-  ReleaseWorkflowRunParams,
-  RunOutcome,
-  StepAttempt,
-  StepAttemptStatus,
-  StepKind,
-  WorkflowRun,
-  WorkflowRunPage,
-  WorkflowRunStatus,
-  WorkflowSelector,
-} from "./src/core/backend.ts";
+export type * from "./src/core/backend.ts";
 export { TERMINAL_STATUSES } from "./src/core/backend.ts";
 export type {
   JsonPrimitive,
