@@ -3,6 +3,21 @@
  * function against the run's step history, runs the steps that have no
  * stored result, and ends by completing, failing or parking the run.
  *
+ * How it works. The workflow function is called once per execution and
+ * races against `RunState.suspended`: the first of "the function
+ * returned", "it threw" and "a suspension" decides the outcome. A
+ * suspension comes from a step (`park`: a sleep or a retry not yet due; the
+ * step's promise never settles, so the function stops there for good), from
+ * the worker (`abort`: a lost lease, a cancel, a failed write) or from the
+ * deadline timer. Steps started before the outcome may still be running
+ * (branches of a `Promise.all`): `#finish` lets each record its outcome
+ * first, unless the run stops meanwhile, so that the next execution finds
+ * every result that was computed. Only then does the run's one finishing
+ * write go out (succeed, fail, or release until the earliest due time of
+ * all parked branches). Whatever happens, the finally block aborts the
+ * signals of steps still running and waits for the backend calls already
+ * sent, so that no write of this execution lands after it ended.
+ *
  * @module
  */
 

@@ -2,6 +2,21 @@
  * `Steps`: the step API of one execution (`step.run`, `step.sleep`,
  * `step.sleepUntil`): memoized results, retries, timeouts, durable sleeps.
  *
+ * How a step runs. Its name is claimed first (unique within the run), then
+ * its history decides: a succeeded attempt returns the stored output; a
+ * `running` attempt of a `run` step was cut off by a crash and is recorded
+ * failed (`interrupted.ts`); failures within the retry budget whose retry
+ * is not due yet park the run. Otherwise an attempt row is created, the
+ * writes of the steps that had returned before this one was called are
+ * awaited (never those of siblings running beside it), and the function
+ * runs with a signal of its own that follows the run's only while it runs.
+ * Its output is returned at once and stored behind (`storeBehind`), so a
+ * chain of steps costs one round trip each, not two. A backend failure in
+ * any of this suspends the whole execution (`abort`): the step's promise
+ * never settles and nothing more is written. A suspended step returns a
+ * fresh never-settling promise, so a parked execution holds no reference
+ * that keeps it alive.
+ *
  * @module
  */
 

@@ -3,6 +3,17 @@
  * with its lease kept alive, sweeps expired deadlines, and waits while
  * there is nothing to do.
  *
+ * One loop per worker. Each round claims at most the free slots in one
+ * call, and starts an execution per run without awaiting it; a full batch
+ * means more may be waiting, so the loop claims again at once. Otherwise it
+ * sleeps until the earliest of: a wake-up (a run created or released in
+ * this process, a notification from the database, a slot freed), the next
+ * due time it knows of, the poll interval (longer while notifications are
+ * live), or a growing backoff after errors. A run claimed again while its
+ * previous execution winds down waits for that one to end, so that two
+ * executions of one run never overlap in one worker. `stop()` aborts the
+ * loop's signal, wakes the sleep and awaits every execution in flight.
+ *
  * @module
  */
 
