@@ -65,11 +65,21 @@ export type {
   WorkflowRunInfo,
 } from "./src/core/workflow.ts";
 export type {
+  ChildWorkflow,
+  ChildWorkflowOptions,
+  SendSignalResult,
+  StandardSchemaIssue,
+  StandardSchemaProps,
+  StandardSchemaResult,
+  StandardSchemaV1,
   StepApi,
   StepFunction,
   StepFunctionConfig,
   StepFunctionContext,
+  StepSendSignalConfig,
+  WaitForSignalConfig,
 } from "./src/core/step_api.ts";
+export type { SendSignalOptions } from "./src/client/signals.ts";
 export {
   DEFAULT_STEP_RETRY_POLICY,
   DEFAULT_WORKFLOW_RETRY_POLICY,
@@ -111,9 +121,12 @@ export {
   PayloadTooLargeError,
   ResultTimeoutError,
   SchemaVersionError,
+  type SignalIssue,
+  SignalValidationError,
   StepInterruptedError,
   StepTimeoutError,
   WorkflowCanceledError,
   WorkflowFailedError,
+  WorkflowRunFinishedError,
   WorkflowRunNotFoundError,
 } from "./src/core/errors.ts";

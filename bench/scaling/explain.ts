@@ -102,6 +102,8 @@ export async function explainClaimPostgres(
         channel: channelOf(SCHEMA),
         runs: sql(`${SCHEMA}.workflow_runs`),
         steps: sql(`${SCHEMA}.step_attempts`),
+        signals: sql(`${SCHEMA}.signals`),
+        deliveries: sql(`${SCHEMA}.signal_deliveries`),
       };
       sent = recorded;
       try {

@@ -15,6 +15,8 @@ import type {
 } from "../core/backend.ts";
 import { WorkflowDefinition } from "./definition.ts";
 import { cancelWorkflowRun, WorkflowRunHandle } from "./handle.ts";
+import { sendSignal, type SendSignalOptions } from "./signals.ts";
+import type { SendSignalResult } from "../core/step_api.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "../core/limits.ts";
 import {
   checkName,
@@ -66,6 +68,12 @@ export interface ListRunsOptions {
    * @default {undefined}
    */
   createdBefore?: Date;
+  /**
+   * Only the children of this run (started with `step.runWorkflow()` or
+   * `step.startWorkflow()`).
+   * @default {undefined}
+   */
+  parentWorkflowRunId?: string;
   /**
    * The page size, at most 1,000.
    * @default {50}
@@ -305,6 +313,9 @@ export class OpenWorkflow {
       createdBefore: options.createdBefore === undefined
         ? undefined
         : checkTime(options.createdBefore, what, "createdBefore"),
+      parentWorkflowRunId: options.parentWorkflowRunId === undefined
+        ? undefined
+        : checkName(options.parentWorkflowRunId, what, "parentWorkflowRunId"),
       limit,
       cursor: options.cursor ?? null,
     });
@@ -341,5 +352,46 @@ export class OpenWorkflow {
   async cancelRun(workflowRunId: string): Promise<WorkflowRun> {
     checkName(workflowRunId, "cancel run", "workflowRunId");
     return await cancelWorkflowRun(this.#backend, workflowRunId);
+  }
+
+  /**
+   * Sends a signal to a run (`workflowRunId`) or, without one, to every
+   * unfinished run of the namespace created before the send. A signal
+   * addressed to a run is kept until the run waits for it
+   * (`step.waitForSignal()`), and delivered exactly once; a broadcast
+   * reaches each run at most once. Waiting runs wake within milliseconds.
+   *
+   * @param options The signal's name and data, its addressee, and an
+   * idempotency key.
+   * @returns The runs that were waiting for it and received it at once.
+   * @throws {TypeError} for an empty name, or a backend without signals.
+   * @throws {NotJsonError} for data that is not JSON (nothing is stored).
+   * @throws {PayloadTooLargeError} for data over the payload limit.
+   * @throws {WorkflowRunNotFoundError} when `workflowRunId` names no run.
+   * @throws {WorkflowRunFinishedError} when that run has finished.
+   *
+   * @example Approve an expense from a web handler
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { OpenWorkflow } from "@openworkflow/core";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const ow = new OpenWorkflow({ backend });
+   * const expense = ow.defineWorkflow({ name: "expense" }, async ({ step }) => {
+   *   const reply = await step.waitForSignal<{ approved: boolean }>({ signal: "approval" });
+   *   return reply?.data.approved ? "paid" : "refused";
+   * });
+   * const handle = await expense.run();
+   * // Sent before the run waits: kept, and delivered when it does.
+   * await ow.sendSignal({ signal: "approval", data: { approved: true }, workflowRunId: handle.id });
+   * const worker = ow.newWorker();
+   * await worker.start();
+   * assert.equal(await handle.result(), "paid");
+   * await worker.stop();
+   * ```
+   */
+  async sendSignal(options: SendSignalOptions): Promise<SendSignalResult> {
+    return await sendSignal(this.#backend, options, this.#maxPayloadBytes);
   }
 }

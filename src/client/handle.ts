@@ -24,12 +24,20 @@ import {
 } from "../core/errors.ts";
 import { deserializeError, serializeError } from "../core/json.ts";
 import { raceAbort, Wakeup, withTimeout } from "../core/waits.ts";
+import { DEFAULT_MAX_PAYLOAD_BYTES } from "../core/limits.ts";
+import type { SendSignalResult } from "../core/step_api.ts";
+import { sendSignal } from "./signals.ts";
 import {
   checkOptions,
   checkPositiveMs,
   checkSignal,
 } from "../core/validate.ts";
-import { isListening, notifyFinished, onFinished } from "../core/wakeups.ts";
+import {
+  isListening,
+  notifyAvailable,
+  notifyFinished,
+  onFinished,
+} from "../core/wakeups.ts";
 
 /**
  * Options of {@linkcode WorkflowRunHandle.result}.
@@ -253,6 +261,33 @@ export class WorkflowRunHandle<Output = unknown> {
   cancel(): Promise<WorkflowRun> {
     return cancelWorkflowRun(this.#backend, this.workflowRun.id);
   }
+
+  /**
+   * Sends a signal to this run; see {@linkcode OpenWorkflow.sendSignal}.
+   * Payloads are limited to `DEFAULT_MAX_PAYLOAD_BYTES` here; use
+   * `OpenWorkflow.sendSignal()` for a client's own limit.
+   *
+   * @param signal The signal's name.
+   * @param data The signal's data: a JSON value.
+   * @returns The runs that received it at once: this one, if it was
+   * waiting for it.
+   * @throws {WorkflowRunFinishedError} when the run has finished.
+   * @throws {NotJsonError|PayloadTooLargeError} for data that cannot be
+   * stored.
+   *
+   * @example
+   * ```ts ignore
+   * const handle = await expense.run({ amount: 120 });
+   * await handle.sendSignal("approval", { approved: true });
+   * ```
+   */
+  sendSignal(signal: string, data?: unknown): Promise<SendSignalResult> {
+    return sendSignal(
+      this.#backend,
+      { signal, data, workflowRunId: this.workflowRun.id },
+      DEFAULT_MAX_PAYLOAD_BYTES,
+    );
+  }
 }
 
 /**
@@ -317,6 +352,8 @@ export async function cancelWorkflowRun(
     error: serializeError(new WorkflowCanceledError(workflowRunId)),
   });
   if (run === null) throw new WorkflowRunNotFoundError(workflowRunId);
+  // A child's parent, and the children canceled with it, are due now.
+  notifyAvailable(backend);
   notifyFinished(
     backend,
     workflowRunId,

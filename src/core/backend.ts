@@ -31,7 +31,11 @@ import type {
   MarkStepAttemptSucceededParams,
   MarkWorkflowRunFailedParams,
   MarkWorkflowRunSucceededParams,
+  ReceivedSignal,
+  ReceiveSignalParams,
   ReleaseWorkflowRunParams,
+  SendSignalOutcome,
+  SendSignalParams,
 } from "./backend_params.ts";
 
 export { TERMINAL_STATUSES } from "./records.ts";
@@ -108,7 +112,19 @@ export type * from "./backend_params.ts";
  * 9. **Notifications** (`subscribe`) are optional: the engine polls, and
  *    polls less while they are live.
  * 10. **Optional methods** (`getWorkflowRunStatuses`, `subscribe`) may be
- *    left out: the engine then reads runs one by one, and polls.
+ *    left out: the engine then reads runs one by one, and polls. Without
+ *    `sendSignal` and `receiveSignal`, signals are refused with a
+ *    `TypeError`.
+ * 11. **Children and wake-ups.** A run created with a
+ *    `parentWorkflowRunId` and not `detached` is attached: canceling the
+ *    parent cancels it (and its own attached children, recursively), and
+ *    when it finishes (succeeds, fails, is canceled or passes its deadline)
+ *    the parent is woken in the same write. Waking a run (this, or a signal
+ *    sent to it while it waits) makes it claimable at once when it is
+ *    `pending` or `sleeping`; when it is `running`, the next
+ *    `releaseWorkflowRun` of it makes it claimable at once instead of at
+ *    its `availableAt`, so that a wake-up during an execution is never
+ *    lost. A claim clears that mark.
  *
  * ## Checking an implementation
  *
@@ -142,7 +158,8 @@ export interface Backend {
    * `context`, `input`, `deadlineAt` and `idempotencyKey` as given;
    * `availableAt` = `params.availableAt`, or now + `availableAfterMs`;
    * `createdAt` = `updatedAt` = now; `workerId`, `output`, `error`,
-   * `startedAt` and `completedAt` `null`; `attempts` 0. When
+   * `startedAt` and `completedAt` `null`; `attempts` 0;
+   * `parentWorkflowRunId` as given (`null` by default; see rule 11). When
    * `idempotencyKey` is not `null` and a run of `workflowName` in the
    * namespace has it, that run is returned unchanged and nothing is
    * written, also when concurrent calls race (let the database enforce it).
@@ -416,8 +433,10 @@ export interface Backend {
    * From `availableAt` any worker may claim the run again. Fenced (rule 5).
    * With notifications: sends `available` (with `availableAt`). The engine
    * parks runs so: for a durable sleep (`sleeping`), for a step retry's
-   * wait (`pending`), and for a workflow-level retry (`pending`, with its
-   * bookkeeping in `context`).
+   * wait (`pending`), for a workflow-level retry (`pending`, with its
+   * bookkeeping in `context`), and while it waits for signals or children
+   * (`sleeping`). A run woken since its claim (rule 11) becomes claimable
+   * at once, whatever `availableAt` says.
    *
    * @param params The run, its holder, and where it goes.
    * @returns Resolves once the run is released.
@@ -483,9 +502,11 @@ export interface Backend {
   /**
    * Cancels a run that has not finished (`pending`, `running` or
    * `sleeping`): sets `status` `canceled`, `error` = `params.error`, and
-   * `completedAt` = `updatedAt` = now. Not fenced: a worker executing the
-   * run loses it, and its next fenced write throws `LeaseLostError`. A
-   * finished run is left unchanged. With notifications: sends `finished`.
+   * `completedAt` = `updatedAt` = now, and does the same to its attached
+   * unfinished children, recursively (rule 11). Not fenced: a worker
+   * executing the run loses it, and its next fenced write throws
+   * `LeaseLostError`. A finished run is left unchanged. With notifications:
+   * sends `finished` for each run canceled.
    *
    * @param params The run and the error to store.
    * @returns The run after the call (canceled, or unchanged when it had
@@ -755,4 +776,73 @@ export interface Backend {
    * ```
    */
   subscribe?(listener: (notification: BackendNotification) => void): () => void;
+
+  /**
+   * Stores a signal and wakes the runs waiting for it (rule 11): for an
+   * addressed signal, the run if it has a `running` `signal-wait` attempt
+   * for this name; for a broadcast, every unfinished run of the namespace
+   * created before the send that has one. The signal stays stored for the
+   * runs that wait for it later (`receiveSignal`). When `idempotencyKey`
+   * is not `null` and a signal of the namespace has it, nothing is stored
+   * and that send's outcome is returned, also when concurrent calls race.
+   * Not fenced. With notifications: sends `available` for the runs woken.
+   *
+   * @param params The signal, its data, its addressee and its key.
+   * @returns What the send did: `sent` with the runs woken, or why nothing
+   * was stored (`run-not-found`, `run-finished`).
+   * @throws {BackendError} when the database fails.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const outcome = await backend.sendSignal?.({
+   *   signal: "deploy-done", data: { ok: true }, workflowRunId: null, idempotencyKey: null,
+   * });
+   * assert.deepEqual(outcome, { kind: "sent", workflowRunIds: [] });
+   * ```
+   */
+  sendSignal?(params: SendSignalParams): Promise<SendSignalOutcome>;
+
+  /**
+   * Delivers a signal to a run's `signal-wait` attempt, exactly once: the
+   * signal already delivered to this attempt, if any (so that a retried
+   * call returns the same one); else the oldest (in the order sent) of
+   * the signals of this name that the run may receive and has not:
+   * addressed to it and delivered to no attempt, or broadcast after the run
+   * was created and not yet delivered to this run. Records the delivery in
+   * the same atomic write. Fenced (rule 5).
+   *
+   * @param params The run, its holder, the waiting attempt and the name.
+   * @returns The signal delivered, or `null` when there is none.
+   * @throws {LeaseLostError} unless the worker holds the run.
+   * @throws {BackendError} when the database fails.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const run = await backend.createWorkflowRun({
+   *   workflowName: "approve", version: null, config: {}, context: null,
+   *   input: null, availableAt: null, deadlineAt: null, idempotencyKey: null,
+   * });
+   * await backend.sendSignal?.({
+   *   signal: "approval", data: { ok: true }, workflowRunId: run.id, idempotencyKey: null,
+   * });
+   * await backend.claimWorkflowRun({ workerId: "w1", leaseDurationMs: 30_000 });
+   * const attempt = await backend.createStepAttempt({
+   *   workflowRunId: run.id, workerId: "w1", stepName: "approval",
+   *   kind: "signal-wait", config: { signal: "approval" }, context: null,
+   * });
+   * const received = await backend.receiveSignal?.({
+   *   workflowRunId: run.id, workerId: "w1", stepAttemptId: attempt.id, signal: "approval",
+   * });
+   * assert.deepEqual(received?.data, { ok: true });
+   * ```
+   */
+  receiveSignal?(params: ReceiveSignalParams): Promise<ReceivedSignal | null>;
 }

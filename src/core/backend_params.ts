@@ -55,6 +55,20 @@ export interface CreateWorkflowRunParams {
    * with the same key makes another run.
    */
   idempotencyKey: string | null;
+  /**
+   * The run starting this one as its child, stored as the new run's
+   * `parentWorkflowRunId`.
+   * @default {null}
+   */
+  parentWorkflowRunId?: string | null;
+  /**
+   * With a parent: `false` (attached) means that canceling the parent
+   * cancels this run, and that this run finishing wakes the parent (makes
+   * it claimable at once, see `releaseWorkflowRun`); `true` (detached)
+   * means neither.
+   * @default {false}
+   */
+  detached?: boolean;
 }
 
 /** Parameters of `Backend.getWorkflowRun`. */
@@ -189,6 +203,11 @@ export interface ListWorkflowRunsParams {
    * @default {undefined}
    */
   createdBefore?: Date;
+  /**
+   * Only the children of this run (runs whose `parentWorkflowRunId` it is).
+   * @default {undefined}
+   */
+  parentWorkflowRunId?: string;
   /** The most runs to return: a positive integer (the engine passes 1–1000). */
   limit: number;
   /**
@@ -261,4 +280,64 @@ export interface MarkStepAttemptFailedParams {
    * `error`.
    */
   error: JsonValue;
+}
+
+/** Parameters of `Backend.sendSignal`. */
+export interface SendSignalParams {
+  /** The signal's name: a non-empty string. */
+  signal: string;
+  /** The signal's data (`null` for none). */
+  data: JsonValue | null;
+  /**
+   * The run it is addressed to, or `null` for a broadcast to every
+   * unfinished run of the namespace created before the send.
+   */
+  workflowRunId: string | null;
+  /**
+   * When not `null`, a second send with this key in the namespace stores
+   * nothing and returns the first send's result.
+   */
+  idempotencyKey: string | null;
+}
+
+/** What `Backend.sendSignal` did. */
+export type SendSignalOutcome =
+  | {
+    /** The signal was stored (or had been, under its idempotency key). */
+    kind: "sent";
+    /**
+     * The runs that were waiting for the signal (had a `running`
+     * `signal-wait` attempt for its name) and were woken to receive it.
+     */
+    workflowRunIds: string[];
+  }
+  | {
+    /** The addressed run does not exist; nothing was stored. */
+    kind: "run-not-found";
+  }
+  | {
+    /** The addressed run has finished; nothing was stored. */
+    kind: "run-finished";
+    /** The run's status. */
+    status: WorkflowRunStatus;
+  };
+
+/** Parameters of `Backend.receiveSignal`. */
+export interface ReceiveSignalParams {
+  /** The run that waits. */
+  workflowRunId: string;
+  /** The worker that holds the run's lease. */
+  workerId: string;
+  /** The run's `signal-wait` attempt that receives the signal. */
+  stepAttemptId: string;
+  /** The signal's name. */
+  signal: string;
+}
+
+/** A signal delivered to a `signal-wait` attempt. */
+export interface ReceivedSignal {
+  /** The signal's id. */
+  signalId: string;
+  /** Its data. */
+  data: JsonValue | null;
 }

@@ -122,6 +122,102 @@ export class WorkflowRunNotFoundError extends OpenWorkflowError {
 }
 
 /**
+ * An action needs an unfinished run, and the run has finished: a signal
+ * addressed to a run that succeeded, failed or was canceled. Nothing was
+ * stored.
+ *
+ * @example
+ * ```ts
+ * import { WorkflowRunFinishedError } from "@openworkflow/core";
+ *
+ * const error = new WorkflowRunFinishedError("run-1", "succeeded", "send signal 'approval'");
+ * console.log(error.message); // Cannot send signal 'approval': workflow run run-1 has finished (succeeded)
+ * ```
+ */
+export class WorkflowRunFinishedError extends OpenWorkflowError {
+  /** The error's name, `"WorkflowRunFinishedError"`. */
+  override name = "WorkflowRunFinishedError" as const;
+  /** The finished run's id. */
+  readonly workflowRunId: string;
+  /** Its status: `succeeded`, `failed` or `canceled`. */
+  readonly status: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param workflowRunId The finished run's id.
+   * @param status Its status.
+   * @param action What could not be done, e.g. `"send signal 'approval'"`.
+   */
+  constructor(workflowRunId: string, status: string, action: string) {
+    super(
+      `Cannot ${action}: workflow run ${workflowRunId} has finished (${status})`,
+    );
+    this.workflowRunId = workflowRunId;
+    this.status = status;
+  }
+}
+
+/**
+ * A signal's data failed the schema its `step.waitForSignal()` gave: the
+ * step fails for good (the workflow may catch it). `issues` are the
+ * schema's, as Standard Schema reports them.
+ *
+ * @example
+ * ```ts
+ * import { SignalValidationError } from "@openworkflow/core";
+ *
+ * const error = new SignalValidationError("approval", [
+ *   { message: "Expected boolean", path: ["approved"] },
+ * ]);
+ * console.log(error.message); // Signal 'approval' failed its schema: approved: Expected boolean
+ * ```
+ */
+export class SignalValidationError extends OpenWorkflowError {
+  /** The error's name, `"SignalValidationError"`. */
+  override name = "SignalValidationError" as const;
+  /** The signal's name. */
+  readonly signal: string;
+  /** What the schema found wrong. */
+  readonly issues: readonly SignalIssue[];
+
+  /**
+   * Creates the error.
+   *
+   * @param signal The signal's name.
+   * @param issues What the schema found wrong.
+   */
+  constructor(signal: string, issues: readonly SignalIssue[]) {
+    super(
+      `Signal '${signal}' failed its schema: ${
+        issues.map((issue) =>
+          issue.path === undefined || issue.path.length === 0
+            ? issue.message
+            : `${
+              issue.path.map((part) =>
+                String(typeof part === "object" ? part.key : part)
+              ).join(".")
+            }: ${issue.message}`
+        ).join("; ")
+      }`,
+    );
+    this.signal = signal;
+    this.issues = issues;
+  }
+}
+
+/** One problem a schema found in a signal's data. */
+export interface SignalIssue {
+  /** What is wrong. */
+  message: string;
+  /**
+   * Where, as keys from the data's root.
+   * @default {undefined}
+   */
+  path?: readonly (PropertyKey | { key: PropertyKey })[];
+}
+
+/**
  * `WorkflowRunHandle.result()` rejects with this when the run did not reach
  * a terminal status within the timeout. The run itself is unaffected.
  *

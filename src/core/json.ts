@@ -5,6 +5,7 @@
  * @module
  */
 
+import * as errors from "./errors.ts";
 import { NotJsonError } from "./errors.ts";
 
 /**
@@ -53,7 +54,7 @@ export function encodeJson(
   value: unknown,
   subject: string,
 ): { text: string; value: JsonValue } {
-  const converted = convert(value, subject, "", new Set(), 0);
+  const converted = convert(value, subject, "", "", new Set(), 0);
   const normalized = converted === undefined ? null : converted;
   const text = JSON.stringify(normalized);
   if (typeof normalized === "object" && normalized !== null) {
@@ -95,16 +96,16 @@ function convert(
   value: unknown,
   subject: string,
   path: string,
+  key: string,
   ancestors: Set<object>,
   depth: number,
 ): JsonValue | undefined {
+  // `toJSON` gets the property name or array index, as from JSON.stringify.
   if (
     value !== null && typeof value === "object" &&
     typeof (value as { toJSON?: unknown }).toJSON === "function"
   ) {
-    value = (value as { toJSON(key: string): unknown }).toJSON(
-      path.slice(path.lastIndexOf(".") + 1),
-    );
+    value = (value as { toJSON(key: string): unknown }).toJSON(key);
   }
   switch (typeof value) {
     case "string":
@@ -140,19 +141,26 @@ function convert(
   ancestors.add(object);
   try {
     if (Array.isArray(object)) {
-      return object.map((item, index) =>
-        convert(item, subject, `${path}[${index}]`, ancestors, depth + 1) ??
-          null
-      );
+      // Holes of a sparse array become `null`, as in the text.
+      return Array.from(object, (item, index) =>
+        convert(
+          item,
+          subject,
+          `${path}[${index}]`,
+          String(index),
+          ancestors,
+          depth + 1,
+        ) ?? null);
     }
     if (
       object instanceof Boolean || object instanceof Number ||
-      object instanceof String
+      object instanceof String || object instanceof BigInt
     ) {
       return convert(
         object.valueOf(),
         subject,
         path,
+        key,
         ancestors,
         depth + 1,
       );
@@ -163,6 +171,7 @@ function convert(
         (object as Record<string, unknown>)[key],
         subject,
         path === "" ? key : `${path}.${key}`,
+        key,
         ancestors,
         depth + 1,
       );
@@ -255,10 +264,7 @@ function cap(text: string): string {
 }
 
 /** The error classes a stored error comes back as, by name. */
-const BUILT_IN_ERRORS: Record<
-  string,
-  (new (message?: string, options?: ErrorOptions) => Error) | undefined
-> = {
+const ERROR_CLASSES: Record<string, ErrorConstructorLike | undefined> = {
   __proto__: null as never,
   TypeError,
   RangeError,
@@ -266,26 +272,38 @@ const BUILT_IN_ERRORS: Record<
   ReferenceError,
   EvalError,
   URIError,
-  NotJsonError,
+  ...errors,
 };
+
+type ErrorConstructorLike = abstract new (...args: never[]) => Error;
 
 /**
  * Rehydrates a stored error: an `Error` with the stored `name`, `message`,
  * `stack`, other properties and `cause`. A built-in error (`TypeError`,
- * `RangeError`, …) comes back as an instance of its class.
+ * `RangeError`, …) or one of this library's comes back as an instance of
+ * its class.
  */
 export function deserializeError(stored: JsonValue | null): Error {
   if (stored === null || typeof stored !== "object" || Array.isArray(stored)) {
     return new Error(`Unknown error: ${JSON.stringify(stored)}`);
   }
   const { name, message, stack, cause, ...rest } = stored;
-  // Built-in error classes come back as themselves, so that `instanceof
-  // TypeError` holds on replay as it did when the error was thrown.
-  const ErrorClass = (typeof name === "string" && BUILT_IN_ERRORS[name]) ||
+  // Built-in and library error classes come back as themselves, so that
+  // `instanceof` holds on replay as it did when the error was thrown. The
+  // library's classes are made without their constructors (whose
+  // arguments differ); their fields come back with the other properties.
+  const ErrorClass = (typeof name === "string" && ERROR_CLASSES[name]) ||
     Error;
-  const error = new ErrorClass(typeof message === "string" ? message : "", {
-    cause: cause === undefined ? undefined : deserializeError(cause),
-  });
+  const error: Error = Reflect.construct(
+    ErrorClass.prototype instanceof errors.OpenWorkflowError ||
+      ErrorClass === errors.OpenWorkflowError
+      ? Error
+      : ErrorClass,
+    [typeof message === "string" ? message : "", {
+      cause: cause === undefined ? undefined : deserializeError(cause),
+    }],
+    ErrorClass,
+  );
   if (cause === undefined) delete (error as { cause?: unknown }).cause;
   Object.defineProperty(error, "name", {
     value: typeof name === "string" ? name : "Error",
@@ -301,6 +319,14 @@ export function deserializeError(stored: JsonValue | null): Error {
       enumerable: false,
     });
   }
-  Object.assign(error, rest);
+  // Defined, not assigned: a stored `__proto__` key stays a plain property.
+  for (const [key, item] of Object.entries(rest)) {
+    Object.defineProperty(error, key, {
+      value: item,
+      configurable: true,
+      writable: true,
+      enumerable: true,
+    });
+  }
   return error;
 }

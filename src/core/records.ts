@@ -87,13 +87,25 @@ export interface WorkflowRun {
   startedAt: Date | null;
   /** When the record last changed (backend clock). */
   updatedAt: Date;
+  /**
+   * The run that started this one as its child (`step.runWorkflow()` or
+   * `step.startWorkflow()`), or `null`.
+   */
+  parentWorkflowRunId: string | null;
 }
 
 /**
- * The kind of a step: `run` for `step.run()` (OpenWorkflow's only kind) and
- * `sleep` for `step.sleep()` and `step.sleepUntil()`.
+ * The kind of a step: `run` for `step.run()` (OpenWorkflow's only kind),
+ * `sleep` for `step.sleep()` and `step.sleepUntil()`, `signal-wait` for
+ * `step.waitForSignal()`, `signal-send` for `step.sendSignal()`, and
+ * `workflow` for `step.runWorkflow()` and `step.startWorkflow()`.
  */
-export type StepKind = "run" | "sleep";
+export type StepKind =
+  | "run"
+  | "sleep"
+  | "signal-wait"
+  | "signal-send"
+  | "workflow";
 
 /**
  * The status of a step attempt: `running` from its creation until it is

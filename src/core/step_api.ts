@@ -4,8 +4,17 @@
  * @module
  */
 
+import type { StandardSchemaV1 } from "./standard_schema.ts";
 import type { Duration } from "./duration.ts";
+import type { JsonValue } from "./json.ts";
 import type { RetryPolicy } from "./retry.ts";
+
+export type {
+  StandardSchemaIssue,
+  StandardSchemaProps,
+  StandardSchemaResult,
+  StandardSchemaV1,
+} from "./standard_schema.ts";
 
 /** Configuration of one `step.run()` call. */
 export interface StepFunctionConfig {
@@ -51,6 +60,88 @@ export interface StepFunctionContext {
 export type StepFunction<Output> = (
   context: StepFunctionContext,
 ) => Promise<Output | undefined> | Output | undefined;
+
+/** Configuration of `step.waitForSignal()`. */
+export interface WaitForSignalConfig<Data = JsonValue> {
+  /** The name of the signal to wait for. */
+  signal: string;
+  /**
+   * The step's name, unique within the run.
+   * @default {config.signal}
+   */
+  name?: string;
+  /**
+   * How long to wait (at most `MAX_DURATION_MS`); `waitForSignal()` then
+   * returns `null` and the run goes on.
+   * @default {undefined} (no timeout)
+   */
+  timeout?: Duration;
+  /**
+   * A Standard Schema (Zod, Valibot, ArkType, ...) the signal's data must
+   * satisfy; its output is what `waitForSignal()` returns. Data that fails
+   * it fails the step for good with `SignalValidationError`.
+   * @default {undefined}
+   */
+  schema?: StandardSchemaV1<unknown, Data>;
+}
+
+/** Configuration of `step.sendSignal()`. */
+export interface StepSendSignalConfig {
+  /** The signal's name. */
+  signal: string;
+  /**
+   * The signal's data: a JSON value.
+   * @default {null}
+   */
+  data?: unknown;
+  /**
+   * The run to send it to. Without it, the signal is a broadcast: every
+   * unfinished run of the namespace created before it that waits for its
+   * name receives it once.
+   * @default {undefined}
+   */
+  workflowRunId?: string;
+  /**
+   * The step's name, unique within the run.
+   * @default {`send:${config.signal}`}
+   */
+  name?: string;
+}
+
+/** What sending a signal did. */
+export interface SendSignalResult {
+  /** The runs that were waiting for the signal and received it at once. */
+  workflowRunIds: string[];
+}
+
+/**
+ * A workflow a run can start as its child: a `WorkflowDefinition`, or any
+ * object with its name, version and function.
+ */
+export interface ChildWorkflow<Input = unknown, Output = unknown> {
+  /** The workflow's name. */
+  readonly name: string;
+  /** The workflow's version. */
+  readonly version: string | null;
+  /** The workflow's function (only its type is used). */
+  fn(params: { input: Input }): Promise<Output> | Output;
+}
+
+/** Options of `step.runWorkflow()` and `step.startWorkflow()`. */
+export interface ChildWorkflowOptions {
+  /**
+   * The step's name, unique within the run.
+   * @default {the child workflow's name}
+   */
+  name?: string;
+  /**
+   * `runWorkflow()` only: how long to wait for the child (at most
+   * `MAX_DURATION_MS`); past it the child is canceled and the step fails
+   * with `StepTimeoutError`.
+   * @default {undefined} (no timeout)
+   */
+  timeout?: Duration;
+}
 
 /**
  * The step API, passed to every workflow function as `step`.
@@ -184,4 +275,126 @@ export interface StepApi {
    * ```
    */
   sleepUntil(name: string, until: Date): Promise<void>;
+  /**
+   * Waits durably for a signal sent with `ow.sendSignal()`,
+   * `handle.sendSignal()` or `step.sendSignal()`. The run releases its
+   * worker meanwhile and wakes within milliseconds of the send. A signal
+   * addressed to the run before it waits is kept and delivered when it
+   * does; each wait receives the oldest undelivered signal of its name,
+   * exactly once, in the order they were sent. Broadcasts (no run named)
+   * sent after the run was created count too, each at most once.
+   *
+   * @param config The signal's name, and the step's name, timeout and schema.
+   * @returns `{ data }`, or `null` once `timeout` has passed.
+   * @throws {SignalValidationError} when the data fails `schema` (the step
+   * fails for good).
+   * @throws {DuplicateStepNameError} when the name was used before in the run.
+   * @throws {TypeError|RangeError} for an empty signal name or a bad timeout.
+   *
+   * @example Wait for an approval, for three days at most
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { OpenWorkflow } from "@openworkflow/core";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const ow = new OpenWorkflow({ backend });
+   * const expense = ow.defineWorkflow({ name: "expense" }, async ({ step }) => {
+   *   const reply = await step.waitForSignal<{ approved: boolean }>({
+   *     signal: "approval",
+   *     timeout: "3d",
+   *   });
+   *   return reply === null ? "timed out" : reply.data.approved ? "paid" : "refused";
+   * });
+   * const worker = ow.newWorker();
+   * await worker.start();
+   * const handle = await expense.run();
+   * await handle.sendSignal("approval", { approved: true });
+   * assert.equal(await handle.result(), "paid");
+   * await worker.stop();
+   * ```
+   */
+  waitForSignal<Data = JsonValue>(
+    config: WaitForSignalConfig<Data>,
+  ): Promise<{ data: Data } | null>;
+  /**
+   * Sends a signal as a step: a replay never sends it twice.
+   *
+   * @param config The signal, its data, the run it is for (none: a
+   * broadcast), and the step's name.
+   * @returns The runs that were waiting for it and received it at once.
+   * @throws {WorkflowRunNotFoundError} when `workflowRunId` names no run.
+   * @throws {WorkflowRunFinishedError} when that run has finished.
+   * @throws {NotJsonError|PayloadTooLargeError} for data that cannot be
+   * stored.
+   *
+   * @example Tell a waiting run from another workflow
+   * ```ts ignore
+   * await step.sendSignal({ signal: "approval", data: { approved: true }, workflowRunId });
+   * ```
+   */
+  sendSignal(config: StepSendSignalConfig): Promise<SendSignalResult>;
+  /**
+   * Starts `workflow` as a child run and waits for its output, durably: the
+   * parent releases its worker meanwhile (a worker with `concurrency: 1`
+   * runs both) and wakes when the child finishes. A replay never starts a
+   * second child. Canceling the parent cancels the child.
+   *
+   * @param workflow The child workflow's definition.
+   * @param input The child's input.
+   * @param options The step's name and a timeout.
+   * @returns The child's output.
+   * @throws {WorkflowFailedError} when the child failed; its `cause` is the
+   * child's error.
+   * @throws {WorkflowCanceledError} when the child was canceled.
+   * @throws {StepTimeoutError} when `timeout` passed first; the child is
+   * canceled.
+   *
+   * @example Price an order in a child workflow
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { OpenWorkflow } from "@openworkflow/core";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const ow = new OpenWorkflow({ backend });
+   * const price = ow.defineWorkflow<{ items: number }, number>(
+   *   { name: "price" },
+   *   ({ input }) => input.items * 5,
+   * );
+   * const order = ow.defineWorkflow({ name: "order" }, async ({ step }) => {
+   *   const total = await step.runWorkflow(price, { items: 3 }, { timeout: "1h" });
+   *   return `total ${total}`;
+   * });
+   * const worker = ow.newWorker({ concurrency: 1 });
+   * await worker.start();
+   * assert.equal(await (await order.run()).result(), "total 15");
+   * await worker.stop();
+   * ```
+   */
+  runWorkflow<Input, Output>(
+    workflow: ChildWorkflow<Input, Output>,
+    input: Input,
+    options?: ChildWorkflowOptions,
+  ): Promise<Output>;
+  /**
+   * Starts `workflow` as a detached child run, as a step (a replay never
+   * starts a second one), and returns at once. The child records the
+   * parent's id, but keeps running when the parent is canceled.
+   *
+   * @param workflow The child workflow's definition.
+   * @param input The child's input.
+   * @param options The step's name.
+   * @returns The child run's id.
+   *
+   * @example Fire and forget
+   * ```ts ignore
+   * const { workflowRunId } = await step.startWorkflow(audit, { orderId }, { name: "audit" });
+   * ```
+   */
+  startWorkflow<Input>(
+    workflow: ChildWorkflow<Input, unknown>,
+    input: Input,
+    options?: ChildWorkflowOptions,
+  ): Promise<{ workflowRunId: string }>;
 }

@@ -9,17 +9,18 @@
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
- * Resolves after `ms`, or at once when `signal` aborts (never rejects).
+ * Resolves after `ms` (however long: see `setLongTimeout`), or at once
+ * when `signal` aborts (never rejects).
  */
 export function delay(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
     const done = () => {
-      clearTimeout(timer);
+      cancel();
       signal?.removeEventListener("abort", done);
       resolve();
     };
-    const timer = setTimeout(done, Math.min(ms, MAX_TIMER_MS));
+    const cancel = setLongTimeout(done, ms);
     signal?.addEventListener("abort", done, { once: true });
   });
 }

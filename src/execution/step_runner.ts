@@ -47,27 +47,20 @@ import {
   retryDelayMs,
 } from "../core/retry.ts";
 import type { RunState } from "./run_state.ts";
+import { runWorkflow, startWorkflow } from "./child_steps.ts";
+import { sendSignal, signalMethods, waitForSignal } from "./signal_steps.ts";
+import { handled, never, type StepOutcome, SUSPENDED } from "./step_outcome.ts";
 import type {
+  ChildWorkflow,
+  ChildWorkflowOptions,
+  SendSignalResult,
   StepApi,
   StepFunction,
   StepFunctionConfig,
+  StepSendSignalConfig,
+  WaitForSignalConfig,
 } from "../core/step_api.ts";
 import { checkName, checkTime } from "../core/validate.ts";
-
-type StepOutcome =
-  | { kind: "value"; value: JsonValue }
-  | { kind: "error"; error: Error }
-  | { kind: "suspended" };
-
-const SUSPENDED: StepOutcome = { kind: "suspended" };
-/** What a step returns once the run is suspended: it never settles. */
-/**
- * A promise that never settles, fresh for each use: a shared one would keep
- * every parked execution reachable through its reactions, for good.
- */
-function never(): Promise<never> {
-  return new Promise(() => {});
-}
 
 /** The step API of one execution. */
 export class Steps implements StepApi {
@@ -331,6 +324,123 @@ export class Steps implements StepApi {
     }
   }
 
+  waitForSignal<Data = JsonValue>(
+    config: WaitForSignalConfig<Data>,
+  ): Promise<{ data: Data } | null> {
+    return this.#checked(() => {
+      const signal = checkSignalName(config, "wait for signal");
+      const what = `wait for signal '${signal}'`;
+      signalMethods(this.#s.options.backend, what);
+      const name = this.#useName(config.name ?? signal, what);
+      const timeoutMs = config.timeout === undefined
+        ? undefined
+        : parseDuration(config.timeout, `timeout of ${what}`);
+      const schema = config.schema;
+      if (
+        schema !== undefined &&
+        typeof schema?.["~standard"]?.validate !== "function"
+      ) {
+        throw new TypeError(
+          `Cannot ${what}: 'schema' must be a Standard Schema (with ~standard.validate), received ${typeof schema}`,
+        );
+      }
+      return waitForSignal(this.#s, {
+        name,
+        signal,
+        timeoutMs,
+        schema: schema as WaitForSignalConfig["schema"],
+      });
+    });
+  }
+
+  sendSignal(config: StepSendSignalConfig): Promise<SendSignalResult> {
+    return this.#checked(() => {
+      const signal = checkSignalName(config, "send signal");
+      const what = `send signal '${signal}'`;
+      signalMethods(this.#s.options.backend, what);
+      const name = this.#useName(config.name ?? `send:${signal}`, what);
+      const workflowRunId = config.workflowRunId ?? null;
+      if (workflowRunId !== null && typeof workflowRunId !== "string") {
+        throw new TypeError(
+          `Cannot ${what}: 'workflowRunId' must be a string, received ${typeof workflowRunId}`,
+        );
+      }
+      const data = this.#s.encode(
+        config.data ?? null,
+        `data of signal '${signal}'`,
+      );
+      return sendSignal(this.#s, { name, signal, data, workflowRunId });
+    });
+  }
+
+  runWorkflow<Input, Output>(
+    workflow: ChildWorkflow<Input, Output>,
+    input: Input,
+    options: ChildWorkflowOptions = {},
+  ): Promise<Output> {
+    return this.#checked(
+      () => runWorkflow(this.#s, this.#child(workflow, input, options, "run")),
+    );
+  }
+
+  startWorkflow<Input>(
+    workflow: ChildWorkflow<Input, unknown>,
+    input: Input,
+    options: ChildWorkflowOptions = {},
+  ): Promise<{ workflowRunId: string }> {
+    return this.#checked(
+      () =>
+        startWorkflow(this.#s, this.#child(workflow, input, options, "start")),
+    );
+  }
+
+  /** Checks a child step's arguments and encodes its input. */
+  #child(
+    workflow: ChildWorkflow<unknown, unknown>,
+    input: unknown,
+    options: ChildWorkflowOptions,
+    verb: "run" | "start",
+  ) {
+    if (
+      workflow === null || typeof workflow !== "object" ||
+      typeof workflow.name !== "string"
+    ) {
+      throw new TypeError(
+        `Cannot ${verb} workflow: 'workflow' must be a workflow definition, received ${
+          workflow === null ? "null" : typeof workflow
+        }`,
+      );
+    }
+    const what = `${verb} workflow '${workflow.name}'`;
+    if (options === null || typeof options !== "object") {
+      throw new TypeError(`Cannot ${what}: 'options' must be an object`);
+    }
+    const name = this.#useName(options.name ?? workflow.name, what);
+    const timeoutMs = options.timeout === undefined
+      ? undefined
+      : parseDuration(options.timeout, `timeout of ${what}`);
+    return {
+      name,
+      workflowName: workflow.name,
+      version: workflow.version ?? null,
+      input: this.#s.encode(input, `input of workflow '${workflow.name}'`),
+      timeoutMs,
+    };
+  }
+
+  /**
+   * Runs a step whose arguments `start` checks (synchronously, writing
+   * nothing: a bad argument rejects the step's promise) before it goes.
+   */
+  #checked<T>(start: () => Promise<StepOutcome>): Promise<T> {
+    if (this.#s.suspension !== null) return never();
+    try {
+      return handled(this.#step<T>(start()));
+    } catch (error) {
+      return handled(Promise.reject(error));
+    }
+  }
+
   async #sleepStep(name: string, resumeAt: () => number): Promise<StepOutcome> {
     const last = this.#s.history.get(name)?.at(-1);
     if (last?.status === "succeeded") return { kind: "value", value: null };
@@ -372,14 +482,19 @@ export class Steps implements StepApi {
   }
 }
 
-/**
- * Marks a step's promise as handled, so that a step the workflow never
- * awaits cannot end the process with an unhandled rejection; whoever awaits
- * it still sees the rejection.
- */
-function handled<T>(promise: Promise<T>): Promise<T> {
-  promise.catch(() => {});
-  return promise;
+/** A signal step's `signal`: a non-empty string. */
+function checkSignalName(
+  config: { signal?: unknown } | null | undefined,
+  what: string,
+): string {
+  if (config === null || typeof config !== "object") {
+    throw new TypeError(
+      `Cannot ${what}: 'config' must be an object with a 'signal', received ${
+        config === null ? "null" : typeof config
+      }`,
+    );
+  }
+  return checkName(config.signal, what, "signal");
 }
 
 function resumeAtOf(attempt: StepAttempt): number | null {

@@ -24,7 +24,11 @@ import type {
   MarkStepAttemptSucceededParams,
   MarkWorkflowRunFailedParams,
   MarkWorkflowRunSucceededParams,
+  ReceivedSignal,
+  ReceiveSignalParams,
   ReleaseWorkflowRunParams,
+  SendSignalOutcome,
+  SendSignalParams,
   StepAttempt,
   WorkflowRun,
   WorkflowRunPage,
@@ -51,6 +55,7 @@ import {
   selectWorkflowRunStatuses,
 } from "./runs.ts";
 import type { Scope } from "./scope.ts";
+import { receiveSignal, sendSignal } from "./signals.ts";
 import { selectStepAttempt, selectStepAttempts } from "./steps.ts";
 import { flushIsolated, type Write } from "./writes.ts";
 
@@ -103,6 +108,8 @@ export class BackendPostgres implements Backend {
       channel: channelOf(schema),
       runs: sql(`${schema}.workflow_runs`),
       steps: sql(`${schema}.step_attempts`),
+      signals: sql(`${schema}.signals`),
+      deliveries: sql(`${schema}.signal_deliveries`),
     };
     this.#scope = s;
     this.#getRuns = new Batcher(
@@ -373,6 +380,14 @@ export class BackendPostgres implements Backend {
       unsubscribe();
       this.#unsubscribers.delete(unsubscribe);
     };
+  }
+
+  sendSignal(params: SendSignalParams): Promise<SendSignalOutcome> {
+    return guard("send signal", sendSignal(this.#scope, params));
+  }
+
+  receiveSignal(params: ReceiveSignalParams): Promise<ReceivedSignal | null> {
+    return guard("receive signal", receiveSignal(this.#scope, params));
   }
 
   /**

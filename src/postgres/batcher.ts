@@ -84,6 +84,17 @@ export class Batcher<Item, Result> {
       for (const pending of batch) pending.reject(error);
       return;
     }
+    if (!Array.isArray(outcomes) || outcomes.length !== batch.length) {
+      // A flush must answer every item: anything else is a bug, reported
+      // to every caller rather than leaving one waiting.
+      const error = new TypeError(
+        `A batch of ${batch.length} got ${
+          Array.isArray(outcomes) ? outcomes.length : typeof outcomes
+        } outcomes`,
+      );
+      for (const pending of batch) pending.reject(error);
+      return;
+    }
     batch.forEach((pending, i) => {
       const outcome = outcomes[i];
       if (outcome instanceof Error) pending.reject(outcome);

@@ -72,6 +72,7 @@ export async function claimWorkflowRuns(
       UPDATE ${runs} r SET
         status = 'running',
         worker_id = ${params.workerId},
+        wake_requested = false,
         attempts = r.attempts + 1,
         available_at = now() + ${params.leaseDurationMs} * interval '1 millisecond',
         started_at = coalesce(r.started_at, now()),

@@ -10,6 +10,7 @@ import type {
   ListWorkflowRunsParams,
   WorkflowRunPage,
 } from "../core/backend.ts";
+import { isUuid } from "../sql/checks.ts";
 import { type Cursor, toPage } from "../sql/cursor.ts";
 import { type Row, toWorkflowRun } from "./rows.ts";
 import type { Scope } from "./scope.ts";
@@ -41,6 +42,13 @@ export async function selectWorkflowRunPage(
       : sql`AND status IN (SELECT json_array_elements_text(${
         JSON.stringify(params.statuses)
       }::text::json))`
+  }
+        ${
+    params.parentWorkflowRunId === undefined
+      ? sql``
+      : isUuid(params.parentWorkflowRunId)
+      ? sql`AND parent_workflow_run_id = ${params.parentWorkflowRunId}`
+      : sql`AND false`
   }
         ${
     params.createdAfter === undefined

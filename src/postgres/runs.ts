@@ -29,12 +29,13 @@ export async function createWorkflowRuns(
   const rows = await sql<Row[]>`
     INSERT INTO ${s.runs} (
       namespace_id, id, workflow_name, version, status, idempotency_key,
-      config, context, input, available_at, deadline_at
+      config, context, input, available_at, deadline_at,
+      parent_workflow_run_id, detached
     )
     SELECT ${ns}, v.id, v.workflow_name, v.version, 'pending', v.idempotency_key,
       v.config::json, v.context::json, v.input::json,
       coalesce(v.available_at, now() + v.after_ms * interval '1 millisecond'),
-      v.deadline_at
+      v.deadline_at, v.parent_id, v.detached
     FROM json_to_recordset(${
     items(batch.map((p) => ({
       id: p.id,
@@ -47,11 +48,14 @@ export async function createWorkflowRuns(
       available_at: p.availableAt?.toISOString() ?? null,
       after_ms: p.availableAfterMs ?? 0,
       deadline_at: p.deadlineAt?.toISOString() ?? null,
+      parent_id: p.parentWorkflowRunId ?? null,
+      detached: p.detached === true,
     })))
   }::text::json) AS v(
       id uuid, workflow_name text, version text, idempotency_key text,
       config text, context text, input text,
-      available_at timestamptz, after_ms double precision, deadline_at timestamptz
+      available_at timestamptz, after_ms double precision, deadline_at timestamptz,
+      parent_id uuid, detached boolean
     )
     ON CONFLICT (namespace_id, workflow_name, idempotency_key)
       WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -137,8 +141,32 @@ export type RunTransition =
   | ({ kind: "release" } & ReleaseWorkflowRunParams);
 
 /**
+ * Wakes the runs of `parents` (a fragment selecting `id`s) that are not
+ * changed by the same statement (see `Backend`, rule 11): a `pending` or
+ * `sleeping` one is claimable at once, a `running` one at its next release;
+ * and notifies.
+ */
+function wakeRuns(
+  s: Scope,
+  parents: ReturnType<Scope["sql"]>,
+  changed: ReturnType<Scope["sql"]>,
+): ReturnType<Scope["sql"]> {
+  const ns = s.namespaceId;
+  return s.sql`
+    UPDATE ${s.runs} p SET wake_requested = true, updated_at = now(),
+      available_at = CASE WHEN p.status = 'running' THEN p.available_at
+        ELSE least(p.available_at, now()) END
+    WHERE p.namespace_id = ${ns} AND p.id IN (${parents})
+      AND p.id NOT IN (${changed})
+      AND p.status IN ('pending', 'running', 'sleeping')
+    RETURNING pg_notify(${s.channel}, ${availablePayload(ns)})`;
+}
+
+/**
  * Completes, fails or releases runs, fenced to their owners, and notifies:
  * `finished` for completed and failed runs, `available` for released ones.
+ * Finishing an attached child wakes its parent; a run woken since its claim
+ * is released claimable at once.
  */
 export async function transitionWorkflowRuns(
   s: Scope,
@@ -146,16 +174,7 @@ export async function transitionWorkflowRuns(
 ): Promise<(void | Error)[]> {
   const ns = s.namespaceId;
   const rows = await s.sql<Row[]>`
-    UPDATE ${s.runs} r SET
-      status = CASE v.kind WHEN 'release' THEN v.status ELSE v.kind END,
-      output = CASE v.kind WHEN 'succeeded' THEN v.output::json ELSE r.output END,
-      error = CASE v.kind WHEN 'failed' THEN v.error::json ELSE r.error END,
-      context = CASE WHEN v.set_context THEN v.context::json ELSE r.context END,
-      available_at = CASE v.kind WHEN 'release'
-        THEN coalesce(v.available_at, now()) ELSE r.available_at END,
-      completed_at = CASE v.kind WHEN 'release' THEN NULL ELSE now() END,
-      updated_at = now()
-    FROM json_to_recordset(${
+    WITH v AS (SELECT * FROM json_to_recordset(${
     items(batch.map((p) => ({
       kind: p.kind,
       id: p.workflowRunId,
@@ -172,7 +191,30 @@ export async function transitionWorkflowRuns(
   }::text::json) AS v(
       kind text, id uuid, worker_id text, output text, error text,
       status text, available_at timestamptz, set_context boolean, context text
-    )
+    )),
+    parents AS (
+      SELECT c.parent_workflow_run_id AS id FROM ${s.runs} c JOIN v
+        ON c.namespace_id = ${ns} AND c.id = v.id
+      WHERE v.kind <> 'release' AND c.status = 'running'
+        AND c.worker_id = v.worker_id
+        AND c.parent_workflow_run_id IS NOT NULL AND NOT c.detached
+    ),
+    woken AS (${
+    wakeRuns(s, s.sql`SELECT id FROM parents`, s.sql`SELECT id FROM v`)
+  })
+    UPDATE ${s.runs} r SET
+      status = CASE v.kind WHEN 'release' THEN v.status ELSE v.kind END,
+      output = CASE v.kind WHEN 'succeeded' THEN v.output::json ELSE r.output END,
+      error = CASE v.kind WHEN 'failed' THEN v.error::json ELSE r.error END,
+      context = CASE WHEN v.set_context THEN v.context::json ELSE r.context END,
+      available_at = CASE
+        WHEN v.kind <> 'release' THEN r.available_at
+        WHEN r.wake_requested OR r.id IN (SELECT id FROM parents) THEN now()
+        ELSE coalesce(v.available_at, now()) END,
+      wake_requested = false,
+      completed_at = CASE v.kind WHEN 'release' THEN NULL ELSE now() END,
+      updated_at = now()
+    FROM v
     WHERE r.namespace_id = ${ns} AND r.id = v.id
       AND r.status = 'running' AND r.worker_id = v.worker_id
     RETURNING r.id, CASE WHEN v.kind = 'release' THEN pg_notify(${s.channel},
@@ -214,15 +256,29 @@ export async function failExpiredWorkflowRuns(
 ): Promise<number> {
   const { sql, runs, namespaceId: ns, channel } = s;
   const rows = await sql`
-      UPDATE ${runs} SET
+      WITH expired AS (
+        SELECT id, parent_workflow_run_id, detached FROM ${runs}
+        WHERE namespace_id = ${ns}
+          AND deadline_at IS NOT NULL AND deadline_at <= now()
+          AND status IN ('pending', 'running', 'sleeping')
+          AND (status <> 'running' OR available_at <= now())
+        FOR UPDATE
+      ),
+      woken AS (${
+    wakeRuns(
+      s,
+      sql`SELECT parent_workflow_run_id FROM expired
+        WHERE parent_workflow_run_id IS NOT NULL AND NOT detached`,
+      sql`SELECT id FROM expired`,
+    )
+  })
+      UPDATE ${runs} r SET
         status = 'failed', error = ${jsonText(params.error)}::text::json,
         completed_at = now(), updated_at = now()
-      WHERE namespace_id = ${ns}
-        AND deadline_at IS NOT NULL AND deadline_at <= now()
-        AND status IN ('pending', 'running', 'sleeping')
-        AND (status <> 'running' OR available_at <= now())
+      FROM expired e
+      WHERE r.namespace_id = ${ns} AND r.id = e.id
       RETURNING pg_notify(${channel},
-        json_build_array('f', ${ns}::text, id, 'failed', NULL, error)::text)`;
+        json_build_array('f', ${ns}::text, r.id, 'failed', NULL, r.error)::text)`;
   return rows.length;
 }
 
@@ -235,13 +291,36 @@ export async function cancelUnfinishedWorkflowRun(
   params: CancelWorkflowRunParams,
 ): Promise<WorkflowRun | null> {
   const { sql, runs, namespaceId: ns, channel } = s;
-  const [row] = await sql<Row[]>`
-      UPDATE ${runs} SET
-        status = 'canceled', error = ${jsonText(params.error)}::text::json,
-        completed_at = now(), updated_at = now()
-      WHERE namespace_id = ${ns} AND id = ${params.workflowRunId}
-        AND status IN ('pending', 'running', 'sleeping')
-      RETURNING *, pg_notify(${channel},
-        json_build_array('f', ${ns}::text, id, 'canceled', NULL, error)::text)`;
-  return row === undefined ? null : toWorkflowRun(row);
+  // The run and its attached descendants, however deep; the parent of the
+  // run (when it is an attached child) is woken.
+  const rows = await sql<Row[]>`
+      WITH RECURSIVE tree(id, parent_workflow_run_id, detached) AS (
+        SELECT id, parent_workflow_run_id, detached FROM ${runs}
+        WHERE namespace_id = ${ns} AND id = ${params.workflowRunId}
+        UNION
+        SELECT c.id, c.parent_workflow_run_id, c.detached
+        FROM ${runs} c JOIN tree t
+          ON c.namespace_id = ${ns} AND c.parent_workflow_run_id = t.id
+          AND NOT c.detached
+      ),
+      canceled AS (
+        UPDATE ${runs} r SET
+          status = 'canceled', error = ${jsonText(params.error)}::text::json,
+          completed_at = now(), updated_at = now()
+        FROM tree t
+        WHERE r.namespace_id = ${ns} AND r.id = t.id
+          AND r.status IN ('pending', 'running', 'sleeping')
+        RETURNING r.*, pg_notify(${channel},
+          json_build_array('f', ${ns}::text, r.id, 'canceled', NULL, r.error)::text)
+      ),
+      woken AS (${
+    wakeRuns(
+      s,
+      sql`SELECT parent_workflow_run_id FROM tree
+        WHERE id = ${params.workflowRunId} AND NOT detached`,
+      sql`SELECT id FROM tree`,
+    )
+  })
+      SELECT * FROM canceled WHERE id = ${params.workflowRunId}`;
+  return rows[0] === undefined ? null : toWorkflowRun(rows[0]);
 }

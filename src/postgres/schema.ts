@@ -12,7 +12,7 @@ import { SchemaVersionError } from "../core/errors.ts";
 export const SCHEMA_NAME_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /** Each migration: statements run in one transaction, in order. */
-const MIGRATIONS: ReadonlyArray<(schema: string) => string[]> = [
+export const MIGRATIONS: ReadonlyArray<(schema: string) => string[]> = [
   (s) => [
     `CREATE TABLE ${s}.workflow_runs (
       namespace_id text NOT NULL,
@@ -77,6 +77,51 @@ const MIGRATIONS: ReadonlyArray<(schema: string) => string[]> = [
     `CREATE INDEX workflow_runs_claimable_by_workflow ON ${s}.workflow_runs
       (namespace_id, workflow_name, available_at)
       WHERE status IN ('pending', 'running', 'sleeping')`,
+  ],
+  // Signals and child workflows: parent links, wake-ups, the step kinds of
+  // signals and children, the signals and their deliveries.
+  (s) => [
+    `ALTER TABLE ${s}.workflow_runs
+      ADD COLUMN parent_workflow_run_id uuid,
+      ADD COLUMN detached boolean NOT NULL DEFAULT false,
+      ADD COLUMN wake_requested boolean NOT NULL DEFAULT false`,
+    `CREATE INDEX workflow_runs_parent ON ${s}.workflow_runs
+      (namespace_id, parent_workflow_run_id)
+      WHERE parent_workflow_run_id IS NOT NULL`,
+    `ALTER TABLE ${s}.step_attempts
+      DROP CONSTRAINT step_attempts_kind_check,
+      ADD CONSTRAINT step_attempts_kind_check CHECK (kind IN
+        ('run', 'sleep', 'signal-wait', 'signal-send', 'workflow'))`,
+    // The runs waiting for a signal, found by its name.
+    `CREATE INDEX step_attempts_signal_wait ON ${s}.step_attempts
+      (namespace_id, (config ->> 'signal'))
+      WHERE kind = 'signal-wait' AND status = 'running'`,
+    `CREATE TABLE ${s}.signals (
+      namespace_id text NOT NULL,
+      id uuid NOT NULL,
+      seq bigint GENERATED ALWAYS AS IDENTITY,
+      signal text NOT NULL,
+      workflow_run_id uuid,
+      data json,
+      idempotency_key text,
+      outcome json NOT NULL,
+      created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+      PRIMARY KEY (namespace_id, id)
+    )`,
+    `CREATE UNIQUE INDEX signals_idempotency ON ${s}.signals
+      (namespace_id, idempotency_key) WHERE idempotency_key IS NOT NULL`,
+    `CREATE INDEX signals_mailbox ON ${s}.signals
+      (namespace_id, signal, workflow_run_id, seq)`,
+    `CREATE TABLE ${s}.signal_deliveries (
+      namespace_id text NOT NULL,
+      signal_id uuid NOT NULL,
+      workflow_run_id uuid NOT NULL,
+      step_attempt_id uuid NOT NULL,
+      delivered_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+      PRIMARY KEY (namespace_id, signal_id, workflow_run_id)
+    )`,
+    `CREATE INDEX signal_deliveries_attempt ON ${s}.signal_deliveries
+      (namespace_id, step_attempt_id)`,
   ],
 ];
 

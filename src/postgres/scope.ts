@@ -23,6 +23,10 @@ export interface Scope {
   runs: postgres.Helper<string, []>;
   /** The `step_attempts` table, as an identifier fragment. */
   steps: postgres.Helper<string, []>;
+  /** The `signals` table, as an identifier fragment. */
+  signals: postgres.Helper<string, []>;
+  /** The `signal_deliveries` table, as an identifier fragment. */
+  deliveries: postgres.Helper<string, []>;
 }
 
 /** Items as one JSON parameter. */

@@ -46,6 +46,7 @@ export function toWorkflowRun(row: Row, read: ColumnReader): WorkflowRun {
     attempts: Number(row.attempts),
     startedAt: dateOrNull(read, row.started_at),
     updatedAt: read.date(row.updated_at),
+    parentWorkflowRunId: (row.parent_workflow_run_id ?? null) as string | null,
   };
 }
 

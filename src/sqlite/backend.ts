@@ -22,7 +22,11 @@ import type {
   MarkStepAttemptSucceededParams,
   MarkWorkflowRunFailedParams,
   MarkWorkflowRunSucceededParams,
+  ReceivedSignal,
+  ReceiveSignalParams,
   ReleaseWorkflowRunParams,
+  SendSignalOutcome,
+  SendSignalParams,
   StepAttempt,
   WorkflowRun,
   WorkflowRunPage,
@@ -52,6 +56,7 @@ import {
   updateOwnedRun,
 } from "./runs.ts";
 import { claimWorkflowRuns } from "./claim.ts";
+import { receiveSignal, sendSignal } from "./signals.ts";
 import {
   finishStepAttempt,
   insertStepAttempt,
@@ -392,6 +397,20 @@ export class BackendSqlite implements Backend {
       `mark step attempt ${outcome.status}`,
       (ns, now) =>
         finishStepAttempt(this.#connection, ns, now, ids, params, outcome),
+    );
+  }
+
+  sendSignal(params: SendSignalParams): Promise<SendSignalOutcome> {
+    return this.#write(
+      "send signal",
+      (ns, now) => sendSignal(this.#connection, ns, now, params),
+    );
+  }
+
+  receiveSignal(params: ReceiveSignalParams): Promise<ReceivedSignal | null> {
+    return this.#write(
+      "receive signal",
+      (ns, now) => receiveSignal(this.#connection, ns, now, params),
     );
   }
 

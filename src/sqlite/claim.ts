@@ -63,6 +63,7 @@ export function claimStatement(
     sql: `UPDATE ${RUNS} SET
       status = 'running',
       worker_id = :workerId,
+      wake_requested = 0,
       attempts = attempts + 1,
       available_at = :leaseEnd,
       started_at = coalesce(started_at, :now),

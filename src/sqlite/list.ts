@@ -46,6 +46,10 @@ function listWorkflowRunsQuery(
     where.push("status IN (SELECT value FROM json_each(:statuses))");
     values.statuses = JSON.stringify(params.statuses);
   }
+  if (params.parentWorkflowRunId !== undefined) {
+    where.push("parent_workflow_run_id = :parentId");
+    values.parentId = normalizeId(params.parentWorkflowRunId);
+  }
   if (params.createdAfter !== undefined) {
     where.push("created_at >= :createdAfter");
     values.createdAfter = params.createdAfter.getTime();

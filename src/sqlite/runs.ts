@@ -49,10 +49,10 @@ export function insertWorkflowRun(
     `INSERT INTO ${RUNS} (
       namespace_id, id, workflow_name, version, status, idempotency_key,
       config, context, input, available_at, deadline_at, created_at,
-      updated_at
+      updated_at, parent_workflow_run_id, detached
     ) VALUES (
       :ns, :id, :name, :version, 'pending', :key, :config, :context,
-      :input, :availableAt, :deadlineAt, :now, :now
+      :input, :availableAt, :deadlineAt, :now, :now, :parentId, :detached
     ) RETURNING *`,
     {
       ns,
@@ -67,6 +67,8 @@ export function insertWorkflowRun(
         now + (params.availableAfterMs ?? 0),
       deadlineAt: epochMs(params.deadlineAt),
       now,
+      parentId: params.parentWorkflowRunId ?? null,
+      detached: params.detached === true ? 1 : 0,
     },
   );
   return toWorkflowRun(row!);
@@ -111,15 +113,56 @@ export function failExpiredWorkflowRuns(
   now: number,
   error: JsonValue,
 ): number {
-  return db.run(
+  const failed = db.all(
     `UPDATE ${RUNS} SET status = 'failed', error = :error,
         completed_at = :now, updated_at = :now
       WHERE namespace_id = :ns
         AND deadline_at IS NOT NULL AND deadline_at <= :now
         AND status IN ${UNFINISHED}
-        AND (status <> 'running' OR available_at <= :now)`,
+        AND (status <> 'running' OR available_at <= :now)
+      RETURNING id`,
     { ns, now, error: jsonText(error) },
   );
+  wakeParentsOf(db, ns, now, failed.map((row) => row.id as string));
+  return failed.length;
+}
+
+/**
+ * Wakes runs (see `Backend`, rule 11): a `pending` or `sleeping` one is
+ * claimable at once; a `running` one at its next release.
+ */
+export function wakeRuns(
+  db: SqliteConnection,
+  ns: string,
+  now: number,
+  ids: readonly string[],
+): void {
+  if (ids.length === 0) return;
+  db.run(
+    `UPDATE ${RUNS} SET wake_requested = 1, updated_at = :now,
+        available_at = CASE WHEN status = 'running' THEN available_at
+          ELSE min(available_at, :now) END
+      WHERE namespace_id = :ns AND status IN ${UNFINISHED}
+        AND id IN (SELECT value FROM json_each(:ids))`,
+    { ns, now, ids: JSON.stringify(ids) },
+  );
+}
+
+/** Wakes the parents of the attached runs `ids`, which just finished. */
+export function wakeParentsOf(
+  db: SqliteConnection,
+  ns: string,
+  now: number,
+  ids: readonly string[],
+): void {
+  if (ids.length === 0) return;
+  const parents = db.all(
+    `SELECT DISTINCT parent_workflow_run_id AS id FROM ${RUNS}
+      WHERE namespace_id = :ns AND id IN (SELECT value FROM json_each(:ids))
+        AND parent_workflow_run_id IS NOT NULL AND detached = 0`,
+    { ns, ids: JSON.stringify(ids) },
+  );
+  wakeRuns(db, ns, now, parents.map((row) => row.id as string));
 }
 
 /**
@@ -133,13 +176,24 @@ export function cancelWorkflowRun(
   id: string,
   error: JsonValue,
 ): WorkflowRun | null {
-  const row = db.get(
-    `UPDATE ${RUNS} SET status = 'canceled', error = :error,
+  // The run and its attached descendants, however deep.
+  const canceled = db.all(
+    `WITH RECURSIVE tree(id) AS (
+        SELECT id FROM ${RUNS} WHERE namespace_id = :ns AND id = :id
+        UNION
+        SELECT c.id FROM ${RUNS} AS c JOIN tree AS t
+          ON c.namespace_id = :ns AND c.parent_workflow_run_id = t.id
+          AND c.detached = 0
+      )
+      UPDATE ${RUNS} SET status = 'canceled', error = :error,
         completed_at = :now, updated_at = :now
-      WHERE namespace_id = :ns AND id = :id AND status IN ${UNFINISHED}
-      RETURNING *`,
+      WHERE namespace_id = :ns AND id IN (SELECT id FROM tree)
+        AND status IN ${UNFINISHED}
+      RETURNING id`,
     { ns, id, now, error: jsonText(error) },
-  ) ?? db.get(
+  );
+  wakeParentsOf(db, ns, now, canceled.map((row) => row.id as string));
+  const row = db.get(
     `SELECT * FROM ${RUNS} WHERE namespace_id = :ns AND id = :id`,
     { ns, id },
   );
@@ -158,6 +212,8 @@ export interface OwnedRunUpdate {
   set: string;
   /** The parameters' values at time `now`. */
   values: (now: number) => Params;
+  /** Whether the update finishes the run, which wakes an attached parent. */
+  finishes?: boolean;
 }
 
 /**
@@ -181,6 +237,7 @@ export function updateOwnedRun(
   if (changed === 0) {
     throw new LeaseLostError(owner.workflowRunId, owner.workerId);
   }
+  if (update.finishes === true) wakeParentsOf(db, ns, now, [id!]);
 }
 
 /** Extends the lease of a run to `now` + the lease duration. */
@@ -202,6 +259,7 @@ export function succeededUpdate(
     action: "mark workflow run succeeded",
     set: "status = 'succeeded', output = :output, completed_at = :now",
     values: () => ({ output: jsonText(params.output) }),
+    finishes: true,
   };
 }
 
@@ -213,18 +271,22 @@ export function failedUpdate(
     action: "mark workflow run failed",
     set: "status = 'failed', error = :error, completed_at = :now",
     values: () => ({ error: jsonText(params.error) }),
+    finishes: true,
   };
 }
 
-/** Parks a run until `params.availableAt` (or frees it now). */
+/**
+ * Parks a run until `params.availableAt` (or frees it now); a run woken
+ * since its claim is claimable at once.
+ */
 export function releaseUpdate(
   params: ReleaseWorkflowRunParams,
 ): OwnedRunUpdate {
+  const set = `status = :status, wake_requested = 0,
+    available_at = CASE WHEN wake_requested = 1 THEN :now ELSE :availableAt END`;
   return {
     action: "release workflow run",
-    set: params.context === undefined
-      ? "status = :status, available_at = :availableAt"
-      : "status = :status, available_at = :availableAt, context = :context",
+    set: params.context === undefined ? set : `${set}, context = :context`,
     values: (now) => ({
       status: params.status,
       availableAt: epochMs(params.availableAt) ?? now,

@@ -18,7 +18,7 @@ import type { SqliteConnection } from "./connection.ts";
 const MIGRATIONS_TABLE = "openworkflow_schema_migrations";
 
 /** Each migration: statements run in one transaction, in order. */
-const MIGRATIONS: readonly (readonly string[])[] = [
+export const MIGRATIONS: readonly (readonly string[])[] = [
   [
     `CREATE TABLE openworkflow_workflow_runs (
       seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -85,6 +85,76 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     `CREATE INDEX openworkflow_workflow_runs_claimable_by_workflow
       ON openworkflow_workflow_runs (namespace_id, workflow_name, available_at)
       WHERE status IN ('pending', 'running', 'sleeping')`,
+  ],
+  // Signals and child workflows: parent links, wake-ups, the step kinds of
+  // signals and children (SQLite cannot change a CHECK constraint: the
+  // table is rebuilt), the signals and their deliveries.
+  [
+    `ALTER TABLE openworkflow_workflow_runs
+      ADD COLUMN parent_workflow_run_id TEXT`,
+    `ALTER TABLE openworkflow_workflow_runs
+      ADD COLUMN detached INTEGER NOT NULL DEFAULT 0`,
+    `ALTER TABLE openworkflow_workflow_runs
+      ADD COLUMN wake_requested INTEGER NOT NULL DEFAULT 0`,
+    `CREATE INDEX openworkflow_workflow_runs_parent
+      ON openworkflow_workflow_runs (namespace_id, parent_workflow_run_id)
+      WHERE parent_workflow_run_id IS NOT NULL`,
+    `CREATE TABLE openworkflow_step_attempts_v3 (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      namespace_id TEXT NOT NULL,
+      id TEXT NOT NULL,
+      workflow_run_id TEXT NOT NULL,
+      step_name TEXT NOT NULL,
+      kind TEXT NOT NULL CHECK (kind IN
+        ('run', 'sleep', 'signal-wait', 'signal-send', 'workflow')),
+      status TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed')),
+      config TEXT NOT NULL,
+      context TEXT,
+      output TEXT,
+      error TEXT,
+      created_at INTEGER NOT NULL,
+      completed_at INTEGER,
+      UNIQUE (namespace_id, id)
+    )`,
+    `INSERT INTO openworkflow_step_attempts_v3 SELECT * FROM openworkflow_step_attempts`,
+    `DROP TABLE openworkflow_step_attempts`,
+    `ALTER TABLE openworkflow_step_attempts_v3
+      RENAME TO openworkflow_step_attempts`,
+    `CREATE INDEX openworkflow_step_attempts_run
+      ON openworkflow_step_attempts (namespace_id, workflow_run_id, seq)`,
+    // The runs waiting for a signal, found by its name.
+    `CREATE INDEX openworkflow_step_attempts_signal_wait
+      ON openworkflow_step_attempts
+        (namespace_id, json_extract(config, '$.signal'))
+      WHERE kind = 'signal-wait' AND status = 'running'`,
+    `CREATE TABLE openworkflow_signals (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      namespace_id TEXT NOT NULL,
+      id TEXT NOT NULL,
+      signal TEXT NOT NULL,
+      workflow_run_id TEXT,
+      data TEXT,
+      idempotency_key TEXT,
+      outcome TEXT NOT NULL,
+      runs_before INTEGER NOT NULL,
+      created_at INTEGER NOT NULL,
+      UNIQUE (namespace_id, id)
+    )`,
+    `CREATE UNIQUE INDEX openworkflow_signals_idempotency
+      ON openworkflow_signals (namespace_id, idempotency_key)
+      WHERE idempotency_key IS NOT NULL`,
+    `CREATE INDEX openworkflow_signals_mailbox
+      ON openworkflow_signals (namespace_id, signal, workflow_run_id, seq)`,
+    `CREATE TABLE openworkflow_signal_deliveries (
+      namespace_id TEXT NOT NULL,
+      signal_id TEXT NOT NULL,
+      workflow_run_id TEXT NOT NULL,
+      step_attempt_id TEXT NOT NULL,
+      delivered_at INTEGER NOT NULL,
+      PRIMARY KEY (namespace_id, signal_id, workflow_run_id)
+    )`,
+    `CREATE INDEX openworkflow_signal_deliveries_attempt
+      ON openworkflow_signal_deliveries (namespace_id, step_attempt_id)`,
   ],
 ];
 

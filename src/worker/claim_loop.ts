@@ -208,6 +208,16 @@ export class ClaimLoop {
     return started;
   }
 
+  /**
+   * A child run finished here: its parent, woken by the same write, is
+   * claimable now (other processes hear it from the database).
+   */
+  #wakeParent(run: WorkflowRun): void {
+    if (run.parentWorkflowRunId !== null) {
+      notifyAvailable(this.#config.backend);
+    }
+  }
+
   async #execute(
     run: WorkflowRun,
     clockOffsetMs: number,
@@ -261,6 +271,7 @@ export class ClaimLoop {
     }
     switch (result?.status) {
       case "succeeded":
+        this.#wakeParent(run);
         notifyFinished(backend, run.id, {
           status: "succeeded",
           output: result.output,
@@ -269,6 +280,7 @@ export class ClaimLoop {
         this.#emit("run-succeeded", about);
         break;
       case "failed":
+        this.#wakeParent(run);
         notifyFinished(backend, run.id, {
           status: "failed",
           output: null,

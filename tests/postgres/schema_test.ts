@@ -41,7 +41,7 @@ Deno.test({
       const rows = await sql.unsafe(
         `SELECT version FROM ${schema}.schema_migrations`,
       );
-      assert.deepEqual(rows.map((r) => r.version), [1, 2]);
+      assert.deepEqual(rows.map((r) => r.version), [1, 2, 3]);
     });
   },
 });
@@ -64,7 +64,7 @@ Deno.test({
         );
       assert.ok(error instanceof SchemaVersionError);
       assert.equal(error.foundVersion, 99);
-      assert.equal(error.supportedVersion, 2);
+      assert.equal(error.supportedVersion, 3);
       assert.match(
         error.message,
         new RegExp(`schema ${schema} has version 99`),
@@ -72,7 +72,7 @@ Deno.test({
       const rows = await sql.unsafe(
         `SELECT version FROM ${schema}.schema_migrations ORDER BY version`,
       );
-      assert.deepEqual(rows.map((r) => r.version), [1, 2, 99]);
+      assert.deepEqual(rows.map((r) => r.version), [1, 2, 3, 99]);
     });
   },
 });
