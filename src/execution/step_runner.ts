@@ -20,7 +20,6 @@
  * @module
  */
 
-import type { StepAttempt } from "../core/backend.ts";
 import {
   clampTime,
   type Duration,
@@ -48,6 +47,7 @@ import {
 } from "../core/retry.ts";
 import type { RunState } from "./run_state.ts";
 import { runWorkflow, startWorkflow } from "./child_steps.ts";
+import { sleep } from "./sleep_steps.ts";
 import { sendSignal, signalMethods, waitForSignal } from "./signal_steps.ts";
 import { handled, never, type StepOutcome, SUSPENDED } from "./step_outcome.ts";
 import type {
@@ -302,7 +302,7 @@ export class Steps implements StepApi {
       const ms = parseDuration(duration, `duration of sleep '${stepName}'`);
       return handled(
         this.#step(
-          this.#sleepStep(stepName, () => clampTime(this.#s.now() + ms)),
+          sleep(this.#s, stepName, () => clampTime(this.#s.now() + ms)),
         ),
       );
     } catch (error) {
@@ -317,7 +317,7 @@ export class Steps implements StepApi {
       const untilMs = checkTime(until, `sleep '${stepName}'`, "until")
         .getTime();
       return handled(
-        this.#step(this.#sleepStep(stepName, () => untilMs)),
+        this.#step(sleep(this.#s, stepName, () => untilMs)),
       );
     } catch (error) {
       return handled(Promise.reject(error));
@@ -440,46 +440,6 @@ export class Steps implements StepApi {
       return handled(Promise.reject(error));
     }
   }
-
-  async #sleepStep(name: string, resumeAt: () => number): Promise<StepOutcome> {
-    const last = this.#s.history.get(name)?.at(-1);
-    if (last?.status === "succeeded") return { kind: "value", value: null };
-    if (this.#s.suspension !== null) return SUSPENDED;
-    const { backend, workerId } = this.#s.options;
-    const workflowRunId = this.#s.run.id;
-    let attemptId: string;
-    let resumeAtMs: number;
-    const stored = last?.status === "running" ? resumeAtOf(last) : null;
-    if (last !== undefined && stored !== null) {
-      attemptId = last.id;
-      resumeAtMs = stored;
-    } else {
-      resumeAtMs = resumeAt();
-      const attempt = await this.#s.io(backend.createStepAttempt({
-        workflowRunId,
-        workerId,
-        stepName: name,
-        kind: "sleep",
-        config: {},
-        context: { resumeAt: new Date(resumeAtMs).toISOString() },
-      }));
-      this.#s.noteAttempt(attempt);
-      attemptId = attempt.id;
-    }
-    // A sleep begun just now ends by the estimate of the clock; one begun
-    // earlier has ended once the database made the run claimable for it.
-    if (resumeAtMs > (stored === null ? this.#s.now() : this.#s.latest())) {
-      this.#s.park(resumeAtMs, "sleeping");
-      return SUSPENDED;
-    }
-    await this.#s.io(backend.markStepAttemptSucceeded({
-      workflowRunId,
-      stepAttemptId: attemptId,
-      workerId,
-      output: null,
-    }));
-    return { kind: "value", value: null };
-  }
 }
 
 /** A signal step's `signal`: a non-empty string. */
@@ -495,15 +455,4 @@ function checkSignalName(
     );
   }
   return checkName(config.signal, what, "signal");
-}
-
-function resumeAtOf(attempt: StepAttempt): number | null {
-  const context = attempt.context;
-  if (
-    attempt.kind !== "sleep" || context === null ||
-    typeof context !== "object" ||
-    Array.isArray(context) || typeof context.resumeAt !== "string"
-  ) return null;
-  const ms = Date.parse(context.resumeAt);
-  return Number.isNaN(ms) ? null : ms;
 }

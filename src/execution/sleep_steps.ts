@@ -1,0 +1,68 @@
+/**
+ * The durable sleep steps: `step.sleep()` and `step.sleepUntil()`. A sleep
+ * records when it ends in its attempt, parks the run until then, and is
+ * never slept twice.
+ *
+ * @module
+ */
+
+import type { StepAttempt } from "../core/backend.ts";
+import type { RunState } from "./run_state.ts";
+import { type StepOutcome, SUSPENDED } from "./step_outcome.ts";
+
+/** Sleeps until `resumeAt()` (computed once, when the sleep begins). */
+export async function sleep(
+  s: RunState,
+  name: string,
+  resumeAt: () => number,
+): Promise<StepOutcome> {
+  const last = s.history.get(name)?.at(-1);
+  if (last?.status === "succeeded") return { kind: "value", value: null };
+  if (s.suspension !== null) return SUSPENDED;
+  const { backend, workerId } = s.options;
+  const workflowRunId = s.run.id;
+  let attemptId: string;
+  let resumeAtMs: number;
+  const stored = last?.status === "running" ? resumeAtOf(last) : null;
+  if (last !== undefined && stored !== null) {
+    attemptId = last.id;
+    resumeAtMs = stored;
+  } else {
+    resumeAtMs = resumeAt();
+    const attempt = await s.io(backend.createStepAttempt({
+      workflowRunId,
+      workerId,
+      stepName: name,
+      kind: "sleep",
+      config: {},
+      context: { resumeAt: new Date(resumeAtMs).toISOString() },
+    }));
+    s.noteAttempt(attempt);
+    attemptId = attempt.id;
+  }
+  // A sleep begun just now ends by the estimate of the clock; one begun
+  // earlier has ended once the database made the run claimable for it.
+  if (resumeAtMs > (stored === null ? s.now() : s.latest())) {
+    s.park(resumeAtMs, "sleeping");
+    return SUSPENDED;
+  }
+  await s.io(backend.markStepAttemptSucceeded({
+    workflowRunId,
+    stepAttemptId: attemptId,
+    workerId,
+    output: null,
+  }));
+  return { kind: "value", value: null };
+}
+
+/** When a sleep's attempt says it ends, or `null`. */
+function resumeAtOf(attempt: StepAttempt): number | null {
+  const context = attempt.context;
+  if (
+    attempt.kind !== "sleep" || context === null ||
+    typeof context !== "object" ||
+    Array.isArray(context) || typeof context.resumeAt !== "string"
+  ) return null;
+  const ms = Date.parse(context.resumeAt);
+  return Number.isNaN(ms) ? null : ms;
+}
