@@ -11,6 +11,8 @@ import { main as cancellation } from "../../examples/cancellation.ts";
 import { main as idempotency } from "../../examples/idempotency.ts";
 import { main as versioning } from "../../examples/versioning.ts";
 import { main as inspection } from "../../examples/inspection.ts";
+import { main as approval } from "../../examples/approval.ts";
+import { main as parentChild } from "../../examples/parent_child.ts";
 import { testEachBackend } from "../helpers.ts";
 
 testEachBackend("examples/basic.ts greets Alice", async ({ backend }) => {
@@ -121,6 +123,35 @@ testEachBackend(
       listed: 5,
       pages: 3,
       steps: ["download: succeeded", "resize: succeeded"],
+    });
+  },
+);
+
+testEachBackend(
+  "examples/approval.ts delivers an answer to a waiting run, and one sent before the wait",
+  async ({ backend }) => {
+    assert.deepEqual(await approval(backend), {
+      statusWhileWaiting: "sleeping",
+      first: {
+        receivedAtOnce: true,
+        executions: 2,
+        outcome: "EXP-1: paid USD 120 to ada, approved by carol",
+      },
+      second: {
+        receivedAtOnce: false,
+        executions: 1,
+        outcome: "EXP-2: rejected by linus",
+      },
+    });
+  },
+);
+
+testEachBackend(
+  "examples/parent_child.ts runs a child and a detached child on one slot",
+  async ({ backend }) => {
+    assert.deepEqual(await parentChild(backend), {
+      receipt: "ORD-7: charged USD 68",
+      children: ["audit-order: succeeded", "price-order: succeeded"],
     });
   },
 );
