@@ -59,6 +59,7 @@ export {
   type WorkerEventType,
 } from "./src/worker/events.ts";
 export type {
+  ScheduleConfig,
   WorkflowDefinitionConfig,
   WorkflowFunction,
   WorkflowFunctionParams,
@@ -80,6 +81,7 @@ export type {
   WaitForSignalConfig,
 } from "./src/core/step_api.ts";
 export type { SendSignalOptions } from "./src/client/signals.ts";
+export type { CreateScheduleOptions } from "./src/core/schedule_store.ts";
 export {
   DEFAULT_STEP_RETRY_POLICY,
   DEFAULT_WORKFLOW_RETRY_POLICY,
@@ -120,6 +122,8 @@ export {
   type OpenWorkflowErrorOptions,
   PayloadTooLargeError,
   ResultTimeoutError,
+  ScheduleExistsError,
+  ScheduleNotFoundError,
   SchemaVersionError,
   type SignalIssue,
   SignalValidationError,

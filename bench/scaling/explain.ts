@@ -104,6 +104,7 @@ export async function explainClaimPostgres(
         steps: sql(`${SCHEMA}.step_attempts`),
         signals: sql(`${SCHEMA}.signals`),
         deliveries: sql(`${SCHEMA}.signal_deliveries`),
+        schedules: sql(`${SCHEMA}.schedules`),
       };
       sent = recorded;
       try {

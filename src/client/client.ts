@@ -16,6 +16,14 @@ import type {
 import { WorkflowDefinition } from "./definition.ts";
 import { cancelWorkflowRun, WorkflowRunHandle } from "./handle.ts";
 import { sendSignal, type SendSignalOptions } from "./signals.ts";
+import {
+  createSchedule,
+  type CreateScheduleOptions,
+  scheduleMethods,
+  setPaused,
+  triggerSchedule,
+} from "../core/schedule_store.ts";
+import type { Schedule } from "../core/schedules.ts";
 import type { SendSignalResult } from "../core/step_api.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "../core/limits.ts";
 import {
@@ -393,5 +401,153 @@ export class OpenWorkflow {
    */
   async sendSignal(options: SendSignalOptions): Promise<SendSignalResult> {
     return await sendSignal(this.#backend, options, this.#maxPayloadBytes);
+  }
+
+  /**
+   * Creates a cron schedule: a run of `workflow` at every slot of `cron`
+   * in `timezone`, exactly once per slot however many workers run (fired
+   * by the backend's clock), none while paused.
+   *
+   * @param options The schedule's id, workflow, expression, zone, input and
+   * catch-up.
+   * @returns The schedule, with its first slot as `nextRunAt`.
+   * @throws {TypeError} quoting an invalid cron expression, or for a bad id,
+   * workflow, `catchUp` or input (nothing is stored).
+   * @throws {RangeError} naming an unknown time zone.
+   * @throws {ScheduleExistsError} when a schedule has the id.
+   *
+   * @example A nightly report, at 03:00 in Berlin
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { OpenWorkflow } from "@openworkflow/core";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const ow = new OpenWorkflow({ backend });
+   * const report = ow.defineWorkflow({ name: "report" }, () => "sent");
+   * const schedule = await ow.createSchedule({
+   *   id: "nightly-report",
+   *   workflow: report,
+   *   cron: "0 3 * * *",
+   *   timezone: "Europe/Berlin",
+   *   input: { kind: "daily" },
+   * });
+   * assert.equal(schedule.nextRunAt > new Date(), true);
+   * await ow.pauseSchedule("nightly-report");
+   * const handle = await ow.triggerSchedule("nightly-report"); // one run now
+   * assert.equal(handle.workflowRun.workflowName, "report");
+   * ```
+   */
+  async createSchedule(options: CreateScheduleOptions): Promise<Schedule> {
+    return await createSchedule(
+      this.#backend,
+      options,
+      this.#maxPayloadBytes,
+      "fail",
+    );
+  }
+
+  /**
+   * Reads a schedule.
+   *
+   * @param id The schedule's id.
+   * @returns The schedule, or `null` when none has the id.
+   *
+   * @example
+   * ```ts ignore
+   * const schedule = await ow.getSchedule("nightly-report");
+   * console.log(schedule?.nextRunAt);
+   * ```
+   */
+  async getSchedule(id: string): Promise<Schedule | null> {
+    const what = "get schedule";
+    return await scheduleMethods(this.#backend, what).getSchedule({
+      id: checkName(id, what, "id"),
+    });
+  }
+
+  /**
+   * Lists the namespace's schedules, by id.
+   *
+   * @returns Every schedule.
+   *
+   * @example
+   * ```ts ignore
+   * for (const s of await ow.listSchedules()) console.log(s.id, s.cron, s.paused);
+   * ```
+   */
+  async listSchedules(): Promise<Schedule[]> {
+    return await scheduleMethods(this.#backend, "list schedules")
+      .listSchedules();
+  }
+
+  /**
+   * Pauses a schedule: no runs until it is resumed.
+   *
+   * @param id The schedule's id.
+   * @returns The schedule, paused.
+   * @throws {ScheduleNotFoundError} when none has the id.
+   *
+   * @example
+   * ```ts ignore
+   * await ow.pauseSchedule("nightly-report");
+   * ```
+   */
+  async pauseSchedule(id: string): Promise<Schedule> {
+    return await setPaused(this.#backend, id, true);
+  }
+
+  /**
+   * Resumes a paused schedule from its next slot after now; the slots
+   * missed while it was paused are not fired.
+   *
+   * @param id The schedule's id.
+   * @returns The schedule, resumed.
+   * @throws {ScheduleNotFoundError} when none has the id.
+   *
+   * @example
+   * ```ts ignore
+   * await ow.resumeSchedule("nightly-report");
+   * ```
+   */
+  async resumeSchedule(id: string): Promise<Schedule> {
+    return await setPaused(this.#backend, id, false);
+  }
+
+  /**
+   * Deletes a schedule; the runs it started stay.
+   *
+   * @param id The schedule's id.
+   * @returns Whether a schedule had the id.
+   *
+   * @example
+   * ```ts ignore
+   * await ow.deleteSchedule("nightly-report");
+   * ```
+   */
+  async deleteSchedule(id: string): Promise<boolean> {
+    const what = "delete schedule";
+    return await scheduleMethods(this.#backend, what).deleteSchedule({
+      id: checkName(id, what, "id"),
+    });
+  }
+
+  /**
+   * Starts one run of a schedule now, outside its slots (paused or not).
+   *
+   * @param id The schedule's id.
+   * @returns A handle to the run.
+   * @throws {ScheduleNotFoundError} when none has the id.
+   *
+   * @example
+   * ```ts ignore
+   * const handle = await ow.triggerSchedule("nightly-report");
+   * ```
+   */
+  async triggerSchedule<Output = unknown>(
+    id: string,
+  ): Promise<WorkflowRunHandle<Output>> {
+    const run = await triggerSchedule(this.#backend, id);
+    return new WorkflowRunHandle<Output>(this.#backend, run);
   }
 }

@@ -17,9 +17,11 @@ import {
 import { checkName, checkTime, received } from "../core/validate.ts";
 import { notifyAvailable } from "../core/wakeups.ts";
 import type {
+  ScheduleConfig,
   WorkflowDefinitionConfig,
   WorkflowFunction,
 } from "../core/workflow.ts";
+import { checkScheduleConfig } from "../core/schedule_store.ts";
 
 /**
  * Options of {@linkcode WorkflowDefinition.run}.
@@ -98,6 +100,8 @@ export class WorkflowDefinition<Input = unknown, Output = unknown> {
   readonly fn: WorkflowFunction<Input, Output>;
   /** The workflow-level retry policy, defaults filled in. */
   readonly retry: Required<RetryPolicy>;
+  /** The cron schedule the workflow declares, or `null`. */
+  readonly schedule: ScheduleConfig | null;
   readonly #backend: Backend;
   readonly #maxPayloadBytes: number;
 
@@ -146,6 +150,9 @@ export class WorkflowDefinition<Input = unknown, Output = unknown> {
     this.#backend = backend;
     this.#maxPayloadBytes = options.maxPayloadBytes ??
       DEFAULT_MAX_PAYLOAD_BYTES;
+    this.schedule = config.schedule == null
+      ? null
+      : checkScheduleConfig(config.schedule, `${what} '${this.name}'`);
   }
 
   /**

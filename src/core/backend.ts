@@ -37,6 +37,16 @@ import type {
   SendSignalOutcome,
   SendSignalParams,
 } from "./backend_params.ts";
+import type {
+  CreateScheduleParams,
+  CreateScheduleResult,
+  DueSchedules,
+  FireScheduleParams,
+  FireScheduleResult,
+  ListDueSchedulesParams,
+  Schedule,
+  UpdateScheduleParams,
+} from "./schedules.ts";
 
 export { TERMINAL_STATUSES } from "./records.ts";
 export type {
@@ -51,6 +61,7 @@ export type {
   WorkflowSelector,
 } from "./records.ts";
 export type * from "./backend_params.ts";
+export type * from "./schedules.ts";
 
 /**
  * Storage for workflow runs and their step attempts, scoped to one
@@ -845,4 +856,77 @@ export interface Backend {
    * ```
    */
   receiveSignal?(params: ReceiveSignalParams): Promise<ReceivedSignal | null>;
+
+  /**
+   * The backend's clock (rule 3): what the engine computes schedule slots
+   * from. Optional: without it the engine uses the machine's clock.
+   *
+   * @returns The backend's now.
+   */
+  now?(): Promise<Date>;
+
+  /**
+   * Creates a schedule, or finds the one with its id (see
+   * `CreateScheduleParams.ifExists`). Not fenced. With notifications: sends
+   * `available` with the schedule's `nextRunAt`, so that workers wake for
+   * it.
+   *
+   * @param params The schedule, and what to do when its id is taken.
+   * @returns The schedule as stored, and whether it was created.
+   */
+  createSchedule?(params: CreateScheduleParams): Promise<CreateScheduleResult>;
+
+  /**
+   * Reads a schedule.
+   *
+   * @param params The schedule's id.
+   * @returns The schedule, or `null`.
+   */
+  getSchedule?(params: { id: string }): Promise<Schedule | null>;
+
+  /**
+   * Lists the namespace's schedules, by id.
+   *
+   * @returns Every schedule of the namespace.
+   */
+  listSchedules?(): Promise<Schedule[]>;
+
+  /**
+   * Pauses or resumes a schedule (and sets its `nextRunAt` when given).
+   * With notifications: sends `available` with `nextRunAt` when resumed.
+   *
+   * @param params The schedule, its pause state and next slot.
+   * @returns The schedule as updated, or `null` when there is none.
+   */
+  updateSchedule?(params: UpdateScheduleParams): Promise<Schedule | null>;
+
+  /**
+   * Deletes a schedule (its runs stay).
+   *
+   * @param params The schedule's id.
+   * @returns Whether there was one.
+   */
+  deleteSchedule?(params: { id: string }): Promise<boolean>;
+
+  /**
+   * Reads the unpaused schedules that are due (`nextRunAt` at or before
+   * now), with the backend's clock and the next due time.
+   *
+   * @param params How many at most.
+   * @returns The due schedules, now, and the next due time.
+   */
+  listDueSchedules?(params: ListDueSchedulesParams): Promise<DueSchedules>;
+
+  /**
+   * Fires a due schedule, once however many workers try: in one atomic
+   * write, unless the schedule is paused or its `nextRunAt` is no longer
+   * `expectedNextRunAt` (another worker fired it), sets `nextRunAt` and
+   * `lastRunAt` and creates the runs, as `createWorkflowRun` does (their
+   * idempotency keys make a slot's run unique).
+   *
+   * @param params The schedule, the compare-and-set, and the runs.
+   * @returns The runs created, or `null` when another worker fired it or
+   * it is paused or gone.
+   */
+  fireSchedule?(params: FireScheduleParams): Promise<FireScheduleResult>;
 }

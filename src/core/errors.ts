@@ -218,6 +218,65 @@ export interface SignalIssue {
 }
 
 /**
+ * `createSchedule()` was given an id that a schedule of the namespace
+ * already has. Nothing was changed.
+ *
+ * @example
+ * ```ts
+ * import { ScheduleExistsError } from "@openworkflow/core";
+ *
+ * const error = new ScheduleExistsError("nightly-report");
+ * console.log(error.message); // Cannot create schedule: a schedule with id 'nightly-report' exists
+ * ```
+ */
+export class ScheduleExistsError extends OpenWorkflowError {
+  /** The error's name, `"ScheduleExistsError"`. */
+  override name = "ScheduleExistsError" as const;
+  /** The id that is taken. */
+  readonly scheduleId: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param scheduleId The id that is taken.
+   */
+  constructor(scheduleId: string) {
+    super(
+      `Cannot create schedule: a schedule with id '${scheduleId}' exists`,
+    );
+    this.scheduleId = scheduleId;
+  }
+}
+
+/**
+ * A schedule id names no schedule in the namespace.
+ *
+ * @example
+ * ```ts
+ * import { ScheduleNotFoundError } from "@openworkflow/core";
+ *
+ * const error = new ScheduleNotFoundError("nightly-report");
+ * console.log(error.message); // Schedule 'nightly-report' not found
+ * ```
+ */
+export class ScheduleNotFoundError extends OpenWorkflowError {
+  /** The error's name, `"ScheduleNotFoundError"`. */
+  override name = "ScheduleNotFoundError" as const;
+  /** The id that names no schedule. */
+  readonly scheduleId: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param scheduleId The id that names no schedule.
+   */
+  constructor(scheduleId: string) {
+    super(`Schedule '${scheduleId}' not found`);
+    this.scheduleId = scheduleId;
+  }
+}
+
+/**
  * `WorkflowRunHandle.result()` rejects with this when the run did not reach
  * a terminal status within the timeout. The run itself is unaffected.
  *

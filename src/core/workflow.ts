@@ -5,6 +5,7 @@
  */
 
 import type { RetryPolicy } from "./retry.ts";
+import type { ScheduleCatchUp } from "./schedules.ts";
 import type { StepApi } from "./step_api.ts";
 
 /** Configuration of `OpenWorkflow.defineWorkflow()`. */
@@ -26,6 +27,34 @@ export interface WorkflowDefinitionConfig {
    * @default {DEFAULT_WORKFLOW_RETRY_POLICY} (one attempt: no retry)
    */
   retry?: RetryPolicy;
+  /**
+   * A cron schedule the workflow runs on: every worker that registers the
+   * workflow creates it when it starts (or updates it: the schedule's id is
+   * the workflow's name), and one of them fires each slot.
+   * @default {undefined}
+   */
+  schedule?: ScheduleConfig;
+}
+
+/** A schedule declared with a workflow (`defineWorkflow({ schedule })`). */
+export interface ScheduleConfig {
+  /** A cron expression (5 fields, or 6 with seconds first; or `@daily`...). */
+  cron: string;
+  /**
+   * The IANA time zone the expression is read in.
+   * @default {"UTC"}
+   */
+  timezone?: string;
+  /**
+   * The input of every run.
+   * @default {null}
+   */
+  input?: unknown;
+  /**
+   * What to do with the slots missed while no worker ran.
+   * @default {"latest"}
+   */
+  catchUp?: ScheduleCatchUp;
 }
 
 /** Facts about the run being executed, passed to the workflow function. */

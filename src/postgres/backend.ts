@@ -11,13 +11,19 @@ import type {
   CancelWorkflowRunParams,
   ClaimWorkflowRunParams,
   ClaimWorkflowRunsParams,
+  CreateScheduleParams,
+  CreateScheduleResult,
   CreateStepAttemptParams,
   CreateWorkflowRunParams,
+  DueSchedules,
   FailExpiredWorkflowRunsParams,
+  FireScheduleParams,
+  FireScheduleResult,
   GetStepAttemptParams,
   GetWorkflowRunParams,
   GetWorkflowRunStatusesParams,
   HeartbeatWorkflowRunParams,
+  ListDueSchedulesParams,
   ListStepAttemptsParams,
   ListWorkflowRunsParams,
   MarkStepAttemptFailedParams,
@@ -27,9 +33,11 @@ import type {
   ReceivedSignal,
   ReceiveSignalParams,
   ReleaseWorkflowRunParams,
+  Schedule,
   SendSignalOutcome,
   SendSignalParams,
   StepAttempt,
+  UpdateScheduleParams,
   WorkflowRun,
   WorkflowRunPage,
 } from "../core/backend.ts";
@@ -56,6 +64,15 @@ import {
 } from "./runs.ts";
 import type { Scope } from "./scope.ts";
 import { receiveSignal, sendSignal } from "./signals.ts";
+import {
+  deleteSchedule,
+  fireSchedule,
+  insertSchedule,
+  selectDueSchedules,
+  selectSchedule,
+  selectSchedules,
+  updateSchedule,
+} from "./schedules.ts";
 import { selectStepAttempt, selectStepAttempts } from "./steps.ts";
 import { flushIsolated, type Write } from "./writes.ts";
 
@@ -110,6 +127,7 @@ export class BackendPostgres implements Backend {
       steps: sql(`${schema}.step_attempts`),
       signals: sql(`${schema}.signals`),
       deliveries: sql(`${schema}.signal_deliveries`),
+      schedules: sql(`${schema}.schedules`),
     };
     this.#scope = s;
     this.#getRuns = new Batcher(
@@ -388,6 +406,42 @@ export class BackendPostgres implements Backend {
 
   receiveSignal(params: ReceiveSignalParams): Promise<ReceivedSignal | null> {
     return guard("receive signal", receiveSignal(this.#scope, params));
+  }
+
+  async now(): Promise<Date> {
+    const [row] = await guard("read the clock", this.#sql`SELECT now() AS now`);
+    return row.now as Date;
+  }
+
+  createSchedule(params: CreateScheduleParams): Promise<CreateScheduleResult> {
+    return guard("create schedule", insertSchedule(this.#scope, params));
+  }
+
+  getSchedule(params: { id: string }): Promise<Schedule | null> {
+    return guard("get schedule", selectSchedule(this.#scope, params.id));
+  }
+
+  listSchedules(): Promise<Schedule[]> {
+    return guard("list schedules", selectSchedules(this.#scope));
+  }
+
+  updateSchedule(params: UpdateScheduleParams): Promise<Schedule | null> {
+    return guard("update schedule", updateSchedule(this.#scope, params));
+  }
+
+  deleteSchedule(params: { id: string }): Promise<boolean> {
+    return guard("delete schedule", deleteSchedule(this.#scope, params.id));
+  }
+
+  listDueSchedules(params: ListDueSchedulesParams): Promise<DueSchedules> {
+    return guard(
+      "list due schedules",
+      selectDueSchedules(this.#scope, params.limit),
+    );
+  }
+
+  fireSchedule(params: FireScheduleParams): Promise<FireScheduleResult> {
+    return guard("fire schedule", fireSchedule(this.#scope, params));
   }
 
   /**

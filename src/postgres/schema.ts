@@ -123,6 +123,27 @@ export const MIGRATIONS: ReadonlyArray<(schema: string) => string[]> = [
     `CREATE INDEX signal_deliveries_attempt ON ${s}.signal_deliveries
       (namespace_id, step_attempt_id)`,
   ],
+  // Cron schedules.
+  (s) => [
+    `CREATE TABLE ${s}.schedules (
+      namespace_id text NOT NULL,
+      id text NOT NULL,
+      workflow_name text NOT NULL,
+      version text,
+      cron text NOT NULL,
+      timezone text NOT NULL,
+      input json,
+      catch_up text NOT NULL CHECK (catch_up IN ('latest', 'none', 'all')),
+      paused boolean NOT NULL DEFAULT false,
+      next_run_at timestamptz NOT NULL,
+      last_run_at timestamptz,
+      created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+      updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+      PRIMARY KEY (namespace_id, id)
+    )`,
+    `CREATE INDEX schedules_due ON ${s}.schedules (namespace_id, next_run_at)
+      WHERE NOT paused`,
+  ],
 ];
 
 /** The newest schema version this library knows. */

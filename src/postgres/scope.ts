@@ -27,6 +27,8 @@ export interface Scope {
   signals: postgres.Helper<string, []>;
   /** The `signal_deliveries` table, as an identifier fragment. */
   deliveries: postgres.Helper<string, []>;
+  /** The `schedules` table, as an identifier fragment. */
+  schedules: postgres.Helper<string, []>;
 }
 
 /** Items as one JSON parameter. */

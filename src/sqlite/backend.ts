@@ -9,13 +9,19 @@ import type {
   CancelWorkflowRunParams,
   ClaimWorkflowRunParams,
   ClaimWorkflowRunsParams,
+  CreateScheduleParams,
+  CreateScheduleResult,
   CreateStepAttemptParams,
   CreateWorkflowRunParams,
+  DueSchedules,
   FailExpiredWorkflowRunsParams,
+  FireScheduleParams,
+  FireScheduleResult,
   GetStepAttemptParams,
   GetWorkflowRunParams,
   GetWorkflowRunStatusesParams,
   HeartbeatWorkflowRunParams,
+  ListDueSchedulesParams,
   ListStepAttemptsParams,
   ListWorkflowRunsParams,
   MarkStepAttemptFailedParams,
@@ -25,9 +31,11 @@ import type {
   ReceivedSignal,
   ReceiveSignalParams,
   ReleaseWorkflowRunParams,
+  Schedule,
   SendSignalOutcome,
   SendSignalParams,
   StepAttempt,
+  UpdateScheduleParams,
   WorkflowRun,
   WorkflowRunPage,
 } from "../core/backend.ts";
@@ -57,6 +65,15 @@ import {
 } from "./runs.ts";
 import { claimWorkflowRuns } from "./claim.ts";
 import { receiveSignal, sendSignal } from "./signals.ts";
+import {
+  deleteSchedule,
+  fireSchedule,
+  insertSchedule,
+  selectDueSchedules,
+  selectSchedule,
+  selectSchedules,
+  updateSchedule,
+} from "./schedules.ts";
 import {
   finishStepAttempt,
   insertStepAttempt,
@@ -411,6 +428,60 @@ export class BackendSqlite implements Backend {
     return this.#write(
       "receive signal",
       (ns, now) => receiveSignal(this.#connection, ns, now, params),
+    );
+  }
+
+  now(): Promise<Date> {
+    return Promise.resolve(new Date());
+  }
+
+  createSchedule(params: CreateScheduleParams): Promise<CreateScheduleResult> {
+    return this.#write(
+      "create schedule",
+      (ns, now) => insertSchedule(this.#connection, ns, now, params),
+    );
+  }
+
+  getSchedule(params: { id: string }): Promise<Schedule | null> {
+    return this.#read(
+      "get schedule",
+      (ns) => selectSchedule(this.#connection, ns, params.id),
+    );
+  }
+
+  listSchedules(): Promise<Schedule[]> {
+    return this.#read(
+      "list schedules",
+      (ns) => selectSchedules(this.#connection, ns),
+    );
+  }
+
+  updateSchedule(params: UpdateScheduleParams): Promise<Schedule | null> {
+    return this.#write(
+      "update schedule",
+      (ns, now) => updateSchedule(this.#connection, ns, now, params),
+    );
+  }
+
+  deleteSchedule(params: { id: string }): Promise<boolean> {
+    return this.#write(
+      "delete schedule",
+      (ns) => deleteSchedule(this.#connection, ns, params.id),
+    );
+  }
+
+  listDueSchedules(params: ListDueSchedulesParams): Promise<DueSchedules> {
+    return this.#read(
+      "list due schedules",
+      (ns) =>
+        selectDueSchedules(this.#connection, ns, Date.now(), params.limit),
+    );
+  }
+
+  fireSchedule(params: FireScheduleParams): Promise<FireScheduleResult> {
+    return this.#write(
+      "fire schedule",
+      (ns, now) => fireSchedule(this.#connection, ns, now, params),
     );
   }
 

@@ -156,6 +156,27 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
     `CREATE INDEX openworkflow_signal_deliveries_attempt
       ON openworkflow_signal_deliveries (namespace_id, step_attempt_id)`,
   ],
+  // Cron schedules.
+  [
+    `CREATE TABLE openworkflow_schedules (
+      namespace_id TEXT NOT NULL,
+      id TEXT NOT NULL,
+      workflow_name TEXT NOT NULL,
+      version TEXT,
+      cron TEXT NOT NULL,
+      timezone TEXT NOT NULL,
+      input TEXT,
+      catch_up TEXT NOT NULL CHECK (catch_up IN ('latest', 'none', 'all')),
+      paused INTEGER NOT NULL DEFAULT 0,
+      next_run_at INTEGER NOT NULL,
+      last_run_at INTEGER,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL,
+      PRIMARY KEY (namespace_id, id)
+    )`,
+    `CREATE INDEX openworkflow_schedules_due
+      ON openworkflow_schedules (namespace_id, next_run_at) WHERE paused = 0`,
+  ],
 ];
 
 /** The newest schema version this library knows. */

@@ -25,6 +25,7 @@ import { Execution, type ExecutionResult } from "../execution/execution.ts";
 import { startHeartbeat } from "./heartbeats.ts";
 import { HeldRuns, STATUS_CHECK_INTERVAL_MS } from "./held_runs.ts";
 import { IdleWait } from "./idle_wait.ts";
+import { Scheduler } from "./scheduler.ts";
 import {
   isListening,
   notifyAvailable,
@@ -53,6 +54,7 @@ export class ClaimLoop {
   readonly #active = new Map<string, Promise<void>>();
   readonly #held: HeldRuns;
   readonly #idle: IdleWait;
+  readonly #scheduler: Scheduler;
   #controller: AbortController | null = null;
   #loop: Promise<void> | null = null;
   #lastSweepAt = -Infinity;
@@ -74,6 +76,7 @@ export class ClaimLoop {
       config.pollIntervalMs,
       config.fallbackPollIntervalMs,
     );
+    this.#scheduler = new Scheduler(config.backend, this.#idle);
   }
 
   /** How many runs are executing now. */
@@ -108,6 +111,7 @@ export class ClaimLoop {
   /** One round: returns how many runs it claimed, once they ended. */
   async tick(): Promise<number> {
     await this.#sweepDeadlines(true);
+    await this.#scheduler.fireDue(true);
     const started = await this.#claimAndStart();
     await Promise.all(started);
     return started.length;
@@ -116,12 +120,21 @@ export class ClaimLoop {
   async #runLoop(signal: AbortSignal): Promise<void> {
     const stopListening = onAvailable(this.#config.backend, (atMs) => {
       if (atMs === null) this.#idle.wake();
-      else this.#idle.addDueTime(atMs);
+      else {
+        this.#scheduler.noteDue(atMs);
+        this.#idle.addDueTime(atMs);
+      }
     });
     let failures = 0;
     try {
       while (!signal.aborted) {
         let claimed = 0;
+        try {
+          // Schedules fire whether or not this worker has a free slot.
+          await this.#scheduler.fireDue();
+        } catch (error) {
+          this.#emit("error", { workerId: this.#config.workerId, error });
+        }
         const free = this.#config.concurrency - this.#active.size;
         if (free > 0) {
           try {

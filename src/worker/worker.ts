@@ -13,7 +13,12 @@ import {
   type WorkerEventInit,
   type WorkerEventType,
 } from "./events.ts";
-import { resolveWorkerOptions, type WorkerOptions } from "./worker_options.ts";
+import { createSchedule } from "../core/schedule_store.ts";
+import {
+  resolveWorkerOptions,
+  type WorkerConfig,
+  type WorkerOptions,
+} from "./worker_options.ts";
 
 export type { WorkerOptions, WorkerWorkflow } from "./worker_options.ts";
 
@@ -36,6 +41,7 @@ export class Worker extends EventTarget {
   /** The worker's id, recorded on the runs it claims. */
   readonly id: string;
   readonly #loop: ClaimLoop;
+  readonly #config: WorkerConfig;
 
   /**
    * Creates a worker. Does no I/O.
@@ -66,6 +72,7 @@ export class Worker extends EventTarget {
   constructor(options: WorkerOptions) {
     super();
     const config = resolveWorkerOptions(options);
+    this.#config = config;
     this.id = config.workerId;
     this.#loop = new ClaimLoop(config, (type, init) => this.#emit(type, init));
   }
@@ -96,9 +103,16 @@ export class Worker extends EventTarget {
    * await worker.start();
    * ```
    */
-  start(): Promise<void> {
+  async start(): Promise<void> {
+    for (const { name, version, schedule } of this.#config.schedules) {
+      await createSchedule(
+        this.#config.backend,
+        { id: name, workflow: { name, version }, ...schedule },
+        this.#config.maxPayloadBytes,
+        "update",
+      );
+    }
     this.#loop.start();
-    return Promise.resolve();
   }
 
   /**

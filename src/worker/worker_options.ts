@@ -24,7 +24,7 @@ import {
   checkPositiveMs,
   received,
 } from "../core/validate.ts";
-import type { WorkflowFunction } from "../core/workflow.ts";
+import type { ScheduleConfig, WorkflowFunction } from "../core/workflow.ts";
 
 /**
  * A workflow a worker can execute: what `OpenWorkflow.defineWorkflow()`
@@ -55,6 +55,12 @@ export interface WorkerWorkflow {
    * @default {DEFAULT_WORKFLOW_RETRY_POLICY}
    */
   readonly retry?: RetryPolicy;
+  /**
+   * A cron schedule the worker creates (or updates) when it starts, with
+   * the workflow's name as its id.
+   * @default {null}
+   */
+  readonly schedule?: ScheduleConfig | null;
 }
 
 /**
@@ -120,6 +126,12 @@ export interface WorkerConfig {
   workflows: Map<string, RegisteredWorkflow>;
   /** The workflows, as the claim names them. */
   selectors: WorkflowSelector[];
+  /** The schedules the workflows declare. */
+  schedules: {
+    name: string;
+    version: string | null;
+    schedule: ScheduleConfig;
+  }[];
   concurrency: number;
   leaseDurationMs: number;
   pollIntervalMs: number;
@@ -178,6 +190,9 @@ export function resolveWorkerOptions(options: WorkerOptions): WorkerConfig {
       name,
       version: version ?? null,
     })),
+    schedules: options.workflows.flatMap(({ name, version, schedule }) =>
+      schedule == null ? [] : [{ name, version: version ?? null, schedule }]
+    ),
     concurrency: options.concurrency === undefined
       ? DEFAULT_CONCURRENCY
       : checkPositiveInteger(options.concurrency, what, "concurrency"),
