@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import postgres from "postgres";
 import { BackendError, SchemaVersionError } from "../../mod.ts";
 import { BackendPostgres } from "../../backend_postgres.ts";
+import { SCHEMA_VERSION } from "../../src/postgres/schema.ts";
 import { DATABASE_URL, postgresTarget } from "../helpers.ts";
 
 const ignore = postgresTarget.unavailable !== null;
@@ -41,7 +42,10 @@ Deno.test({
       const rows = await sql.unsafe(
         `SELECT version FROM ${schema}.schema_migrations`,
       );
-      assert.deepEqual(rows.map((r) => r.version), [1, 2, 3]);
+      assert.deepEqual(
+        rows.map((r) => r.version),
+        Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1),
+      );
     });
   },
 });
@@ -64,7 +68,7 @@ Deno.test({
         );
       assert.ok(error instanceof SchemaVersionError);
       assert.equal(error.foundVersion, 99);
-      assert.equal(error.supportedVersion, 3);
+      assert.equal(error.supportedVersion, SCHEMA_VERSION);
       assert.match(
         error.message,
         new RegExp(`schema ${schema} has version 99`),
@@ -72,7 +76,10 @@ Deno.test({
       const rows = await sql.unsafe(
         `SELECT version FROM ${schema}.schema_migrations ORDER BY version`,
       );
-      assert.deepEqual(rows.map((r) => r.version), [1, 2, 3, 99]);
+      assert.deepEqual(
+        rows.map((r) => r.version),
+        [...Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1), 99],
+      );
     });
   },
 });
