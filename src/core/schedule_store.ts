@@ -33,8 +33,8 @@ export interface CreateScheduleOptions {
   cron: string;
   /**
    * The IANA time zone the expression is read in; daylight-saving changes
-   * are handled (a skipped time fires once after the change, a repeated
-   * one once).
+   * are handled (a time the change skips fires once, an hour later; a time
+   * it repeats fires once).
    * @default {"UTC"}
    */
   timezone?: string;

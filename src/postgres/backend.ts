@@ -42,7 +42,7 @@ import type {
   WorkflowRunPage,
 } from "../core/backend.ts";
 import {
-  checkCreateRunTimes,
+  checkCreateRunParams,
   checkReleaseTime,
   isUuid,
 } from "../sql/checks.ts";
@@ -220,7 +220,7 @@ export class BackendPostgres implements Backend {
   async createWorkflowRun(
     params: CreateWorkflowRunParams,
   ): Promise<WorkflowRun> {
-    checkCreateRunTimes(params);
+    params = checkCreateRunParams(params);
     return await this.#write({
       kind: "createRun",
       item: { ...params, id: crypto.randomUUID() },

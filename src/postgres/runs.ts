@@ -317,7 +317,8 @@ export async function cancelUnfinishedWorkflowRun(
     wakeRuns(
       s,
       sql`SELECT parent_workflow_run_id FROM tree
-        WHERE id = ${params.workflowRunId} AND NOT detached`,
+        WHERE id = ${params.workflowRunId} AND NOT detached
+          AND EXISTS (SELECT 1 FROM canceled c WHERE c.id = tree.id)`,
       sql`SELECT id FROM tree`,
     )
   })

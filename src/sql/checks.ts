@@ -44,14 +44,26 @@ export function checkNamespaceId(value: unknown, what: string): string {
 }
 
 /**
- * Checks the times a run is created with: dates within years 1 to 9999
- * (what every backend stores), a delay of 0 to `MAX_DURATION_MS`. Checked
+ * Checks the parameters a run is created with: dates within years 1 to
+ * 9999 (what every backend stores), a delay of 0 to `MAX_DURATION_MS`, a
+ * parent id that is a UUID (stored in lower case, as every id). Checked
  * before the write is queued, so that a bad value fails its own call only.
  *
+ * @returns The parameters, the parent id normalized.
  * @throws {TypeError|RangeError} naming the parameter and the value.
  */
-export function checkCreateRunTimes(params: CreateWorkflowRunParams): void {
+export function checkCreateRunParams(
+  params: CreateWorkflowRunParams,
+): CreateWorkflowRunParams {
   const what = "create workflow run";
+  const parentId = params.parentWorkflowRunId;
+  if (parentId != null && !isUuid(parentId)) {
+    throw new TypeError(
+      `Cannot ${what}: 'parentWorkflowRunId' must be the id of a run, received ${
+        received(parentId)
+      }`,
+    );
+  }
   if (params.availableAt != null) {
     checkTime(params.availableAt, what, "availableAt");
   }
@@ -70,6 +82,9 @@ export function checkCreateRunTimes(params: CreateWorkflowRunParams): void {
       }`,
     );
   }
+  return parentId == null
+    ? params
+    : { ...params, parentWorkflowRunId: parentId.toLowerCase() };
 }
 
 /**

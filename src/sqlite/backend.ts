@@ -40,7 +40,7 @@ import type {
   WorkflowRunPage,
 } from "../core/backend.ts";
 import {
-  checkCreateRunTimes,
+  checkCreateRunParams,
   checkReleaseTime,
   normalizeId,
 } from "../sql/checks.ts";
@@ -263,7 +263,7 @@ export class BackendSqlite implements Backend {
   async createWorkflowRun(
     params: CreateWorkflowRunParams,
   ): Promise<WorkflowRun> {
-    checkCreateRunTimes(params);
+    params = checkCreateRunParams(params);
     return await this.#write(
       "create workflow run",
       (ns, now) => insertWorkflowRun(this.#connection, ns, now, params),

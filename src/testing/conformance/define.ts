@@ -24,6 +24,13 @@ export interface BackendCapabilities {
    * @default {true}
    */
   getWorkflowRunStatuses?: boolean;
+  /**
+   * The backend implements the optional `sendSignal()` and
+   * `receiveSignal()`.
+   *
+   * @default {true}
+   */
+  signals?: boolean;
 }
 
 /** What a conformance case receives. */

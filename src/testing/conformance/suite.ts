@@ -6,6 +6,7 @@
  */
 
 import type { Backend } from "../../core/backend.ts";
+import { childConformance } from "./children.ts";
 import { claimConformance } from "./claims.ts";
 import {
   type BackendCapabilities,
@@ -17,6 +18,7 @@ import { errorConformance } from "./errors.ts";
 import { lifecycleConformance } from "./lifecycle.ts";
 import { namespaceConformance } from "./namespaces.ts";
 import { runConformance } from "./runs.ts";
+import { signalConformance } from "./signals.ts";
 import { stepConformance } from "./steps.ts";
 
 export type { BackendCapabilities } from "./define.ts";
@@ -43,7 +45,7 @@ export interface BackendConformanceOptions {
    * What the backend can do beyond the required methods; the cases that
    * need a capability it lacks are not registered, and `onSkip` is told.
    *
-   * @default {{ sharedStore: true, getWorkflowRunStatuses: true }}
+   * @default {{ sharedStore: true, getWorkflowRunStatuses: true, signals: true }}
    */
   capabilities?: BackendCapabilities;
   /** Told of each case not registered, with the reason. */
@@ -55,6 +57,8 @@ const SKIP_REASONS: Record<keyof BackendCapabilities, string> = {
     "needs a second backend on the same data, and this backend's connections do not share it",
   getWorkflowRunStatuses:
     "needs the optional getWorkflowRunStatuses(), which this backend does not implement",
+  signals:
+    "needs the optional sendSignal() and receiveSignal(), which this backend does not implement",
 };
 
 /**
@@ -99,6 +103,7 @@ export function runBackendConformance(
   const capabilities: Required<BackendCapabilities> = {
     sharedStore: true,
     getWorkflowRunStatuses: true,
+    signals: true,
     ...options.capabilities,
   };
   const define: DefineCase = (name, fn, needs = []) => {
@@ -130,4 +135,6 @@ export function runBackendConformance(
   lifecycleConformance(define);
   namespaceConformance(define);
   errorConformance(define);
+  signalConformance(define);
+  childConformance(define);
 }

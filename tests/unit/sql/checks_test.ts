@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import {
-  checkCreateRunTimes,
+  checkCreateRunParams,
   checkNamespaceId,
   checkReleaseTime,
   isUuid,
@@ -79,7 +79,7 @@ Deno.test("checkNamespaceId() rejects an id over 255 characters with RangeError"
   assert.equal(checkNamespaceId("😀".repeat(127), "connect").length, 254);
 });
 
-// checkCreateRunTimes
+// checkCreateRunParams
 
 const CREATE: CreateWorkflowRunParams = {
   workflowName: "w",
@@ -92,25 +92,28 @@ const CREATE: CreateWorkflowRunParams = {
   idempotencyKey: null,
 };
 
-Deno.test("checkCreateRunTimes() accepts no times, and times within years 1 to 9999", () => {
-  checkCreateRunTimes(CREATE);
-  checkCreateRunTimes({ ...CREATE, availableAt: undefined as unknown as null });
-  checkCreateRunTimes({
+Deno.test("checkCreateRunParams() accepts no times, and times within years 1 to 9999", () => {
+  checkCreateRunParams(CREATE);
+  checkCreateRunParams({
+    ...CREATE,
+    availableAt: undefined as unknown as null,
+  });
+  checkCreateRunParams({
     ...CREATE,
     availableAt: new Date(MIN_TIME_MS),
     deadlineAt: new Date(MAX_TIME_MS),
   });
   for (const availableAfterMs of [0, 1.5, MAX_DURATION_MS, undefined]) {
-    checkCreateRunTimes({ ...CREATE, availableAfterMs });
+    checkCreateRunParams({ ...CREATE, availableAfterMs });
   }
 });
 
-Deno.test("checkCreateRunTimes() rejects a time that is no valid Date with TypeError", () => {
+Deno.test("checkCreateRunParams() rejects a time that is no valid Date with TypeError", () => {
   const bad: unknown[] = [new Date(NaN), "2024-01-01", Date.now()];
   for (const field of ["availableAt", "deadlineAt"] as const) {
     for (const value of bad) {
       assert.throws(
-        () => checkCreateRunTimes({ ...CREATE, [field]: value as Date }),
+        () => checkCreateRunParams({ ...CREATE, [field]: value as Date }),
         (error: unknown) =>
           error instanceof TypeError &&
           error.message.startsWith(
@@ -122,11 +125,11 @@ Deno.test("checkCreateRunTimes() rejects a time that is no valid Date with TypeE
   }
 });
 
-Deno.test("checkCreateRunTimes() rejects a time outside years 1 to 9999 with RangeError", () => {
+Deno.test("checkCreateRunParams() rejects a time outside years 1 to 9999 with RangeError", () => {
   for (const field of ["availableAt", "deadlineAt"] as const) {
     for (const ms of [MIN_TIME_MS - 1, MAX_TIME_MS + 1, 8.64e15]) {
       assert.throws(
-        () => checkCreateRunTimes({ ...CREATE, [field]: new Date(ms) }),
+        () => checkCreateRunParams({ ...CREATE, [field]: new Date(ms) }),
         (error: unknown) =>
           error instanceof RangeError &&
           error.message.includes(`'${field}' must be between`) &&
@@ -137,7 +140,7 @@ Deno.test("checkCreateRunTimes() rejects a time outside years 1 to 9999 with Ran
   }
 });
 
-Deno.test("checkCreateRunTimes() rejects an availableAfterMs out of range with RangeError", () => {
+Deno.test("checkCreateRunParams() rejects an availableAfterMs out of range with RangeError", () => {
   const cases: [unknown, string][] = [
     [-1, "received -1"],
     [MAX_DURATION_MS + 1, `received ${MAX_DURATION_MS + 1}`],
@@ -149,7 +152,7 @@ Deno.test("checkCreateRunTimes() rejects an availableAfterMs out of range with R
   for (const [availableAfterMs, text] of cases) {
     assert.throws(
       () =>
-        checkCreateRunTimes({
+        checkCreateRunParams({
           ...CREATE,
           availableAfterMs: availableAfterMs as number,
         }),
