@@ -862,6 +862,14 @@ export interface Backend {
    * from. Optional: without it the engine uses the machine's clock.
    *
    * @returns The backend's now.
+   *
+   * @example
+   * ```ts
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * console.log((await backend.now?.()) instanceof Date); // true
+   * ```
    */
   now?(): Promise<Date>;
 
@@ -873,6 +881,21 @@ export interface Backend {
    *
    * @param params The schedule, and what to do when its id is taken.
    * @returns The schedule as stored, and whether it was created.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const { created, schedule } = await backend.createSchedule!({
+   *   id: "nightly", workflowName: "report", version: null, cron: "0 3 * * *",
+   *   timezone: "UTC", input: null, catchUp: "latest",
+   *   nextRunAt: new Date("2030-01-01T03:00:00Z"), ifExists: "fail",
+   * });
+   * assert.equal(created, true);
+   * assert.equal(schedule.paused, false);
+   * ```
    */
   createSchedule?(params: CreateScheduleParams): Promise<CreateScheduleResult>;
 
@@ -881,6 +904,15 @@ export interface Backend {
    *
    * @param params The schedule's id.
    * @returns The schedule, or `null`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * assert.equal(await backend.getSchedule!({ id: "nope" }), null);
+   * ```
    */
   getSchedule?(params: { id: string }): Promise<Schedule | null>;
 
@@ -888,6 +920,15 @@ export interface Backend {
    * Lists the namespace's schedules, by id.
    *
    * @returns Every schedule of the namespace.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * assert.deepEqual(await backend.listSchedules!(), []);
+   * ```
    */
   listSchedules?(): Promise<Schedule[]>;
 
@@ -897,6 +938,15 @@ export interface Backend {
    *
    * @param params The schedule, its pause state and next slot.
    * @returns The schedule as updated, or `null` when there is none.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * assert.equal(await backend.updateSchedule!({ id: "nope", paused: true }), null);
+   * ```
    */
   updateSchedule?(params: UpdateScheduleParams): Promise<Schedule | null>;
 
@@ -905,6 +955,15 @@ export interface Backend {
    *
    * @param params The schedule's id.
    * @returns Whether there was one.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * assert.equal(await backend.deleteSchedule!({ id: "nope" }), false);
+   * ```
    */
   deleteSchedule?(params: { id: string }): Promise<boolean>;
 
@@ -914,6 +973,16 @@ export interface Backend {
    *
    * @param params How many at most.
    * @returns The due schedules, now, and the next due time.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const due = await backend.listDueSchedules!({ limit: 10 });
+   * assert.deepEqual([due.schedules, due.nextDueAt], [[], null]);
+   * ```
    */
   listDueSchedules?(params: ListDueSchedulesParams): Promise<DueSchedules>;
 
@@ -927,6 +996,19 @@ export interface Backend {
    * @param params The schedule, the compare-and-set, and the runs.
    * @returns The runs created, or `null` when another worker fired it or
    * it is paused or gone.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const lost = await backend.fireSchedule!({
+   *   id: "nope", expectedNextRunAt: new Date(), nextRunAt: new Date(),
+   *   lastRunAt: null, runs: [],
+   * });
+   * assert.equal(lost, null); // no such schedule
+   * ```
    */
   fireSchedule?(params: FireScheduleParams): Promise<FireScheduleResult>;
 }

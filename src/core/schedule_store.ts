@@ -11,11 +11,8 @@ import { CronSchedule } from "./cron.ts";
 import { ScheduleExistsError, ScheduleNotFoundError } from "./errors.ts";
 import { encodeJson } from "./json.ts";
 import { checkPayloadSize } from "./limits.ts";
-import {
-  type Schedule,
-  type ScheduleCatchUp,
-  scheduledRunParams,
-} from "./schedules.ts";
+import type { CreateWorkflowRunParams } from "./backend_params.ts";
+import type { Schedule, ScheduleCatchUp } from "./schedules.ts";
 import { checkName, received } from "./validate.ts";
 import type { ScheduleConfig } from "./workflow.ts";
 import { notifyAvailable } from "./wakeups.ts";
@@ -239,4 +236,27 @@ export function checkScheduleConfig(
   const catchUp = checkCatchUp(config.catchUp, what);
   encodeJson(config.input ?? null, `input of the schedule of ${what}`);
   return { cron: config.cron, timezone, catchUp, input: config.input ?? null };
+}
+
+/** The run a schedule starts for `slot` (`null`: triggered by hand). */
+export function scheduledRunParams(
+  schedule: Schedule,
+  slot: Date | null,
+): CreateWorkflowRunParams {
+  return {
+    workflowName: schedule.workflowName,
+    version: schedule.version,
+    config: {},
+    context: {
+      scheduleId: schedule.id,
+      slot: slot === null ? null : slot.toISOString(),
+    },
+    input: schedule.input,
+    availableAt: null,
+    deadlineAt: null,
+    // One run per schedule and slot, whoever fires it.
+    idempotencyKey: slot === null
+      ? null
+      : `openworkflow:schedule:${schedule.id}:${slot.toISOString()}`,
+  };
 }

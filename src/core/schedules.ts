@@ -129,26 +129,3 @@ export interface FireScheduleParams {
 
 /** What `Backend.fireSchedule` did: the runs, or `null` if it lost. */
 export type FireScheduleResult = WorkflowRun[] | null;
-
-/** The run a schedule starts for `slot` (`null`: triggered by hand). */
-export function scheduledRunParams(
-  schedule: Schedule,
-  slot: Date | null,
-): CreateWorkflowRunParams {
-  return {
-    workflowName: schedule.workflowName,
-    version: schedule.version,
-    config: {},
-    context: {
-      scheduleId: schedule.id,
-      slot: slot === null ? null : slot.toISOString(),
-    },
-    input: schedule.input,
-    availableAt: null,
-    deadlineAt: null,
-    // One run per schedule and slot, whoever fires it.
-    idempotencyKey: slot === null
-      ? null
-      : `openworkflow:schedule:${schedule.id}:${slot.toISOString()}`,
-  };
-}

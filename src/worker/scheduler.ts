@@ -16,7 +16,7 @@
 import type { Backend } from "../core/backend.ts";
 import { CronSchedule } from "../core/cron.ts";
 import { MAX_TIME_MS } from "../core/duration.ts";
-import { scheduledRunParams } from "../core/schedules.ts";
+import { scheduledRunParams } from "../core/schedule_store.ts";
 import { isListening, notifyAvailable } from "../core/wakeups.ts";
 import type { IdleWait } from "./idle_wait.ts";
 

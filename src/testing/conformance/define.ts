@@ -31,6 +31,15 @@ export interface BackendCapabilities {
    * @default {true}
    */
   signals?: boolean;
+  /**
+   * The backend implements the optional schedule methods: `now()`,
+   * `createSchedule()`, `getSchedule()`, `listSchedules()`,
+   * `updateSchedule()`, `deleteSchedule()`, `listDueSchedules()` and
+   * `fireSchedule()`.
+   *
+   * @default {true}
+   */
+  schedules?: boolean;
 }
 
 /** What a conformance case receives. */

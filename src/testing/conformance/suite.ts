@@ -18,6 +18,7 @@ import { errorConformance } from "./errors.ts";
 import { lifecycleConformance } from "./lifecycle.ts";
 import { namespaceConformance } from "./namespaces.ts";
 import { runConformance } from "./runs.ts";
+import { scheduleConformance } from "./schedules.ts";
 import { signalConformance } from "./signals.ts";
 import { stepConformance } from "./steps.ts";
 
@@ -45,7 +46,7 @@ export interface BackendConformanceOptions {
    * What the backend can do beyond the required methods; the cases that
    * need a capability it lacks are not registered, and `onSkip` is told.
    *
-   * @default {{ sharedStore: true, getWorkflowRunStatuses: true, signals: true }}
+   * @default {{ sharedStore: true, getWorkflowRunStatuses: true, signals: true, schedules: true }}
    */
   capabilities?: BackendCapabilities;
   /** Told of each case not registered, with the reason. */
@@ -59,6 +60,8 @@ const SKIP_REASONS: Record<keyof BackendCapabilities, string> = {
     "needs the optional getWorkflowRunStatuses(), which this backend does not implement",
   signals:
     "needs the optional sendSignal() and receiveSignal(), which this backend does not implement",
+  schedules:
+    "needs the optional schedule methods (now(), createSchedule(), ..., fireSchedule()), which this backend does not implement",
 };
 
 /**
@@ -104,6 +107,7 @@ export function runBackendConformance(
     sharedStore: true,
     getWorkflowRunStatuses: true,
     signals: true,
+    schedules: true,
     ...options.capabilities,
   };
   const define: DefineCase = (name, fn, needs = []) => {
@@ -137,4 +141,5 @@ export function runBackendConformance(
   errorConformance(define);
   signalConformance(define);
   childConformance(define);
+  scheduleConformance(define);
 }
