@@ -23,12 +23,15 @@ import { notifyAvailable } from "../core/wakeups.ts";
 import type { RunState } from "./run_state.ts";
 import {
   failForGood,
-  recordedOutcome,
+  hasCome,
+  openAttempt,
+  standing,
   stepKey,
   type StepOutcome,
   storedTime,
   succeed,
   SUSPENDED,
+  timeoutAt,
 } from "./step_outcome.ts";
 
 /** A child step, as checked by the step API. */
@@ -77,32 +80,24 @@ export async function runWorkflow(
   s: RunState,
   child: ChildStart,
 ): Promise<StepOutcome> {
-  const last = s.history.get(child.name)?.at(-1);
-  const recorded = recordedOutcome(last);
-  if (recorded !== null) return recorded;
-  if (s.suspension !== null) return SUSPENDED;
-  const { backend, workerId } = s.options;
-  let attempt = last;
+  const at = standing(s, child.name);
+  if ("outcome" in at) return at.outcome;
+  const { backend } = s.options;
   let run: WorkflowRun | null;
+  let attempt = at.attempt;
   if (attempt === undefined) {
     run = await createChild(s, child, false);
     notifyAvailable(backend);
-    attempt = await s.io(backend.createStepAttempt({
-      workflowRunId: s.run.id,
-      workerId,
+    attempt = await openAttempt(s, undefined, {
       stepName: child.name,
       kind: "workflow",
       config: {
         workflowName: child.workflowName,
         version: child.version,
-        timeoutAt: child.timeoutMs === undefined
-          ? null
-          : new Date(Math.min(s.now() + child.timeoutMs, MAX_TIME_MS))
-            .toISOString(),
+        timeoutAt: timeoutAt(s, child.timeoutMs),
       },
       context: { childWorkflowRunId: run.id },
-    }));
-    s.noteAttempt(attempt);
+    });
   } else {
     const id = childIdOf(attempt);
     run = id === null ? null : await s.io(
@@ -136,7 +131,7 @@ export async function runWorkflow(
   const timeoutAtMs = storedTime(attempt, "timeoutAt");
   if (
     timeoutAtMs !== null &&
-    timeoutAtMs <= (attempt === last ? s.latest() : s.now())
+    hasCome(s, timeoutAtMs, attempt === at.attempt)
   ) {
     await s.io(backend.cancelWorkflowRun({
       workflowRunId: run.id,
@@ -157,14 +152,9 @@ export async function startWorkflow(
   s: RunState,
   child: ChildStart,
 ): Promise<StepOutcome> {
-  const last = s.history.get(child.name)?.at(-1);
-  const recorded = recordedOutcome(last);
-  if (recorded !== null) return recorded;
-  if (s.suspension !== null) return SUSPENDED;
-  const { backend, workerId } = s.options;
-  const attempt = last ?? await s.io(backend.createStepAttempt({
-    workflowRunId: s.run.id,
-    workerId,
+  const at = standing(s, child.name);
+  if ("outcome" in at) return at.outcome;
+  const attempt = await openAttempt(s, at.attempt, {
     stepName: child.name,
     kind: "workflow",
     config: {
@@ -173,9 +163,8 @@ export async function startWorkflow(
       detached: true,
     },
     context: null,
-  }));
-  s.noteAttempt(attempt);
+  });
   const run = await createChild(s, child, true);
-  notifyAvailable(backend);
+  notifyAvailable(s.options.backend);
   return succeed(s, attempt.id, { workflowRunId: run.id });
 }

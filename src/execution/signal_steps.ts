@@ -19,12 +19,15 @@ import { notifyAvailable } from "../core/wakeups.ts";
 import type { RunState } from "./run_state.ts";
 import {
   failForGood,
-  recordedOutcome,
+  hasCome,
+  openAttempt,
+  standing,
   stepKey,
   type StepOutcome,
   storedTime,
   succeed,
   SUSPENDED,
+  timeoutAt,
 } from "./step_outcome.ts";
 
 /** The backend's signal methods, or a `TypeError` saying they are missing. */
@@ -60,39 +63,28 @@ export async function waitForSignal(
   s: RunState,
   wait: SignalWait,
 ): Promise<StepOutcome> {
-  const last = s.history.get(wait.name)?.at(-1);
-  const recorded = recordedOutcome(last);
-  if (recorded?.kind === "value" && recorded.value !== null) {
-    return await validated(wait, recorded.value);
+  const at = standing(s, wait.name);
+  if ("outcome" in at) {
+    const { outcome } = at;
+    // A received signal is validated again on replay: the schema's output
+    // is what the step returns, and only the data is stored.
+    return outcome.kind === "value" && outcome.value !== null
+      ? await validated(wait, outcome.value)
+      : outcome;
   }
-  if (recorded !== null) return recorded;
-  if (s.suspension !== null) return SUSPENDED;
-  const { backend, workerId } = s.options;
   const { receiveSignal } = signalMethods(
-    backend,
+    s.options.backend,
     `wait for signal '${wait.signal}'`,
   );
-  let attempt = last;
-  if (attempt === undefined) {
-    attempt = await s.io(backend.createStepAttempt({
-      workflowRunId: s.run.id,
-      workerId,
-      stepName: wait.name,
-      kind: "signal-wait",
-      config: {
-        signal: wait.signal,
-        timeoutAt: wait.timeoutMs === undefined
-          ? null
-          : new Date(Math.min(s.now() + wait.timeoutMs, MAX_TIME_MS))
-            .toISOString(),
-      },
-      context: null,
-    }));
-    s.noteAttempt(attempt);
-  }
+  const attempt = await openAttempt(s, at.attempt, {
+    stepName: wait.name,
+    kind: "signal-wait",
+    config: { signal: wait.signal, timeoutAt: timeoutAt(s, wait.timeoutMs) },
+    context: null,
+  });
   const received = await s.io(receiveSignal({
     workflowRunId: s.run.id,
-    workerId,
+    workerId: s.options.workerId,
     stepAttemptId: attempt.id,
     signal: wait.signal,
   }));
@@ -106,11 +98,9 @@ export async function waitForSignal(
     return outcome;
   }
   const timeoutAtMs = storedTime(attempt, "timeoutAt");
-  // A wait begun just now times out by the estimate of the clock; one begun
-  // earlier once the database made the run claimable for it.
   if (
     timeoutAtMs !== null &&
-    timeoutAtMs <= (attempt === last ? s.latest() : s.now())
+    hasCome(s, timeoutAtMs, attempt === at.attempt)
   ) {
     return succeed(s, attempt.id, null);
   }
@@ -151,27 +141,19 @@ export async function sendSignal(
   s: RunState,
   send: SignalSend,
 ): Promise<StepOutcome> {
-  const last = s.history.get(send.name)?.at(-1);
-  const recorded = recordedOutcome(last);
-  if (recorded !== null) return recorded;
-  if (s.suspension !== null) return SUSPENDED;
-  const { backend, workerId } = s.options;
+  const at = standing(s, send.name);
+  if ("outcome" in at) return at.outcome;
+  const { backend } = s.options;
   const { sendSignal } = signalMethods(
     backend,
     `send signal '${send.signal}'`,
   );
-  let attempt = last;
-  if (attempt === undefined) {
-    attempt = await s.io(backend.createStepAttempt({
-      workflowRunId: s.run.id,
-      workerId,
-      stepName: send.name,
-      kind: "signal-send",
-      config: { signal: send.signal, workflowRunId: send.workflowRunId },
-      context: null,
-    }));
-    s.noteAttempt(attempt);
-  }
+  const attempt = await openAttempt(s, at.attempt, {
+    stepName: send.name,
+    kind: "signal-send",
+    config: { signal: send.signal, workflowRunId: send.workflowRunId },
+    context: null,
+  });
   // The key makes a send repeated after a crash return the first's outcome.
   const outcome = await s.io(sendSignal({
     signal: send.signal,

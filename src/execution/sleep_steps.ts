@@ -8,7 +8,7 @@
 
 import type { StepAttempt } from "../core/backend.ts";
 import type { RunState } from "./run_state.ts";
-import { type StepOutcome, SUSPENDED } from "./step_outcome.ts";
+import { hasCome, type StepOutcome, SUSPENDED } from "./step_outcome.ts";
 
 /** Sleeps until `resumeAt()` (computed once, when the sleep begins). */
 export async function sleep(
@@ -40,9 +40,7 @@ export async function sleep(
     s.noteAttempt(attempt);
     attemptId = attempt.id;
   }
-  // A sleep begun just now ends by the estimate of the clock; one begun
-  // earlier has ended once the database made the run claimable for it.
-  if (resumeAtMs > (stored === null ? s.now() : s.latest())) {
+  if (!hasCome(s, resumeAtMs, stored !== null)) {
     s.park(resumeAtMs, "sleeping");
     return SUSPENDED;
   }

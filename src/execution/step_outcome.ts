@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { StepAttempt } from "../core/backend.ts";
+import type { CreateStepAttemptParams, StepAttempt } from "../core/backend.ts";
+import { MAX_TIME_MS } from "../core/duration.ts";
 import {
   deserializeError,
   type JsonValue,
@@ -116,4 +117,62 @@ export function storedTime(attempt: StepAttempt, key: string): number | null {
  */
 export function stepKey(s: RunState, stepName: string): string {
   return `openworkflow:${s.run.id}:${s.workflowFailures}:${stepName}`;
+}
+
+/**
+ * Where a step stands: its recorded outcome when its latest attempt has
+ * finished (or the run is suspended), else that attempt (`undefined` for a
+ * step not begun).
+ */
+export function standing(
+  s: RunState,
+  name: string,
+): { outcome: StepOutcome } | { attempt: StepAttempt | undefined } {
+  const attempt = s.history.get(name)?.at(-1);
+  const outcome = recordedOutcome(attempt) ??
+    (s.suspension === null ? null : SUSPENDED);
+  return outcome === null ? { attempt } : { outcome };
+}
+
+/** The step's attempt: `existing`, or a new `running` one. */
+export async function openAttempt(
+  s: RunState,
+  existing: StepAttempt | undefined,
+  begin: Pick<
+    CreateStepAttemptParams,
+    "stepName" | "kind" | "config" | "context"
+  >,
+): Promise<StepAttempt> {
+  if (existing !== undefined) return existing;
+  const attempt = await s.io(s.options.backend.createStepAttempt({
+    workflowRunId: s.run.id,
+    workerId: s.options.workerId,
+    ...begin,
+  }));
+  s.noteAttempt(attempt);
+  return attempt;
+}
+
+/** The time a wait of `timeoutMs` begun now ends, as stored, or `null`. */
+export function timeoutAt(
+  s: RunState,
+  timeoutMs: number | undefined,
+): string | null {
+  return timeoutMs === undefined
+    ? null
+    : new Date(Math.min(s.now() + timeoutMs, MAX_TIME_MS)).toISOString();
+}
+
+/**
+ * Whether a time the run waits for has come: by the estimate of the clock
+ * for a wait begun in this execution, and once the database made the run
+ * claimable for it for one begun earlier (never put back to sleep for want
+ * of a few milliseconds of clock estimate).
+ */
+export function hasCome(
+  s: RunState,
+  atMs: number,
+  begunEarlier: boolean,
+): boolean {
+  return atMs <= (begunEarlier ? s.latest() : s.now());
 }
