@@ -230,14 +230,21 @@ export function updateOwnedRun(
   owner: { workflowRunId: string; workerId: string },
   update: OwnedRunUpdate,
 ): void {
-  const changed = id === null ? 0 : db.run(
-    `UPDATE ${RUNS} SET ${update.set}, updated_at = :now WHERE ${OWNED}`,
+  const changed = id === null ? undefined : db.get(
+    `UPDATE ${RUNS} SET ${update.set}, updated_at = :now WHERE ${OWNED}
+    RETURNING parent_workflow_run_id AS parent, detached`,
     { ns, id, workerId: owner.workerId, now, ...update.values(now) },
   );
-  if (changed === 0) {
+  if (changed === undefined) {
     throw new LeaseLostError(owner.workflowRunId, owner.workerId);
   }
-  if (update.finishes === true) wakeParentsOf(db, ns, now, [id!]);
+  // A finished attached child wakes its parent.
+  if (
+    update.finishes === true && changed.parent !== null &&
+    Number(changed.detached) === 0
+  ) {
+    wakeRuns(db, ns, now, [changed.parent as string]);
+  }
 }
 
 /** Extends the lease of a run to `now` + the lease duration. */
