@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { WorkflowFailedError } from "../../mod.ts";
+import { OpenWorkflow, WorkflowFailedError } from "../../mod.ts";
 import { main as basic } from "../../examples/basic.ts";
 import { main as typed } from "../../examples/typed.ts";
 import { main as parallel } from "../../examples/parallel.ts";
@@ -13,6 +13,7 @@ import { main as versioning } from "../../examples/versioning.ts";
 import { main as inspection } from "../../examples/inspection.ts";
 import { main as approval } from "../../examples/approval.ts";
 import { main as parentChild } from "../../examples/parent_child.ts";
+import { main as schedule } from "../../examples/schedule.ts";
 import { testEachBackend } from "../helpers.ts";
 
 testEachBackend("examples/basic.ts greets Alice", async ({ backend }) => {
@@ -153,6 +154,35 @@ testEachBackend(
       receipt: "ORD-7: charged USD 68",
       children: ["audit-order: succeeded", "price-order: succeeded"],
     });
+  },
+);
+
+testEachBackend(
+  "examples/schedule.ts fires one run per slot, pauses, triggers, deletes, and creates a declared schedule",
+  async ({ backend }) => {
+    const { runs, ...outcome } = await schedule(backend);
+    assert.ok(runs >= 2, `${runs} runs in about 2.5 s`);
+    assert.deepEqual(outcome, {
+      oneRunPerSlot: true,
+      slotsOneSecondApart: true,
+      outputs: ["daily report sent"],
+      paused: {
+        paused: true,
+        lastRunAtIsLastSlot: true,
+        nextRunAtAfterLastRunAt: true,
+      },
+      triggered: { slot: null, output: "daily report sent" },
+      deleted: true,
+      declared: {
+        id: "nightly-cleanup",
+        cron: "0 3 * * *",
+        timezone: "Europe/Berlin",
+        paused: false,
+        berlinTime: "03:00",
+      },
+    });
+    const ow = new OpenWorkflow({ backend });
+    assert.deepEqual(await ow.listSchedules(), [], "the example leaves none");
   },
 );
 
