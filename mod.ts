@@ -47,7 +47,11 @@ export {
   type WorkflowDefinitionOptions,
   type WorkflowRunOptions,
 } from "./src/client/definition.ts";
-export { type ResultOptions, WorkflowRunHandle } from "./src/client/handle.ts";
+export {
+  type ResultOptions,
+  WorkflowRunHandle,
+  type WorkflowRunHandleOptions,
+} from "./src/client/handle.ts";
 export {
   Worker,
   type WorkerOptions,

@@ -259,7 +259,9 @@ export class OpenWorkflow {
     const run = await this.#backend.getWorkflowRun({ workflowRunId });
     return run === null
       ? null
-      : new WorkflowRunHandle<Output>(this.#backend, run);
+      : new WorkflowRunHandle<Output>(this.#backend, run, {
+        maxPayloadBytes: this.#maxPayloadBytes,
+      });
   }
 
   /**
@@ -548,6 +550,8 @@ export class OpenWorkflow {
     id: string,
   ): Promise<WorkflowRunHandle<Output>> {
     const run = await triggerSchedule(this.#backend, id);
-    return new WorkflowRunHandle<Output>(this.#backend, run);
+    return new WorkflowRunHandle<Output>(this.#backend, run, {
+      maxPayloadBytes: this.#maxPayloadBytes,
+    });
   }
 }

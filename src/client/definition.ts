@@ -227,6 +227,8 @@ export class WorkflowDefinition<Input = unknown, Output = unknown> {
       idempotencyKey,
     });
     notifyAvailable(this.#backend, run.availableAt);
-    return new WorkflowRunHandle<Output>(this.#backend, run);
+    return new WorkflowRunHandle<Output>(this.#backend, run, {
+      maxPayloadBytes: this.#maxPayloadBytes,
+    });
   }
 }

@@ -39,6 +39,15 @@ import {
   onFinished,
 } from "../core/wakeups.ts";
 
+/** Options of the {@linkcode WorkflowRunHandle} constructor. */
+export interface WorkflowRunHandleOptions {
+  /**
+   * The most bytes of JSON a signal's data may take.
+   * @default {DEFAULT_MAX_PAYLOAD_BYTES}
+   */
+  maxPayloadBytes?: number;
+}
+
 /**
  * Options of {@linkcode WorkflowRunHandle.result}.
  */
@@ -80,6 +89,7 @@ export class WorkflowRunHandle<Output = unknown> {
   /** The workflow run record, as read when the handle was made. */
   readonly workflowRun: WorkflowRun;
   readonly #backend: Backend;
+  readonly #maxPayloadBytes: number;
 
   /**
    * Handles are made by `WorkflowDefinition.run()` and
@@ -87,10 +97,17 @@ export class WorkflowRunHandle<Output = unknown> {
    *
    * @param backend The backend the run lives in.
    * @param workflowRun The run's record.
+   * @param options The payload limit of `sendSignal()`: the client's.
    */
-  constructor(backend: Backend, workflowRun: WorkflowRun) {
+  constructor(
+    backend: Backend,
+    workflowRun: WorkflowRun,
+    options: WorkflowRunHandleOptions = {},
+  ) {
     this.#backend = backend;
     this.workflowRun = workflowRun;
+    this.#maxPayloadBytes = options.maxPayloadBytes ??
+      DEFAULT_MAX_PAYLOAD_BYTES;
   }
 
   /**
@@ -264,8 +281,7 @@ export class WorkflowRunHandle<Output = unknown> {
 
   /**
    * Sends a signal to this run; see {@linkcode OpenWorkflow.sendSignal}.
-   * Payloads are limited to `DEFAULT_MAX_PAYLOAD_BYTES` here; use
-   * `OpenWorkflow.sendSignal()` for a client's own limit.
+   * The data is limited to the client's `maxPayloadBytes`.
    *
    * @param signal The signal's name.
    * @param data The signal's data: a JSON value.
@@ -285,7 +301,7 @@ export class WorkflowRunHandle<Output = unknown> {
     return sendSignal(
       this.#backend,
       { signal, data, workflowRunId: this.workflowRun.id },
-      DEFAULT_MAX_PAYLOAD_BYTES,
+      this.#maxPayloadBytes,
     );
   }
 }

@@ -452,6 +452,11 @@ testEachBackend(
       }),
       PayloadTooLargeError,
     );
+    await assert.rejects(
+      handle.sendSignal("s", "x".repeat(2048)),
+      PayloadTooLargeError,
+      "a handle keeps to its client's limit",
+    );
     for (const signal of ["", null, 7]) {
       await assert.rejects(
         ow.sendSignal({ signal: signal as string, workflowRunId: handle.id }),
