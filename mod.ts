@@ -86,6 +86,11 @@ export type {
 } from "./src/core/step_api.ts";
 export type { SendSignalOptions } from "./src/client/signals.ts";
 export type { CreateScheduleOptions } from "./src/core/schedule_store.ts";
+export type {
+  ConcurrencyConfig,
+  FlowControl,
+  RateLimitConfig,
+} from "./src/core/flow_control.ts";
 export {
   DEFAULT_STEP_RETRY_POLICY,
   DEFAULT_WORKFLOW_RETRY_POLICY,

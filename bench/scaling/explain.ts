@@ -108,12 +108,13 @@ export async function explainClaimPostgres(
       };
       sent = recorded;
       try {
+        // The statement of a claim where no run has a flow-control key.
         await claimWorkflowRuns(s, {
           workerId: values.workerId,
           workflows: [...values.selectors],
           limit: values.limit,
           leaseDurationMs: values.leaseDurationMs,
-        });
+        }, { keyed: false });
       } finally {
         sent = null;
       }
@@ -207,11 +208,13 @@ function summarize(lines: string[]): PlanSummary {
     lines.find((l) => l.includes("Execution Time"))?.match(/([\d.]+) ms/)
       ?.[1] ?? NaN,
   );
-  // The candidates are found under `CTE candidates`; the update's own scan
-  // (by id) is outside it.
-  const cte = lines.findIndex((l) => /^\s*CTE candidates\b/.test(l));
+  // The candidates are found under `CTE candidates` (or `CTE claimed`,
+  // whose update scans them); the rest of the statement reads no runs.
+  const cte = lines.findIndex((l) => /^\s*CTE (candidates|claimed)\b/.test(l));
   const candidates = cte === -1 ? lines : lines.slice(cte + 1);
-  const end = candidates.findIndex((l) => indent(l) <= indent(lines[cte]));
+  const end = cte === -1
+    ? -1
+    : candidates.findIndex((l) => indent(l) <= indent(lines[cte]));
   const subtree = cte === -1 || end === -1
     ? candidates
     : candidates.slice(0, end);

@@ -194,7 +194,7 @@ export class OpenWorkflow {
    * ```
    */
   defineWorkflow<Input = unknown, Output = unknown>(
-    config: WorkflowDefinitionConfig,
+    config: WorkflowDefinitionConfig<Input>,
     fn: WorkflowFunction<Input, Output>,
   ): WorkflowDefinition<Input, Output> {
     const definition = new WorkflowDefinition(this.#backend, config, fn, {

@@ -22,6 +22,11 @@ import type {
   WorkflowFunction,
 } from "../core/workflow.ts";
 import { checkScheduleConfig } from "../core/schedule_store.ts";
+import {
+  checkFlowControl,
+  type FlowControl,
+  flowParams,
+} from "../core/flow_control.ts";
 
 /**
  * Options of {@linkcode WorkflowDefinition.run}.
@@ -46,6 +51,12 @@ export interface WorkflowRunOptions {
    * @default {undefined}
    */
   idempotencyKey?: string;
+  /**
+   * Among claimable runs, those of higher priority are claimed first: an
+   * integer (32 bits).
+   * @default {0}
+   */
+  priority?: number;
 }
 
 /**
@@ -102,6 +113,8 @@ export class WorkflowDefinition<Input = unknown, Output = unknown> {
   readonly retry: Required<RetryPolicy>;
   /** The cron schedule the workflow declares, or `null`. */
   readonly schedule: ScheduleConfig | null;
+  /** The workflow's concurrency and rate limits, checked. */
+  readonly flowControl: FlowControl;
   readonly #backend: Backend;
   readonly #maxPayloadBytes: number;
 
@@ -118,7 +131,7 @@ export class WorkflowDefinition<Input = unknown, Output = unknown> {
    */
   constructor(
     backend: Backend,
-    config: WorkflowDefinitionConfig,
+    config: WorkflowDefinitionConfig<Input>,
     fn: WorkflowFunction<Input, Output>,
     options: WorkflowDefinitionOptions = {},
   ) {
@@ -153,6 +166,7 @@ export class WorkflowDefinition<Input = unknown, Output = unknown> {
     this.schedule = config.schedule == null
       ? null
       : checkScheduleConfig(config.schedule, `${what} '${this.name}'`);
+    this.flowControl = checkFlowControl(config, `${what} '${this.name}'`);
   }
 
   /**
@@ -215,6 +229,7 @@ export class WorkflowDefinition<Input = unknown, Output = unknown> {
         "idempotencyKey",
       );
     }
+    const flow = flowParams(this.flowControl, input, options.priority, what);
     const run = await this.#backend.createWorkflowRun({
       workflowName: this.name,
       version: this.version,
@@ -225,6 +240,7 @@ export class WorkflowDefinition<Input = unknown, Output = unknown> {
       availableAfterMs,
       deadlineAt,
       idempotencyKey,
+      ...flow,
     });
     notifyAvailable(this.#backend, run.availableAt);
     return new WorkflowRunHandle<Output>(this.#backend, run, {

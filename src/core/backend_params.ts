@@ -69,6 +69,41 @@ export interface CreateWorkflowRunParams {
    * @default {false}
    */
   detached?: boolean;
+  /**
+   * Claimable runs of higher priority are claimed first.
+   * @default {0}
+   */
+  priority?: number;
+  /**
+   * The run's concurrency key (`""`: one for the whole workflow), or
+   * `null`: at most `concurrencyLimit` runs of the workflow with the same
+   * key may be `running` with a live lease at once; claims keep to it.
+   * @default {null}
+   */
+  concurrencyKey?: string | null;
+  /**
+   * The limit of `concurrencyKey`.
+   * @default {null}
+   */
+  concurrencyLimit?: number | null;
+  /**
+   * The run's rate-limit key (`""`: one for the whole workflow), or `null`:
+   * at most `rateLimit` runs of the workflow with the same key may be
+   * claimed for the first time in any `rateLimitPeriodMs`; claims keep to
+   * it (the others wait).
+   * @default {null}
+   */
+  rateLimitKey?: string | null;
+  /**
+   * The limit of `rateLimitKey`.
+   * @default {null}
+   */
+  rateLimit?: number | null;
+  /**
+   * The window of `rateLimit`, in milliseconds.
+   * @default {null}
+   */
+  rateLimitPeriodMs?: number | null;
 }
 
 /** Parameters of `Backend.getWorkflowRun`. */

@@ -92,6 +92,12 @@ export interface WorkflowRun {
    * `step.startWorkflow()`), or `null`.
    */
   parentWorkflowRunId: string | null;
+  /** Claimable runs of higher priority are claimed first (default 0). */
+  priority: number;
+  /** The run's concurrency key, or `null` (see `CreateWorkflowRunParams`). */
+  concurrencyKey: string | null;
+  /** The run's rate-limit key, or `null` (see `CreateWorkflowRunParams`). */
+  rateLimitKey: string | null;
 }
 
 /**

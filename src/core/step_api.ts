@@ -7,6 +7,7 @@
 import type { StandardSchemaV1 } from "./standard_schema.ts";
 import type { Duration } from "./duration.ts";
 import type { JsonValue } from "./json.ts";
+import type { FlowControl } from "./flow_control.ts";
 import type { RetryPolicy } from "./retry.ts";
 
 export type {
@@ -125,6 +126,12 @@ export interface ChildWorkflow<Input = unknown, Output = unknown> {
   readonly version: string | null;
   /** The workflow's function (only its type is used). */
   fn(params: { input: Input }): Promise<Output> | Output;
+  /**
+   * The workflow's concurrency and rate limits, which the child's run keeps
+   * to.
+   * @default {undefined}
+   */
+  readonly flowControl?: FlowControl;
 }
 
 /** Options of `step.runWorkflow()` and `step.startWorkflow()`. */

@@ -5,11 +5,12 @@
  */
 
 import type { RetryPolicy } from "./retry.ts";
+import type { ConcurrencyConfig, RateLimitConfig } from "./flow_control.ts";
 import type { ScheduleCatchUp } from "./schedules.ts";
 import type { StepApi } from "./step_api.ts";
 
 /** Configuration of `OpenWorkflow.defineWorkflow()`. */
-export interface WorkflowDefinitionConfig {
+export interface WorkflowDefinitionConfig<Input = unknown> {
   /** The workflow's name, unique within a client. */
   name: string;
   /**
@@ -34,6 +35,21 @@ export interface WorkflowDefinitionConfig {
    * @default {undefined}
    */
   schedule?: ScheduleConfig;
+  /**
+   * At most `limit` runs with the same key (from the input; without `key`,
+   * of the whole workflow) execute at once, across every worker. Parked
+   * runs (sleeping, waiting for a signal, a child or a retry) do not count;
+   * a busy key holds up no other key.
+   * @default {undefined}
+   */
+  concurrency?: ConcurrencyConfig<Input>;
+  /**
+   * At most `limit` runs with the same key (from the input; without `key`,
+   * of the whole workflow) start for the first time in any `period`, across
+   * every worker; the others wait and start later.
+   * @default {undefined}
+   */
+  rateLimit?: RateLimitConfig<Input>;
 }
 
 /** A schedule declared with a workflow (`defineWorkflow({ schedule })`). */

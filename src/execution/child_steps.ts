@@ -20,6 +20,7 @@ import {
 } from "../core/json.ts";
 import type { StepAttempt, WorkflowRun } from "../core/records.ts";
 import { notifyAvailable } from "../core/wakeups.ts";
+import type { flowParams } from "../core/flow_control.ts";
 import type { RunState } from "./run_state.ts";
 import {
   failForGood,
@@ -41,6 +42,8 @@ export interface ChildStart {
   version: string | null;
   input: JsonValue;
   timeoutMs: number | undefined;
+  /** The child's priority and flow-control keys. */
+  flow: ReturnType<typeof flowParams>;
 }
 
 /** Creates the child run (or finds the one a former execution created). */
@@ -60,6 +63,7 @@ function createChild(
     idempotencyKey: stepKey(s, child.name),
     parentWorkflowRunId: s.run.id,
     detached,
+    ...child.flow,
   }));
 }
 

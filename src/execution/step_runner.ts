@@ -47,6 +47,7 @@ import {
 } from "../core/retry.ts";
 import type { RunState } from "./run_state.ts";
 import { runWorkflow, startWorkflow } from "./child_steps.ts";
+import { flowParams } from "../core/flow_control.ts";
 import { sleep } from "./sleep_steps.ts";
 import { sendSignal, signalMethods, waitForSignal } from "./signal_steps.ts";
 import { handled, never, type StepOutcome, SUSPENDED } from "./step_outcome.ts";
@@ -425,6 +426,7 @@ export class Steps implements StepApi {
       version: workflow.version ?? null,
       input: this.#s.encode(input, `input of workflow '${workflow.name}'`),
       timeoutMs,
+      flow: flowParams(workflow.flowControl, input, undefined, what),
     };
   }
 

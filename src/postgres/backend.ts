@@ -48,7 +48,7 @@ import {
 } from "../sql/checks.ts";
 import { decodeCursor } from "../sql/cursor.ts";
 import { Batcher } from "./batcher.ts";
-import { claimWorkflowRuns } from "./claim.ts";
+import { type ClaimState, claimWorkflowRuns } from "./claim.ts";
 import { type BackendPostgresOptions, openConnection } from "./connect.ts";
 
 export type { BackendPostgresOptions } from "./connect.ts";
@@ -101,6 +101,7 @@ export class BackendPostgres implements Backend {
   readonly #sql: Sql;
   readonly #dialer: Dialer;
   readonly #scope: Scope;
+  readonly #claims: ClaimState = { keyed: true };
   readonly #listener: ListenerRef | null;
   readonly #unsubscribers = new Set<() => void>();
 
@@ -257,7 +258,7 @@ export class BackendPostgres implements Backend {
   ): Promise<WorkflowRun[]> {
     return await guard(
       "claim workflow runs",
-      claimWorkflowRuns(this.#scope, params),
+      claimWorkflowRuns(this.#scope, params, this.#claims),
     );
   }
 

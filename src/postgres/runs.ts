@@ -30,12 +30,14 @@ export async function createWorkflowRuns(
     INSERT INTO ${s.runs} (
       namespace_id, id, workflow_name, version, status, idempotency_key,
       config, context, input, available_at, deadline_at,
-      parent_workflow_run_id, detached
+      parent_workflow_run_id, detached, priority, concurrency_key,
+      concurrency_limit, rate_key, rate_limit, rate_period_ms
     )
     SELECT ${ns}, v.id, v.workflow_name, v.version, 'pending', v.idempotency_key,
       v.config::json, v.context::json, v.input::json,
       coalesce(v.available_at, now() + v.after_ms * interval '1 millisecond'),
-      v.deadline_at, v.parent_id, v.detached
+      v.deadline_at, v.parent_id, v.detached, v.priority, v.c_key, v.c_limit,
+      v.r_key, v.r_limit, v.r_period
     FROM json_to_recordset(${
     items(batch.map((p) => ({
       id: p.id,
@@ -50,12 +52,19 @@ export async function createWorkflowRuns(
       deadline_at: p.deadlineAt?.toISOString() ?? null,
       parent_id: p.parentWorkflowRunId ?? null,
       detached: p.detached === true,
+      priority: p.priority ?? 0,
+      c_key: p.concurrencyKey ?? null,
+      c_limit: p.concurrencyLimit ?? null,
+      r_key: p.rateLimitKey ?? null,
+      r_limit: p.rateLimit ?? null,
+      r_period: p.rateLimitPeriodMs ?? null,
     })))
   }::text::json) AS v(
       id uuid, workflow_name text, version text, idempotency_key text,
       config text, context text, input text,
       available_at timestamptz, after_ms double precision, deadline_at timestamptz,
-      parent_id uuid, detached boolean
+      parent_id uuid, detached boolean, priority integer, c_key text,
+      c_limit integer, r_key text, r_limit integer, r_period bigint
     )
     ON CONFLICT (namespace_id, workflow_name, idempotency_key)
       WHERE idempotency_key IS NOT NULL DO NOTHING

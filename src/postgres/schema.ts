@@ -144,6 +144,39 @@ export const MIGRATIONS: ReadonlyArray<(schema: string) => string[]> = [
     `CREATE INDEX schedules_due ON ${s}.schedules (namespace_id, next_run_at)
       WHERE NOT paused`,
   ],
+  // Flow control: priorities, concurrency keys and rate-limit keys. A run
+  // with a key is claimed through its key's index, so that a busy key holds
+  // up no other key, however many runs wait behind it.
+  (s) => [
+    `ALTER TABLE ${s}.workflow_runs
+      ADD COLUMN priority integer NOT NULL DEFAULT 0,
+      ADD COLUMN concurrency_key text,
+      ADD COLUMN concurrency_limit integer,
+      ADD COLUMN rate_key text,
+      ADD COLUMN rate_limit integer,
+      ADD COLUMN rate_period_ms bigint`,
+    `CREATE INDEX workflow_runs_free ON ${s}.workflow_runs
+      (namespace_id, workflow_name, priority DESC, available_at)
+      WHERE status IN ('pending', 'running', 'sleeping')
+        AND concurrency_key IS NULL
+        AND (rate_key IS NULL OR started_at IS NOT NULL)`,
+    `CREATE INDEX workflow_runs_concurrency ON ${s}.workflow_runs
+      (namespace_id, workflow_name, concurrency_key, priority DESC,
+        available_at)
+      WHERE status IN ('pending', 'running', 'sleeping')
+        AND concurrency_key IS NOT NULL`,
+    `CREATE INDEX workflow_runs_concurrency_running ON ${s}.workflow_runs
+      (namespace_id, workflow_name, concurrency_key, available_at)
+      WHERE status = 'running' AND concurrency_key IS NOT NULL`,
+    `CREATE INDEX workflow_runs_rate ON ${s}.workflow_runs
+      (namespace_id, workflow_name, rate_key, priority DESC, available_at)
+      WHERE status IN ('pending', 'running', 'sleeping')
+        AND rate_key IS NOT NULL AND started_at IS NULL
+        AND concurrency_key IS NULL`,
+    `CREATE INDEX workflow_runs_rate_started ON ${s}.workflow_runs
+      (namespace_id, workflow_name, rate_key, started_at)
+      WHERE rate_key IS NOT NULL AND started_at IS NOT NULL`,
+  ],
 ];
 
 /** The newest schema version this library knows. */

@@ -82,6 +82,33 @@ export function checkCreateRunParams(
       }`,
     );
   }
+  for (
+    const [key, limit] of [
+      ["concurrencyKey", "concurrencyLimit"],
+      ["rateLimitKey", "rateLimit"],
+    ] as const
+  ) {
+    if (params[key] == null) continue;
+    const value = params[limit];
+    if (!(Number.isInteger(value) && (value as number) > 0)) {
+      throw new TypeError(
+        `Cannot ${what}: '${limit}' must be a positive integer with '${key}', received ${
+          received(value)
+        }`,
+      );
+    }
+  }
+  if (
+    params.rateLimitKey != null &&
+    !(Number.isInteger(params.rateLimitPeriodMs) &&
+      (params.rateLimitPeriodMs as number) > 0)
+  ) {
+    throw new TypeError(
+      `Cannot ${what}: 'rateLimitPeriodMs' must be a positive integer with 'rateLimitKey', received ${
+        received(params.rateLimitPeriodMs)
+      }`,
+    );
+  }
   return parentId == null
     ? params
     : { ...params, parentWorkflowRunId: parentId.toLowerCase() };

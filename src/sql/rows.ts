@@ -47,6 +47,9 @@ export function toWorkflowRun(row: Row, read: ColumnReader): WorkflowRun {
     startedAt: dateOrNull(read, row.started_at),
     updatedAt: read.date(row.updated_at),
     parentWorkflowRunId: (row.parent_workflow_run_id ?? null) as string | null,
+    priority: Number(row.priority ?? 0),
+    concurrencyKey: (row.concurrency_key ?? null) as string | null,
+    rateLimitKey: (row.rate_key ?? null) as string | null,
   };
 }
 

@@ -6,7 +6,7 @@
  */
 
 import type { ClaimWorkflowRunsParams, WorkflowRun } from "../core/backend.ts";
-import type { Params, SqliteConnection } from "./connection.ts";
+import type { Params, Row, SqliteConnection } from "./connection.ts";
 import { toWorkflowRun } from "./rows.ts";
 
 import { RUNS, UNFINISHED } from "./runs.ts";
@@ -18,9 +18,10 @@ export interface Statement {
 }
 
 /**
- * The claim statement: it marks up to `params.limit` claimable runs as
- * held, longest-waiting first, and returns them. Exported so that the
- * benchmarks explain the very statement the engine runs.
+ * The statement that picks the runs a claim may take without flow control
+ * (no concurrency key, no rate limit still to pass): up to `params.limit`
+ * claimable runs, highest priority first, then longest waiting. Exported
+ * so that the benchmarks explain the very statement the engine runs.
  */
 export function claimStatement(
   ns: string,
@@ -31,58 +32,191 @@ export function claimStatement(
   const claimable = `r.namespace_id = :ns
         AND r.status IN ${UNFINISHED}
         AND r.available_at <= :now
-        AND (r.deadline_at IS NULL OR r.deadline_at > :now)`;
+        AND (r.deadline_at IS NULL OR r.deadline_at > :now)
+        AND r.concurrency_key IS NULL
+        AND (r.rate_key IS NULL OR r.started_at IS NOT NULL)`;
+  const order = "priority DESC, available_at, created_at, seq";
   // With workflows named, each is looked up on its own through the
-  // (namespace, workflow, availability) index, so that runs of workflows
-  // this worker does not have are never scanned. The selectors are bound
-  // as parameters; only their count shapes the SQL.
-  const candidates = workflows === undefined
-    ? `SELECT r.seq FROM ${RUNS} AS r
+  // (namespace, workflow, priority, availability) index, so that runs of
+  // workflows this worker does not have are never scanned. The selectors
+  // are bound as parameters; only their count shapes the SQL.
+  const sql = workflows === undefined
+    ? `SELECT r.seq, r.priority, r.available_at, r.created_at FROM ${RUNS} AS r
       WHERE ${claimable}
-      ORDER BY r.available_at, r.created_at, r.seq
+      ORDER BY r.priority DESC, r.available_at, r.created_at, r.seq
       LIMIT :limit`
-    : `SELECT seq FROM (${
+    : `SELECT * FROM (${
       workflows.map((_, i) =>
         `SELECT * FROM (
-          SELECT r.seq, r.available_at, r.created_at FROM ${RUNS} AS r
+          SELECT r.seq, r.priority, r.available_at, r.created_at
+          FROM ${RUNS} AS r
           WHERE ${claimable}
             AND r.workflow_name = :name${i} AND r.version IS :version${i}
-          ORDER BY r.available_at, r.created_at, r.seq
+          ORDER BY r.priority DESC, r.available_at, r.created_at, r.seq
           LIMIT :limit
         )`
       ).join(" UNION ALL ")
     })
-      ORDER BY available_at, created_at, seq
+      ORDER BY ${order}
       LIMIT :limit`;
   const selectors: Params = {};
   workflows?.forEach(({ name, version }, i) => {
     selectors[`name${i}`] = name;
     selectors[`version${i}`] = version;
   });
+  return { sql, params: { ns, now, limit: params.limit, ...selectors } };
+}
+
+/** A run a claim may take, with what flow control needs to know of it. */
+interface Candidate {
+  seq: number;
+  priority: number;
+  availableAt: number;
+  createdAt: number;
+  concurrencyKey: string | null;
+  concurrencyLimit: number;
+  rateKey: string | null;
+  rateLimit: number;
+  ratePeriodMs: number;
+  workflowName: string;
+}
+
+function toCandidate(row: Row): Candidate {
   return {
-    sql: `UPDATE ${RUNS} SET
-      status = 'running',
-      worker_id = :workerId,
-      wake_requested = 0,
-      attempts = attempts + 1,
-      available_at = :leaseEnd,
-      started_at = coalesce(started_at, :now),
-      updated_at = :now
-    WHERE seq IN (${candidates})
-    RETURNING *`,
-    params: {
-      ns,
-      now,
-      workerId: params.workerId,
-      leaseEnd: now + params.leaseDurationMs,
-      limit: params.limit,
-      ...selectors,
-    },
+    seq: Number(row.seq),
+    priority: Number(row.priority ?? 0),
+    availableAt: Number(row.available_at),
+    createdAt: Number(row.created_at),
+    concurrencyKey: (row.concurrency_key ?? null) as string | null,
+    concurrencyLimit: Number(row.concurrency_limit ?? 0),
+    // A run that has started once has passed its rate limit for good.
+    rateKey: row.started_at == null
+      ? (row.rate_key ?? null) as string | null
+      : null,
+    rateLimit: Number(row.rate_limit ?? 0),
+    ratePeriodMs: Number(row.rate_period_ms ?? 0),
+    workflowName: row.workflow_name as string,
   };
 }
 
 /**
- * Claims up to `params.limit` claimable runs, longest-waiting first, and
+ * The runs with a flow-control key that a claim may consider: for each key
+ * that has room (found one key at a time through its index, so that runs
+ * waiting behind a busy key are never read), its first runs, as many as
+ * the room. One writer at a time makes the counts exact.
+ */
+function keyedCandidates(
+  db: SqliteConnection,
+  ns: string,
+  now: number,
+  params: ClaimWorkflowRunsParams,
+  room: Map<string, number>,
+): Candidate[] {
+  const candidates: Candidate[] = [];
+  const versionsOf = new Map<string, (string | null)[]>();
+  for (const { name, version } of params.workflows ?? []) {
+    versionsOf.set(name, [...(versionsOf.get(name) ?? []), version]);
+  }
+  const names = params.workflows === undefined
+    ? db.all(
+      `SELECT DISTINCT workflow_name FROM ${RUNS}
+      WHERE namespace_id = :ns AND status IN ${UNFINISHED}
+        AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL)`,
+      { ns },
+    ).map((row) => row.workflow_name as string)
+    : [...versionsOf.keys()];
+  const claimable = `status IN ${UNFINISHED} AND available_at <= :now
+    AND (deadline_at IS NULL OR deadline_at > :now)
+    AND NOT (status = 'running' AND available_at > :now)`;
+  for (const name of names) {
+    // The versions this worker runs (all, without selectors).
+    const versions = versionsOf.get(name);
+    const base = {
+      ns,
+      name,
+      now,
+      all: versions === undefined ? 1 : 0,
+      versions: JSON.stringify(versions?.filter((v) => v !== null) ?? []),
+      unversioned: versions?.includes(null) ? 1 : 0,
+    };
+    const versionFilter = `(:all = 1
+      OR version IN (SELECT value FROM json_each(:versions))
+      OR (:unversioned = 1 AND version IS NULL))`;
+    for (const kind of ["concurrency", "rate"] as const) {
+      const column = kind === "concurrency" ? "concurrency_key" : "rate_key";
+      const scope = kind === "concurrency"
+        ? "concurrency_key IS NOT NULL"
+        : "rate_key IS NOT NULL AND started_at IS NULL AND concurrency_key IS NULL";
+      let key = db.get(
+        `SELECT min(${column}) AS k FROM ${RUNS}
+        WHERE namespace_id = :ns AND workflow_name = :name
+          AND status IN ${UNFINISHED} AND ${scope}`,
+        { ns, name },
+      )?.k as string | null | undefined;
+      while (key != null) {
+        const head = db.all(
+          `SELECT * FROM ${RUNS}
+          WHERE namespace_id = :ns AND workflow_name = :name
+            AND ${column} = :key AND ${scope} AND ${claimable}
+            AND ${versionFilter}
+          ORDER BY priority DESC, available_at, created_at, seq
+          LIMIT :limit`,
+          { ...base, key, limit: params.limit },
+        ).map(toCandidate);
+        if (head.length > 0) {
+          roomOf(db, ns, now, head[0], kind, room);
+          candidates.push(...head);
+        }
+        key = db.get(
+          `SELECT min(${column}) AS k FROM ${RUNS}
+          WHERE namespace_id = :ns AND workflow_name = :name
+            AND status IN ${UNFINISHED} AND ${scope} AND ${column} > :key`,
+          { ns, name, key },
+        )?.k as string | null | undefined;
+      }
+    }
+  }
+  return candidates;
+}
+
+/** The room key `kind` of `run` has now, counted once per claim. */
+function roomOf(
+  db: SqliteConnection,
+  ns: string,
+  now: number,
+  run: Candidate,
+  kind: "concurrency" | "rate",
+  room: Map<string, number>,
+): number {
+  const key = kind === "concurrency" ? run.concurrencyKey! : run.rateKey!;
+  const id = JSON.stringify([kind, run.workflowName, key]);
+  let left = room.get(id);
+  if (left === undefined) {
+    const used = kind === "concurrency"
+      ? db.get(
+        `SELECT count(*) AS n FROM ${RUNS}
+        WHERE namespace_id = :ns AND workflow_name = :name
+          AND concurrency_key = :key AND status = 'running'
+          AND available_at > :now`,
+        { ns, name: run.workflowName, key, now },
+      )
+      : db.get(
+        `SELECT count(*) AS n FROM ${RUNS}
+        WHERE namespace_id = :ns AND workflow_name = :name
+          AND rate_key = :key AND started_at IS NOT NULL
+          AND started_at > :since`,
+        { ns, name: run.workflowName, key, since: now - run.ratePeriodMs },
+      );
+    const limit = kind === "concurrency" ? run.concurrencyLimit : run.rateLimit;
+    left = limit - Number(used?.n ?? 0);
+    room.set(id, left);
+  }
+  return left;
+}
+
+/**
+ * Claims up to `params.limit` claimable runs, highest priority first, then
+ * longest waiting, keeping to every run's concurrency and rate limits; and
  * returns them oldest first.
  */
 export function claimWorkflowRuns(
@@ -95,7 +229,50 @@ export function claimWorkflowRuns(
     return [];
   }
   const statement = claimStatement(ns, now, params);
-  const rows = db.all(statement.sql, statement.params);
+  const room = new Map<string, number>();
+  const candidates = [
+    ...db.all(statement.sql, statement.params).map(toCandidate),
+    ...keyedCandidates(db, ns, now, params, room),
+  ].sort((a, b) =>
+    b.priority - a.priority || a.availableAt - b.availableAt ||
+    a.createdAt - b.createdAt || a.seq - b.seq
+  );
+  const chosen: number[] = [];
+  for (const run of candidates) {
+    if (chosen.length >= params.limit) break;
+    const gates: string[] = [];
+    if (run.concurrencyKey !== null) {
+      if (roomOf(db, ns, now, run, "concurrency", room) <= 0) continue;
+      gates.push(
+        JSON.stringify(["concurrency", run.workflowName, run.concurrencyKey]),
+      );
+    }
+    if (run.rateKey !== null) {
+      if (roomOf(db, ns, now, run, "rate", room) <= 0) continue;
+      gates.push(JSON.stringify(["rate", run.workflowName, run.rateKey]));
+    }
+    for (const gate of gates) room.set(gate, room.get(gate)! - 1);
+    chosen.push(run.seq);
+  }
+  if (chosen.length === 0) return [];
+  const rows = db.all(
+    `UPDATE ${RUNS} SET
+      status = 'running',
+      worker_id = :workerId,
+      wake_requested = 0,
+      attempts = attempts + 1,
+      available_at = :leaseEnd,
+      started_at = coalesce(started_at, :now),
+      updated_at = :now
+    WHERE seq IN (SELECT value FROM json_each(:chosen))
+    RETURNING *`,
+    {
+      workerId: params.workerId,
+      leaseEnd: now + params.leaseDurationMs,
+      now,
+      chosen: JSON.stringify(chosen),
+    },
+  );
   rows.sort((a, b) =>
     Number(a.created_at) - Number(b.created_at) ||
     Number(a.seq) - Number(b.seq)

@@ -49,10 +49,13 @@ export function insertWorkflowRun(
     `INSERT INTO ${RUNS} (
       namespace_id, id, workflow_name, version, status, idempotency_key,
       config, context, input, available_at, deadline_at, created_at,
-      updated_at, parent_workflow_run_id, detached
+      updated_at, parent_workflow_run_id, detached, priority,
+      concurrency_key, concurrency_limit, rate_key, rate_limit,
+      rate_period_ms
     ) VALUES (
       :ns, :id, :name, :version, 'pending', :key, :config, :context,
-      :input, :availableAt, :deadlineAt, :now, :now, :parentId, :detached
+      :input, :availableAt, :deadlineAt, :now, :now, :parentId, :detached,
+      :priority, :cKey, :cLimit, :rKey, :rLimit, :rPeriod
     ) RETURNING *`,
     {
       ns,
@@ -69,6 +72,12 @@ export function insertWorkflowRun(
       now,
       parentId: params.parentWorkflowRunId ?? null,
       detached: params.detached === true ? 1 : 0,
+      priority: params.priority ?? 0,
+      cKey: params.concurrencyKey ?? null,
+      cLimit: params.concurrencyLimit ?? null,
+      rKey: params.rateLimitKey ?? null,
+      rLimit: params.rateLimit ?? null,
+      rPeriod: params.rateLimitPeriodMs ?? null,
     },
   );
   return toWorkflowRun(row!);

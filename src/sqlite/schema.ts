@@ -177,6 +177,44 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
     `CREATE INDEX openworkflow_schedules_due
       ON openworkflow_schedules (namespace_id, next_run_at) WHERE paused = 0`,
   ],
+  // Flow control: priorities, concurrency keys and rate-limit keys. A run
+  // with a key is claimed through its key's index, so that a busy key holds
+  // up no other key, however many runs wait behind it.
+  [
+    `ALTER TABLE openworkflow_workflow_runs
+      ADD COLUMN priority INTEGER NOT NULL DEFAULT 0`,
+    `ALTER TABLE openworkflow_workflow_runs ADD COLUMN concurrency_key TEXT`,
+    `ALTER TABLE openworkflow_workflow_runs
+      ADD COLUMN concurrency_limit INTEGER`,
+    `ALTER TABLE openworkflow_workflow_runs ADD COLUMN rate_key TEXT`,
+    `ALTER TABLE openworkflow_workflow_runs ADD COLUMN rate_limit INTEGER`,
+    `ALTER TABLE openworkflow_workflow_runs ADD COLUMN rate_period_ms INTEGER`,
+    `CREATE INDEX openworkflow_workflow_runs_free
+      ON openworkflow_workflow_runs
+        (namespace_id, workflow_name, priority DESC, available_at)
+      WHERE status IN ('pending', 'running', 'sleeping')
+        AND concurrency_key IS NULL
+        AND (rate_key IS NULL OR started_at IS NOT NULL)`,
+    `CREATE INDEX openworkflow_workflow_runs_concurrency
+      ON openworkflow_workflow_runs (namespace_id, workflow_name,
+        concurrency_key, priority DESC, available_at)
+      WHERE status IN ('pending', 'running', 'sleeping')
+        AND concurrency_key IS NOT NULL`,
+    `CREATE INDEX openworkflow_workflow_runs_concurrency_running
+      ON openworkflow_workflow_runs (namespace_id, workflow_name,
+        concurrency_key, available_at)
+      WHERE status = 'running' AND concurrency_key IS NOT NULL`,
+    `CREATE INDEX openworkflow_workflow_runs_rate
+      ON openworkflow_workflow_runs (namespace_id, workflow_name, rate_key,
+        priority DESC, available_at)
+      WHERE status IN ('pending', 'running', 'sleeping')
+        AND rate_key IS NOT NULL AND started_at IS NULL
+        AND concurrency_key IS NULL`,
+    `CREATE INDEX openworkflow_workflow_runs_rate_started
+      ON openworkflow_workflow_runs (namespace_id, workflow_name, rate_key,
+        started_at)
+      WHERE rate_key IS NOT NULL AND started_at IS NOT NULL`,
+  ],
 ];
 
 /** The newest schema version this library knows. */
