@@ -76,7 +76,12 @@ export class ClaimLoop {
       config.pollIntervalMs,
       config.fallbackPollIntervalMs,
     );
-    this.#scheduler = new Scheduler(config.backend, this.#idle);
+    this.#scheduler = new Scheduler(
+      config.backend,
+      this.#idle,
+      (name, version) =>
+        config.workflows.get(workflowKey(name, version))?.flowControl,
+    );
   }
 
   /** How many runs are executing now. */

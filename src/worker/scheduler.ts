@@ -17,6 +17,7 @@ import type { Backend } from "../core/backend.ts";
 import { CronSchedule } from "../core/cron.ts";
 import { MAX_TIME_MS } from "../core/duration.ts";
 import { scheduledRunParams } from "../core/schedule_store.ts";
+import { type FlowControl, flowParams } from "../core/flow_control.ts";
 import { isListening, notifyAvailable } from "../core/wakeups.ts";
 import type { IdleWait } from "./idle_wait.ts";
 
@@ -34,6 +35,12 @@ const MIN_CHECK_INTERVAL_MS = 100;
 /** How many due schedules one check fires at most. */
 const DUE_BATCH = 100;
 
+/** The flow control of a workflow by name and version, if known. */
+type FlowOf = (
+  name: string,
+  version: string | null,
+) => FlowControl | undefined;
+
 /** Fires the due schedules of one worker's backend. */
 export class Scheduler {
   readonly #backend: Backend;
@@ -42,9 +49,20 @@ export class Scheduler {
   #lastCheckMs = -Infinity;
   readonly #crons = new Map<string, CronSchedule>();
 
-  constructor(backend: Backend, idle: IdleWait) {
+  readonly #flowOf: FlowOf;
+
+  /**
+   * @param flowOf The flow control of a workflow this worker has, which
+   * the runs of its schedules keep to.
+   */
+  constructor(
+    backend: Backend,
+    idle: IdleWait,
+    flowOf: FlowOf = () => undefined,
+  ) {
     this.#backend = backend;
     this.#idle = idle;
+    this.#flowOf = flowOf;
   }
 
   /** Whether the backend stores schedules at all. */
@@ -94,7 +112,15 @@ export class Scheduler {
           expectedNextRunAt: schedule.nextRunAt,
           nextRunAt,
           lastRunAt: fire.at(-1) ?? null,
-          runs: fire.map((slot) => scheduledRunParams(schedule, slot)),
+          runs: fire.map((slot) => ({
+            ...scheduledRunParams(schedule, slot),
+            ...flowParams(
+              this.#flowOf(schedule.workflowName, schedule.version),
+              schedule.input,
+              undefined,
+              `fire schedule '${schedule.id}'`,
+            ),
+          })),
         });
         if (runs !== null) started += runs.length;
         this.noteDue(nextRunAt.getTime() - offsetMs);

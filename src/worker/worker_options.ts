@@ -25,6 +25,7 @@ import {
   received,
 } from "../core/validate.ts";
 import type { ScheduleConfig, WorkflowFunction } from "../core/workflow.ts";
+import type { FlowControl } from "../core/flow_control.ts";
 
 /**
  * A workflow a worker can execute: what `OpenWorkflow.defineWorkflow()`
@@ -61,6 +62,12 @@ export interface WorkerWorkflow {
    * @default {null}
    */
   readonly schedule?: ScheduleConfig | null;
+  /**
+   * The workflow's concurrency and rate limits, which the runs its
+   * schedule starts keep to.
+   * @default {undefined}
+   */
+  readonly flowControl?: FlowControl;
 }
 
 /**
@@ -117,6 +124,7 @@ export interface WorkerOptions {
 export interface RegisteredWorkflow {
   fn: WorkerWorkflow["fn"];
   retry: Required<RetryPolicy>;
+  flowControl?: FlowControl;
 }
 
 /** A worker's options, checked, with the defaults filled in. */
@@ -175,6 +183,7 @@ export function resolveWorkerOptions(options: WorkerOptions): WorkerConfig {
       );
     }
     workflows.set(workflowKey(workflow.name, workflow.version ?? null), {
+      flowControl: workflow.flowControl,
       fn: workflow.fn,
       retry: resolveRetryPolicy(
         workflow.retry,

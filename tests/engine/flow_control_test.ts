@@ -331,3 +331,29 @@ testEachBackend(
     }
   },
 );
+
+testEachBackend(
+  "the runs a schedule starts keep to their workflow's limits",
+  async ({ backend }) => {
+    const ow = new OpenWorkflow({ backend });
+    ow.defineWorkflow<{ k: string }, string>({
+      name: "scheduled-keyed",
+      concurrency: { limit: 1, key: (input) => input.k },
+    }, ({ input }) => input.k);
+    await ow.createSchedule({
+      id: "keyed",
+      workflow: "scheduled-keyed",
+      cron: "0 0 1 1 *",
+      input: { k: "x" },
+    });
+    await backend.updateSchedule!({
+      id: "keyed",
+      paused: false,
+      nextRunAt: new Date("2020-01-01T00:00:00Z"),
+    });
+    await ow.newWorker().tick();
+    const [run] = (await ow.listRuns({ workflowName: "scheduled-keyed" })).runs;
+    assert.equal(run.concurrencyKey, "x");
+    assert.equal(run.status, "succeeded");
+  },
+);
