@@ -155,6 +155,8 @@ export const MIGRATIONS: ReadonlyArray<(schema: string) => string[]> = [
       ADD COLUMN rate_key text,
       ADD COLUMN rate_limit integer,
       ADD COLUMN rate_period_ms bigint`,
+    // Replaced by the indexes below: claims go by priority now.
+    `DROP INDEX ${s}.workflow_runs_claimable_by_workflow`,
     `CREATE INDEX workflow_runs_free ON ${s}.workflow_runs
       (namespace_id, workflow_name, priority DESC, available_at)
       WHERE status IN ('pending', 'running', 'sleeping')

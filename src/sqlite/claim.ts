@@ -49,7 +49,7 @@ export function claimStatement(
       workflows.map((_, i) =>
         `SELECT * FROM (
           SELECT r.seq, r.priority, r.available_at, r.created_at
-          FROM ${RUNS} AS r
+          FROM ${RUNS} AS r INDEXED BY openworkflow_workflow_runs_free
           WHERE ${claimable}
             AND r.workflow_name = :name${i} AND r.version IS :version${i}
           ORDER BY r.priority DESC, r.available_at, r.created_at, r.seq
@@ -155,7 +155,11 @@ function keyedCandidates(
       )?.k as string | null | undefined;
       while (key != null) {
         const head = db.all(
-          `SELECT * FROM ${RUNS}
+          `SELECT * FROM ${RUNS} INDEXED BY ${
+            kind === "concurrency"
+              ? "openworkflow_workflow_runs_concurrency"
+              : "openworkflow_workflow_runs_rate"
+          }
           WHERE namespace_id = :ns AND workflow_name = :name
             AND ${column} = :key AND ${scope} AND ${claimable}
             AND ${versionFilter}

@@ -189,6 +189,8 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
     `ALTER TABLE openworkflow_workflow_runs ADD COLUMN rate_key TEXT`,
     `ALTER TABLE openworkflow_workflow_runs ADD COLUMN rate_limit INTEGER`,
     `ALTER TABLE openworkflow_workflow_runs ADD COLUMN rate_period_ms INTEGER`,
+    // Replaced by the indexes below: claims go by priority now.
+    `DROP INDEX openworkflow_workflow_runs_claimable_by_workflow`,
     `CREATE INDEX openworkflow_workflow_runs_free
       ON openworkflow_workflow_runs
         (namespace_id, workflow_name, priority DESC, available_at)

@@ -85,7 +85,7 @@ Deno.test("bench explainClaimSqlite() explains the engine's claim of a due run a
       assert.equal(claimed, 1);
       assert.match(
         scan,
-        /^SEARCH r USING INDEX openworkflow_workflow_runs_claimable_by_workflow /,
+        /^SEARCH r USING INDEX openworkflow_workflow_runs_free /,
       );
       assert.ok(plan.length > 1);
       const row = db.prepare(
