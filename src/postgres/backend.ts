@@ -47,6 +47,7 @@ import {
   isUuid,
 } from "../sql/checks.ts";
 import { decodeCursor } from "../sql/cursor.ts";
+import { notifyAvailable } from "../core/wakeups.ts";
 import { Batcher } from "./batcher.ts";
 import { type ClaimState, claimWorkflowRuns } from "./claim.ts";
 import { type BackendPostgresOptions, openConnection } from "./connect.ts";
@@ -76,6 +77,9 @@ import {
 import { selectStepAttempt, selectStepAttempts } from "./steps.ts";
 import { flushIsolated, type Write } from "./writes.ts";
 
+/** How soon workers look again at runs held back by their keys' limits. */
+const HELD_BACK_RETRY_MS = 50;
+
 /**
  * PostgreSQL implementation of the `Backend` interface.
  *
@@ -101,7 +105,14 @@ export class BackendPostgres implements Backend {
   readonly #sql: Sql;
   readonly #dialer: Dialer;
   readonly #scope: Scope;
-  readonly #claims: ClaimState = { keyed: true };
+  readonly #claims: ClaimState = {
+    keyed: true,
+    // Runs held back by their keys' limits: this process's workers look
+    // again soon (a slot freed elsewhere or a rate window moving on sends
+    // no notification).
+    onHeldBack: () =>
+      notifyAvailable(this, new Date(Date.now() + HELD_BACK_RETRY_MS)),
+  };
   readonly #listener: ListenerRef | null;
   readonly #unsubscribers = new Set<() => void>();
 

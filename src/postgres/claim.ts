@@ -32,6 +32,8 @@ export const SESSION_SETTINGS: Readonly<Record<string, string>> = {
  */
 export interface ClaimState {
   keyed: boolean;
+  /** Told when runs with keys were held back by their limits. */
+  onHeldBack?: () => void;
 }
 
 /** Runs no flow-control key holds back. */
@@ -382,9 +384,17 @@ async function claimKeyed(
           AS g ORDER BY g`;
       // Counted again under the locks: claims of these keys committed
       // since are seen now.
-      used = await countUsed(sql, scope, locked);
+      used = new Map([...used, ...await countUsed(sql, scope, locked)]);
     }
     const chosen = pick(candidates, used, params.limit);
+    if (
+      chosen.length < params.limit &&
+      keyed.runs.some((run) => !chosen.includes(run.id))
+    ) {
+      // Runs held back by a full key: look again soon (a slot freed in
+      // another process, a rate window moving on, sends no notification).
+      state.onHeldBack?.();
+    }
     if (chosen.length === 0) return [];
     return [
       ...await sql<Row[]>`

@@ -64,6 +64,7 @@ import {
   updateOwnedRun,
 } from "./runs.ts";
 import { claimWorkflowRuns } from "./claim.ts";
+import { notifyAvailable } from "../core/wakeups.ts";
 import { receiveSignal, sendSignal } from "./signals.ts";
 import {
   deleteSchedule,
@@ -302,7 +303,15 @@ export class BackendSqlite implements Backend {
   claimWorkflowRuns(params: ClaimWorkflowRunsParams): Promise<WorkflowRun[]> {
     return this.#write(
       "claim workflow runs",
-      (ns, now) => claimWorkflowRuns(this.#connection, ns, now, params),
+      (ns, now) =>
+        claimWorkflowRuns(
+          this.#connection,
+          ns,
+          now,
+          params,
+          // Runs held back by their keys' limits: look again soon.
+          () => notifyAvailable(this, new Date(Date.now() + 50)),
+        ),
     );
   }
 

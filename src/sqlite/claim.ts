@@ -228,6 +228,7 @@ export function claimWorkflowRuns(
   ns: string,
   now: number,
   params: ClaimWorkflowRunsParams,
+  onHeldBack: () => void = () => {},
 ): WorkflowRun[] {
   if (params.workflows !== undefined && params.workflows.length === 0) {
     return [];
@@ -258,6 +259,13 @@ export function claimWorkflowRuns(
     for (const gate of gates) room.set(gate, room.get(gate)! - 1);
     chosen.push(run.seq);
   }
+  if (
+    chosen.length < params.limit &&
+    candidates.some((run) =>
+      (run.concurrencyKey !== null || run.rateKey !== null) &&
+      !chosen.includes(run.seq)
+    )
+  ) onHeldBack();
   if (chosen.length === 0) return [];
   const rows = db.all(
     `UPDATE ${RUNS} SET

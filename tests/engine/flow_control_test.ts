@@ -357,3 +357,32 @@ testEachBackend(
     assert.equal(run.status, "succeeded");
   },
 );
+
+testEachBackend(
+  "a claim that takes a run of one key starts none of another key that is full",
+  async ({ backend }) => {
+    const ow = new OpenWorkflow({ backend });
+    const perKey = definePerKey(ow);
+    const worker = ow.newWorker({ concurrency: 10, pollIntervalMs: 20 });
+    await worker.start();
+    try {
+      const a1 = await perKey.run({ key: "a", holdMs: 100 });
+      const b1 = await perKey.run({ key: "b", holdMs: 800 });
+      for (let i = 0; i < 500; i++) {
+        const running = await Promise.all([a1, b1].map((h) => h.refresh()));
+        if (running.every((run) => run.status === "running")) break;
+        await delay(10);
+      }
+      // Queued behind full keys; when a1 ends, a claim takes a2 and must
+      // leave b2 waiting for b1.
+      const a2 = await perKey.run({ key: "a", holdMs: 10 });
+      const b2 = await perKey.run({ key: "b", holdMs: 10 });
+      const spans = await Promise.all(
+        [a1, b1, a2, b2].map((h) => h.result({ timeoutMs: 20_000 })),
+      );
+      assert.equal(overlaps(spans), null);
+    } finally {
+      await worker.stop();
+    }
+  },
+);

@@ -14,6 +14,7 @@ import { main as inspection } from "../../examples/inspection.ts";
 import { main as approval } from "../../examples/approval.ts";
 import { main as parentChild } from "../../examples/parent_child.ts";
 import { main as schedule } from "../../examples/schedule.ts";
+import { main as flowControl } from "../../examples/flow_control.ts";
 import { testEachBackend } from "../helpers.ts";
 
 testEachBackend("examples/basic.ts greets Alice", async ({ backend }) => {
@@ -183,6 +184,21 @@ testEachBackend(
     });
     const ow = new OpenWorkflow({ backend });
     assert.deepEqual(await ow.listSchedules(), [], "the example leaves none");
+  },
+);
+
+testEachBackend(
+  "examples/flow_control.ts keeps one sync per customer, claims by priority and spaces rate-limited starts",
+  async ({ backend }) => {
+    assert.deepEqual(await flowControl(backend), {
+      concurrency: {
+        keys: ["c-1", "c-1", "c-1", "c-2"],
+        c1NeverOverlapped: true,
+        c2RanAlongside: true,
+      },
+      priority: { started: [0, 10, 5], executed: [10, 5, 0] },
+      rateLimit: { succeeded: 5, spaced: true },
+    });
   },
 );
 
