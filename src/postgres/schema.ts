@@ -179,6 +179,30 @@ export const MIGRATIONS: ReadonlyArray<(schema: string) => string[]> = [
       (namespace_id, workflow_name, rate_key, started_at)
       WHERE rate_key IS NOT NULL AND started_at IS NOT NULL`,
   ],
+  // The claim indexes end with the creation time, so that runs made
+  // available at the same moment (a batch) come out in order without a
+  // sort of them all.
+  (s) => [
+    `DROP INDEX ${s}.workflow_runs_free`,
+    `DROP INDEX ${s}.workflow_runs_concurrency`,
+    `DROP INDEX ${s}.workflow_runs_rate`,
+    `CREATE INDEX workflow_runs_free ON ${s}.workflow_runs
+      (namespace_id, workflow_name, priority DESC, available_at, created_at)
+      WHERE status IN ('pending', 'running', 'sleeping')
+        AND concurrency_key IS NULL
+        AND (rate_key IS NULL OR started_at IS NOT NULL)`,
+    `CREATE INDEX workflow_runs_concurrency ON ${s}.workflow_runs
+      (namespace_id, workflow_name, concurrency_key, priority DESC,
+        available_at, created_at)
+      WHERE status IN ('pending', 'running', 'sleeping')
+        AND concurrency_key IS NOT NULL`,
+    `CREATE INDEX workflow_runs_rate ON ${s}.workflow_runs
+      (namespace_id, workflow_name, rate_key, priority DESC, available_at,
+        created_at)
+      WHERE status IN ('pending', 'running', 'sleeping')
+        AND rate_key IS NOT NULL AND started_at IS NULL
+        AND concurrency_key IS NULL`,
+  ],
 ];
 
 /** The newest schema version this library knows. */

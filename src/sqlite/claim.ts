@@ -35,7 +35,7 @@ export function claimStatement(
         AND (r.deadline_at IS NULL OR r.deadline_at > :now)
         AND r.concurrency_key IS NULL
         AND (r.rate_key IS NULL OR r.started_at IS NOT NULL)`;
-  const order = "priority DESC, available_at, created_at, seq";
+  const order = "priority DESC, available_at, seq";
   // With workflows named, each is looked up on its own through the
   // (namespace, workflow, priority, availability) index, so that runs of
   // workflows this worker does not have are never scanned. The selectors
@@ -43,7 +43,7 @@ export function claimStatement(
   const sql = workflows === undefined
     ? `SELECT r.seq, r.priority, r.available_at, r.created_at FROM ${RUNS} AS r
       WHERE ${claimable}
-      ORDER BY r.priority DESC, r.available_at, r.created_at, r.seq
+      ORDER BY r.priority DESC, r.available_at, r.seq
       LIMIT :limit`
     : `SELECT * FROM (${
       workflows.map((_, i) =>
@@ -52,7 +52,7 @@ export function claimStatement(
           FROM ${RUNS} AS r INDEXED BY openworkflow_workflow_runs_free
           WHERE ${claimable}
             AND r.workflow_name = :name${i} AND r.version IS :version${i}
-          ORDER BY r.priority DESC, r.available_at, r.created_at, r.seq
+          ORDER BY r.priority DESC, r.available_at, r.seq
           LIMIT :limit
         )`
       ).join(" UNION ALL ")
@@ -163,7 +163,7 @@ function keyedCandidates(
           WHERE namespace_id = :ns AND workflow_name = :name
             AND ${column} = :key AND ${scope} AND ${claimable}
             AND ${versionFilter}
-          ORDER BY priority DESC, available_at, created_at, seq
+          ORDER BY priority DESC, available_at, seq
           LIMIT :limit`,
           { ...base, key, limit: params.limit },
         ).map(toCandidate);
