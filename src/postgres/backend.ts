@@ -233,6 +233,10 @@ export class BackendPostgres implements Backend {
     params: CreateWorkflowRunParams,
   ): Promise<WorkflowRun> {
     params = checkCreateRunParams(params);
+    // This process's claims weigh runs with keys from now on.
+    if (params.concurrencyKey != null || params.rateLimitKey != null) {
+      this.#claims.keyed = true;
+    }
     return await this.#write({
       kind: "createRun",
       item: { ...params, id: crypto.randomUUID() },

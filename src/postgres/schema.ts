@@ -156,7 +156,7 @@ export const MIGRATIONS: ReadonlyArray<(schema: string) => string[]> = [
       ADD COLUMN rate_limit integer,
       ADD COLUMN rate_period_ms bigint`,
     // Replaced by the indexes below: claims go by priority now.
-    `DROP INDEX ${s}.workflow_runs_claimable_by_workflow`,
+    `DROP INDEX IF EXISTS ${s}.workflow_runs_claimable_by_workflow`,
     `CREATE INDEX workflow_runs_free ON ${s}.workflow_runs
       (namespace_id, workflow_name, priority DESC, available_at)
       WHERE status IN ('pending', 'running', 'sleeping')
@@ -183,6 +183,7 @@ export const MIGRATIONS: ReadonlyArray<(schema: string) => string[]> = [
   // available at the same moment (a batch) come out in order without a
   // sort of them all.
   (s) => [
+    `DROP INDEX IF EXISTS ${s}.workflow_runs_claimable_by_workflow`,
     `DROP INDEX ${s}.workflow_runs_free`,
     `DROP INDEX ${s}.workflow_runs_concurrency`,
     `DROP INDEX ${s}.workflow_runs_rate`,
