@@ -235,9 +235,23 @@ export function claimWorkflowRuns(
   }
   const statement = claimStatement(ns, now, params);
   const room = new Map<string, number>();
+  const keyed = keyedCandidates(db, ns, now, params, room);
+  if (keyed.length === 0) {
+    // No run with a key waits: one statement claims (the usual case).
+    return sortOldest(db.all(
+      `UPDATE ${RUNS} SET ${TAKE}
+      WHERE seq IN (SELECT seq FROM (${statement.sql}))
+      RETURNING *`,
+      {
+        ...statement.params,
+        workerId: params.workerId,
+        leaseEnd: now + params.leaseDurationMs,
+      },
+    ));
+  }
   const candidates = [
     ...db.all(statement.sql, statement.params).map(toCandidate),
-    ...keyedCandidates(db, ns, now, params, room),
+    ...keyed,
   ].sort((a, b) =>
     b.priority - a.priority || a.availableAt - b.availableAt ||
     a.createdAt - b.createdAt || a.seq - b.seq
@@ -267,15 +281,8 @@ export function claimWorkflowRuns(
     )
   ) onHeldBack();
   if (chosen.length === 0) return [];
-  const rows = db.all(
-    `UPDATE ${RUNS} SET
-      status = 'running',
-      worker_id = :workerId,
-      wake_requested = 0,
-      attempts = attempts + 1,
-      available_at = :leaseEnd,
-      started_at = coalesce(started_at, :now),
-      updated_at = :now
+  return sortOldest(db.all(
+    `UPDATE ${RUNS} SET ${TAKE}
     WHERE seq IN (SELECT value FROM json_each(:chosen))
     RETURNING *`,
     {
@@ -284,7 +291,20 @@ export function claimWorkflowRuns(
       now,
       chosen: JSON.stringify(chosen),
     },
-  );
+  ));
+}
+
+/** What a claim sets on the runs it takes. */
+const TAKE = `status = 'running',
+  worker_id = :workerId,
+  wake_requested = 0,
+  attempts = attempts + 1,
+  available_at = :leaseEnd,
+  started_at = coalesce(started_at, :now),
+  updated_at = :now`;
+
+/** The claimed rows as runs, oldest first. */
+function sortOldest(rows: Row[]): WorkflowRun[] {
   rows.sort((a, b) =>
     Number(a.created_at) - Number(b.created_at) ||
     Number(a.seq) - Number(b.seq)
