@@ -17,40 +17,18 @@ import type {
 import type { JsonValue } from "../../core/json.ts";
 import { type DefineCase, randomNamespace } from "./define.ts";
 import { runParams } from "./runs.ts";
+import { scheduleMethods } from "../../core/schedule_store.ts";
 
-type ScheduleMethods = Required<
-  Pick<
-    Backend,
-    | "now"
-    | "createSchedule"
-    | "getSchedule"
-    | "listSchedules"
-    | "updateSchedule"
-    | "deleteSchedule"
-    | "listDueSchedules"
-    | "fireSchedule"
-  >
->;
-
-/** The backend's schedule methods; each must be implemented. */
-function schedules(backend: Backend): ScheduleMethods {
-  const names = [
-    "now",
-    "createSchedule",
-    "getSchedule",
-    "listSchedules",
-    "updateSchedule",
-    "deleteSchedule",
-    "listDueSchedules",
-    "fireSchedule",
-  ] as const;
-  const methods: Partial<Record<keyof ScheduleMethods, unknown>> = {};
-  for (const name of names) {
-    const method = backend[name];
-    assert.equal(typeof method, "function", `${name}() is implemented`);
-    methods[name] = (method as (...args: unknown[]) => unknown).bind(backend);
-  }
-  return methods as ScheduleMethods;
+/** The backend's schedule methods and clock; each must be implemented. */
+function schedules(
+  backend: Backend,
+): ReturnType<typeof scheduleMethods> & Required<Pick<Backend, "now">> {
+  const { now } = backend;
+  assert.equal(typeof now, "function", "now() is implemented");
+  return {
+    ...scheduleMethods(backend, "test schedules"),
+    now: now!.bind(backend),
+  };
 }
 
 const MINUTE = 60_000;
