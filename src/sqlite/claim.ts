@@ -183,6 +183,12 @@ function keyedCandidates(
   return candidates;
 }
 
+/** The entry of `room` that counts what key `kind` of `run` has left. */
+function roomId(run: Candidate, kind: "concurrency" | "rate"): string {
+  const key = kind === "concurrency" ? run.concurrencyKey : run.rateKey;
+  return JSON.stringify([kind, run.workflowName, key]);
+}
+
 /** The room key `kind` of `run` has now, counted once per claim. */
 function roomOf(
   db: SqliteConnection,
@@ -193,7 +199,7 @@ function roomOf(
   room: Map<string, number>,
 ): number {
   const key = kind === "concurrency" ? run.concurrencyKey! : run.rateKey!;
-  const id = JSON.stringify([kind, run.workflowName, key]);
+  const id = roomId(run, kind);
   let left = room.get(id);
   if (left === undefined) {
     const used = kind === "concurrency"
@@ -259,18 +265,16 @@ export function claimWorkflowRuns(
   const chosen: number[] = [];
   for (const run of candidates) {
     if (chosen.length >= params.limit) break;
-    const gates: string[] = [];
-    if (run.concurrencyKey !== null) {
-      if (roomOf(db, ns, now, run, "concurrency", room) <= 0) continue;
-      gates.push(
-        JSON.stringify(["concurrency", run.workflowName, run.concurrencyKey]),
-      );
+    const gates = (["concurrency", "rate"] as const).filter((kind) =>
+      (kind === "concurrency" ? run.concurrencyKey : run.rateKey) !== null
+    );
+    if (gates.some((kind) => roomOf(db, ns, now, run, kind, room) <= 0)) {
+      continue;
     }
-    if (run.rateKey !== null) {
-      if (roomOf(db, ns, now, run, "rate", room) <= 0) continue;
-      gates.push(JSON.stringify(["rate", run.workflowName, run.rateKey]));
+    for (const kind of gates) {
+      const id = roomId(run, kind);
+      room.set(id, room.get(id)! - 1);
     }
-    for (const gate of gates) room.set(gate, room.get(gate)! - 1);
     chosen.push(run.seq);
   }
   if (
