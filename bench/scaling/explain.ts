@@ -105,6 +105,7 @@ export async function explainClaimPostgres(
         signals: sql(`${SCHEMA}.signals`),
         deliveries: sql(`${SCHEMA}.signal_deliveries`),
         schedules: sql(`${SCHEMA}.schedules`),
+        gates: sql(`${SCHEMA}.flow_gates`),
       };
       sent = recorded;
       try {

@@ -77,9 +77,6 @@ import {
 import { selectStepAttempt, selectStepAttempts } from "./steps.ts";
 import { flushIsolated, type Write } from "./writes.ts";
 
-/** How soon workers look again at runs held back by their keys' limits. */
-const HELD_BACK_RETRY_MS = 50;
-
 /**
  * PostgreSQL implementation of the `Backend` interface.
  *
@@ -108,10 +105,9 @@ export class BackendPostgres implements Backend {
   readonly #claims: ClaimState = {
     keyed: true,
     // Runs held back by their keys' limits: this process's workers look
-    // again soon (a slot freed elsewhere or a rate window moving on sends
-    // no notification).
-    onHeldBack: () =>
-      notifyAvailable(this, new Date(Date.now() + HELD_BACK_RETRY_MS)),
+    // again when the claim says (a rate window moving on sends no
+    // notification).
+    onHeldBack: (at) => notifyAvailable(this, at),
   };
   readonly #listener: ListenerRef | null;
   readonly #unsubscribers = new Set<() => void>();
@@ -140,6 +136,7 @@ export class BackendPostgres implements Backend {
       signals: sql(`${schema}.signals`),
       deliveries: sql(`${schema}.signal_deliveries`),
       schedules: sql(`${schema}.schedules`),
+      gates: sql(`${schema}.flow_gates`),
     };
     this.#scope = s;
     this.#getRuns = new Batcher(

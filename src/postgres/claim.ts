@@ -6,7 +6,6 @@
  * @module
  */
 
-import type { Sql } from "./driver/index.js";
 import type { ClaimWorkflowRunsParams, WorkflowRun } from "../core/backend.ts";
 import { type Row, toWorkflowRun } from "./rows.ts";
 import type { Scope } from "./scope.ts";
@@ -38,9 +37,16 @@ export interface ClaimState {
   keyed: boolean;
   /** When claims last asked whether runs with keys wait. */
   askedAt?: number;
-  /** Told when runs with keys were held back by their limits. */
-  onHeldBack?: () => void;
+  /**
+   * Told when runs with keys were held back, with when to look again (a
+   * rate window moving on, a race with another claim; a full concurrency
+   * key that frees a slot notifies by itself).
+   */
+  onHeldBack?: (at: Date) => void;
 }
+
+/** How soon claims look again at runs a race with another claim held back. */
+const HELD_BACK_RETRY_MS = 50;
 
 /** How often claims without keys ask whether runs with keys wait. */
 const KEYED_CHECK_INTERVAL_MS = 1_000;
@@ -106,16 +112,18 @@ function claimable(s: Scope): Fragment {
 function freeCandidates(
   s: Scope,
   params: ClaimWorkflowRunsParams,
+  lock = true,
 ): Fragment {
   const { sql, runs } = s;
   const workflows = params.workflows;
+  const locking = lock ? sql`FOR UPDATE SKIP LOCKED` : sql``;
   return (workflows === undefined
     ? sql`
         SELECT r.id, r.priority, r.available_at, r.created_at FROM ${runs} r
         WHERE ${claimable(s)} AND ${sql.unsafe(FREE)}
         ORDER BY r.priority DESC, r.available_at, r.created_at
         LIMIT ${params.limit}
-        FOR UPDATE SKIP LOCKED`
+        ${locking}`
     : sql`
         SELECT c.id, c.priority, c.available_at, c.created_at
         FROM json_to_recordset(${
@@ -128,7 +136,7 @@ function freeCandidates(
             AND r.version IS NOT DISTINCT FROM w.version
           ORDER BY r.priority DESC, r.available_at, r.created_at
           LIMIT ${params.limit}
-          FOR UPDATE SKIP LOCKED
+          ${locking}
         ) c
         ORDER BY c.priority DESC, c.available_at, c.created_at
         LIMIT ${params.limit}`) as unknown as Fragment;
@@ -209,242 +217,251 @@ async function claimFree(
   };
 }
 
-/** A claimable run with a key, as the keyed claim weighs it. */
-interface Keyed {
-  id: string;
-  priority: number;
-  availableAt: number;
-  createdAt: number;
-  gates: { id: string; limit: number }[];
+/** Runs of the claimer's workflows (and versions), `r` being the run. */
+function ofWorkflows(s: Scope, params: ClaimWorkflowRunsParams): Fragment {
+  const { sql } = s;
+  return (params.workflows === undefined ? sql`true` : sql`EXISTS (
+      SELECT 1 FROM wf
+      WHERE wf.name = r.workflow_name
+        AND wf.version IS NOT DISTINCT FROM r.version)`) as unknown as Fragment;
 }
 
 /**
- * The first claimable runs of every key that has runs waiting, found one
- * key at a time through its index (a busy key's backlog is never read),
- * with how many of the key's slots or starts are used.
+ * The distinct keys (`column`) of the unfinished runs of each workflow in
+ * `names`, found by skipping through the key's index: one index probe per
+ * key, however many runs a key has.
  */
-async function keyedCandidates(
-  sql: Sql,
+function keysOf(
   s: Scope,
-  params: ClaimWorkflowRunsParams,
-): Promise<{ runs: Keyed[]; used: Map<string, number> }> {
-  const { runs, namespaceId: ns } = s;
-  const versionsOf = new Map<string, (string | null)[]>();
-  for (const { name, version } of params.workflows ?? []) {
-    versionsOf.set(name, [...(versionsOf.get(name) ?? []), version]);
-  }
-  const names = params.workflows === undefined
-    ? (await sql<Row[]>`
-        SELECT DISTINCT workflow_name FROM ${runs}
-        WHERE namespace_id = ${ns} AND status IN ('pending', 'running', 'sleeping')
-          AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL)`)
-      .map((row) => row.workflow_name as string)
-    : [...versionsOf.keys()];
-  const found: Keyed[] = [];
-  const used = new Map<string, number>();
-  for (const name of names) {
-    const versions = versionsOf.get(name);
-    const versionOk = versions === undefined ? sql`true` : sql`(
-      r.version IN (SELECT value FROM json_array_elements_text(${
-      JSON.stringify(versions.filter((v) => v !== null))
-    }::text::json)) OR (${versions.includes(null)} AND r.version IS NULL))`;
-    for (const kind of ["concurrency", "rate"] as const) {
-      const column = sql(
-        kind === "concurrency" ? "concurrency_key" : "rate_key",
-      );
-      const scope = kind === "concurrency"
-        ? sql`r.concurrency_key IS NOT NULL`
-        : sql`r.rate_key IS NOT NULL AND r.started_at IS NULL
-            AND r.concurrency_key IS NULL`;
-      const rows = await sql<Row[]>`
-        WITH RECURSIVE keys(k) AS (
-          (SELECT r.${column} FROM ${runs} r
-            WHERE r.namespace_id = ${ns} AND r.workflow_name = ${name}
-              AND r.status IN ('pending', 'running', 'sleeping') AND ${scope}
-            ORDER BY r.${column} LIMIT 1)
-          UNION ALL
-          SELECT (SELECT r.${column} FROM ${runs} r
-            WHERE r.namespace_id = ${ns} AND r.workflow_name = ${name}
-              AND r.status IN ('pending', 'running', 'sleeping') AND ${scope}
-              AND r.${column} > keys.k
-            ORDER BY r.${column} LIMIT 1)
-          FROM keys WHERE keys.k IS NOT NULL
-        )
-        SELECT h.* FROM keys CROSS JOIN LATERAL (
-          SELECT r.id, r.priority, r.available_at, r.created_at,
-            r.concurrency_key, r.concurrency_limit, r.rate_limit,
-            r.rate_period_ms,
-            CASE WHEN r.started_at IS NULL THEN r.rate_key END AS rate_key
-          FROM ${runs} r
-          WHERE r.namespace_id = ${ns} AND r.workflow_name = ${name}
-            AND r.${column} = keys.k AND ${scope}
-            AND ${claimable(s)}
-            AND NOT (r.status = 'running' AND r.available_at > now())
-            AND ${versionOk}
-          ORDER BY r.priority DESC, r.available_at, r.created_at
-          LIMIT ${params.limit}
-        ) h
-        WHERE keys.k IS NOT NULL`;
-      for (const row of rows) {
-        const gates: { id: string; limit: number }[] = [];
-        if (row.concurrency_key !== null) {
-          gates.push({
-            id: JSON.stringify(["c", name, row.concurrency_key, 0]),
-            limit: Number(row.concurrency_limit),
-          });
-        }
-        if (row.rate_key !== null) {
-          gates.push({
-            id: JSON.stringify([
-              "r",
-              name,
-              row.rate_key,
-              Number(row.rate_period_ms),
-            ]),
-            limit: Number(row.rate_limit),
-          });
-        }
-        found.push({
-          id: row.id as string,
-          priority: Number(row.priority),
-          availableAt: (row.available_at as Date).getTime(),
-          createdAt: (row.created_at as Date).getTime(),
-          gates,
-        });
-      }
-    }
-  }
-  return { runs: found, used };
+  cte: string,
+  column: "concurrency_key" | "rate_key",
+  scope: string,
+): Fragment {
+  const { sql, runs, namespaceId: ns } = s;
+  const key = sql(column);
+  const next = (after: Fragment) =>
+    sql`(SELECT r.${key} FROM ${runs} r
+      WHERE r.namespace_id = ${ns} AND r.workflow_name = n.name
+        AND r.status IN ('pending', 'running', 'sleeping') AND ${
+      sql.unsafe(scope)
+    } ${after}
+      ORDER BY r.${key} LIMIT 1)`;
+  return sql`${sql(cte)}(name, k) AS (
+      SELECT n.name, ${next(sql``)} FROM names n
+      UNION ALL
+      SELECT n.name, ${next(sql`AND r.${key} > n.k`)}
+      FROM ${sql(cte)} n WHERE n.k IS NOT NULL
+    )` as unknown as Fragment;
 }
 
-/** How many slots or starts each gate has used, read now. */
-async function countUsed(
-  sql: Sql,
-  s: Scope,
-  gates: string[],
-): Promise<Map<string, number>> {
-  if (gates.length === 0) return new Map();
-  const rows = await sql<Row[]>`
-    SELECT g.gate, CASE g.kind
-      WHEN 'c' THEN (SELECT count(*) FROM ${s.runs} r
-        WHERE r.namespace_id = ${s.namespaceId} AND r.workflow_name = g.name
-          AND r.concurrency_key = g.key AND r.status = 'running'
-          AND r.available_at > now())
-      ELSE (SELECT count(*) FROM ${s.runs} r
-        WHERE r.namespace_id = ${s.namespaceId} AND r.workflow_name = g.name
-          AND r.rate_key = g.key AND r.started_at IS NOT NULL
-          AND r.started_at > now() - g.period * interval '1 millisecond')
-      END AS used
-    FROM json_to_recordset(${
-    JSON.stringify(gates.map((gate) => {
-      const [kind, name, key, period] = JSON.parse(gate);
-      return { gate, kind, name, key, period };
-    }))
-  }::text::json) AS g(gate text, kind text, name text, key text, period bigint)`;
-  return new Map(rows.map((row) => [row.gate as string, Number(row.used)]));
-}
-
-/** Picks, best first, the runs whose gates all have room. */
-function pick(
-  candidates: { id: string; gates: { id: string; limit: number }[] }[],
-  used: Map<string, number>,
-  limit: number,
-): string[] {
-  const taken = new Map<string, number>();
-  const chosen: string[] = [];
-  for (const run of candidates) {
-    if (chosen.length >= limit) break;
-    const fits = run.gates.every((gate) =>
-      (used.get(gate.id) ?? 0) + (taken.get(gate.id) ?? 0) < gate.limit
-    );
-    if (!fits) continue;
-    for (const gate of run.gates) {
-      taken.set(gate.id, (taken.get(gate.id) ?? 0) + 1);
-    }
-    chosen.push(run.id);
-  }
-  return chosen;
-}
+/** Runs a concurrency key holds back (with or without a rate key too). */
+const CONCURRENCY_SCOPE = "r.concurrency_key IS NOT NULL";
+/** Runs only a rate key holds back: not started yet, no concurrency key. */
+const RATE_SCOPE =
+  "r.rate_key IS NOT NULL AND r.started_at IS NULL AND r.concurrency_key IS NULL";
+/** How the runs a claim weighs are ordered: best first. */
+const BEST_FIRST = "priority DESC, available_at, created_at, id";
 
 /**
- * One transaction: weighs the runs with keys against the others by
- * priority, locks the keys it would take runs of (advisory locks, in one
- * order), counts their used slots and starts afresh under those locks, and
- * claims. Claims of one key so wait for each other; every other claim goes
- * on.
+ * One statement: weighs the runs with keys against the others by
+ * priority, and claims the best that fit their keys' limits.
+ *
+ * Keys are found one at a time through their indexes, and a full key's
+ * runs are never read: its gate (`flow_gates`, kept by triggers) says how
+ * many of its slots are used. The statement then locks the gates of the
+ * runs it would take, skipping gates another claim holds: a locked row is
+ * read in its newest version, so the counts the runs are weighed against
+ * are the committed ones, and a claim of the same key waits for none. The
+ * triggers count the runs this statement takes before it commits.
+ *
+ * A run whose worker lost its lease still holds its slot, but its key's
+ * room counts it as free (locked, so that no other claim counts it too):
+ * the run competes for the slot with the key's waiting runs.
  */
 async function claimKeyed(
   s: Scope,
   params: ClaimWorkflowRunsParams,
   state: ClaimState,
 ): Promise<Row[]> {
-  return await s.sql.begin(async (transaction): Promise<Row[]> => {
-    const sql = transaction as unknown as Sql;
-    const scope = { ...s, sql };
-    const free = (await sql<Row[]>`${freeCandidates(scope, params)}`).map(
-      (row) => ({
-        id: row.id as string,
-        priority: Number(row.priority),
-        availableAt: (row.available_at as Date).getTime(),
-        createdAt: (row.created_at as Date).getTime(),
-        gates: [],
-      }),
-    );
-    const keyed = await keyedCandidates(sql, scope, params);
-    state.keyed = keyed.runs.length > 0;
-    const candidates = [...free, ...keyed.runs].sort((a, b) =>
-      b.priority - a.priority || a.availableAt - b.availableAt ||
-      a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1)
-    );
-    const gates = [
-      ...new Set(
-        candidates.flatMap((run) => run.gates.map((gate) => gate.id)),
-      ),
-    ];
-    let used = await countUsed(sql, scope, gates);
-    const first = pick(candidates, used, params.limit);
-    const locked = [
-      ...new Set(
-        candidates.filter((run) => first.includes(run.id)).flatMap((run) =>
-          run.gates.map((gate) => gate.id)
-        ),
-      ),
-    ].sort();
-    if (locked.length > 0) {
-      await sql`
-        SELECT pg_advisory_xact_lock(hashtextextended(${s.channel} || g, 0))
-        FROM json_array_elements_text(${JSON.stringify(locked)}::text::json)
-          AS g ORDER BY g`;
-      // Counted again under the locks: claims of these keys committed
-      // since are seen now.
-      used = new Map([...used, ...await countUsed(sql, scope, locked)]);
-    }
-    const chosen = pick(candidates, used, params.limit);
-    if (
-      chosen.length < params.limit &&
-      keyed.runs.some((run) => !chosen.includes(run.id))
-    ) {
-      // Runs held back by a full key: look again soon (a slot freed in
-      // another process, a rate window moving on, sends no notification).
-      state.onHeldBack?.();
-    }
-    if (chosen.length === 0) return [];
-    return [
-      ...await sql<Row[]>`
-      WITH ${
-        take(
-          scope,
-          params,
-          sql`SELECT r.id FROM ${s.runs} r
-          WHERE ${claimable(scope)}
-            AND NOT (r.status = 'running' AND r.available_at > now())
-            AND r.id IN (SELECT value::uuid FROM json_array_elements_text(${
-            JSON.stringify(chosen)
-          }::text::json))
-          FOR UPDATE SKIP LOCKED`,
-        )
-      }
-      SELECT * FROM claimed`,
-    ];
-  }) as Row[];
+  const { sql, runs, gates, namespaceId: ns } = s;
+  const limit = params.limit;
+  const names = params.workflows === undefined
+    // Every workflow with a gate: one probe per name through its key.
+    ? sql`names(name) AS (
+        (SELECT workflow_name FROM ${gates} WHERE namespace_id = ${ns}
+          ORDER BY workflow_name LIMIT 1)
+        UNION ALL
+        SELECT (SELECT workflow_name FROM ${gates}
+          WHERE namespace_id = ${ns} AND workflow_name > names.name
+          ORDER BY workflow_name LIMIT 1)
+        FROM names WHERE names.name IS NOT NULL
+      )`
+    : sql`names(name) AS (SELECT DISTINCT name FROM wf)`;
+  const wf = params.workflows === undefined ? null : JSON.stringify(
+    params.workflows.map(({ name, version }) => ({ name, version })),
+  );
+  const window = sql`now() - g.period_ms * interval '1 millisecond'`;
+  const rows = await sql<Row[]>`
+    WITH RECURSIVE
+    wf AS MATERIALIZED (
+      SELECT * FROM json_to_recordset(${wf}::text::json)
+        AS w(name text, version text)
+    ),
+    ${names},
+    ${keysOf(s, "ckeys", "concurrency_key", CONCURRENCY_SCOPE)},
+    ${keysOf(s, "rkeys", "rate_key", RATE_SCOPE)},
+    -- Concurrency gates, with their runs whose lease lapsed (counted as
+    -- free) and when the next lease of a full gate lapses.
+    cgates AS MATERIALIZED (
+      SELECT k.name, k.k AS key,
+        greatest(g.lim - g.used, 0) + lapsed.n AS room,
+        CASE WHEN g.used >= g.lim THEN (SELECT r.available_at FROM ${runs} r
+          WHERE r.namespace_id = ${ns} AND r.workflow_name = k.name
+            AND r.concurrency_key = k.k AND r.status = 'running'
+            AND r.available_at > now()
+          ORDER BY r.available_at LIMIT 1) END AS room_at
+      FROM ckeys k
+      JOIN ${gates} g ON g.namespace_id = ${ns} AND g.workflow_name = k.name
+        AND g.kind = 'c' AND g.key = k.k AND g.period_ms = 0
+      CROSS JOIN LATERAL (
+        SELECT count(*) AS n FROM (SELECT 1 FROM ${runs} r
+          WHERE r.namespace_id = ${ns} AND r.workflow_name = k.name
+            AND r.concurrency_key = k.k AND r.status = 'running'
+            AND r.available_at <= now()
+          LIMIT ${limit}) AS l
+      ) lapsed
+      WHERE k.k IS NOT NULL
+    ),
+    -- The first waiting runs of each concurrency key with room, as many as
+    -- it has room for.
+    cpool AS MATERIALIZED (
+      SELECT h.id, h.priority, h.available_at, h.created_at, g.name,
+        g.key AS ckey, h.rkey, h.period
+      FROM cgates g CROSS JOIN LATERAL (
+        SELECT r.id, r.priority, r.available_at, r.created_at,
+          CASE WHEN r.started_at IS NULL THEN r.rate_key END AS rkey,
+          r.rate_period_ms AS period
+        FROM ${runs} r
+        WHERE r.namespace_id = ${ns} AND r.workflow_name = g.name
+          AND r.concurrency_key = g.key AND ${claimable(s)}
+          AND ${ofWorkflows(s, params)}
+        ORDER BY r.priority DESC, r.available_at, r.created_at
+        LIMIT least(${limit}, g.room)
+      ) h
+      WHERE g.room > 0
+    ),
+    -- Rate gates and when each has room again.
+    rgates AS MATERIALIZED (
+      SELECT g.workflow_name, g.key, g.period_ms,
+        g.lim - (SELECT count(*) FROM unnest(g.starts) AS t
+          WHERE t > ${window}) AS room,
+        (SELECT min(t) FROM unnest(g.starts) AS t WHERE t > ${window})
+          + g.period_ms * interval '1 millisecond' AS room_at
+      FROM rkeys k
+      JOIN ${gates} g ON g.namespace_id = ${ns} AND g.workflow_name = k.name
+        AND g.kind = 'r' AND g.key = k.k
+      WHERE k.k IS NOT NULL
+    ),
+    -- The first waiting runs of each rate key with room.
+    rpool AS MATERIALIZED (
+      SELECT h.id, h.priority, h.available_at, h.created_at,
+        g.workflow_name AS name, NULL::text AS ckey, g.key AS rkey,
+        g.period_ms AS period
+      FROM rgates g CROSS JOIN LATERAL (
+        SELECT r.id, r.priority, r.available_at, r.created_at FROM ${runs} r
+        WHERE r.namespace_id = ${ns} AND r.workflow_name = g.workflow_name
+          AND r.rate_key = g.key AND r.rate_period_ms = g.period_ms
+          AND ${sql.unsafe(RATE_SCOPE)} AND ${claimable(s)}
+          AND ${ofWorkflows(s, params)}
+        ORDER BY r.priority DESC, r.available_at, r.created_at
+        LIMIT least(${limit}, g.room)
+      ) h
+      WHERE g.room > 0
+    ),
+    chosen AS MATERIALIZED (
+      SELECT * FROM (
+        SELECT f.id, f.priority, f.available_at, f.created_at, NULL::text,
+          NULL::text, NULL::text, NULL::bigint
+        FROM (${freeCandidates(s, params, false)}) f
+        UNION ALL SELECT * FROM cpool
+        UNION ALL SELECT * FROM rpool
+      ) AS p(id, priority, available_at, created_at, name, ckey, rkey, period)
+      ORDER BY ${sql.unsafe(BEST_FIRST)}
+      LIMIT ${limit}
+    ),
+    -- The gates of the chosen runs, newest versions, none another claim holds.
+    locked_gates AS MATERIALIZED (
+      SELECT g.workflow_name, g.kind, g.key, g.period_ms, g.lim, g.used,
+        (SELECT count(*) FROM unnest(g.starts) AS t WHERE t > ${window})
+          AS started,
+        (SELECT min(t) FROM unnest(g.starts) AS t WHERE t > ${window})
+          + g.period_ms * interval '1 millisecond' AS room_at
+      FROM ${gates} g
+      WHERE g.namespace_id = ${ns}
+        AND (g.workflow_name, g.kind, g.key, g.period_ms) IN (
+          SELECT name, 'c', ckey, 0 FROM chosen WHERE ckey IS NOT NULL
+          UNION ALL
+          SELECT name, 'r', rkey, period FROM chosen WHERE rkey IS NOT NULL)
+      FOR UPDATE OF g SKIP LOCKED
+    ),
+    -- Runs of those concurrency keys whose lease lapsed: their slots are
+    -- free for this claim (locked: for no other claim).
+    lapsed AS MATERIALIZED (
+      SELECT r.workflow_name, r.concurrency_key FROM locked_gates g
+      JOIN ${runs} r ON r.namespace_id = ${ns}
+        AND r.workflow_name = g.workflow_name AND r.concurrency_key = g.key
+      WHERE g.kind = 'c' AND r.status = 'running' AND r.available_at <= now()
+      FOR UPDATE OF r SKIP LOCKED
+    ),
+    locked AS MATERIALIZED (
+      SELECT c.* FROM chosen c
+      JOIN ${runs} r ON r.namespace_id = ${ns} AND r.id = c.id
+      WHERE ${claimable(s)}
+      FOR UPDATE OF r SKIP LOCKED
+    ),
+    ranked AS (
+      SELECT l.*,
+        row_number() OVER (PARTITION BY l.name, l.ckey
+          ORDER BY ${sql.unsafe(BEST_FIRST)}) AS crank,
+        row_number() OVER (PARTITION BY l.name, l.rkey, l.period
+          ORDER BY ${sql.unsafe(BEST_FIRST)}) AS rrank
+      FROM locked l
+    ),
+    taken AS MATERIALIZED (
+      SELECT k.id FROM ranked k
+      LEFT JOIN locked_gates cg ON k.ckey IS NOT NULL AND cg.kind = 'c'
+        AND cg.workflow_name = k.name AND cg.key = k.ckey
+      LEFT JOIN locked_gates rg ON k.rkey IS NOT NULL AND rg.kind = 'r'
+        AND rg.workflow_name = k.name AND rg.key = k.rkey
+        AND rg.period_ms = k.period
+      WHERE (k.ckey IS NULL OR k.crank <= cg.lim - cg.used + (
+          SELECT count(*) FROM lapsed x
+          WHERE x.workflow_name = k.name AND x.concurrency_key = k.ckey))
+        AND (k.rkey IS NULL OR k.rrank <= rg.lim - rg.started)
+    ),
+    ${take(s, params, sql`SELECT id FROM taken`)}
+    SELECT claimed.*, meta.* FROM (SELECT
+      EXISTS (SELECT 1 FROM ckeys WHERE k IS NOT NULL)
+        OR EXISTS (SELECT 1 FROM rkeys WHERE k IS NOT NULL) AS keyed,
+      (SELECT count(*) FROM chosen WHERE ckey IS NOT NULL OR rkey IS NOT NULL)
+        > (SELECT count(*) FROM taken t JOIN chosen c USING (id)
+          WHERE c.ckey IS NOT NULL OR c.rkey IS NOT NULL) AS held,
+      least(
+        (SELECT min(room_at) FROM cgates),
+        (SELECT min(room_at) FROM rgates WHERE room <= 0),
+        (SELECT min(room_at) FROM locked_gates
+          WHERE kind = 'r' AND started >= lim)) AS room_at
+    ) meta LEFT JOIN claimed ON true`;
+  const meta = rows[0];
+  state.keyed = meta?.keyed === true;
+  if (meta?.held === true) {
+    // Chosen runs a race held back (a gate another claim held, a count
+    // that moved): look again soon.
+    state.onHeldBack?.(new Date(Date.now() + HELD_BACK_RETRY_MS));
+  }
+  if (meta?.room_at instanceof Date) {
+    // A rate window moves on, a lease may lapse: nothing announces them.
+    state.onHeldBack?.(meta.room_at);
+  }
+  return rows.filter((row) => row.id !== null);
 }

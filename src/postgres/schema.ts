@@ -7,6 +7,7 @@
 
 import type { Sql } from "./driver/index.js";
 import { SchemaVersionError } from "../core/errors.ts";
+import { channelOf } from "./notifications.ts";
 
 /** A schema name: a plain lower-case SQL identifier. */
 export const SCHEMA_NAME_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -203,6 +204,148 @@ export const MIGRATIONS: ReadonlyArray<(schema: string) => string[]> = [
       WHERE status IN ('pending', 'running', 'sleeping')
         AND rate_key IS NOT NULL AND started_at IS NULL
         AND concurrency_key IS NULL`,
+  ],
+  // Flow-control gates: one row per concurrency key (the runs holding a
+  // slot) and per rate-limit key and period (its latest first starts),
+  // kept by triggers on every change of a run with a key, whatever the
+  // statement. A claim locks the gates of the runs it would take (skipping
+  // gates another claim holds) and so reads their newest counts in the
+  // same statement that takes the runs: one statement per claim, however
+  // many claims run at once.
+  (s) => [
+    `CREATE TABLE ${s}.flow_gates (
+      namespace_id text NOT NULL,
+      workflow_name text NOT NULL,
+      kind text NOT NULL CHECK (kind IN ('c', 'r')),
+      key text NOT NULL,
+      period_ms bigint NOT NULL,
+      lim integer NOT NULL,
+      used integer NOT NULL DEFAULT 0,
+      starts timestamptz[] NOT NULL DEFAULT '{}',
+      PRIMARY KEY (namespace_id, workflow_name, kind, key, period_ms)
+    )`,
+    `INSERT INTO ${s}.flow_gates
+      (namespace_id, workflow_name, kind, key, period_ms, lim, used)
+      SELECT namespace_id, workflow_name, 'c', concurrency_key, 0,
+        max(concurrency_limit), count(*) FILTER (WHERE status = 'running')
+      FROM ${s}.workflow_runs
+      WHERE concurrency_key IS NOT NULL
+        AND status IN ('pending', 'running', 'sleeping')
+      GROUP BY namespace_id, workflow_name, concurrency_key`,
+    `INSERT INTO ${s}.flow_gates
+      (namespace_id, workflow_name, kind, key, period_ms, lim, starts)
+      SELECT namespace_id, workflow_name, 'r', rate_key, rate_period_ms,
+        max(rate_limit),
+        coalesce((array_agg(started_at ORDER BY started_at DESC)
+          FILTER (WHERE started_at IS NOT NULL))[1:max(rate_limit)], '{}')
+      FROM ${s}.workflow_runs
+      WHERE rate_key IS NOT NULL AND (
+        (started_at IS NULL AND status IN ('pending', 'running', 'sleeping'))
+        OR started_at > now() - rate_period_ms * interval '1 millisecond')
+      GROUP BY namespace_id, workflow_name, rate_key, rate_period_ms`,
+    `CREATE FUNCTION ${s}.flow_gates_follow() RETURNS trigger
+      LANGUAGE plpgsql AS $$
+      DECLARE
+        freed boolean;
+        started boolean;
+        took boolean;
+      BEGIN
+        IF TG_OP = 'INSERT' THEN
+          IF NEW.concurrency_key IS NOT NULL THEN
+            INSERT INTO ${s}.flow_gates
+              (namespace_id, workflow_name, kind, key, period_ms, lim)
+              VALUES (NEW.namespace_id, NEW.workflow_name, 'c',
+                NEW.concurrency_key, 0, NEW.concurrency_limit)
+              ON CONFLICT DO NOTHING;
+            UPDATE ${s}.flow_gates SET lim = NEW.concurrency_limit
+              WHERE namespace_id = NEW.namespace_id
+                AND workflow_name = NEW.workflow_name AND kind = 'c'
+                AND key = NEW.concurrency_key AND period_ms = 0
+                AND lim <> NEW.concurrency_limit;
+          END IF;
+          IF NEW.rate_key IS NOT NULL THEN
+            INSERT INTO ${s}.flow_gates
+              (namespace_id, workflow_name, kind, key, period_ms, lim)
+              VALUES (NEW.namespace_id, NEW.workflow_name, 'r',
+                NEW.rate_key, NEW.rate_period_ms, NEW.rate_limit)
+              ON CONFLICT DO NOTHING;
+            UPDATE ${s}.flow_gates SET lim = NEW.rate_limit
+              WHERE namespace_id = NEW.namespace_id
+                AND workflow_name = NEW.workflow_name AND kind = 'r'
+                AND key = NEW.rate_key AND period_ms = NEW.rate_period_ms
+                AND lim <> NEW.rate_limit;
+          END IF;
+        END IF;
+        -- A run holds a slot of its concurrency key while it is running
+        -- (also once its lease lapsed: a claim weighs such runs itself).
+        IF TG_OP <> 'INSERT' THEN
+          IF OLD.concurrency_key IS NOT NULL AND OLD.status = 'running' THEN
+            IF TG_OP = 'DELETE' THEN
+              freed := true;
+            ELSE
+              freed := NEW.status <> 'running';
+            END IF;
+            IF freed THEN
+              UPDATE ${s}.flow_gates SET used = used - 1
+                WHERE namespace_id = OLD.namespace_id
+                  AND workflow_name = OLD.workflow_name AND kind = 'c'
+                  AND key = OLD.concurrency_key AND period_ms = 0
+                RETURNING used < lim AND used + 1 >= lim INTO freed;
+              -- A full key has room again: workers look (claims skip
+              -- full keys without reading their runs).
+              IF freed THEN
+                PERFORM pg_notify('${channelOf(s)}',
+                  json_build_array('a', OLD.namespace_id)::text);
+              END IF;
+            END IF;
+          END IF;
+        END IF;
+        IF TG_OP = 'DELETE' THEN
+          RETURN NULL;
+        END IF;
+        IF TG_OP = 'INSERT' THEN
+          started := NEW.started_at IS NOT NULL;
+          took := NEW.status = 'running';
+        ELSE
+          started := OLD.started_at IS NULL AND NEW.started_at IS NOT NULL;
+          took := OLD.status <> 'running' AND NEW.status = 'running';
+        END IF;
+        IF NEW.concurrency_key IS NOT NULL AND took THEN
+          UPDATE ${s}.flow_gates SET used = used + 1
+            WHERE namespace_id = NEW.namespace_id
+              AND workflow_name = NEW.workflow_name AND kind = 'c'
+              AND key = NEW.concurrency_key AND period_ms = 0;
+        END IF;
+        -- A rate limit counts first starts: the latest \`lim\` are kept.
+        IF NEW.rate_key IS NOT NULL AND started THEN
+          UPDATE ${s}.flow_gates g SET starts = (
+              SELECT array_agg(t ORDER BY t DESC) FROM (
+                SELECT t FROM unnest(g.starts || NEW.started_at) AS t
+                ORDER BY t DESC LIMIT g.lim) AS latest)
+            WHERE namespace_id = NEW.namespace_id
+              AND workflow_name = NEW.workflow_name AND kind = 'r'
+              AND key = NEW.rate_key AND period_ms = NEW.rate_period_ms;
+        END IF;
+        RETURN NULL;
+      END $$`,
+    `CREATE TRIGGER flow_gates_insert AFTER INSERT ON ${s}.workflow_runs
+      FOR EACH ROW
+      WHEN (NEW.concurrency_key IS NOT NULL OR NEW.rate_key IS NOT NULL)
+      EXECUTE FUNCTION ${s}.flow_gates_follow()`,
+    `CREATE TRIGGER flow_gates_update
+      AFTER UPDATE OF status, started_at ON ${s}.workflow_runs
+      FOR EACH ROW
+      WHEN ((NEW.concurrency_key IS NOT NULL
+          AND (OLD.status = 'running') <> (NEW.status = 'running'))
+        OR (NEW.rate_key IS NOT NULL AND OLD.started_at IS NULL
+          AND NEW.started_at IS NOT NULL))
+      EXECUTE FUNCTION ${s}.flow_gates_follow()`,
+    `CREATE TRIGGER flow_gates_delete AFTER DELETE ON ${s}.workflow_runs
+      FOR EACH ROW
+      WHEN (OLD.concurrency_key IS NOT NULL AND OLD.status = 'running')
+      EXECUTE FUNCTION ${s}.flow_gates_follow()`,
+    // Rate limits are counted in their gates now.
+    `DROP INDEX ${s}.workflow_runs_rate_started`,
   ],
 ];
 

@@ -29,6 +29,8 @@ export interface Scope {
   deliveries: postgres.Helper<string, []>;
   /** The `schedules` table, as an identifier fragment. */
   schedules: postgres.Helper<string, []>;
+  /** The `flow_gates` table, as an identifier fragment. */
+  gates: postgres.Helper<string, []>;
 }
 
 /** Items as one JSON parameter. */

@@ -100,10 +100,13 @@ function toCandidate(row: Row): Candidate {
 }
 
 /**
- * The runs with a flow-control key that a claim may consider: for each key
- * that has room (found one key at a time through its index, so that runs
- * waiting behind a busy key are never read), its first runs, as many as
- * the room. One writer at a time makes the counts exact.
+ * The runs with a flow-control key that a claim may consider. One
+ * statement per workflow and kind of key finds its keys (one index probe
+ * each, so that runs waiting behind a busy key are never read), each key's
+ * room and its first claimable run; then only the keys whose first run is
+ * among the `params.limit` best give their first runs, as many as their
+ * room (a key whose best run is worse than that many others' cannot
+ * contribute). One writer at a time makes the counts exact.
  */
 function keyedCandidates(
   db: SqliteConnection,
@@ -111,8 +114,7 @@ function keyedCandidates(
   now: number,
   params: ClaimWorkflowRunsParams,
   room: Map<string, number>,
-): Candidate[] {
-  const candidates: Candidate[] = [];
+): { candidates: Candidate[]; full: boolean } {
   const versionsOf = new Map<string, (string | null)[]>();
   for (const { name, version } of params.workflows ?? []) {
     versionsOf.set(name, [...(versionsOf.get(name) ?? []), version]);
@@ -128,63 +130,122 @@ function keyedCandidates(
   const claimable = `status IN ${UNFINISHED} AND available_at <= :now
     AND (deadline_at IS NULL OR deadline_at > :now)
     AND NOT (status = 'running' AND available_at > :now)`;
+  const versionFilter = `(:all = 1
+      OR version IN (SELECT value FROM json_each(:versions))
+      OR (:unversioned = 1 AND version IS NULL))`;
+  const heads: { run: Candidate; kind: Kind; left: number }[] = [];
+  // Whether a key with a claimable run had no room.
+  let full = false;
+  const base = new Map<string, Params>();
   for (const name of names) {
     // The versions this worker runs (all, without selectors).
     const versions = versionsOf.get(name);
-    const base = {
+    base.set(name, {
       ns,
       name,
       now,
       all: versions === undefined ? 1 : 0,
       versions: JSON.stringify(versions?.filter((v) => v !== null) ?? []),
       unversioned: versions?.includes(null) ? 1 : 0,
-    };
-    const versionFilter = `(:all = 1
-      OR version IN (SELECT value FROM json_each(:versions))
-      OR (:unversioned = 1 AND version IS NULL))`;
-    for (const kind of ["concurrency", "rate"] as const) {
-      const column = kind === "concurrency" ? "concurrency_key" : "rate_key";
-      const scope = kind === "concurrency"
-        ? "concurrency_key IS NOT NULL"
-        : "rate_key IS NOT NULL AND started_at IS NULL AND concurrency_key IS NULL";
-      let key = db.get(
-        `SELECT min(${column}) AS k FROM ${RUNS}
-        WHERE namespace_id = :ns AND workflow_name = :name
-          AND status IN ${UNFINISHED} AND ${scope}`,
-        { ns, name },
-      )?.k as string | null | undefined;
-      while (key != null) {
-        const head = db.all(
-          `SELECT * FROM ${RUNS} INDEXED BY ${
-            kind === "concurrency"
-              ? "openworkflow_workflow_runs_concurrency"
-              : "openworkflow_workflow_runs_rate"
-          }
+    });
+    for (const kind of KINDS) {
+      const { column, scope, index } = KIND[kind];
+      const used = kind === "concurrency"
+        ? `SELECT count(*) FROM ${RUNS}
+          INDEXED BY openworkflow_workflow_runs_concurrency_running
           WHERE namespace_id = :ns AND workflow_name = :name
-            AND ${column} = :key AND ${scope} AND ${claimable}
+            AND concurrency_key = keys.k AND status = 'running'
+            AND available_at > :now`
+        : `SELECT count(*) FROM ${RUNS}
+          INDEXED BY openworkflow_workflow_runs_rate_started
+          WHERE namespace_id = :ns AND workflow_name = :name
+            AND rate_key = keys.k AND started_at IS NOT NULL
+            AND started_at > :now - h.rate_period_ms`;
+      const rows = db.all(
+        `WITH RECURSIVE keys(k) AS (
+          SELECT (SELECT min(${column}) FROM ${RUNS}
+            WHERE namespace_id = :ns AND workflow_name = :name
+              AND status IN ${UNFINISHED} AND ${scope})
+          UNION ALL
+          SELECT (SELECT min(${column}) FROM ${RUNS}
+            WHERE namespace_id = :ns AND workflow_name = :name
+              AND status IN ${UNFINISHED} AND ${scope}
+              AND ${column} > keys.k)
+          FROM keys WHERE keys.k IS NOT NULL
+        )
+        SELECT h.*, (${used}) AS used FROM keys
+        JOIN ${RUNS} AS h ON h.seq = (
+          SELECT seq FROM ${RUNS} INDEXED BY ${index}
+          WHERE namespace_id = :ns AND workflow_name = :name
+            AND ${column} = keys.k AND ${scope} AND ${claimable}
             AND ${versionFilter}
           ORDER BY priority DESC, available_at, seq
-          LIMIT :limit`,
-          { ...base, key, limit: params.limit },
-        ).map(toCandidate);
-        if (head.length > 0) {
-          roomOf(db, ns, now, head[0], kind, room);
-          candidates.push(...head);
-        }
-        key = db.get(
-          `SELECT min(${column}) AS k FROM ${RUNS}
-          WHERE namespace_id = :ns AND workflow_name = :name
-            AND status IN ${UNFINISHED} AND ${scope} AND ${column} > :key`,
-          { ns, name, key },
-        )?.k as string | null | undefined;
+          LIMIT 1)
+        WHERE keys.k IS NOT NULL`,
+        base.get(name)!,
+      );
+      for (const row of rows) {
+        const run = toCandidate(row);
+        const limit = kind === "concurrency"
+          ? run.concurrencyLimit
+          : run.rateLimit;
+        const left = limit - Number(row.used);
+        room.set(roomId(run, kind), left);
+        if (left > 0) heads.push({ run, kind, left });
+        else full = true;
       }
     }
   }
-  return candidates;
+  heads.sort((a, b) => bestFirst(a.run, b.run));
+  const candidates: Candidate[] = [];
+  for (const { run, kind, left } of heads.slice(0, params.limit)) {
+    const { column, scope, index } = KIND[kind];
+    candidates.push(
+      ...db.all(
+        `SELECT * FROM ${RUNS} INDEXED BY ${index}
+        WHERE namespace_id = :ns AND workflow_name = :name
+          AND ${column} = :key AND ${scope} AND ${claimable}
+          AND ${versionFilter}
+        ORDER BY priority DESC, available_at, seq
+        LIMIT :limit`,
+        {
+          ...base.get(run.workflowName)!,
+          key: kind === "concurrency" ? run.concurrencyKey : run.rateKey,
+          limit: Math.min(left, params.limit),
+        },
+      ).map(toCandidate),
+    );
+  }
+  return { candidates, full };
+}
+
+/** The kinds of flow-control keys. */
+type Kind = "concurrency" | "rate";
+const KINDS: readonly Kind[] = ["concurrency", "rate"];
+
+/** Each kind's key column, the runs it holds back, and their index. */
+const KIND: Record<Kind, { column: string; scope: string; index: string }> = {
+  concurrency: {
+    column: "concurrency_key",
+    scope: "concurrency_key IS NOT NULL",
+    index: "openworkflow_workflow_runs_concurrency",
+  },
+  rate: {
+    column: "rate_key",
+    scope:
+      "rate_key IS NOT NULL AND started_at IS NULL AND concurrency_key IS NULL",
+    index: "openworkflow_workflow_runs_rate",
+  },
+};
+
+/** Best first: highest priority, then longest waiting, then oldest. */
+function bestFirst(a: Candidate, b: Candidate): number {
+  return b.priority - a.priority || a.availableAt - b.availableAt ||
+    a.createdAt - b.createdAt || a.seq - b.seq;
 }
 
 /** The entry of `room` that counts what key `kind` of `run` has left. */
-function roomId(run: Candidate, kind: "concurrency" | "rate"): string {
+function roomId(run: Candidate, kind: Kind): string {
   const key = kind === "concurrency" ? run.concurrencyKey : run.rateKey;
   return JSON.stringify([kind, run.workflowName, key]);
 }
@@ -195,7 +256,7 @@ function roomOf(
   ns: string,
   now: number,
   run: Candidate,
-  kind: "concurrency" | "rate",
+  kind: Kind,
   room: Map<string, number>,
 ): number {
   const key = kind === "concurrency" ? run.concurrencyKey! : run.rateKey!;
@@ -241,9 +302,18 @@ export function claimWorkflowRuns(
   }
   const statement = claimStatement(ns, now, params);
   const room = new Map<string, number>();
-  const keyed = keyedCandidates(db, ns, now, params, room);
+  const { candidates: keyed, full } = keyedCandidates(
+    db,
+    ns,
+    now,
+    params,
+    room,
+  );
+  // Runs a full key holds back: look again soon (a slot freed in another
+  // process, a rate window moving on, says nothing).
+  if (full) onHeldBack();
   if (keyed.length === 0) {
-    // No run with a key waits: one statement claims (the usual case).
+    // No run with a key may be taken: one statement claims the others.
     return sortOldest(db.all(
       `UPDATE ${RUNS} SET ${TAKE}
       WHERE seq IN (SELECT seq FROM (${statement.sql}))
@@ -258,14 +328,11 @@ export function claimWorkflowRuns(
   const candidates = [
     ...db.all(statement.sql, statement.params).map(toCandidate),
     ...keyed,
-  ].sort((a, b) =>
-    b.priority - a.priority || a.availableAt - b.availableAt ||
-    a.createdAt - b.createdAt || a.seq - b.seq
-  );
+  ].sort(bestFirst);
   const chosen: number[] = [];
   for (const run of candidates) {
     if (chosen.length >= params.limit) break;
-    const gates = (["concurrency", "rate"] as const).filter((kind) =>
+    const gates = KINDS.filter((kind) =>
       (kind === "concurrency" ? run.concurrencyKey : run.rateKey) !== null
     );
     if (gates.some((kind) => roomOf(db, ns, now, run, kind, room) <= 0)) {
@@ -278,7 +345,7 @@ export function claimWorkflowRuns(
     chosen.push(run.seq);
   }
   if (
-    chosen.length < params.limit &&
+    !full && chosen.length < params.limit &&
     candidates.some((run) =>
       (run.concurrencyKey !== null || run.rateKey !== null) &&
       !chosen.includes(run.seq)
