@@ -43,10 +43,21 @@ export {
   type OpenWorkflowOptions,
 } from "./src/client/client.ts";
 export {
+  defineWorkflow,
+  WorkflowDeclaration,
   WorkflowDefinition,
   type WorkflowDefinitionOptions,
   type WorkflowRunOptions,
 } from "./src/client/definition.ts";
+export type {
+  DeleteRunsOptions,
+  ForkRunOptions,
+} from "./src/client/operations.ts";
+export {
+  DELETE_BATCH_SIZE,
+  type FinishedStatus,
+  type RetentionOptions,
+} from "./src/worker/retention.ts";
 export {
   type ResultOptions,
   WorkflowRunHandle,
@@ -137,9 +148,11 @@ export {
   type SignalIssue,
   SignalValidationError,
   StepInterruptedError,
+  StepNotFoundError,
   StepTimeoutError,
   WorkflowCanceledError,
   WorkflowFailedError,
   WorkflowRunFinishedError,
   WorkflowRunNotFoundError,
+  WorkflowRunStatusError,
 } from "./src/core/errors.ts";

@@ -106,6 +106,7 @@ export async function explainClaimPostgres(
         deliveries: sql(`${SCHEMA}.signal_deliveries`),
         schedules: sql(`${SCHEMA}.schedules`),
         gates: sql(`${SCHEMA}.flow_gates`),
+        locks: sql(`${SCHEMA}.maintenance_locks`),
       };
       sent = recorded;
       try {

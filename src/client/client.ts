@@ -13,7 +13,14 @@ import type {
   WorkflowRunPage,
   WorkflowRunStatus,
 } from "../core/backend.ts";
-import { WorkflowDefinition } from "./definition.ts";
+import { WorkflowDeclaration, WorkflowDefinition } from "./definition.ts";
+import {
+  deleteRuns,
+  type DeleteRunsOptions,
+  forkRun,
+  type ForkRunOptions,
+  retryRun,
+} from "./operations.ts";
 import { cancelWorkflowRun, WorkflowRunHandle } from "./handle.ts";
 import { sendSignal, type SendSignalOptions } from "./signals.ts";
 import {
@@ -218,6 +225,34 @@ export class OpenWorkflow {
   }
 
   /**
+   * Registers a workflow declared with the top-level `defineWorkflow()`:
+   * the client can start its runs, and `newWorker()` executes them.
+   *
+   * @param declaration The declaration.
+   * @returns The workflow, bound to this client's backend.
+   * @throws {TypeError} for something that is not a declaration, or a
+   * workflow (name and version) already defined on this client.
+   *
+   * @example
+   * ```ts ignore
+   * import { report } from "./workflows/report.ts"; // defineWorkflow(...)
+   * const handle = await ow.registerWorkflow(report).run({ day: "monday" });
+   * ```
+   */
+  registerWorkflow<Input, Output>(
+    declaration: WorkflowDeclaration<Input, Output>,
+  ): WorkflowDefinition<Input, Output> {
+    if (!(declaration instanceof WorkflowDeclaration)) {
+      throw new TypeError(
+        `Cannot register workflow: expected what defineWorkflow() returns, received ${
+          received(declaration)
+        }`,
+      );
+    }
+    return this.defineWorkflow(declaration.config, declaration.fn);
+  }
+
+  /**
    * Creates a worker with this client's backend and registered workflows.
    *
    * @param options Concurrency and tuning.
@@ -362,6 +397,105 @@ export class OpenWorkflow {
   async cancelRun(workflowRunId: string): Promise<WorkflowRun> {
     checkName(workflowRunId, "cancel run", "workflowRunId");
     return await cancelWorkflowRun(this.#backend, workflowRunId);
+  }
+
+  /**
+   * Retries a failed or canceled run: the same run (same id) continues,
+   * completed steps keep their results, and steps that failed for good get
+   * a fresh retry budget (as does the workflow-level retry policy). It is
+   * claimable at once, and wakes workers. A passed deadline is cleared.
+   *
+   * @param workflowRunId The run's id.
+   * @returns A handle to the run.
+   * @throws {WorkflowRunNotFoundError} when there is no such run.
+   * @throws {WorkflowRunStatusError} when the run is pending, running,
+   * sleeping or succeeded (it says which); nothing is changed.
+   *
+   * @example Retry a run once the bug is fixed
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { OpenWorkflow } from "@openworkflow/core";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const ow = new OpenWorkflow({ backend });
+   * let fixed = false;
+   * const charge = ow.defineWorkflow({ name: "charge", retry: { maxAttempts: 1 } },
+   *   async ({ step }) => await step.run({ name: "pay", retry: { maxAttempts: 1 } }, () => {
+   *     if (!fixed) throw new Error("card service down");
+   *     return "paid";
+   *   }));
+   * const handle = await charge.run();
+   * const worker = ow.newWorker();
+   * await worker.start();
+   * await assert.rejects(handle.result());
+   * fixed = true;
+   * await ow.retryRun(handle.id);
+   * assert.equal(await handle.result(), "paid");
+   * await worker.stop();
+   * ```
+   */
+  async retryRun<Output = unknown>(
+    workflowRunId: string,
+  ): Promise<WorkflowRunHandle<Output>> {
+    const run = await retryRun(this.#backend, workflowRunId);
+    return new WorkflowRunHandle<Output>(this.#backend, run, {
+      maxPayloadBytes: this.#maxPayloadBytes,
+    });
+  }
+
+  /**
+   * Forks a run: a new run of the same workflow, version and input, which
+   * records where it came from (`forkedFromWorkflowRunId`). The steps that
+   * completed before `fromStep` are copied to it as completed; the rest run
+   * again. The original is left as it is, whatever its status.
+   *
+   * @param workflowRunId The run to fork.
+   * @param options The step to start from (without it: from the start).
+   * @returns A handle to the new run.
+   * @throws {WorkflowRunNotFoundError} when there is no such run.
+   * @throws {StepNotFoundError} when the run has no step `fromStep`;
+   * nothing is created.
+   *
+   * @example
+   * ```ts ignore
+   * const fork = await ow.forkRun(id, { fromStep: "charge" });
+   * console.log(fork.workflowRun.forkedFromWorkflowRunId === id); // true
+   * ```
+   */
+  async forkRun<Output = unknown>(
+    workflowRunId: string,
+    options?: ForkRunOptions,
+  ): Promise<WorkflowRunHandle<Output>> {
+    const run = await forkRun(this.#backend, workflowRunId, options);
+    return new WorkflowRunHandle<Output>(this.#backend, run, {
+      maxPayloadBytes: this.#maxPayloadBytes,
+    });
+  }
+
+  /**
+   * Deletes finished runs that match, with their step attempts, the
+   * signals addressed to them and their deliveries (their children stay,
+   * unlinked). Runs are deleted in batches of `DELETE_BATCH_SIZE`, each its
+   * own short transaction, so that deleting millions never holds long
+   * locks. Unfinished runs are never deleted.
+   *
+   * @param options Which runs: finished before a time, by status, by
+   * workflow.
+   * @returns How many runs were deleted.
+   * @throws {TypeError|RangeError} for an invalid option (a status that is
+   * not a finished one, a bad date), naming it; nothing is deleted.
+   *
+   * @example
+   * ```ts ignore
+   * const deleted = await ow.deleteRuns({
+   *   finishedBefore: new Date(Date.now() - 7 * 86_400_000),
+   *   status: ["succeeded"],
+   * });
+   * ```
+   */
+  async deleteRuns(options: DeleteRunsOptions): Promise<number> {
+    return await deleteRuns(this.#backend, options);
   }
 
   /**

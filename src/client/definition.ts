@@ -135,38 +135,16 @@ export class WorkflowDefinition<Input = unknown, Output = unknown> {
     fn: WorkflowFunction<Input, Output>,
     options: WorkflowDefinitionOptions = {},
   ) {
-    const what = "define workflow";
-    if (config === null || typeof config !== "object") {
-      throw new TypeError(
-        `Cannot ${what}: 'config' must be an object with a 'name', received ${
-          received(config)
-        }`,
-      );
-    }
-    this.name = checkName(config.name, what, "name");
-    this.version = config.version == null
-      ? null
-      : checkName(config.version, what, "version");
-    if (typeof fn !== "function") {
-      throw new TypeError(
-        `Cannot ${what} '${this.name}': 'fn' must be a function, received ${
-          received(fn)
-        }`,
-      );
-    }
+    const checked = checkWorkflow(config, fn);
+    this.name = checked.name;
+    this.version = checked.version;
     this.fn = fn;
-    this.retry = resolveRetryPolicy(
-      config.retry,
-      DEFAULT_WORKFLOW_RETRY_POLICY,
-      `workflow '${this.name}'`,
-    );
+    this.retry = checked.retry;
     this.#backend = backend;
     this.#maxPayloadBytes = options.maxPayloadBytes ??
       DEFAULT_MAX_PAYLOAD_BYTES;
-    this.schedule = config.schedule == null
-      ? null
-      : checkScheduleConfig(config.schedule, `${what} '${this.name}'`);
-    this.flowControl = checkFlowControl(config, `${what} '${this.name}'`);
+    this.schedule = checked.schedule;
+    this.flowControl = checked.flowControl;
   }
 
   /**
@@ -247,4 +225,150 @@ export class WorkflowDefinition<Input = unknown, Output = unknown> {
       maxPayloadBytes: this.#maxPayloadBytes,
     });
   }
+}
+
+/** A workflow's configuration and function, checked. */
+interface CheckedWorkflow {
+  name: string;
+  version: string | null;
+  retry: Required<RetryPolicy>;
+  schedule: ScheduleConfig | null;
+  flowControl: FlowControl;
+}
+
+/**
+ * Checks a workflow's configuration and function.
+ *
+ * @throws {TypeError|RangeError} naming what is wrong.
+ */
+function checkWorkflow<Input>(
+  config: WorkflowDefinitionConfig<Input>,
+  fn: unknown,
+): CheckedWorkflow {
+  const what = "define workflow";
+  if (config === null || typeof config !== "object") {
+    throw new TypeError(
+      `Cannot ${what}: 'config' must be an object with a 'name', received ${
+        received(config)
+      }`,
+    );
+  }
+  const name = checkName(config.name, what, "name");
+  const version = config.version == null
+    ? null
+    : checkName(config.version, what, "version");
+  if (typeof fn !== "function") {
+    throw new TypeError(
+      `Cannot ${what} '${name}': 'fn' must be a function, received ${
+        received(fn)
+      }`,
+    );
+  }
+  return {
+    name,
+    version,
+    retry: resolveRetryPolicy(
+      config.retry,
+      DEFAULT_WORKFLOW_RETRY_POLICY,
+      `workflow '${name}'`,
+    ),
+    schedule: config.schedule == null
+      ? null
+      : checkScheduleConfig(config.schedule, `${what} '${name}'`),
+    flowControl: checkFlowControl(config, `${what} '${name}'`),
+  };
+}
+
+/**
+ * A workflow defined without a backend (by the top-level
+ * {@linkcode defineWorkflow}), for modules that workers load: pass it to
+ * `new Worker({ workflows })`, or register it on a client
+ * (`ow.registerWorkflow()`) to start runs of it and have `ow.newWorker()`
+ * execute it. The CLI's `worker start --dir` registers every one a module
+ * exports.
+ *
+ * @example
+ * ```ts
+ * import { defineWorkflow, WorkflowDeclaration } from "@openworkflow/core";
+ *
+ * const report = defineWorkflow({ name: "report" }, async ({ step }) =>
+ *   await step.run({ name: "build" }, () => "done"));
+ * console.log(report instanceof WorkflowDeclaration, report.name); // true report
+ * ```
+ */
+export class WorkflowDeclaration<Input = unknown, Output = unknown> {
+  /** The workflow's name. */
+  readonly name: string;
+  /** The workflow's version, or `null`. */
+  readonly version: string | null;
+  /** The workflow function. */
+  readonly fn: WorkflowFunction<Input, Output>;
+  /** The workflow-level retry policy, defaults filled in. */
+  readonly retry: Required<RetryPolicy>;
+  /** The cron schedule the workflow declares, or `null`. */
+  readonly schedule: ScheduleConfig | null;
+  /** The workflow's concurrency and rate limits, checked. */
+  readonly flowControl: FlowControl;
+  /** The configuration it was declared with. */
+  readonly config: WorkflowDefinitionConfig<Input>;
+
+  /**
+   * Declarations are made by {@linkcode defineWorkflow}.
+   *
+   * @param config The workflow's name, version, retry policy, schedule and
+   * limits.
+   * @param fn The workflow function.
+   * @throws {TypeError|RangeError} as `OpenWorkflow.defineWorkflow()` does.
+   */
+  constructor(
+    config: WorkflowDefinitionConfig<Input>,
+    fn: WorkflowFunction<Input, Output>,
+  ) {
+    const checked = checkWorkflow(config, fn);
+    this.name = checked.name;
+    this.version = checked.version;
+    this.fn = fn;
+    this.retry = checked.retry;
+    this.schedule = checked.schedule;
+    this.flowControl = checked.flowControl;
+    this.config = config;
+  }
+}
+
+/**
+ * Defines a workflow without a backend: the declaration any client
+ * (`ow.registerWorkflow()`) or worker (`new Worker({ workflows })`) can
+ * take. `OpenWorkflow.defineWorkflow()` defines and registers in one step.
+ *
+ * @param config The workflow's name and version, retry policy, schedule
+ * and limits.
+ * @param fn The workflow function.
+ * @returns The declaration.
+ * @throws {TypeError|RangeError} for an invalid configuration, naming it.
+ *
+ * @example Declare in a module workers load, start runs elsewhere
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { defineWorkflow, OpenWorkflow } from "@openworkflow/core";
+ * import { BackendSqlite } from "@openworkflow/core/sqlite";
+ *
+ * export const report = defineWorkflow<{ day: string }, string>(
+ *   { name: "report" },
+ *   async ({ input, step }) => await step.run({ name: "build" }, () => `report ${input.day}`),
+ * );
+ *
+ * await using backend = await BackendSqlite.connect(":memory:");
+ * const ow = new OpenWorkflow({ backend });
+ * const handle = await ow.registerWorkflow(report).run({ day: "monday" });
+ * const worker = ow.newWorker();
+ * await worker.start();
+ * assert.equal(await handle.result(), "report monday");
+ * await worker.stop();
+ * ```
+ */
+export function defineWorkflow<Input = unknown, Output = unknown>(
+  config: WorkflowDefinitionConfig<Input>,
+  fn: WorkflowFunction<Input, Output>,
+): WorkflowDeclaration<Input, Output> {
+  return new WorkflowDeclaration(config, fn);
 }

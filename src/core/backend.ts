@@ -20,13 +20,17 @@ import type {
   ClaimWorkflowRunsParams,
   CreateStepAttemptParams,
   CreateWorkflowRunParams,
+  DeleteWorkflowRunsParams,
   FailExpiredWorkflowRunsParams,
+  ForkWorkflowRunOutcome,
+  ForkWorkflowRunParams,
   GetStepAttemptParams,
   GetWorkflowRunParams,
   GetWorkflowRunStatusesParams,
   HeartbeatWorkflowRunParams,
   ListStepAttemptsParams,
   ListWorkflowRunsParams,
+  MaintenanceLockParams,
   MarkStepAttemptFailedParams,
   MarkStepAttemptSucceededParams,
   MarkWorkflowRunFailedParams,
@@ -34,6 +38,8 @@ import type {
   ReceivedSignal,
   ReceiveSignalParams,
   ReleaseWorkflowRunParams,
+  RetryWorkflowRunOutcome,
+  RetryWorkflowRunParams,
   SendSignalOutcome,
   SendSignalParams,
 } from "./backend_params.ts";
@@ -1011,4 +1017,116 @@ export interface Backend {
    * ```
    */
   fireSchedule?(params: FireScheduleParams): Promise<FireScheduleResult>;
+
+  /**
+   * Makes a failed or canceled run claimable again, in one atomic write:
+   * `pending`, available now, its error, completion time and deadline
+   * cleared, its workflow-level failures reset, and its step attempts up
+   * to now no longer counted against their retry policy (completed steps
+   * keep their results). Notifies workers.
+   *
+   * @param params The run.
+   * @returns What was done.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const outcome = await backend.retryWorkflowRun!({ workflowRunId: "nope" });
+   * assert.equal(outcome.kind, "not-found");
+   * ```
+   */
+  retryWorkflowRun?(
+    params: RetryWorkflowRunParams,
+  ): Promise<RetryWorkflowRunOutcome>;
+
+  /**
+   * Creates a run with the same workflow, version, configuration, input,
+   * priority and flow-control keys as another, recording where it came
+   * from, and copies to it the step attempts that succeeded before the
+   * first attempt of `fromStep`; in one atomic write. Notifies workers.
+   *
+   * @param params The run to fork, the new run's id, the step to start from.
+   * @returns What was done.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const outcome = await backend.forkWorkflowRun!({
+   *   workflowRunId: crypto.randomUUID(), id: crypto.randomUUID(), fromStep: null,
+   * });
+   * assert.equal(outcome.kind, "not-found");
+   * ```
+   */
+  forkWorkflowRun?(
+    params: ForkWorkflowRunParams,
+  ): Promise<ForkWorkflowRunOutcome>;
+
+  /**
+   * Deletes up to `limit` finished runs that match, oldest finished first,
+   * with their step attempts, the signals addressed to them and their
+   * deliveries; their children's links to them are cleared. One short
+   * transaction: callers repeat it until it returns less than `limit`.
+   * Never deletes an unfinished run.
+   *
+   * @param params Which runs, and how many at most.
+   * @returns How many runs were deleted.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const deleted = await backend.deleteWorkflowRuns!({
+   *   finishedBefore: new Date(), statuses: ["succeeded"], limit: 1000,
+   * });
+   * assert.equal(deleted, 0);
+   * ```
+   */
+  deleteWorkflowRuns?(params: DeleteWorkflowRunsParams): Promise<number>;
+
+  /**
+   * Takes or renews a named lock of the namespace for `durationMs`: `true`
+   * when the caller holds it now (it was free, lapsed, or already the
+   * caller's), `false` when someone else does. For work one worker at a
+   * time should do, such as retention sweeps.
+   *
+   * @param params The lock, the owner, and for how long.
+   * @returns Whether the caller holds the lock.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const lock = { name: "retention", durationMs: 60_000 };
+   * assert.equal(await backend.acquireMaintenanceLock!({ ...lock, ownerId: "a" }), true);
+   * assert.equal(await backend.acquireMaintenanceLock!({ ...lock, ownerId: "b" }), false);
+   * ```
+   */
+  acquireMaintenanceLock?(params: MaintenanceLockParams): Promise<boolean>;
+
+  /**
+   * Releases a named lock if `ownerId` holds it.
+   *
+   * @param params The lock and its owner.
+   *
+   * @example
+   * ```ts
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * await backend.releaseMaintenanceLock!({ name: "retention", ownerId: "a" });
+   * ```
+   */
+  releaseMaintenanceLock?(
+    params: Pick<MaintenanceLockParams, "name" | "ownerId">,
+  ): Promise<void>;
 }

@@ -11,6 +11,7 @@
 import type { JsonValue } from "./json.ts";
 import type {
   StepKind,
+  WorkflowRun,
   WorkflowRunStatus,
   WorkflowSelector,
 } from "./records.ts";
@@ -375,4 +376,88 @@ export interface ReceivedSignal {
   signalId: string;
   /** Its data. */
   data: JsonValue | null;
+}
+
+/** Parameters of `Backend.retryWorkflowRun`. */
+export interface RetryWorkflowRunParams {
+  /** The run's id. Any string: one that names no run is `not-found`. */
+  workflowRunId: string;
+}
+
+/** What `Backend.retryWorkflowRun` did. */
+export type RetryWorkflowRunOutcome =
+  | {
+    /**
+     * The failed or canceled run is `pending` and claimable now, its error
+     * and deadline cleared, its workflow-level failures reset, and its
+     * failed step attempts no longer counted against their retry policy.
+     */
+    kind: "retried";
+    /** The run as it is now. */
+    workflowRun: WorkflowRun;
+  }
+  | {
+    /** No run has that id. */
+    kind: "not-found";
+  }
+  | {
+    /** The run is not failed or canceled; nothing was changed. */
+    kind: "not-retryable";
+    /** Its status. */
+    status: WorkflowRunStatus;
+  };
+
+/** Parameters of `Backend.forkWorkflowRun`. */
+export interface ForkWorkflowRunParams {
+  /** The run to fork. Any string: one that names no run is `not-found`. */
+  workflowRunId: string;
+  /** The new run's id (a UUID). */
+  id: string;
+  /**
+   * The step the new run starts from: the step attempts that succeeded
+   * before this step's first attempt are copied to the new run; `null`
+   * copies none.
+   */
+  fromStep: string | null;
+}
+
+/** What `Backend.forkWorkflowRun` did. */
+export type ForkWorkflowRunOutcome =
+  | {
+    /** The new run, `pending` and claimable now. */
+    kind: "forked";
+    /** The new run. */
+    workflowRun: WorkflowRun;
+    /** How many succeeded step attempts were copied to it. */
+    copiedSteps: number;
+  }
+  | {
+    /** No run has that id; nothing was created. */
+    kind: "not-found";
+  }
+  | {
+    /** The run has no step named `fromStep`; nothing was created. */
+    kind: "step-not-found";
+  };
+
+/** Parameters of `Backend.deleteWorkflowRuns`: one bounded batch. */
+export interface DeleteWorkflowRunsParams {
+  /** Only runs that finished (`completedAt`) before this time. */
+  finishedBefore: Date;
+  /** Only runs in these statuses: finished ones only. */
+  statuses: readonly ("succeeded" | "failed" | "canceled")[];
+  /** Only runs of this workflow. @default {null} */
+  workflowName?: string | null;
+  /** At most this many runs (with all that belongs to them). */
+  limit: number;
+}
+
+/** Parameters of `Backend.acquireMaintenanceLock`. */
+export interface MaintenanceLockParams {
+  /** The lock's name, e.g. `"retention"`; one per namespace. */
+  name: string;
+  /** Who holds it: a worker's id. */
+  ownerId: string;
+  /** How long it is held unless released or renewed. */
+  durationMs: number;
 }

@@ -159,6 +159,83 @@ export class WorkflowRunFinishedError extends OpenWorkflowError {
 }
 
 /**
+ * An action is not possible in the run's status: retrying a run that has
+ * not failed or been canceled. Nothing was changed.
+ *
+ * @example
+ * ```ts
+ * import { WorkflowRunStatusError } from "@openworkflow/core";
+ *
+ * const error = new WorkflowRunStatusError("run-1", "succeeded", "retry", ["failed", "canceled"]);
+ * console.log(error.message); // Cannot retry workflow run run-1: it is succeeded (only failed or canceled runs can be)
+ * ```
+ */
+export class WorkflowRunStatusError extends OpenWorkflowError {
+  /** The error's name, `"WorkflowRunStatusError"`. */
+  override name = "WorkflowRunStatusError" as const;
+  /** The run's id. */
+  readonly workflowRunId: string;
+  /** Its status. */
+  readonly status: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param workflowRunId The run's id.
+   * @param status Its status.
+   * @param action What could not be done, e.g. `"retry"`.
+   * @param allowed The statuses in which it could be done.
+   */
+  constructor(
+    workflowRunId: string,
+    status: string,
+    action: string,
+    allowed: readonly string[],
+  ) {
+    super(
+      `Cannot ${action} workflow run ${workflowRunId}: it is ${status} (only ${
+        allowed.join(" or ")
+      } runs can be)`,
+    );
+    this.workflowRunId = workflowRunId;
+    this.status = status;
+  }
+}
+
+/**
+ * A step name that names no step of the run: `forkRun(id, { fromStep })`
+ * with a step the run never reached. Nothing was created.
+ *
+ * @example
+ * ```ts
+ * import { StepNotFoundError } from "@openworkflow/core";
+ *
+ * const error = new StepNotFoundError("run-1", "charge");
+ * console.log(error.message); // Workflow run run-1 has no step 'charge'
+ * ```
+ */
+export class StepNotFoundError extends OpenWorkflowError {
+  /** The error's name, `"StepNotFoundError"`. */
+  override name = "StepNotFoundError" as const;
+  /** The run's id. */
+  readonly workflowRunId: string;
+  /** The step name that names no step of it. */
+  readonly stepName: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param workflowRunId The run's id.
+   * @param stepName The step name that names no step of it.
+   */
+  constructor(workflowRunId: string, stepName: string) {
+    super(`Workflow run ${workflowRunId} has no step '${stepName}'`);
+    this.workflowRunId = workflowRunId;
+    this.stepName = stepName;
+  }
+}
+
+/**
  * A signal's data failed the schema its `step.waitForSignal()` gave: the
  * step fails for good (the workflow may catch it). `issues` are the
  * schema's, as Standard Schema reports them.

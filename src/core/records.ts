@@ -98,6 +98,8 @@ export interface WorkflowRun {
   concurrencyKey: string | null;
   /** The run's rate-limit key, or `null` (see `CreateWorkflowRunParams`). */
   rateLimitKey: string | null;
+  /** The run this one was forked from (`OpenWorkflow.forkRun()`), or `null`. */
+  forkedFromWorkflowRunId: string | null;
 }
 
 /**

@@ -86,8 +86,12 @@ export class Execution {
           remainingMs,
         );
       }
-      // A run claimed for the first time has no history to load.
-      if (this.#s.run.attempts > 1) {
+      // A run claimed for the first time has no history to load, unless
+      // it is a fork (with the steps it was forked with).
+      if (
+        this.#s.run.attempts > 1 ||
+        this.#s.run.forkedFromWorkflowRunId != null
+      ) {
         const history = await this.#s.options.backend.listStepAttempts({
           workflowRunId: this.#s.run.id,
         });

@@ -15,10 +15,13 @@ import type {
   CreateScheduleResult,
   CreateStepAttemptParams,
   CreateWorkflowRunParams,
+  DeleteWorkflowRunsParams,
   DueSchedules,
   FailExpiredWorkflowRunsParams,
   FireScheduleParams,
   FireScheduleResult,
+  ForkWorkflowRunOutcome,
+  ForkWorkflowRunParams,
   GetStepAttemptParams,
   GetWorkflowRunParams,
   GetWorkflowRunStatusesParams,
@@ -26,6 +29,7 @@ import type {
   ListDueSchedulesParams,
   ListStepAttemptsParams,
   ListWorkflowRunsParams,
+  MaintenanceLockParams,
   MarkStepAttemptFailedParams,
   MarkStepAttemptSucceededParams,
   MarkWorkflowRunFailedParams,
@@ -33,6 +37,8 @@ import type {
   ReceivedSignal,
   ReceiveSignalParams,
   ReleaseWorkflowRunParams,
+  RetryWorkflowRunOutcome,
+  RetryWorkflowRunParams,
   Schedule,
   SendSignalOutcome,
   SendSignalParams,
@@ -43,6 +49,9 @@ import type {
 } from "../core/backend.ts";
 import {
   checkCreateRunParams,
+  checkDeleteRunsParams,
+  checkForkRunParams,
+  checkLockParams,
   checkReleaseTime,
   isUuid,
 } from "../sql/checks.ts";
@@ -75,6 +84,13 @@ import {
   updateSchedule,
 } from "./schedules.ts";
 import { selectStepAttempt, selectStepAttempts } from "./steps.ts";
+import {
+  acquireMaintenanceLock,
+  deleteWorkflowRuns,
+  forkWorkflowRun,
+  releaseMaintenanceLock,
+  retryWorkflowRun,
+} from "./operations.ts";
 import { flushIsolated, type Write } from "./writes.ts";
 
 /**
@@ -137,6 +153,7 @@ export class BackendPostgres implements Backend {
       deliveries: sql(`${schema}.signal_deliveries`),
       schedules: sql(`${schema}.schedules`),
       gates: sql(`${schema}.flow_gates`),
+      locks: sql(`${schema}.maintenance_locks`),
     };
     this.#scope = s;
     this.#getRuns = new Batcher(
@@ -321,6 +338,63 @@ export class BackendPostgres implements Backend {
     );
     if (run !== null) return run;
     return await this.getWorkflowRun(params);
+  }
+
+  async retryWorkflowRun(
+    params: RetryWorkflowRunParams,
+  ): Promise<RetryWorkflowRunOutcome> {
+    if (!isUuid(params.workflowRunId)) return { kind: "not-found" };
+    return await guard(
+      "retry workflow run",
+      retryWorkflowRun(this.#scope, params.workflowRunId.toLowerCase()),
+    );
+  }
+
+  async forkWorkflowRun(
+    params: ForkWorkflowRunParams,
+  ): Promise<ForkWorkflowRunOutcome> {
+    params = checkForkRunParams(params);
+    if (!isUuid(params.workflowRunId)) return { kind: "not-found" };
+    const outcome = await guard(
+      "fork workflow run",
+      forkWorkflowRun(this.#scope, {
+        ...params,
+        workflowRunId: params.workflowRunId.toLowerCase(),
+      }),
+    );
+    if (
+      outcome.kind === "forked" &&
+      (outcome.workflowRun.concurrencyKey !== null ||
+        outcome.workflowRun.rateLimitKey !== null)
+    ) this.#claims.keyed = true;
+    return outcome;
+  }
+
+  async deleteWorkflowRuns(params: DeleteWorkflowRunsParams): Promise<number> {
+    params = checkDeleteRunsParams(params);
+    return await guard(
+      "delete workflow runs",
+      deleteWorkflowRuns(this.#scope, params),
+    );
+  }
+
+  async acquireMaintenanceLock(
+    params: MaintenanceLockParams,
+  ): Promise<boolean> {
+    checkLockParams(params);
+    return await guard(
+      "acquire maintenance lock",
+      acquireMaintenanceLock(this.#scope, params),
+    );
+  }
+
+  async releaseMaintenanceLock(
+    params: Pick<MaintenanceLockParams, "name" | "ownerId">,
+  ): Promise<void> {
+    await guard(
+      "release maintenance lock",
+      releaseMaintenanceLock(this.#scope, params),
+    );
   }
 
   async listWorkflowRuns(

@@ -347,6 +347,26 @@ export const MIGRATIONS: ReadonlyArray<(schema: string) => string[]> = [
     // Rate limits are counted in their gates now.
     `DROP INDEX ${s}.workflow_runs_rate_started`,
   ],
+  // Operations: forks, retention by completion time, what belongs to a run
+  // found by its id (to delete it with the run), maintenance locks.
+  (s) => [
+    `ALTER TABLE ${s}.workflow_runs
+      ADD COLUMN forked_from_workflow_run_id uuid`,
+    `CREATE INDEX workflow_runs_finished ON ${s}.workflow_runs
+      (namespace_id, completed_at)
+      WHERE status IN ('succeeded', 'failed', 'canceled')`,
+    `CREATE INDEX signals_run ON ${s}.signals (namespace_id, workflow_run_id)
+      WHERE workflow_run_id IS NOT NULL`,
+    `CREATE INDEX signal_deliveries_run ON ${s}.signal_deliveries
+      (namespace_id, workflow_run_id)`,
+    `CREATE TABLE ${s}.maintenance_locks (
+      namespace_id text NOT NULL,
+      name text NOT NULL,
+      owner_id text NOT NULL,
+      expires_at timestamptz NOT NULL,
+      PRIMARY KEY (namespace_id, name)
+    )`,
+  ],
 ];
 
 /** The newest schema version this library knows. */

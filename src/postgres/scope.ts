@@ -31,6 +31,8 @@ export interface Scope {
   schedules: postgres.Helper<string, []>;
   /** The `flow_gates` table, as an identifier fragment. */
   gates: postgres.Helper<string, []>;
+  /** The `maintenance_locks` table, as an identifier fragment. */
+  locks: postgres.Helper<string, []>;
 }
 
 /** Items as one JSON parameter. */

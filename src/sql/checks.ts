@@ -8,11 +8,20 @@
 
 import type {
   CreateWorkflowRunParams,
+  DeleteWorkflowRunsParams,
+  ForkWorkflowRunParams,
+  MaintenanceLockParams,
   ReleaseWorkflowRunParams,
 } from "../core/backend.ts";
+import { TERMINAL_STATUSES } from "../core/backend.ts";
 import { DEFAULT_NAMESPACE_ID } from "../core/defaults.ts";
 import { MAX_DURATION_MS } from "../core/duration.ts";
-import { checkTime, isWellFormed, received } from "../core/validate.ts";
+import {
+  checkName,
+  checkTime,
+  isWellFormed,
+  received,
+} from "../core/validate.ts";
 
 /** The longest namespace id: 255 characters. */
 export const MAX_NAMESPACE_ID_LENGTH = 255;
@@ -138,4 +147,87 @@ export function isUuid(value: unknown): value is string {
  */
 export function normalizeId(value: unknown): string | null {
   return isUuid(value) ? value.toLowerCase() : null;
+}
+
+/**
+ * Checks the parameters of a fork: the new run's id is a UUID, `fromStep`
+ * a step name or `null`.
+ *
+ * @throws {TypeError} naming the parameter and the value.
+ */
+export function checkForkRunParams(
+  params: ForkWorkflowRunParams,
+): ForkWorkflowRunParams {
+  if (!isUuid(params.id)) {
+    throw new TypeError(
+      `Cannot fork workflow run: 'id' must be a UUID, received ${
+        received(params.id)
+      }`,
+    );
+  }
+  if (params.fromStep !== null) {
+    checkName(params.fromStep, "fork workflow run", "fromStep");
+  }
+  return { ...params, id: params.id.toLowerCase() };
+}
+
+/**
+ * Checks which finished runs to delete: a valid `finishedBefore`, finished
+ * statuses only, a workflow name or `null`, a positive integer `limit`.
+ *
+ * @throws {TypeError|RangeError} naming the parameter and the value.
+ */
+export function checkDeleteRunsParams(
+  params: DeleteWorkflowRunsParams,
+): DeleteWorkflowRunsParams {
+  const what = "delete workflow runs";
+  checkTime(params.finishedBefore, what, "finishedBefore");
+  if (!Array.isArray(params.statuses) || params.statuses.length === 0) {
+    throw new TypeError(
+      `Cannot ${what}: 'statuses' must be a non-empty array of finished statuses, received ${
+        received(params.statuses)
+      }`,
+    );
+  }
+  for (const status of params.statuses) {
+    if (!(TERMINAL_STATUSES as readonly unknown[]).includes(status)) {
+      throw new RangeError(
+        `Cannot ${what}: 'statuses' may hold only finished statuses (${
+          TERMINAL_STATUSES.join(", ")
+        }), received ${received(status)}`,
+      );
+    }
+  }
+  if (params.workflowName != null) {
+    checkName(params.workflowName, what, "workflowName");
+  }
+  if (!Number.isInteger(params.limit) || params.limit <= 0) {
+    throw new RangeError(
+      `Cannot ${what}: 'limit' must be a positive integer, received ${
+        received(params.limit)
+      }`,
+    );
+  }
+  return params;
+}
+
+/**
+ * Checks a maintenance lock's name, owner and duration.
+ *
+ * @throws {TypeError|RangeError} naming the parameter and the value.
+ */
+export function checkLockParams(params: MaintenanceLockParams): void {
+  const what = "acquire maintenance lock";
+  checkName(params.name, what, "name");
+  checkName(params.ownerId, what, "ownerId");
+  if (
+    !Number.isInteger(params.durationMs) || params.durationMs <= 0 ||
+    params.durationMs > MAX_DURATION_MS
+  ) {
+    throw new RangeError(
+      `Cannot ${what}: 'durationMs' must be a positive integer of milliseconds, received ${
+        received(params.durationMs)
+      }`,
+    );
+  }
 }

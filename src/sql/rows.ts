@@ -50,6 +50,9 @@ export function toWorkflowRun(row: Row, read: ColumnReader): WorkflowRun {
     priority: Number(row.priority ?? 0),
     concurrencyKey: (row.concurrency_key ?? null) as string | null,
     rateLimitKey: (row.rate_key ?? null) as string | null,
+    forkedFromWorkflowRunId: (row.forked_from_workflow_run_id ?? null) as
+      | string
+      | null,
   };
 }
 

@@ -13,10 +13,13 @@ import type {
   CreateScheduleResult,
   CreateStepAttemptParams,
   CreateWorkflowRunParams,
+  DeleteWorkflowRunsParams,
   DueSchedules,
   FailExpiredWorkflowRunsParams,
   FireScheduleParams,
   FireScheduleResult,
+  ForkWorkflowRunOutcome,
+  ForkWorkflowRunParams,
   GetStepAttemptParams,
   GetWorkflowRunParams,
   GetWorkflowRunStatusesParams,
@@ -24,6 +27,7 @@ import type {
   ListDueSchedulesParams,
   ListStepAttemptsParams,
   ListWorkflowRunsParams,
+  MaintenanceLockParams,
   MarkStepAttemptFailedParams,
   MarkStepAttemptSucceededParams,
   MarkWorkflowRunFailedParams,
@@ -31,6 +35,8 @@ import type {
   ReceivedSignal,
   ReceiveSignalParams,
   ReleaseWorkflowRunParams,
+  RetryWorkflowRunOutcome,
+  RetryWorkflowRunParams,
   Schedule,
   SendSignalOutcome,
   SendSignalParams,
@@ -41,9 +47,19 @@ import type {
 } from "../core/backend.ts";
 import {
   checkCreateRunParams,
+  checkDeleteRunsParams,
+  checkForkRunParams,
+  checkLockParams,
   checkReleaseTime,
   normalizeId,
 } from "../sql/checks.ts";
+import {
+  acquireMaintenanceLock,
+  deleteWorkflowRuns,
+  forkWorkflowRun,
+  releaseMaintenanceLock,
+  retryWorkflowRun,
+} from "./operations.ts";
 import { decodeCursor } from "../sql/cursor.ts";
 import type { SqliteConnection } from "./connection.ts";
 import { selectWorkflowRunPage } from "./list.ts";
@@ -353,6 +369,60 @@ export class BackendSqlite implements Backend {
       "cancel workflow run",
       (ns, now) =>
         cancelWorkflowRun(this.#connection, ns, now, id, params.error),
+    );
+  }
+
+  retryWorkflowRun(
+    params: RetryWorkflowRunParams,
+  ): Promise<RetryWorkflowRunOutcome> {
+    const id = normalizeId(params.workflowRunId);
+    if (id === null) return Promise.resolve({ kind: "not-found" });
+    return this.#write(
+      "retry workflow run",
+      (ns, now) => retryWorkflowRun(this.#connection, ns, now, id),
+    );
+  }
+
+  async forkWorkflowRun(
+    params: ForkWorkflowRunParams,
+  ): Promise<ForkWorkflowRunOutcome> {
+    params = checkForkRunParams(params);
+    const workflowRunId = normalizeId(params.workflowRunId);
+    if (workflowRunId === null) return { kind: "not-found" };
+    return await this.#write(
+      "fork workflow run",
+      (ns, now) =>
+        forkWorkflowRun(this.#connection, ns, now, {
+          ...params,
+          workflowRunId,
+        }),
+    );
+  }
+
+  async deleteWorkflowRuns(params: DeleteWorkflowRunsParams): Promise<number> {
+    params = checkDeleteRunsParams(params);
+    return await this.#write(
+      "delete workflow runs",
+      (ns) => deleteWorkflowRuns(this.#connection, ns, params),
+    );
+  }
+
+  async acquireMaintenanceLock(
+    params: MaintenanceLockParams,
+  ): Promise<boolean> {
+    checkLockParams(params);
+    return await this.#write(
+      "acquire maintenance lock",
+      (ns, now) => acquireMaintenanceLock(this.#connection, ns, now, params),
+    );
+  }
+
+  releaseMaintenanceLock(
+    params: Pick<MaintenanceLockParams, "name" | "ownerId">,
+  ): Promise<void> {
+    return this.#write(
+      "release maintenance lock",
+      (ns) => releaseMaintenanceLock(this.#connection, ns, params),
     );
   }
 

@@ -217,6 +217,27 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
         started_at)
       WHERE rate_key IS NOT NULL AND started_at IS NOT NULL`,
   ],
+  // Operations: forks, retention by completion time, what belongs to a run
+  // found by its id (to delete it with the run), maintenance locks.
+  [
+    `ALTER TABLE openworkflow_workflow_runs
+      ADD COLUMN forked_from_workflow_run_id TEXT`,
+    `CREATE INDEX openworkflow_workflow_runs_finished
+      ON openworkflow_workflow_runs (namespace_id, completed_at)
+      WHERE status IN ('succeeded', 'failed', 'canceled')`,
+    `CREATE INDEX openworkflow_signals_run
+      ON openworkflow_signals (namespace_id, workflow_run_id)
+      WHERE workflow_run_id IS NOT NULL`,
+    `CREATE INDEX openworkflow_signal_deliveries_run
+      ON openworkflow_signal_deliveries (namespace_id, workflow_run_id)`,
+    `CREATE TABLE openworkflow_maintenance_locks (
+      namespace_id TEXT NOT NULL,
+      name TEXT NOT NULL,
+      owner_id TEXT NOT NULL,
+      expires_at INTEGER NOT NULL,
+      PRIMARY KEY (namespace_id, name)
+    )`,
+  ],
 ];
 
 /** The newest schema version this library knows. */

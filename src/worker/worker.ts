@@ -14,6 +14,7 @@ import {
   type WorkerEventType,
 } from "./events.ts";
 import { createSchedule } from "../core/schedule_store.ts";
+import { RetentionSweeper } from "./retention.ts";
 import {
   resolveWorkerOptions,
   type WorkerConfig,
@@ -41,6 +42,7 @@ export class Worker extends EventTarget {
   /** The worker's id, recorded on the runs it claims. */
   readonly id: string;
   readonly #loop: ClaimLoop;
+  readonly #sweeper: RetentionSweeper | null;
   readonly #config: WorkerConfig;
 
   /**
@@ -75,6 +77,9 @@ export class Worker extends EventTarget {
     this.#config = config;
     this.id = config.workerId;
     this.#loop = new ClaimLoop(config, (type, init) => this.#emit(type, init));
+    this.#sweeper = config.retention === null
+      ? null
+      : new RetentionSweeper(config.backend, config.retention, config.workerId);
   }
 
   /**
@@ -113,6 +118,7 @@ export class Worker extends EventTarget {
       );
     }
     this.#loop.start();
+    this.#sweeper?.start();
   }
 
   /**
@@ -126,6 +132,7 @@ export class Worker extends EventTarget {
    * ```
    */
   async stop(): Promise<void> {
+    await this.#sweeper?.stop();
     await this.#loop.stop();
   }
 

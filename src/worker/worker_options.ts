@@ -27,6 +27,11 @@ import {
 import type { ScheduleConfig, WorkflowFunction } from "../core/workflow.ts";
 import type { FlowControl } from "../core/flow_control.ts";
 
+import {
+  resolveRetention,
+  type RetentionConfig,
+  type RetentionOptions,
+} from "./retention.ts";
 /**
  * A workflow a worker can execute: what `OpenWorkflow.defineWorkflow()`
  * returns.
@@ -118,6 +123,14 @@ export interface WorkerOptions {
    * @default {crypto.randomUUID()}
    */
   workerId?: string;
+  /**
+   * Deletes finished runs once they are older than a duration per status
+   * (with their steps, signals and links), sweeping every `sweepEvery`;
+   * one worker of the namespace sweeps at a time. Unfinished runs are never
+   * deleted; a status without a duration is kept forever.
+   * @default {undefined}
+   */
+  retention?: RetentionOptions;
 }
 
 /** A workflow the worker executes, its retry policy resolved. */
@@ -146,6 +159,7 @@ export interface WorkerConfig {
   fallbackPollIntervalMs: number;
   maxPayloadBytes: number;
   workerId: string;
+  retention: RetentionConfig | null;
 }
 
 /**
@@ -224,6 +238,7 @@ export function resolveWorkerOptions(options: WorkerOptions): WorkerConfig {
     workerId: options.workerId === undefined
       ? crypto.randomUUID()
       : checkName(options.workerId, what, "workerId"),
+    retention: resolveRetention(options.retention, what),
   };
 }
 

@@ -1,0 +1,216 @@
+/**
+ * Deleting finished runs: in bounded batches (`deleteFinishedRuns`, which
+ * `OpenWorkflow.deleteRuns()` uses), and as a worker's retention sweeps, one
+ * sweeper at a time across the workers of a namespace (a lock in the
+ * database, renewed between batches).
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import type { Backend, DeleteWorkflowRunsParams } from "../core/backend.ts";
+import { type Duration, parseDuration } from "../core/duration.ts";
+import { delay } from "../core/waits.ts";
+
+const logger = getLogger(["openworkflow", "retention"]);
+
+/** How many runs one batch deletes (one short transaction). */
+export const DELETE_BATCH_SIZE = 1_000;
+
+/** The finished statuses, which are the only ones ever deleted. */
+export type FinishedStatus = "succeeded" | "failed" | "canceled";
+
+/**
+ * Deletes every finished run that matches, batch by batch, each batch its
+ * own short transaction; reports the running total after each batch.
+ *
+ * @returns How many runs were deleted.
+ */
+export async function deleteFinishedRuns(
+  backend: Backend,
+  params: Omit<DeleteWorkflowRunsParams, "limit">,
+  options: {
+    batchSize?: number;
+    onProgress?: (deleted: number) => void;
+    /** Checked before each batch: `false` stops. */
+    proceed?: () => boolean | Promise<boolean>;
+  } = {},
+): Promise<number> {
+  const deleteRuns = backend.deleteWorkflowRuns?.bind(backend);
+  if (deleteRuns === undefined) {
+    throw new TypeError(
+      "Cannot delete runs: the backend does not implement deleteWorkflowRuns()",
+    );
+  }
+  const limit = options.batchSize ?? DELETE_BATCH_SIZE;
+  let total = 0;
+  while (options.proceed === undefined || await options.proceed()) {
+    const deleted = await deleteRuns({ ...params, limit });
+    total += deleted;
+    if (deleted > 0) options.onProgress?.(total);
+    if (deleted < limit) break;
+  }
+  return total;
+}
+
+/**
+ * A worker's retention: how long finished runs are kept, by status, and how
+ * often the sweep runs. A status without a duration is kept forever.
+ *
+ * @example
+ * ```ts ignore
+ * const worker = ow.newWorker({
+ *   retention: { succeeded: "7d", failed: "30d", canceled: "30d", sweepEvery: "1m" },
+ * });
+ * ```
+ */
+export interface RetentionOptions {
+  /** How long succeeded runs are kept after they finished. */
+  succeeded?: Duration;
+  /** How long failed runs are kept after they finished. */
+  failed?: Duration;
+  /** How long canceled runs are kept after they finished. */
+  canceled?: Duration;
+  /**
+   * How often the sweep runs.
+   * @default {"1m"}
+   */
+  sweepEvery?: Duration;
+}
+
+/** Retention, checked: milliseconds by status, and the sweep interval. */
+export interface RetentionConfig {
+  keepMs: Partial<Record<FinishedStatus, number>>;
+  sweepEveryMs: number;
+}
+
+/** The default sweep interval: one minute. */
+export const DEFAULT_SWEEP_EVERY_MS = 60_000;
+
+/**
+ * Checks retention options.
+ *
+ * @throws {TypeError|RangeError} naming the option.
+ */
+export function resolveRetention(
+  options: RetentionOptions | undefined,
+  what: string,
+): RetentionConfig | null {
+  if (options === undefined) return null;
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(
+      `Cannot ${what}: 'retention' must be an object, received ${options}`,
+    );
+  }
+  const keepMs: Partial<Record<FinishedStatus, number>> = {};
+  for (const status of ["succeeded", "failed", "canceled"] as const) {
+    const value = options[status];
+    if (value !== undefined) {
+      keepMs[status] = parseDuration(value, `retention.${status}`);
+    }
+  }
+  const sweepEveryMs = options.sweepEvery === undefined
+    ? DEFAULT_SWEEP_EVERY_MS
+    : parseDuration(options.sweepEvery, "retention.sweepEvery");
+  if (sweepEveryMs < 1) {
+    throw new RangeError(
+      `Cannot ${what}: 'retention.sweepEvery' must be at least 1 ms`,
+    );
+  }
+  return { keepMs, sweepEveryMs };
+}
+
+/** The name of the lock the sweepers of a namespace share. */
+const LOCK_NAME = "retention";
+
+/**
+ * Sweeps finished runs past their retention, every `sweepEveryMs`, while
+ * this worker holds the namespace's retention lock (taken for two sweep
+ * intervals, at least a minute, and renewed between batches: a sweeper
+ * that dies gives it up when it lapses).
+ */
+export class RetentionSweeper {
+  readonly #backend: Backend;
+  readonly #config: RetentionConfig;
+  readonly #ownerId: string;
+  #controller: AbortController | null = null;
+  #running: Promise<void> | null = null;
+
+  constructor(backend: Backend, config: RetentionConfig, ownerId: string) {
+    this.#backend = backend;
+    this.#config = config;
+    this.#ownerId = ownerId;
+  }
+
+  /** How long the lock is taken for. */
+  get #lockMs(): number {
+    return Math.max(2 * this.#config.sweepEveryMs, 60_000);
+  }
+
+  /** Starts sweeping: at once, then every `sweepEveryMs`. */
+  start(): void {
+    if (this.#running !== null) return;
+    const controller = new AbortController();
+    this.#controller = controller;
+    this.#running = (async () => {
+      while (!controller.signal.aborted) {
+        try {
+          await this.sweep(controller.signal);
+        } catch (error) {
+          logger.warn("Retention sweep failed: {error}", { error });
+        }
+        await delay(this.#config.sweepEveryMs, controller.signal);
+      }
+    })();
+  }
+
+  /** Stops sweeping, waits for a batch in flight, and releases the lock. */
+  async stop(): Promise<void> {
+    this.#controller?.abort();
+    await this.#running;
+    this.#running = null;
+    this.#controller = null;
+    await this.#backend.releaseMaintenanceLock?.({
+      name: LOCK_NAME,
+      ownerId: this.#ownerId,
+    }).catch((error) =>
+      logger.warn("Could not release the retention lock: {error}", { error })
+    );
+  }
+
+  /**
+   * One sweep, if this worker holds (or takes) the lock.
+   *
+   * @returns How many runs were deleted; `null` when another worker holds
+   * the lock.
+   */
+  async sweep(signal?: AbortSignal): Promise<number | null> {
+    const backend = this.#backend;
+    const hold = () =>
+      backend.acquireMaintenanceLock!({
+        name: LOCK_NAME,
+        ownerId: this.#ownerId,
+        durationMs: this.#lockMs,
+      });
+    if (backend.acquireMaintenanceLock === undefined || !await hold()) {
+      return null;
+    }
+    const now = (await backend.now?.())?.getTime() ?? Date.now();
+    let total = 0;
+    for (const [status, keepMs] of Object.entries(this.#config.keepMs)) {
+      total += await deleteFinishedRuns(backend, {
+        finishedBefore: new Date(now - keepMs),
+        statuses: [status as FinishedStatus],
+      }, {
+        // Between batches: still this worker's to do, and still wanted.
+        proceed: async () => signal?.aborted !== true && await hold(),
+      });
+    }
+    if (total > 0) {
+      logger.info("Retention sweep deleted {count} finished runs", {
+        count: total,
+      });
+    }
+    return total;
+  }
+}
