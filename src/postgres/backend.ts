@@ -65,7 +65,11 @@ export type { BackendPostgresOptions } from "./connect.ts";
 import type { Dialer } from "./dial.ts";
 import { CALL_TIMEOUT_MS, guard, unanswered } from "./errors.ts";
 import { selectWorkflowRunPage } from "./list.ts";
-import { channelOf, type ListenerRef } from "./notifications.ts";
+import {
+  availablePayload,
+  channelOf,
+  type ListenerRef,
+} from "./notifications.ts";
 import {
   cancelUnfinishedWorkflowRun,
   failExpiredWorkflowRuns,
@@ -485,6 +489,49 @@ export class BackendPostgres implements Backend {
       unsubscribe();
       this.#unsubscribers.delete(unsubscribe);
     };
+  }
+
+  /**
+   * Checks that notifications work end to end: sends one through the
+   * database and waits for this process's listening connection to hear it.
+   * Workers that hear it are not disturbed (it announces runs available at
+   * a time centuries away). The CLI's `doctor` runs it.
+   *
+   * @param timeoutMs How long to wait.
+   * @returns Whether the notification came back in time; `false` without
+   * the listening connection (`listen: false`).
+   *
+   * @example
+   * ```ts ignore
+   * console.log(await backend.probeNotifications()); // true
+   * ```
+   */
+  async probeNotifications(timeoutMs = 5_000): Promise<boolean> {
+    if (this.#listener === null || this.#stopped !== null) return false;
+    // A distinctive time in the year 9000.
+    const at = Date.UTC(9000, 0, 1) + Math.floor(Math.random() * 1e9);
+    let unsubscribe = () => {};
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const heard = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+      unsubscribe = this.subscribe((n) => {
+        if (n.kind === "available" && n.availableAt?.getTime() === at) {
+          resolve(true);
+        }
+      });
+    });
+    try {
+      await guard(
+        "probe notifications",
+        this.#sql`SELECT pg_notify(${this.#scope.channel}, ${
+          availablePayload(this.#scope.namespaceId, at)
+        })`,
+      );
+      return await heard;
+    } finally {
+      clearTimeout(timer);
+      unsubscribe();
+    }
   }
 
   sendSignal(params: SendSignalParams): Promise<SendSignalOutcome> {

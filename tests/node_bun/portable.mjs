@@ -458,3 +458,87 @@ describe(`runtime documentation examples on ${runtime}`, () => {
     assert.match(printed, /greeting: ["']Hello, Alice!["']/);
   });
 });
+
+/** Runs the package's CLI with this runtime; resolves { code, stdout, stderr }. */
+function runCli(args, env = {}) {
+  const cli = fileURLToPath(import.meta.resolve("@openworkflow/core/cli"));
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [cli, ...args],
+      { env: { ...process.env, ...env }, timeout: EXAMPLE_TIMEOUT_MS },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? error.code ?? 1 : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe(`the CLI from the npm package on ${runtime}`, () => {
+  it("prints its help, and refuses a bad command line with exit code 2", {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
+    const help = await runCli(["--help"]);
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /runs retry/);
+    const bad = await runCli(["runs", "list", "--bogus"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /Unknown option '--bogus'/);
+  });
+
+  it("migrates, lists, retries and deletes on Postgres", {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
+    const namespace = `cli-${randomUUID()}`;
+    const common = ["--database-url", DATABASE_URL, "--namespace", namespace];
+    assert.equal((await runCli(["migrate", ...common])).code, 0);
+    const backend = await BackendPostgres.connect(DATABASE_URL, {
+      namespaceId: namespace,
+    });
+    try {
+      const ow = new OpenWorkflow({ backend });
+      const wf = ow.defineWorkflow(
+        { name: "cli-portable", retry: { maxAttempts: 1 } },
+        () => Promise.reject(new Error("broken")),
+      );
+      const handle = await wf.run();
+      const worker = ow.newWorker();
+      await worker.start();
+      try {
+        await assert.rejects(handle.result({ timeoutMs: RESULT_TIMEOUT_MS }));
+      } finally {
+        await worker.stop();
+      }
+      const list = await runCli([
+        "runs",
+        "list",
+        "--status",
+        "failed",
+        "--json",
+        ...common,
+      ]);
+      assert.equal(list.code, 0, list.stderr);
+      assert.deepEqual(JSON.parse(list.stdout).runs.map((r) => r.id), [
+        handle.id,
+      ]);
+      const retry = await runCli(["runs", "retry", handle.id, ...common]);
+      assert.equal(retry.code, 0, retry.stderr);
+      assert.equal((await handle.refresh()).status, "pending");
+      const again = await runCli(["runs", "retry", handle.id, ...common]);
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, /it is pending/);
+      await handle.cancel();
+      const deleted = await runCli([
+        "runs",
+        "delete",
+        "--finished-before",
+        "0s",
+        "--json",
+        ...common,
+      ]);
+      assert.equal(deleted.code, 0, deleted.stderr);
+      assert.equal(JSON.parse(deleted.stdout).deleted, 1);
+    } finally {
+      await backend.stop();
+    }
+  });
+});
