@@ -476,7 +476,7 @@ export class OpenWorkflow {
   /**
    * Deletes finished runs that match, with their step attempts, the
    * signals addressed to them and their deliveries (their children stay,
-   * unlinked). Runs are deleted in batches of `DELETE_BATCH_SIZE`, each its
+   * unlinked). Runs are deleted in batches sized to take about 10 ms, each its
    * own short transaction, so that deleting millions never holds long
    * locks. Unfinished runs are never deleted.
    *

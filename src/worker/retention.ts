@@ -14,15 +14,25 @@ import { delay } from "../core/waits.ts";
 
 const logger = getLogger(["openworkflow", "retention"]);
 
-/** How many runs one batch deletes (one short transaction). */
-export const DELETE_BATCH_SIZE = 1_000;
+/** How many runs the first batch deletes (one short transaction). */
+export const DELETE_BATCH_SIZE = 500;
+
+/**
+ * How long one batch should take: batches grow or shrink toward this, so
+ * that a sweep holds its locks (Postgres rows, SQLite's one writer) only
+ * this long at a time, however fast the database is.
+ */
+const BATCH_TARGET_MS = 10;
+const MIN_BATCH = 50;
+const MAX_BATCH = 5_000;
 
 /** The finished statuses, which are the only ones ever deleted. */
 export type FinishedStatus = "succeeded" | "failed" | "canceled";
 
 /**
  * Deletes every finished run that matches, batch by batch, each batch its
- * own short transaction; reports the running total after each batch.
+ * own short transaction sized to take about `BATCH_TARGET_MS`; reports the
+ * running total after each batch.
  *
  * @returns How many runs were deleted.
  */
@@ -30,7 +40,6 @@ export async function deleteFinishedRuns(
   backend: Backend,
   params: Omit<DeleteWorkflowRunsParams, "limit">,
   options: {
-    batchSize?: number;
     onProgress?: (deleted: number) => void;
     /** Checked before each batch: `false` stops. */
     proceed?: () => boolean | Promise<boolean>;
@@ -42,13 +51,23 @@ export async function deleteFinishedRuns(
       "Cannot delete runs: the backend does not implement deleteWorkflowRuns()",
     );
   }
-  const limit = options.batchSize ?? DELETE_BATCH_SIZE;
+  let limit = DELETE_BATCH_SIZE;
   let total = 0;
   while (options.proceed === undefined || await options.proceed()) {
+    const started = performance.now();
     const deleted = await deleteRuns({ ...params, limit });
+    const tookMs = performance.now() - started;
     total += deleted;
     if (deleted > 0) options.onProgress?.(total);
     if (deleted < limit) break;
+    // Toward the target, at most doubling or halving at a time.
+    const scaled = limit * BATCH_TARGET_MS / Math.max(tookMs, 0.1);
+    limit = Math.round(
+      Math.min(
+        MAX_BATCH,
+        Math.max(MIN_BATCH, limit / 2, Math.min(scaled, limit * 2)),
+      ),
+    );
   }
   return total;
 }

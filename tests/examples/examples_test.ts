@@ -15,6 +15,7 @@ import { main as approval } from "../../examples/approval.ts";
 import { main as parentChild } from "../../examples/parent_child.ts";
 import { main as schedule } from "../../examples/schedule.ts";
 import { main as flowControl } from "../../examples/flow_control.ts";
+import { main as operating } from "../../examples/operating.ts";
 import { testEachBackend } from "../helpers.ts";
 
 testEachBackend("examples/basic.ts greets Alice", async ({ backend }) => {
@@ -282,3 +283,22 @@ Deno.test("examples/demo.ts interrupted with Ctrl-C resumes when run again", asy
     await Deno.remove(cwd, { recursive: true });
   }
 });
+
+testEachBackend(
+  "examples/operating.ts retries a failed run after the fix, forks it from a step, and deletes finished runs",
+  async ({ backend }) => {
+    assert.deepEqual(await operating(backend), {
+      retried: {
+        firstError: "card service down",
+        result: "shipped with receipt-o-1",
+        reserveCalls: 1,
+      },
+      forked: {
+        result: "shipped with receipt-o-1",
+        forkedFrom: true,
+        reserveCalls: 1,
+      },
+      deleted: 2,
+    });
+  },
+);
