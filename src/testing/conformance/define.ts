@@ -40,6 +40,14 @@ export interface BackendCapabilities {
    * @default {true}
    */
   schedules?: boolean;
+  /**
+   * The backend implements the optional operators' methods:
+   * `retryWorkflowRun()`, `forkWorkflowRun()`, `deleteWorkflowRuns()`,
+   * `acquireMaintenanceLock()` and `releaseMaintenanceLock()`.
+   *
+   * @default {true}
+   */
+  operations?: boolean;
 }
 
 /** What a conformance case receives. */

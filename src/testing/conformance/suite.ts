@@ -19,6 +19,7 @@ import { lifecycleConformance } from "./lifecycle.ts";
 import { namespaceConformance } from "./namespaces.ts";
 import { runConformance } from "./runs.ts";
 import { scheduleConformance } from "./schedules.ts";
+import { operationsConformance } from "./operations.ts";
 import { signalConformance } from "./signals.ts";
 import { stepConformance } from "./steps.ts";
 
@@ -46,7 +47,7 @@ export interface BackendConformanceOptions {
    * What the backend can do beyond the required methods; the cases that
    * need a capability it lacks are not registered, and `onSkip` is told.
    *
-   * @default {{ sharedStore: true, getWorkflowRunStatuses: true, signals: true, schedules: true }}
+   * @default {{ sharedStore: true, getWorkflowRunStatuses: true, signals: true, schedules: true, operations: true }}
    */
   capabilities?: BackendCapabilities;
   /** Told of each case not registered, with the reason. */
@@ -62,6 +63,8 @@ const SKIP_REASONS: Record<keyof BackendCapabilities, string> = {
     "needs the optional sendSignal() and receiveSignal(), which this backend does not implement",
   schedules:
     "needs the optional schedule methods (now(), createSchedule(), ..., fireSchedule()), which this backend does not implement",
+  operations:
+    "needs the optional operators' methods (retryWorkflowRun(), forkWorkflowRun(), deleteWorkflowRuns(), the maintenance locks), which this backend does not implement",
 };
 
 /**
@@ -108,6 +111,7 @@ export function runBackendConformance(
     getWorkflowRunStatuses: true,
     signals: true,
     schedules: true,
+    operations: true,
     ...options.capabilities,
   };
   const define: DefineCase = (name, fn, needs = []) => {
@@ -142,4 +146,5 @@ export function runBackendConformance(
   signalConformance(define);
   childConformance(define);
   scheduleConformance(define);
+  operationsConformance(define);
 }
