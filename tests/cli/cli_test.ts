@@ -470,3 +470,44 @@ Deno.test("colors only on a terminal, and never with NO_COLOR", () => {
   assert.equal(stylesFor(io(false)).red("x"), "x");
   assert.equal(stylesFor(io(true, "")).red("x"), "\u001b[31mx\u001b[39m");
 });
+
+Deno.test("on a terminal: colored tables (none with NO_COLOR) and the progress of a large delete", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/tty.db`;
+  try {
+    {
+      await using backend = await BackendSqlite.connect(file);
+      const ow = new OpenWorkflow({ backend });
+      const wf = ow.defineWorkflow({ name: "tty" }, () => Promise.resolve(1));
+      for (let i = 0; i < 1200; i++) await wf.run();
+      const worker = ow.newWorker({ concurrency: 100 });
+      while (await worker.tick() > 0) { /* until none is left */ }
+    }
+    // `script` runs the CLI on a pseudo-terminal (util-linux).
+    const onTty = async (command: string, noColor = "") => {
+      const { code, stdout } = await new Deno.Command("script", {
+        args: [
+          "-qec",
+          `${Deno.execPath()} run -A ${ROOT}cli.ts ${command} --sqlite ${file}`,
+          "/dev/null",
+        ],
+        env: { NO_COLOR: noColor },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      return { code, text: new TextDecoder().decode(stdout) };
+    };
+    const colored = await onTty("runs list --limit 3");
+    assert.equal(colored.code, 0, colored.text);
+    assert.ok(colored.text.includes("\u001b[32msucceeded\u001b[39m"));
+    const plain = await onTty("runs list --limit 3", "1");
+    assert.ok(!plain.text.includes("\u001b["), plain.text);
+    assert.match(plain.text, /succeeded/);
+    const deleted = await onTty("runs delete --finished-before 0s", "1");
+    assert.equal(deleted.code, 0, deleted.text);
+    assert.match(deleted.text, /Deleting finished runs… \d+/);
+    assert.match(deleted.text, /Deleted 1200 finished runs/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
