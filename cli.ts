@@ -28,8 +28,9 @@ import process from "node:process";
 import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { type CliProcess, main } from "./src/cli/main.ts";
+import type { Io } from "./src/cli/output.ts";
 
-export { type CliProcess, main };
+export { type CliProcess, type Io, main };
 
 /**
  * This process as the CLI sees it: its standard output and error, whether

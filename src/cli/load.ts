@@ -80,6 +80,8 @@ export async function loadWorkflows(dir: string): Promise<LoadedWorkflows> {
   for (const file of files) {
     let exports: Record<string, unknown>;
     try {
+      // The user's modules, found at run time: nothing to rewrite when
+      // publishing (a file URL uses no import map).
       exports = await import(pathToFileURL(file).href);
     } catch (error) {
       throw new CommandError(

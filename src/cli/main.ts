@@ -242,7 +242,26 @@ export interface CliProcess extends Io {
 /**
  * Runs the CLI on `args` (the arguments after the program).
  *
+ * @param args The command line, without the program.
+ * @param process Where to write, and how stop requests arrive.
  * @returns The exit code: 0 success, 1 failure, 2 usage error.
+ *
+ * @example Capture what a command prints
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { main } from "@openworkflow/core/cli";
+ *
+ * let printed = "";
+ * const code = await main(["runs", "--help"], {
+ *   out: (text) => printed += text,
+ *   err: (text) => printed += text,
+ *   isTty: false,
+ *   env: () => undefined,
+ *   stopRequested: () => new Promise(() => {}),
+ * });
+ * assert.equal(code, 0);
+ * assert.match(printed, /runs retry/);
+ * ```
  */
 export async function main(
   args: string[],
