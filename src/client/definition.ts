@@ -57,6 +57,17 @@ export interface WorkflowRunOptions {
    * @default {0}
    */
   priority?: number;
+  /**
+   * Starts the run inside the caller's own open transaction, so that it
+   * exists only if that transaction commits (and workers wake at the
+   * commit): on Postgres, the `tx` of the application's postgres.js
+   * `sql.begin()` or a node-postgres client inside `BEGIN`; on SQLite, a
+   * `DatabaseSync` of the backend's file inside a transaction. The
+   * transaction must be on the backend's own database, or the call is a
+   * `TypeError` and nothing is written.
+   * @default {undefined}
+   */
+  transaction?: unknown;
 }
 
 /**
@@ -208,7 +219,15 @@ export class WorkflowDefinition<Input = unknown, Output = unknown> {
       );
     }
     const flow = flowParams(this.flowControl, input, options.priority, what);
-    const run = await this.#backend.createWorkflowRun({
+    const inTransaction = options.transaction === undefined
+      ? null
+      : this.#backend.createWorkflowRunInTransaction?.bind(this.#backend);
+    if (inTransaction === undefined) {
+      throw new TypeError(
+        `Cannot ${what}: the backend does not implement createWorkflowRunInTransaction(), so 'transaction' cannot be used`,
+      );
+    }
+    const params = {
       workflowName: this.name,
       version: this.version,
       config: {},
@@ -219,7 +238,10 @@ export class WorkflowDefinition<Input = unknown, Output = unknown> {
       deadlineAt,
       idempotencyKey,
       ...flow,
-    });
+    };
+    const run = inTransaction === null
+      ? await this.#backend.createWorkflowRun(params)
+      : await inTransaction(params, options.transaction);
     notifyAvailable(this.#backend, run.availableAt);
     return new WorkflowRunHandle<Output>(this.#backend, run, {
       maxPayloadBytes: this.#maxPayloadBytes,

@@ -1019,6 +1019,30 @@ export interface Backend {
   fireSchedule?(params: FireScheduleParams): Promise<FireScheduleResult>;
 
   /**
+   * Creates a run as `createWorkflowRun` does, but through the caller's
+   * own open transaction (a driver connection of the same database), so
+   * that the run exists only if that transaction commits. Which kinds of
+   * transaction a backend takes is its own: `BackendPostgres` takes a
+   * postgres.js transaction or a node-postgres client inside `BEGIN`,
+   * `BackendSqlite` a `DatabaseSync` of its file inside a transaction.
+   *
+   * @param params As for `createWorkflowRun`.
+   * @param transaction The caller's transaction.
+   * @returns The run, or the existing run of its idempotency key.
+   * @throws {TypeError} for a transaction the backend cannot use, or one on
+   * another database.
+   *
+   * @example
+   * ```ts ignore
+   * await backend.createWorkflowRunInTransaction!(params, tx);
+   * ```
+   */
+  createWorkflowRunInTransaction?(
+    params: CreateWorkflowRunParams,
+    transaction: unknown,
+  ): Promise<WorkflowRun>;
+
+  /**
    * Makes a failed or canceled run claimable again, in one atomic write:
    * `pending`, available now, its error, completion time and deadline
    * cleared, its workflow-level failures reset, and its step attempts up

@@ -89,6 +89,13 @@ import {
 } from "./schedules.ts";
 import { selectStepAttempt, selectStepAttempts } from "./steps.ts";
 import {
+  createWorkflowRunIn,
+  foreignQuery,
+  IDENTITY_QUERY,
+  type ServerIdentity,
+  toIdentity,
+} from "./enqueue.ts";
+import {
   acquireMaintenanceLock,
   deleteWorkflowRuns,
   forkWorkflowRun,
@@ -136,6 +143,8 @@ export class BackendPostgres implements Backend {
   readonly #writes: Batcher<Write, unknown>;
   #stopped: Promise<void> | null = null;
   #warmUp: Promise<void> = Promise.resolve();
+  readonly #schema: string;
+  #identity: Promise<ServerIdentity> | null = null;
 
   private constructor(
     sql: Sql,
@@ -147,6 +156,7 @@ export class BackendPostgres implements Backend {
     this.#sql = sql;
     this.#dialer = dialer;
     this.#listener = listener;
+    this.#schema = schema;
     const s: Scope = {
       sql,
       namespaceId,
@@ -259,6 +269,54 @@ export class BackendPostgres implements Backend {
       kind: "createRun",
       item: { ...params, id: crypto.randomUUID() },
     });
+  }
+
+  /**
+   * Creates a run through the caller's own transaction: a postgres.js
+   * transaction (the `tx` of `sql.begin()`, from the application's own
+   * copy of the driver) or a node-postgres client inside `BEGIN`. The run
+   * exists only if that transaction commits; the notification that wakes
+   * workers is delivered at the commit. `OpenWorkflow` calls it for
+   * `run(input, { transaction })`.
+   *
+   * @param params As for `createWorkflowRun`.
+   * @param transaction The caller's transaction.
+   * @returns The run (or the existing run of its idempotency key), as the
+   * transaction sees it.
+   * @throws {TypeError} for a transaction that is neither, or whose
+   * connection is on another database or server than this backend's.
+   *
+   * @example
+   * ```ts ignore
+   * await sql.begin(async (tx) => {
+   *   await tx`insert into orders ${tx(order)}`;
+   *   await fulfil.run({ orderId: order.id }, { transaction: tx });
+   * });
+   * ```
+   */
+  async createWorkflowRunInTransaction(
+    params: CreateWorkflowRunParams,
+    transaction: unknown,
+  ): Promise<WorkflowRun> {
+    params = checkCreateRunParams(params);
+    const query = foreignQuery(transaction);
+    if (params.concurrencyKey != null || params.rateLimitKey != null) {
+      this.#claims.keyed = true;
+    }
+    return await createWorkflowRunIn(
+      this.#scope,
+      this.#schema,
+      () =>
+        this.#identity ??= guard(
+          "read the server's identity",
+          this.#sql.unsafe(IDENTITY_QUERY),
+        ).then((rows) => toIdentity(rows[0])).catch((error) => {
+          this.#identity = null;
+          throw error;
+        }),
+      query,
+      params,
+    );
   }
 
   async getWorkflowRun(

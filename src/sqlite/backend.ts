@@ -61,7 +61,9 @@ import {
   retryWorkflowRun,
 } from "./operations.ts";
 import { decodeCursor } from "../sql/cursor.ts";
-import type { SqliteConnection } from "./connection.ts";
+import type { Params, Row, SqliteConnection } from "./connection.ts";
+import { sqliteError } from "./errors.ts";
+import { received } from "../core/validate.ts";
 import { selectWorkflowRunPage } from "./list.ts";
 import { type BackendSqliteOptions, openDatabase } from "./connect.ts";
 
@@ -285,6 +287,97 @@ export class BackendSqlite implements Backend {
       "create workflow run",
       (ns, now) => insertWorkflowRun(this.#connection, ns, now, params),
     );
+  }
+
+  /**
+   * Creates a run through the caller's own transaction: a `DatabaseSync`
+   * (node:sqlite) of this backend's file, inside `BEGIN`. The run exists
+   * only if that transaction commits; workers in this process are told at
+   * once (and find it once it is committed), workers in other processes at
+   * their next poll. `OpenWorkflow` calls it for `run(input, { transaction })`.
+   *
+   * @param params As for `createWorkflowRun`.
+   * @param transaction The caller's `DatabaseSync`, inside a transaction.
+   * @returns The run (or the existing run of its idempotency key).
+   * @throws {TypeError} for something that is not a `DatabaseSync`, one of
+   * another file, or one not inside a transaction.
+   *
+   * @example
+   * ```ts ignore
+   * db.exec("BEGIN");
+   * db.prepare("INSERT INTO orders (item) VALUES (?)").run("book");
+   * await fulfil.run({ item: "book" }, { transaction: db });
+   * db.exec("COMMIT");
+   * ```
+   */
+  async createWorkflowRunInTransaction(
+    params: CreateWorkflowRunParams,
+    transaction: unknown,
+  ): Promise<WorkflowRun> {
+    params = checkCreateRunParams(params);
+    const what = "Cannot start a run in a transaction";
+    const db = transaction as {
+      prepare?: (sql: string) => {
+        get(params?: unknown): unknown;
+        all(params?: unknown): unknown[];
+        run(params?: unknown): { changes: number | bigint };
+      };
+      isTransaction?: boolean;
+    } | null;
+    if (
+      db === null || typeof db !== "object" ||
+      typeof db.prepare !== "function"
+    ) {
+      throw new TypeError(
+        `${what}: 'transaction' must be a DatabaseSync (node:sqlite) of the backend's file inside a transaction, received ${
+          received(transaction)
+        }`,
+      );
+    }
+    const fileOf = (rows: unknown[]) =>
+      String(
+        (rows as { name: string; file: string }[]).find((r) =>
+          r.name === "main"
+        )?.file ?? "",
+      );
+    const theirs = fileOf(db.prepare("PRAGMA database_list").all());
+    const ours = await this.#read(
+      "read the database file",
+      () => fileOf(this.#connection.all("PRAGMA database_list")),
+    );
+    if (theirs === "" || theirs !== ours) {
+      throw new TypeError(
+        `${what}: the transaction's database is ${
+          theirs === "" ? "in memory" : `the file ${theirs}`
+        }, the backend's ${
+          ours === "" ? "in memory" : `the file ${ours}`
+        }; a run started there would never be seen by this backend's workers`,
+      );
+    }
+    if (db.isTransaction === false) {
+      throw new TypeError(
+        `${what}: the DatabaseSync is not inside a transaction (run BEGIN first)`,
+      );
+    }
+    const prepare = db.prepare.bind(db);
+    const connection = {
+      get: (sql: string, values: Params = {}) =>
+        prepare(sql).get(values) as Row | undefined,
+      all: (sql: string, values: Params = {}) =>
+        prepare(sql).all(values) as Row[],
+      run: (sql: string, values: Params = {}) =>
+        Number(prepare(sql).run(values).changes),
+    } as unknown as SqliteConnection;
+    try {
+      return insertWorkflowRun(
+        connection,
+        this.#namespaceId,
+        Date.now(),
+        params,
+      );
+    } catch (error) {
+      throw sqliteError("create workflow run", this.path, error);
+    }
   }
 
   getWorkflowRun(params: GetWorkflowRunParams): Promise<WorkflowRun | null> {
