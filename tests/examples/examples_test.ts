@@ -16,6 +16,7 @@ import { main as parentChild } from "../../examples/parent_child.ts";
 import { main as schedule } from "../../examples/schedule.ts";
 import { main as flowControl } from "../../examples/flow_control.ts";
 import { main as operating } from "../../examples/operating.ts";
+import { main as transactional } from "../../examples/transactional.ts";
 import { testEachBackend } from "../helpers.ts";
 
 testEachBackend("examples/basic.ts greets Alice", async ({ backend }) => {
@@ -302,3 +303,16 @@ testEachBackend(
     });
   },
 );
+
+Deno.test("examples/transactional.ts commits an order with its run, and rolls back both", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    assert.deepEqual(await transactional(`${dir}/shop.db`), {
+      committed: "order 1 shipped",
+      rolledBackRunExists: false,
+      orders: ["book"],
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
