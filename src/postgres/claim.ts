@@ -152,7 +152,12 @@ function take(
   candidates: Fragment,
 ): Fragment {
   const { sql, runs, namespaceId: ns } = s;
+  // The candidates are chosen once: as a subquery of the UPDATE, a plan
+  // that scans them again (the inner side of a join) would lock and take
+  // further rows each time, the ones taken already being invisible to it,
+  // and claim more than the limit.
   return sql`
+      candidates AS MATERIALIZED (${candidates}),
       claimed AS (
         UPDATE ${runs} r SET
           status = 'running',
@@ -162,7 +167,7 @@ function take(
           available_at = now() + ${params.leaseDurationMs} * interval '1 millisecond',
           started_at = coalesce(r.started_at, now()),
           updated_at = now()
-        FROM (${candidates}) c
+        FROM candidates c
         WHERE r.namespace_id = ${ns} AND r.id = c.id
         RETURNING r.*
       )`;

@@ -25,6 +25,12 @@ export function claimConformance(define: DefineCase): void {
       });
       assert.equal(claimed?.id, first.id);
       assert.equal(claimed?.status, "running");
+      // One run claimed, not more: the other is still there to claim.
+      assert.deepEqual(
+        (await backend.listWorkflowRuns({ statuses: ["running"], limit: 10 }))
+          .runs.map((run) => run.id),
+        [first.id],
+      );
       assert.equal(claimed?.workerId, "w1");
       assert.equal(claimed?.attempts, 1);
       assert.ok(claimed?.startedAt instanceof Date);
