@@ -18,7 +18,7 @@ export type {
 } from "./standard_schema.ts";
 
 /** Configuration of one `step.run()` call. */
-export interface StepFunctionConfig {
+export interface StepFunctionConfig<Output = unknown> {
   /**
    * The step's name: unique within the run and deterministic (never
    * `step-${Date.now()}`). Its stored result is found by this name.
@@ -37,6 +37,22 @@ export interface StepFunctionConfig {
    * @default {undefined}
    */
   timeoutMs?: number;
+  /**
+   * Undoes the step (a saga's compensation): when the run fails for good
+   * (an uncaught error after its retries, a `NonRetryableError`, its
+   * deadline), the `compensate` functions of its completed steps run in
+   * reverse order of completion, each as a durable step of its own named
+   * `compensate:<name>` (retried with this step's `retry` policy,
+   * checkpointed, never run again once it succeeded, resumed by another
+   * worker after a crash), receiving the step's stored output. A
+   * compensation that fails for good is reported in the run's error
+   * (`cause`) and the others still run. Not for canceled runs.
+   * @default {undefined}
+   */
+  compensate?: (
+    output: Output,
+    context: StepFunctionContext,
+  ) => unknown;
 }
 
 /** What a step function receives. */
@@ -215,7 +231,7 @@ export interface StepApi {
    * ```
    */
   run<Output>(
-    config: StepFunctionConfig,
+    config: StepFunctionConfig<Output>,
     fn: StepFunction<Output>,
   ): Promise<Output>;
   /**

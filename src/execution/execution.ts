@@ -220,12 +220,72 @@ export class Execution {
       });
       return { status: "released", availableAt };
     }
+    let stored = serialized;
+    if (this.#s.compensations.length > 0) {
+      const compensated = await this.#compensate();
+      if (!Array.isArray(compensated)) return compensated;
+      if (compensated.length > 0) {
+        stored = withCompensationFailures(serialized, compensated);
+      }
+    }
     await this.#s.options.backend.markWorkflowRunFailed({
       workflowRunId: this.#s.run.id,
       workerId: this.#s.options.workerId,
-      error: serialized,
+      error: stored,
     });
-    return { status: "failed", error: serialized };
+    return { status: "failed", error: stored };
+  }
+
+  /**
+   * Runs the compensations of the completed steps, latest completed first,
+   * each as the durable step `compensate:<name>`: a compensation that
+   * succeeded (in this execution or an earlier one) is not run again.
+   *
+   * @returns The compensations that failed for good, or how the execution
+   * ended when it stopped on the way (a compensation's retry not due yet
+   * parks the run; a lost lease aborts it).
+   */
+  async #compensate(): Promise<
+    { step: string; error: SerializedError }[] | ExecutionResult
+  > {
+    // After the failure that got here (a deadline, a sibling's park), the
+    // compensations run on a fresh suspension and signal.
+    this.#s.rearm();
+    const failures: { step: string; error: SerializedError }[] = [];
+    const pending = [...this.#s.compensations].sort((a, b) =>
+      b.completedMs - a.completedMs
+    );
+    for (const compensation of pending) {
+      const step = `compensate:${compensation.name}`;
+      const done = this.#steps.run(
+        { name: step, retry: compensation.retry },
+        async (context) => {
+          await compensation.compensate(compensation.output as never, context);
+          return null;
+        },
+      ).then(
+        () => ({ kind: "compensated" as const }),
+        (error: unknown) => ({ kind: "failed" as const, error }),
+      );
+      let outcome = await Promise.race([done, this.#s.suspended]);
+      // A deadline passing meanwhile does not stop the compensations.
+      while (outcome.kind === "deadline") {
+        this.#s.rearm();
+        outcome = await Promise.race([done, this.#s.suspended]);
+      }
+      if (outcome.kind === "failed") {
+        failures.push({ step, error: serializeError(outcome.error) });
+      } else if (outcome.kind !== "compensated") {
+        return await this.#finish(outcome);
+      }
+    }
+    while (this.#s.inFlight.size > 0) {
+      await Promise.allSettled(this.#s.inFlight);
+    }
+    if (this.#s.suspension?.kind === "abort") {
+      return { status: "aborted", reason: this.#s.suspension.reason };
+    }
+    return failures;
   }
 
   #failDeadline(): Promise<ExecutionResult> {
@@ -236,4 +296,26 @@ export class Execution {
     this.#s.controller.abort(error);
     return this.#fail(error, false);
   }
+}
+
+/**
+ * The run's error with the compensations that failed for good as its
+ * `cause` (a `CompensationError` listing them in `errors`, and holding the
+ * error's own cause, if any, as its `cause`).
+ */
+function withCompensationFailures(
+  error: SerializedError,
+  failures: { step: string; error: SerializedError }[],
+): SerializedError {
+  const cause: SerializedError = {
+    name: "CompensationError",
+    message: `${failures.length} compensation${
+      failures.length === 1 ? "" : "s"
+    } failed: ${
+      failures.map((f) => `${f.step}: ${f.error.message}`).join("; ")
+    }`,
+    errors: failures.map((f) => ({ step: f.step, ...f.error })),
+  };
+  if (error.cause !== undefined) cause.cause = error.cause;
+  return { ...error, cause };
 }

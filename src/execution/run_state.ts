@@ -11,6 +11,7 @@ import type { StepAttempt, WorkflowRun } from "../core/backend.ts";
 import { clampTime } from "../core/duration.ts";
 import type { RetryPolicy } from "../core/retry.ts";
 import type { WorkflowFunction } from "../core/workflow.ts";
+import type { StepFunctionContext } from "../core/step_api.ts";
 import type { Backend } from "../core/backend.ts";
 import { encodeJson, type JsonValue } from "../core/json.ts";
 import { checkPayloadSize } from "../core/limits.ts";
@@ -39,6 +40,20 @@ export interface ExecutionOptions {
   onStepFailed?: (stepName: string, attempt: number, error: unknown) => void;
 }
 
+/** A completed step's compensation, to run if the run fails for good. */
+export interface Compensation {
+  /** The step's name. */
+  name: string;
+  /** Its `compensate` function. */
+  compensate: (output: never, context: StepFunctionContext) => unknown;
+  /** Its stored output. */
+  output: JsonValue;
+  /** Its retry policy. */
+  retry: RetryPolicy;
+  /** When it completed (database time, ms). */
+  completedMs: number;
+}
+
 /** Why an execution stops before the workflow function returns. */
 export type Suspension =
   | { kind: "park" }
@@ -57,20 +72,25 @@ export class RunState {
   readonly calls: Set<Promise<unknown>> = new Set();
   /** Step results being stored; later steps wait for them. */
   readonly pendingWrites: Set<Promise<void>> = new Set();
+  /**
+   * The completed steps that have a `compensate` function, with their
+   * output and when they completed (database time).
+   */
+  readonly compensations: Compensation[] = [];
   /** How many step functions are running (settled or not awaited). */
   runningSteps = 0;
   /** Aborts the steps' signals. */
-  readonly controller: AbortController = new AbortController();
+  controller: AbortController = new AbortController();
   readonly offsetMs: number;
   /** How far the estimate of the database clock may be off, in ms. */
   readonly uncertaintyMs: number;
   suspension: Suspension | null = null;
   wake: (suspension: Suspension) => void = () => {};
   /** Resolves with the first suspension. */
-  readonly suspended: Promise<Suspension>;
+  suspended: Promise<Suspension>;
   #stop: () => void = () => {};
   /** Resolves once the run is aborted or past its deadline. */
-  readonly stopped: Promise<void>;
+  stopped: Promise<void>;
   parkUntilMs = Infinity;
   parkStatus: "pending" | "sleeping" = "pending";
   /** How often the workflow function has failed (workflow-level retries). */
@@ -123,6 +143,20 @@ export class RunState {
       this.lastAttemptMs,
       attempt.createdAt.getTime(),
     );
+  }
+
+  /**
+   * Starts afresh after a park or a deadline, for the compensations of a
+   * run that failed for good: no suspension, a new controller for the
+   * steps' signals. Not after an abort (the run is no longer this
+   * worker's).
+   */
+  rearm(): void {
+    if (this.suspension?.kind === "abort") return;
+    this.suspension = null;
+    this.suspended = new Promise((resolve) => this.wake = resolve);
+    this.stopped = new Promise((resolve) => this.#stop = resolve);
+    this.controller = new AbortController();
   }
 
   suspend(suspension: Suspension): void {

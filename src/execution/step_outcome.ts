@@ -17,7 +17,12 @@ import type { RunState } from "./run_state.ts";
 
 /** How a step ended, as the step API turns it into its promise. */
 export type StepOutcome =
-  | { kind: "value"; value: JsonValue }
+  | {
+    kind: "value";
+    value: JsonValue;
+    /** When the step completed, if stored earlier (database time, ms). */
+    completedMs?: number;
+  }
   | { kind: "error"; error: Error }
   | { kind: "suspended" };
 

@@ -45,7 +45,7 @@ import {
   resolveRetryPolicy,
   retryDelayMs,
 } from "../core/retry.ts";
-import type { RunState } from "./run_state.ts";
+import type { Compensation, RunState } from "./run_state.ts";
 import { runWorkflow, startWorkflow } from "./child_steps.ts";
 import { flowParams } from "../core/flow_control.ts";
 import { sleep } from "./sleep_steps.ts";
@@ -110,7 +110,7 @@ export class Steps implements StepApi {
   }
 
   run<Output>(
-    config: StepFunctionConfig,
+    config: StepFunctionConfig<Output>,
     fn: StepFunction<Output>,
   ): Promise<Output> {
     if (this.#s.suspension !== null) return never();
@@ -143,12 +143,30 @@ export class Steps implements StepApi {
         DEFAULT_STEP_RETRY_POLICY,
         `step '${name}'`,
       );
+      const compensate = config.compensate;
+      if (compensate !== undefined && typeof compensate !== "function") {
+        throw new TypeError(
+          `Cannot run step '${name}': 'compensate' must be a function, received ${typeof compensate}`,
+        );
+      }
       // The results this step may depend on: those of the steps that had
       // returned when it was called (not of siblings running beside it).
       const stored = Promise.all(this.#s.pendingWrites);
-      return handled(
-        this.#step(this.#runStep(name, policy, timeoutMs, fn, stored)),
-      );
+      const outcome = this.#runStep(name, policy, timeoutMs, fn, stored);
+      return handled(this.#step(
+        compensate === undefined ? outcome : outcome.then((result) => {
+          if (result.kind === "value") {
+            this.#s.compensations.push({
+              name,
+              compensate: compensate as Compensation["compensate"],
+              output: result.value as JsonValue,
+              retry: config.retry ?? {},
+              completedMs: result.completedMs ?? this.#s.now(),
+            });
+          }
+          return result;
+        }),
+      ));
     } catch (error) {
       return handled(Promise.reject(error));
     }
@@ -164,7 +182,11 @@ export class Steps implements StepApi {
     const all = this.#s.history.get(name) ?? [];
     const latest = all.at(-1);
     if (latest?.status === "succeeded") {
-      return { kind: "value", value: latest.output };
+      return {
+        kind: "value",
+        value: latest.output,
+        completedMs: (latest.completedAt ?? latest.createdAt).getTime(),
+      };
     }
     let cut: Awaited<ReturnType<typeof failInterrupted>> | undefined;
     if (latest?.status === "running" && latest.kind === "run") {
