@@ -17,6 +17,7 @@ import { main as schedule } from "../../examples/schedule.ts";
 import { main as flowControl } from "../../examples/flow_control.ts";
 import { main as operating } from "../../examples/operating.ts";
 import { main as transactional } from "../../examples/transactional.ts";
+import { main as saga } from "../../examples/saga.ts";
 import { testEachBackend } from "../helpers.ts";
 
 testEachBackend("examples/basic.ts greets Alice", async ({ backend }) => {
@@ -316,3 +317,26 @@ Deno.test("examples/transactional.ts commits an order with its run, and rolls ba
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+testEachBackend(
+  "examples/saga.ts undoes the bookings, latest first, when the car rental fails",
+  async ({ backend }) => {
+    assert.deepEqual(await saga(backend), {
+      log: [
+        "book flight",
+        "book hotel",
+        "rent car",
+        "cancel hotel in Lisbon",
+        "cancel flight to Lisbon",
+      ],
+      error: "no cars left",
+      steps: [
+        "book-flight: succeeded",
+        "book-hotel: succeeded",
+        "rent-car: failed",
+        "compensate:book-hotel: succeeded",
+        "compensate:book-flight: succeeded",
+      ],
+    });
+  },
+);

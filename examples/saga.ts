@@ -1,0 +1,87 @@
+/**
+ * Compensations (a saga): a trip books a flight and a hotel; when the car
+ * rental fails for good, what was booked is undone, latest first, each undo
+ * a durable step of its own (retried, checkpointed, never run twice).
+ *
+ *   deno run -A examples/saga.ts
+ *   DATABASE_URL=postgresql://localhost/app deno run -A examples/saga.ts
+ */
+
+import {
+  type Backend,
+  NonRetryableError,
+  OpenWorkflow,
+  WorkflowFailedError,
+} from "../mod.ts";
+import { connectBackend } from "./backend.ts";
+
+/** What the example observed. */
+export interface SagaOutcome {
+  /** What ran, in order. */
+  log: string[];
+  /** The run's error, as `result()` reports it. */
+  error: string;
+  /** The steps of the run, as stored. */
+  steps: string[];
+}
+
+/** Runs the example on `backend`. */
+export async function main(backend: Backend): Promise<SagaOutcome> {
+  const ow = new OpenWorkflow({ backend });
+  const log: string[] = [];
+  const trip = ow.defineWorkflow<{ to: string }, string>(
+    { name: "saga-trip", retry: { maxAttempts: 1 } },
+    async ({ input, step }) => {
+      const flight = await step.run({
+        name: "book-flight",
+        compensate: (booking) => void log.push(`cancel ${booking}`),
+      }, () => {
+        log.push("book flight");
+        return `flight to ${input.to}`;
+      });
+      await step.run({
+        name: "book-hotel",
+        compensate: (booking) => void log.push(`cancel ${booking}`),
+      }, () => {
+        log.push("book hotel");
+        return `hotel in ${input.to}`;
+      });
+      await step.run({ name: "rent-car" }, () => {
+        log.push("rent car");
+        throw new NonRetryableError("no cars left");
+      });
+      return `trip booked: ${flight}`;
+    },
+  );
+  const worker = ow.newWorker();
+  await worker.start();
+  try {
+    const handle = await trip.run({ to: "Lisbon" });
+    const error = await handle.result().then(
+      () => "none",
+      (e: unknown) =>
+        e instanceof WorkflowFailedError ? (e.cause as Error).message : `${e}`,
+    );
+    const steps = (await handle.listStepAttempts()).map((attempt) =>
+      `${attempt.stepName}: ${attempt.status}`
+    );
+    return { log, error, steps };
+  } finally {
+    await worker.stop();
+  }
+}
+
+if (import.meta.main) {
+  const backend = await connectBackend();
+  try {
+    console.log(await main(backend));
+    // {
+    //   log: [ "book flight", "book hotel", "rent car", "cancel hotel in Lisbon", "cancel flight to Lisbon" ],
+    //   error: "no cars left",
+    //   steps: [ "book-flight: succeeded", "book-hotel: succeeded", "rent-car: failed",
+    //            "compensate:book-hotel: succeeded", "compensate:book-flight: succeeded" ]
+    // }
+  } finally {
+    await backend.stop();
+  }
+}
