@@ -401,5 +401,3 @@ async function connect(
   const { BackendPostgres } = await import("../postgres/backend.ts");
   return await BackendPostgres.connect(url, { namespaceId });
 }
-
-export { CommandError };

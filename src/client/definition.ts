@@ -14,7 +14,12 @@ import {
   resolveRetryPolicy,
   type RetryPolicy,
 } from "../core/retry.ts";
-import { checkName, checkTime, received } from "../core/validate.ts";
+import {
+  backendMethod,
+  checkName,
+  checkTime,
+  received,
+} from "../core/validate.ts";
 import { notifyAvailable } from "../core/wakeups.ts";
 import type {
   ScheduleConfig,
@@ -221,12 +226,7 @@ export class WorkflowDefinition<Input = unknown, Output = unknown> {
     const flow = flowParams(this.flowControl, input, options.priority, what);
     const inTransaction = options.transaction === undefined
       ? null
-      : this.#backend.createWorkflowRunInTransaction?.bind(this.#backend);
-    if (inTransaction === undefined) {
-      throw new TypeError(
-        `Cannot ${what}: the backend does not implement createWorkflowRunInTransaction(), so 'transaction' cannot be used`,
-      );
-    }
+      : backendMethod(this.#backend, "createWorkflowRunInTransaction", what);
     const params = {
       workflowName: this.name,
       version: this.version,

@@ -13,6 +13,7 @@ import {
   WorkflowRunStatusError,
 } from "../core/errors.ts";
 import {
+  backendMethod,
   checkName,
   checkOptions,
   checkTime,
@@ -58,21 +59,6 @@ export interface DeleteRunsOptions {
 
 const FINISHED: readonly FinishedStatus[] = ["succeeded", "failed", "canceled"];
 
-/** A backend method the operations need, or a `TypeError` naming it. */
-function required<K extends keyof Backend>(
-  backend: Backend,
-  name: K,
-  what: string,
-): NonNullable<Backend[K]> {
-  const method = backend[name];
-  if (typeof method !== "function") {
-    throw new TypeError(
-      `Cannot ${what}: the backend does not implement ${name}()`,
-    );
-  }
-  return method.bind(backend) as NonNullable<Backend[K]>;
-}
-
 /**
  * Makes a failed or canceled run continue: completed steps keep their
  * results, steps that failed for good get a fresh retry budget.
@@ -87,7 +73,7 @@ export async function retryRun(
 ): Promise<WorkflowRun> {
   const what = "retry run";
   checkName(workflowRunId, what, "workflowRunId");
-  const retry = required(backend, "retryWorkflowRun", what);
+  const retry = backendMethod(backend, "retryWorkflowRun", what);
   const outcome = await retry({ workflowRunId });
   if (outcome.kind === "not-found") {
     throw new WorkflowRunNotFoundError(workflowRunId);
@@ -122,7 +108,7 @@ export async function forkRun(
   const fromStep = options.fromStep === undefined
     ? null
     : checkName(options.fromStep, what, "fromStep");
-  const fork = required(backend, "forkWorkflowRun", what);
+  const fork = backendMethod(backend, "forkWorkflowRun", what);
   const outcome = await fork({
     workflowRunId,
     id: crypto.randomUUID(),
@@ -190,7 +176,7 @@ export async function deleteRuns(
       }`,
     );
   }
-  required(backend, "deleteWorkflowRuns", what);
+  backendMethod(backend, "deleteWorkflowRuns", what);
   return await deleteFinishedRuns(
     backend,
     { finishedBefore, statuses, workflowName },

@@ -13,7 +13,7 @@ import { encodeJson } from "./json.ts";
 import { checkPayloadSize } from "./limits.ts";
 import type { CreateWorkflowRunParams } from "./backend_params.ts";
 import type { Schedule, ScheduleCatchUp } from "./schedules.ts";
-import { checkName, received } from "./validate.ts";
+import { backendMethod, checkName, received } from "./validate.ts";
 import type { ScheduleConfig } from "./workflow.ts";
 import { notifyAvailable } from "./wakeups.ts";
 
@@ -89,15 +89,7 @@ export function scheduleMethods(
     "fireSchedule",
   ] as const;
   const methods: Partial<Record<keyof ScheduleMethods, unknown>> = {};
-  for (const name of names) {
-    const method = backend[name];
-    if (typeof method !== "function") {
-      throw new TypeError(
-        `Cannot ${what}: the backend does not implement ${name}()`,
-      );
-    }
-    methods[name] = method.bind(backend);
-  }
+  for (const name of names) methods[name] = backendMethod(backend, name, what);
   return methods as ScheduleMethods;
 }
 

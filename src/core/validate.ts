@@ -5,6 +5,7 @@
  */
 
 import { MAX_TIME_MS, MIN_TIME_MS } from "./duration.ts";
+import type { Backend } from "./backend.ts";
 
 /** The longest workflow or step name: 1,024 characters. */
 export const MAX_NAME_LENGTH = 1024;
@@ -196,4 +197,31 @@ export function checkSignal(
       received(value)
     }`,
   );
+}
+
+/** The names of the methods a `Backend` may leave out. */
+type OptionalMethod = {
+  [K in keyof Backend]-?: undefined extends Backend[K] ? K : never;
+}[keyof Backend];
+
+/**
+ * An optional method of `backend`, bound to it.
+ *
+ * @throws {TypeError} naming what could not be done and the method, when
+ * the backend does not implement it.
+ */
+export function backendMethod<K extends OptionalMethod>(
+  backend: Backend,
+  name: K,
+  what: string,
+): NonNullable<Backend[K]> {
+  const method = backend[name];
+  if (typeof method !== "function") {
+    throw new TypeError(
+      `Cannot ${what}: the backend does not implement ${name}()`,
+    );
+  }
+  return (method as (...args: unknown[]) => unknown).bind(
+    backend,
+  ) as NonNullable<Backend[K]>;
 }

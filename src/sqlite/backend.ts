@@ -158,6 +158,8 @@ import {
  */
 export class BackendSqlite implements Backend {
   readonly #connection: SqliteConnection;
+  /** The database file, as SQLite names it (read once, when needed). */
+  #file: string | undefined;
   readonly #namespaceId: string;
 
   private constructor(connection: SqliteConnection, namespaceId: string) {
@@ -341,7 +343,7 @@ export class BackendSqlite implements Backend {
         )?.file ?? "",
       );
     const theirs = fileOf(db.prepare("PRAGMA database_list").all());
-    const ours = await this.#read(
+    const ours = this.#file ??= await this.#read(
       "read the database file",
       () => fileOf(this.#connection.all("PRAGMA database_list")),
     );

@@ -11,6 +11,7 @@ import { getLogger } from "@logtape/logtape";
 import type { Backend, DeleteWorkflowRunsParams } from "../core/backend.ts";
 import { type Duration, parseDuration } from "../core/duration.ts";
 import { delay } from "../core/waits.ts";
+import { backendMethod } from "../core/validate.ts";
 
 const logger = getLogger(["openworkflow", "retention"]);
 
@@ -45,12 +46,11 @@ export async function deleteFinishedRuns(
     proceed?: () => boolean | Promise<boolean>;
   } = {},
 ): Promise<number> {
-  const deleteRuns = backend.deleteWorkflowRuns?.bind(backend);
-  if (deleteRuns === undefined) {
-    throw new TypeError(
-      "Cannot delete runs: the backend does not implement deleteWorkflowRuns()",
-    );
-  }
+  const deleteRuns = backendMethod(
+    backend,
+    "deleteWorkflowRuns",
+    "delete runs",
+  );
   let limit = DELETE_BATCH_SIZE;
   let total = 0;
   while (options.proceed === undefined || await options.proceed()) {
@@ -214,6 +214,7 @@ export class RetentionSweeper {
     if (backend.acquireMaintenanceLock === undefined || !await hold()) {
       return null;
     }
+    let heldAt = performance.now();
     const now = (await backend.now?.())?.getTime() ?? Date.now();
     let total = 0;
     for (const [status, keepMs] of Object.entries(this.#config.keepMs)) {
@@ -221,8 +222,14 @@ export class RetentionSweeper {
         finishedBefore: new Date(now - keepMs),
         statuses: [status as FinishedStatus],
       }, {
-        // Between batches: still this worker's to do, and still wanted.
-        proceed: async () => signal?.aborted !== true && await hold(),
+        // Between batches: still wanted, and still this worker's to do
+        // (the lock renewed once a quarter of its time has gone by).
+        proceed: async () => {
+          if (signal?.aborted === true) return false;
+          if (performance.now() - heldAt < this.#lockMs / 4) return true;
+          heldAt = performance.now();
+          return await hold();
+        },
       });
     }
     if (total > 0) {

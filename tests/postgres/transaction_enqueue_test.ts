@@ -8,8 +8,9 @@
  */
 
 import assert from "node:assert/strict";
-import appPostgres from "npm:postgres@3.4.9";
-import pg from "npm:pg@8.23.1";
+// The application's own copies of the drivers (npm), not the backend's.
+import appPostgres from "npm-postgres";
+import pg from "pg";
 import { NotJsonError, OpenWorkflow } from "../../mod.ts";
 import { BackendPostgres } from "../../backend_postgres.ts";
 import { DATABASE_URL, postgresTarget, randomNamespace } from "../helpers.ts";
