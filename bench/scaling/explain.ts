@@ -116,7 +116,7 @@ export async function explainClaimPostgres(
           workflows: [...values.selectors],
           limit: values.limit,
           leaseDurationMs: values.leaseDurationMs,
-        }, { keyed: false });
+        }, { keyed: false, askedAt: performance.now() });
       } finally {
         sent = null;
       }

@@ -30,12 +30,13 @@ export const SESSION_SETTINGS: Readonly<Record<string, string>> = {
 
 /**
  * What the claims of one backend remember: whether runs with flow-control
- * keys were seen last time (then claims weigh them against the others in
- * one transaction; else one statement claims, and says if any appeared).
+ * keys were seen last time (then every claim weighs them against the
+ * others; else the claims take the others, and look for keys once a
+ * second).
  */
 export interface ClaimState {
   keyed: boolean;
-  /** When claims last asked whether runs with keys wait. */
+  /** When a claim last looked for runs with keys (`performance.now()`). */
   askedAt?: number;
   /**
    * Told when runs with keys were held back, with when to look again (a
@@ -69,25 +70,24 @@ export async function claimWorkflowRuns(
     return [];
   }
   let runs: Row[];
-  if (!state.keyed) {
-    // Whether runs with keys appeared is asked at most once a second: the
-    // question can cost more than the claim (a planner that scans the
-    // namespace's runs for it).
-    const now = performance.now();
-    const ask = now - (state.askedAt ?? -Infinity) >= KEYED_CHECK_INTERVAL_MS;
-    if (ask) state.askedAt = now;
-    const free = await claimFree(s, params, ask);
-    state.keyed = free.keyed;
-    runs = free.runs;
-    if (free.keyed && runs.length < params.limit) {
-      runs.push(
-        ...await claimKeyed(s, {
-          ...params,
-          limit: params.limit - runs.length,
-        }, state),
-      );
-    }
-  } else runs = await claimKeyed(s, params, state);
+  // Without runs with keys seen, claims take the others in the simplest
+  // statement, and the full one (which also finds keys) goes at most once
+  // a second, to see whether runs with keys appeared: finding keys costs
+  // one index probe per workflow and key, more than such a claim.
+  const now = performance.now();
+  if (
+    !state.keyed &&
+    now - (state.askedAt ?? -Infinity) < KEYED_CHECK_INTERVAL_MS
+  ) {
+    runs = [
+      ...await s.sql<Row[]>`
+        WITH ${take(s, params, freeCandidates(s, params))}
+        SELECT * FROM claimed`,
+    ];
+  } else {
+    state.askedAt = now;
+    runs = await claimKeyed(s, params, state);
+  }
   return runs.map(toWorkflowRun).sort((a, b) =>
     a.createdAt.getTime() - b.createdAt.getTime()
   );
@@ -171,55 +171,6 @@ function take(
         WHERE r.namespace_id = ${ns} AND r.id = c.id
         RETURNING r.*
       )`;
-}
-
-/**
- * One statement: claims runs without keys, and says whether runs with
- * keys wait (they then go through `claimKeyed`).
- */
-async function claimFree(
-  s: Scope,
-  params: ClaimWorkflowRunsParams,
-  ask: boolean,
-): Promise<{ runs: Row[]; keyed: boolean }> {
-  const { sql, runs, namespaceId: ns } = s;
-  if (!ask) {
-    const rows = await sql<Row[]>`
-      WITH ${take(s, params, freeCandidates(s, params))}
-      SELECT * FROM claimed`;
-    return { runs: [...rows], keyed: false };
-  }
-  // Whether runs with keys wait, one workflow name at a time (an equality
-  // the keyed indexes answer at once).
-  const names = params.workflows === undefined
-    ? null
-    : JSON.stringify([...new Set(params.workflows.map((w) => w.name))]);
-  const rows = await sql<Row[]>`
-      WITH ${take(s, params, freeCandidates(s, params))}
-      SELECT claimed.*, k.keyed FROM (SELECT EXISTS (
-        SELECT 1 FROM json_array_elements_text(
-          coalesce(${names}::text::json, (SELECT json_agg(DISTINCT workflow_name)
-            FROM ${runs} WHERE namespace_id = ${ns}))
-        ) AS n(name)
-        CROSS JOIN LATERAL (
-          (SELECT 1 FROM ${runs} WHERE namespace_id = ${ns}
-            AND workflow_name = n.name
-            AND status IN ('pending', 'running', 'sleeping')
-            AND concurrency_key IS NOT NULL
-            ORDER BY concurrency_key LIMIT 1)
-          UNION ALL
-          (SELECT 1 FROM ${runs} WHERE namespace_id = ${ns}
-            AND workflow_name = n.name
-            AND status IN ('pending', 'running', 'sleeping')
-            AND rate_key IS NOT NULL AND started_at IS NULL
-            AND concurrency_key IS NULL
-            ORDER BY rate_key LIMIT 1)
-        ) AS found
-      ) AS keyed) k LEFT JOIN claimed ON true`;
-  return {
-    runs: rows.filter((row) => row.id !== null),
-    keyed: rows[0]?.keyed === true,
-  };
 }
 
 /** Runs of the claimer's workflows (and versions), `r` being the run. */
