@@ -178,8 +178,9 @@ testEachBackend(
         try {
           worker.kill("SIGKILL");
         } catch { /* exited */ }
-        await worker.status;
         await worker.stdin.close().catch(() => {});
+        await worker.stdout.cancel().catch(() => {});
+        await worker.status;
       }
       await Deno.remove(log);
     }
