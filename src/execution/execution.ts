@@ -252,9 +252,10 @@ export class Execution {
     // compensations run on a fresh suspension and signal.
     this.#s.rearm();
     const failures: { step: string; error: SerializedError }[] = [];
-    const pending = [...this.#s.compensations].sort((a, b) =>
-      b.completedMs - a.completedMs
-    );
+    // Latest completed first; steps completed within the same millisecond
+    // in the reverse of the order they returned in.
+    const pending = this.#s.compensations.map((c, order) => ({ ...c, order }))
+      .sort((a, b) => b.completedMs - a.completedMs || b.order - a.order);
     for (const compensation of pending) {
       const step = `compensate:${compensation.name}`;
       const done = this.#steps.run(
