@@ -21,6 +21,7 @@ import {
   stylesFor,
   table,
   time,
+  UsageError,
 } from "./output.ts";
 
 /** The options every command may be given, parsed. */
@@ -34,6 +35,8 @@ export interface CommandContext {
   io: Io;
   values: Values;
   positionals: string[];
+  /** The command's usage, for usage errors found while it runs. */
+  usage: string;
   /** Connects to the backend the options name (once). */
   backend(): Promise<Backend>;
   /** Resolves when the process is asked to stop (SIGINT, SIGTERM). */
@@ -45,12 +48,39 @@ async function client(context: CommandContext): Promise<OpenWorkflow> {
   return new OpenWorkflow({ backend: await context.backend() });
 }
 
-/** `--status` values: repeated or comma-separated. */
-function statusList(value: Values[string]): string[] | undefined {
+/** Every run status, and the finished ones. */
+const STATUSES = [
+  "pending",
+  "running",
+  "sleeping",
+  "succeeded",
+  "failed",
+  "canceled",
+];
+const FINISHED = ["succeeded", "failed", "canceled"];
+
+/**
+ * `--status` values (repeated or comma-separated), each one of `allowed`.
+ *
+ * @throws {UsageError} naming a value that is not.
+ */
+function statusList(
+  context: CommandContext,
+  allowed: readonly string[],
+): string[] | undefined {
+  const value = context.values.status;
   if (value === undefined || typeof value === "boolean") return undefined;
   const list = (Array.isArray(value) ? value : [value]).flatMap((v) =>
     v.split(",")
   ).map((v) => v.trim()).filter((v) => v !== "");
+  for (const status of list) {
+    if (!allowed.includes(status)) {
+      throw new UsageError(
+        `--status must be one of ${allowed.join(", ")}, received ${status}`,
+        context.usage,
+      );
+    }
+  }
   return list.length === 0 ? undefined : list;
 }
 
@@ -71,7 +101,9 @@ export async function runsList(context: CommandContext): Promise<void> {
   const ow = await client(context);
   const { values } = context;
   const page = await ow.listRuns({
-    status: statusList(values.status) as WorkflowRun["status"][] | undefined,
+    status: statusList(context, STATUSES) as
+      | WorkflowRun["status"][]
+      | undefined,
     workflowName: values.workflow as string | undefined,
     limit: values.limit === undefined
       ? undefined
@@ -254,7 +286,7 @@ export async function runsDelete(context: CommandContext): Promise<void> {
   const progress = io.isTty && !context.values.json;
   const deleted = await ow.deleteRuns({
     finishedBefore: before,
-    status: statusList(context.values.status) as FinishedStatus[] | undefined,
+    status: statusList(context, FINISHED) as FinishedStatus[] | undefined,
     workflowName: context.values.workflow as string | undefined,
     onProgress: progress
       ? (n) => io.err(`\rDeleting finished runs… ${n}`)

@@ -351,6 +351,7 @@ export async function main(
     io: process,
     values,
     positionals,
+    usage,
     backend: () => connected ??= connect(values, process, usage),
     stopRequested: process.stopRequested(),
   };

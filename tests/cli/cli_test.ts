@@ -264,8 +264,12 @@ testEachPlace(
         "running",
         ...place.args,
       ]);
-      assert.equal(badStatus.code, 1);
-      assert.match(badStatus.stderr, /finished statuses only/);
+      assert.equal(badStatus.code, 2);
+      assert.match(
+        badStatus.stderr,
+        /--status must be one of succeeded, failed, canceled, received running/,
+      );
+      assert.match(badStatus.stderr, /Usage:/);
       const badTime = await cli([
         "runs",
         "delete",
