@@ -8,12 +8,11 @@
  *   deno run -A bench/flow_claim.ts [--backlog 100000] [--keys 1000]
  */
 
-import { DatabaseSync } from "node:sqlite";
 import { parseArgs } from "node:util";
 import postgres from "postgres";
 import type { Backend } from "../mod.ts";
 import { BackendPostgres } from "../backend_postgres.ts";
-import { BackendSqlite } from "../backend_sqlite.ts";
+import { withSeededSqlite } from "./sqlite_seeded.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -123,13 +122,8 @@ async function postgresRow(scenario: Scenario): Promise<string> {
   }
 }
 
-async function sqliteRow(scenario: Scenario): Promise<string> {
-  const dir = await Deno.makeTempDir();
-  const path = `${dir}/flow.db`;
-  try {
-    (await BackendSqlite.connect(path)).stop();
-    const db = new DatabaseSync(path);
-    db.exec("BEGIN");
+function sqliteRow(scenario: Scenario): Promise<string> {
+  return withSeededSqlite((db) => {
     const insert = db.prepare(`INSERT INTO openworkflow_workflow_runs (
         namespace_id, id, workflow_name, status, worker_id, config,
         available_at, created_at, updated_at, concurrency_key,
@@ -155,14 +149,7 @@ async function sqliteRow(scenario: Scenario): Promise<string> {
         }
       }
     }
-    db.exec("COMMIT");
-    db.exec("ANALYZE");
-    db.close();
-    await using backend = await BackendSqlite.connect(path);
-    return await measure(backend);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  }, measure);
 }
 
 console.log(

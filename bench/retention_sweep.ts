@@ -9,12 +9,11 @@
  *   deno run -A bench/retention_sweep.ts [--runs 1000000] [--backend postgres|sqlite|both]
  */
 
-import { DatabaseSync } from "node:sqlite";
 import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { type Backend, OpenWorkflow } from "../mod.ts";
 import { BackendPostgres } from "../backend_postgres.ts";
-import { BackendSqlite } from "../backend_sqlite.ts";
+import { withSeededSqlite } from "./sqlite_seeded.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -133,13 +132,8 @@ async function postgresBench(): Promise<string[]> {
   }
 }
 
-async function sqliteBench(): Promise<string[]> {
-  const dir = await Deno.makeTempDir();
-  const path = `${dir}/sweep.db`;
-  try {
-    (await BackendSqlite.connect(path)).stop();
-    const db = new DatabaseSync(path);
-    db.exec("BEGIN");
+function sqliteBench(): Promise<string[]> {
+  return withSeededSqlite((db) => {
     const run = db.prepare(`INSERT INTO openworkflow_workflow_runs (
         namespace_id, id, workflow_name, status, config, output, available_at,
         started_at, completed_at, created_at, updated_at, attempts)
@@ -155,14 +149,7 @@ async function sqliteBench(): Promise<string[]> {
       run.run(id, t, t, t, t, t);
       step.run(crypto.randomUUID(), id, t, t);
     }
-    db.exec("COMMIT");
-    db.exec("ANALYZE");
-    db.close();
-    await using backend = await BackendSqlite.connect(path);
-    return await measure(backend);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  }, measure);
 }
 
 console.log(

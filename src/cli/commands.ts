@@ -5,7 +5,12 @@
  * @module
  */
 
-import type { Backend, WorkflowRun } from "../core/backend.ts";
+import {
+  type Backend,
+  RUN_STATUSES,
+  TERMINAL_STATUSES,
+  type WorkflowRun,
+} from "../core/backend.ts";
 import { parseDuration } from "../core/duration.ts";
 import { OpenWorkflow } from "../client/client.ts";
 import type { FinishedStatus } from "../worker/retention.ts";
@@ -47,17 +52,6 @@ export interface CommandContext {
 async function client(context: CommandContext): Promise<OpenWorkflow> {
   return new OpenWorkflow({ backend: await context.backend() });
 }
-
-/** Every run status, and the finished ones. */
-const STATUSES = [
-  "pending",
-  "running",
-  "sleeping",
-  "succeeded",
-  "failed",
-  "canceled",
-];
-const FINISHED = ["succeeded", "failed", "canceled"];
 
 /**
  * `--status` values (repeated or comma-separated), each one of `allowed`.
@@ -101,7 +95,7 @@ export async function runsList(context: CommandContext): Promise<void> {
   const ow = await client(context);
   const { values } = context;
   const page = await ow.listRuns({
-    status: statusList(context, STATUSES) as
+    status: statusList(context, RUN_STATUSES) as
       | WorkflowRun["status"][]
       | undefined,
     workflowName: values.workflow as string | undefined,
@@ -286,7 +280,9 @@ export async function runsDelete(context: CommandContext): Promise<void> {
   const progress = io.isTty && !context.values.json;
   const deleted = await ow.deleteRuns({
     finishedBefore: before,
-    status: statusList(context, FINISHED) as FinishedStatus[] | undefined,
+    status: statusList(context, TERMINAL_STATUSES) as
+      | FinishedStatus[]
+      | undefined,
     workflowName: context.values.workflow as string | undefined,
     onProgress: progress
       ? (n) => io.err(`\rDeleting finished runs… ${n}`)

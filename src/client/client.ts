@@ -13,6 +13,7 @@ import type {
   WorkflowRunPage,
   WorkflowRunStatus,
 } from "../core/backend.ts";
+import { RUN_STATUSES } from "../core/records.ts";
 import { WorkflowDeclaration, WorkflowDefinition } from "./definition.ts";
 import {
   deleteRuns,
@@ -100,15 +101,6 @@ export interface ListRunsOptions {
    */
   cursor?: string | null;
 }
-
-const STATUSES: readonly WorkflowRunStatus[] = [
-  "pending",
-  "running",
-  "sleeping",
-  "succeeded",
-  "failed",
-  "canceled",
-];
 
 /**
  * The client: defines workflows, starts and inspects runs, makes workers.
@@ -332,10 +324,10 @@ export class OpenWorkflow {
       ? [options.status]
       : [...options.status];
     for (const status of statuses ?? []) {
-      if (!STATUSES.includes(status)) {
+      if (!RUN_STATUSES.includes(status)) {
         throw new TypeError(
           `Cannot ${what}: 'status' must be one of ${
-            STATUSES.join(", ")
+            RUN_STATUSES.join(", ")
           }, received ${received(status)}`,
         );
       }

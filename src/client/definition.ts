@@ -108,17 +108,76 @@ export interface WorkflowDefinitionOptions {
   maxPayloadBytes?: number;
 }
 
+/** A workflow's configuration and function, checked. */
+interface CheckedWorkflow {
+  name: string;
+  version: string | null;
+  retry: Required<RetryPolicy>;
+  schedule: ScheduleConfig | null;
+  flowControl: FlowControl;
+}
+
 /**
- * A defined workflow, which starts runs. Made by
- * `OpenWorkflow.defineWorkflow()`.
+ * Checks a workflow's configuration and function.
+ *
+ * @throws {TypeError|RangeError} naming what is wrong.
+ */
+function checkWorkflow<Input>(
+  config: WorkflowDefinitionConfig<Input>,
+  fn: unknown,
+): CheckedWorkflow {
+  const what = "define workflow";
+  if (config === null || typeof config !== "object") {
+    throw new TypeError(
+      `Cannot ${what}: 'config' must be an object with a 'name', received ${
+        received(config)
+      }`,
+    );
+  }
+  const name = checkName(config.name, what, "name");
+  const version = config.version == null
+    ? null
+    : checkName(config.version, what, "version");
+  if (typeof fn !== "function") {
+    throw new TypeError(
+      `Cannot ${what} '${name}': 'fn' must be a function, received ${
+        received(fn)
+      }`,
+    );
+  }
+  return {
+    name,
+    version,
+    retry: resolveRetryPolicy(
+      config.retry,
+      DEFAULT_WORKFLOW_RETRY_POLICY,
+      `workflow '${name}'`,
+    ),
+    schedule: config.schedule == null
+      ? null
+      : checkScheduleConfig(config.schedule, `${what} '${name}'`),
+    flowControl: checkFlowControl(config, `${what} '${name}'`),
+  };
+}
+
+/**
+ * A workflow defined without a backend (by the top-level
+ * {@linkcode defineWorkflow}), for modules that workers load: pass it to
+ * `new Worker({ workflows })`, or register it on a client
+ * (`ow.registerWorkflow()`) to start runs of it and have `ow.newWorker()`
+ * execute it. The CLI's `worker start --dir` registers every one a module
+ * exports. A `WorkflowDefinition` is a declaration bound to a backend.
  *
  * @example
- * ```ts ignore
- * const handle = await myWorkflow.run({ userId: "123" });
- * const result = await handle.result();
+ * ```ts
+ * import { defineWorkflow, WorkflowDeclaration } from "@openworkflow/core";
+ *
+ * const report = defineWorkflow({ name: "report" }, async ({ step }) =>
+ *   await step.run({ name: "build" }, () => "done"));
+ * console.log(report instanceof WorkflowDeclaration, report.name); // true report
  * ```
  */
-export class WorkflowDefinition<Input = unknown, Output = unknown> {
+export class WorkflowDeclaration<Input = unknown, Output = unknown> {
   /** The workflow's name. */
   readonly name: string;
   /** The workflow's version, or `null`. */
@@ -131,6 +190,44 @@ export class WorkflowDefinition<Input = unknown, Output = unknown> {
   readonly schedule: ScheduleConfig | null;
   /** The workflow's concurrency and rate limits, checked. */
   readonly flowControl: FlowControl;
+  /** The configuration it was declared with. */
+  readonly config: WorkflowDefinitionConfig<Input>;
+
+  /**
+   * Declarations are made by {@linkcode defineWorkflow}.
+   *
+   * @param config The workflow's name, version, retry policy, schedule and
+   * limits.
+   * @param fn The workflow function.
+   * @throws {TypeError|RangeError} as `OpenWorkflow.defineWorkflow()` does.
+   */
+  constructor(
+    config: WorkflowDefinitionConfig<Input>,
+    fn: WorkflowFunction<Input, Output>,
+  ) {
+    const checked = checkWorkflow(config, fn);
+    this.name = checked.name;
+    this.version = checked.version;
+    this.fn = fn;
+    this.retry = checked.retry;
+    this.schedule = checked.schedule;
+    this.flowControl = checked.flowControl;
+    this.config = config;
+  }
+}
+
+/**
+ * A defined workflow, which starts runs. Made by
+ * `OpenWorkflow.defineWorkflow()`.
+ *
+ * @example
+ * ```ts ignore
+ * const handle = await myWorkflow.run({ userId: "123" });
+ * const result = await handle.result();
+ * ```
+ */
+export class WorkflowDefinition<Input = unknown, Output = unknown>
+  extends WorkflowDeclaration<Input, Output> {
   readonly #backend: Backend;
   readonly #maxPayloadBytes: number;
 
@@ -151,16 +248,10 @@ export class WorkflowDefinition<Input = unknown, Output = unknown> {
     fn: WorkflowFunction<Input, Output>,
     options: WorkflowDefinitionOptions = {},
   ) {
-    const checked = checkWorkflow(config, fn);
-    this.name = checked.name;
-    this.version = checked.version;
-    this.fn = fn;
-    this.retry = checked.retry;
+    super(config, fn);
     this.#backend = backend;
     this.#maxPayloadBytes = options.maxPayloadBytes ??
       DEFAULT_MAX_PAYLOAD_BYTES;
-    this.schedule = checked.schedule;
-    this.flowControl = checked.flowControl;
   }
 
   /**
@@ -246,114 +337,6 @@ export class WorkflowDefinition<Input = unknown, Output = unknown> {
     return new WorkflowRunHandle<Output>(this.#backend, run, {
       maxPayloadBytes: this.#maxPayloadBytes,
     });
-  }
-}
-
-/** A workflow's configuration and function, checked. */
-interface CheckedWorkflow {
-  name: string;
-  version: string | null;
-  retry: Required<RetryPolicy>;
-  schedule: ScheduleConfig | null;
-  flowControl: FlowControl;
-}
-
-/**
- * Checks a workflow's configuration and function.
- *
- * @throws {TypeError|RangeError} naming what is wrong.
- */
-function checkWorkflow<Input>(
-  config: WorkflowDefinitionConfig<Input>,
-  fn: unknown,
-): CheckedWorkflow {
-  const what = "define workflow";
-  if (config === null || typeof config !== "object") {
-    throw new TypeError(
-      `Cannot ${what}: 'config' must be an object with a 'name', received ${
-        received(config)
-      }`,
-    );
-  }
-  const name = checkName(config.name, what, "name");
-  const version = config.version == null
-    ? null
-    : checkName(config.version, what, "version");
-  if (typeof fn !== "function") {
-    throw new TypeError(
-      `Cannot ${what} '${name}': 'fn' must be a function, received ${
-        received(fn)
-      }`,
-    );
-  }
-  return {
-    name,
-    version,
-    retry: resolveRetryPolicy(
-      config.retry,
-      DEFAULT_WORKFLOW_RETRY_POLICY,
-      `workflow '${name}'`,
-    ),
-    schedule: config.schedule == null
-      ? null
-      : checkScheduleConfig(config.schedule, `${what} '${name}'`),
-    flowControl: checkFlowControl(config, `${what} '${name}'`),
-  };
-}
-
-/**
- * A workflow defined without a backend (by the top-level
- * {@linkcode defineWorkflow}), for modules that workers load: pass it to
- * `new Worker({ workflows })`, or register it on a client
- * (`ow.registerWorkflow()`) to start runs of it and have `ow.newWorker()`
- * execute it. The CLI's `worker start --dir` registers every one a module
- * exports.
- *
- * @example
- * ```ts
- * import { defineWorkflow, WorkflowDeclaration } from "@openworkflow/core";
- *
- * const report = defineWorkflow({ name: "report" }, async ({ step }) =>
- *   await step.run({ name: "build" }, () => "done"));
- * console.log(report instanceof WorkflowDeclaration, report.name); // true report
- * ```
- */
-export class WorkflowDeclaration<Input = unknown, Output = unknown> {
-  /** The workflow's name. */
-  readonly name: string;
-  /** The workflow's version, or `null`. */
-  readonly version: string | null;
-  /** The workflow function. */
-  readonly fn: WorkflowFunction<Input, Output>;
-  /** The workflow-level retry policy, defaults filled in. */
-  readonly retry: Required<RetryPolicy>;
-  /** The cron schedule the workflow declares, or `null`. */
-  readonly schedule: ScheduleConfig | null;
-  /** The workflow's concurrency and rate limits, checked. */
-  readonly flowControl: FlowControl;
-  /** The configuration it was declared with. */
-  readonly config: WorkflowDefinitionConfig<Input>;
-
-  /**
-   * Declarations are made by {@linkcode defineWorkflow}.
-   *
-   * @param config The workflow's name, version, retry policy, schedule and
-   * limits.
-   * @param fn The workflow function.
-   * @throws {TypeError|RangeError} as `OpenWorkflow.defineWorkflow()` does.
-   */
-  constructor(
-    config: WorkflowDefinitionConfig<Input>,
-    fn: WorkflowFunction<Input, Output>,
-  ) {
-    const checked = checkWorkflow(config, fn);
-    this.name = checked.name;
-    this.version = checked.version;
-    this.fn = fn;
-    this.retry = checked.retry;
-    this.schedule = checked.schedule;
-    this.flowControl = checked.flowControl;
-    this.config = config;
   }
 }
 

@@ -6,7 +6,11 @@
  * @module
  */
 
-import type { Backend, WorkflowRun } from "../core/backend.ts";
+import {
+  type Backend,
+  TERMINAL_STATUSES,
+  type WorkflowRun,
+} from "../core/backend.ts";
 import {
   StepNotFoundError,
   WorkflowRunNotFoundError,
@@ -57,7 +61,7 @@ export interface DeleteRunsOptions {
   onProgress?: (deleted: number) => void;
 }
 
-const FINISHED: readonly FinishedStatus[] = ["succeeded", "failed", "canceled"];
+const FINISHED = TERMINAL_STATUSES as readonly FinishedStatus[];
 
 /**
  * Makes a failed or canceled run continue: completed steps keep their

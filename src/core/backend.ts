@@ -54,7 +54,7 @@ import type {
   UpdateScheduleParams,
 } from "./schedules.ts";
 
-export { TERMINAL_STATUSES } from "./records.ts";
+export { RUN_STATUSES, TERMINAL_STATUSES } from "./records.ts";
 export type {
   BackendNotification,
   RunOutcome,

@@ -30,6 +30,16 @@ export type WorkflowRunStatus =
   | "failed"
   | "canceled";
 
+/** Every status of a run, unfinished ones first. */
+export const RUN_STATUSES: readonly WorkflowRunStatus[] = Object.freeze([
+  "pending",
+  "running",
+  "sleeping",
+  "succeeded",
+  "failed",
+  "canceled",
+]);
+
 /**
  * The statuses after which a run never changes again: `succeeded`,
  * `failed` and `canceled`.

@@ -8,7 +8,11 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import type { Backend, DeleteWorkflowRunsParams } from "../core/backend.ts";
+import {
+  type Backend,
+  type DeleteWorkflowRunsParams,
+  TERMINAL_STATUSES,
+} from "../core/backend.ts";
 import { type Duration, parseDuration } from "../core/duration.ts";
 import { delay } from "../core/waits.ts";
 import { backendMethod } from "../core/validate.ts";
@@ -122,7 +126,7 @@ export function resolveRetention(
     );
   }
   const keepMs: Partial<Record<FinishedStatus, number>> = {};
-  for (const status of ["succeeded", "failed", "canceled"] as const) {
+  for (const status of TERMINAL_STATUSES as readonly FinishedStatus[]) {
     const value = options[status];
     if (value !== undefined) {
       keepMs[status] = parseDuration(value, `retention.${status}`);
