@@ -29,4 +29,4 @@
  */
 
 export { BackendSqlite } from "./src/sqlite/backend.ts";
-export type { BackendSqliteOptions } from "./src/sqlite/backend.ts";
+export type { BackendSqliteOptions, Clock } from "./src/sqlite/backend.ts";

@@ -24,3 +24,8 @@ export {
   type BackendConformanceOptions,
   runBackendConformance,
 } from "./src/testing/conformance/suite.ts";
+export {
+  createTestEnvironment,
+  TestEnvironment,
+  type TestEnvironmentOptions,
+} from "./src/testing/environment.ts";

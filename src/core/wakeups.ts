@@ -16,6 +16,8 @@ type AvailableListener = (atMs: number | null) => void;
 interface Channel {
   available: Set<AvailableListener>;
   finished: Map<string, Set<(outcome: RunOutcome | null) => void>>;
+  /** Called when the backend's clock moved by more than time passing. */
+  clockMoved: Set<() => void>;
   /** Whether the backend's notifications are live. */
   listening: boolean;
 }
@@ -28,6 +30,7 @@ function channelOf(backend: Backend): Channel {
     const created: Channel = {
       available: new Set(),
       finished: new Map(),
+      clockMoved: new Set(),
       listening: false,
     };
     channel = created;
@@ -135,4 +138,24 @@ export function onFinished(
       finished.delete(workflowRunId);
     }
   };
+}
+
+/**
+ * Tells this process's workers on `backend` that its clock jumped (a test
+ * clock moved forward): what fell due meanwhile (claimable runs, passed
+ * deadlines, schedule slots) is looked at once, whatever the intervals of
+ * the periodic checks.
+ */
+export function notifyClockMoved(backend: Backend): void {
+  for (const listener of [...channelOf(backend).clockMoved]) listener();
+}
+
+/** Calls `listener` whenever `backend`'s clock jumps. */
+export function onClockMoved(
+  backend: Backend,
+  listener: () => void,
+): () => void {
+  const set = channelOf(backend).clockMoved;
+  set.add(listener);
+  return () => set.delete(listener);
 }

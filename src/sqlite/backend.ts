@@ -65,9 +65,13 @@ import type { Params, Row, SqliteConnection } from "./connection.ts";
 import { sqliteError } from "./errors.ts";
 import { received } from "../core/validate.ts";
 import { selectWorkflowRunPage } from "./list.ts";
-import { type BackendSqliteOptions, openDatabase } from "./connect.ts";
+import {
+  type BackendSqliteOptions,
+  type Clock,
+  openDatabase,
+} from "./connect.ts";
 
-export type { BackendSqliteOptions } from "./connect.ts";
+export type { BackendSqliteOptions, Clock } from "./connect.ts";
 import {
   cancelWorkflowRun,
   failedUpdate,
@@ -82,6 +86,7 @@ import {
   updateOwnedRun,
 } from "./runs.ts";
 import { claimWorkflowRuns } from "./claim.ts";
+import { registerActivitySource } from "./activity.ts";
 import { notifyAvailable } from "../core/wakeups.ts";
 import { receiveSignal, sendSignal } from "./signals.ts";
 import {
@@ -117,8 +122,8 @@ import {
  * file system: SQLite's locking needs a local one.)
  *
  * Clock: with no database server, leases and availability are measured
- * with the clock of the process making each call (`Date.now()`). Processes
- * sharing a file share the machine's clock.
+ * with the clock of the process making each call (`Date.now()`, or the
+ * `clock` option's). Processes sharing a file share the machine's clock.
  *
  * Errors: the fenced methods reject with `LeaseLostError` as the contract
  * says; every method rejects with `BackendError` (the driver's error as
@@ -161,10 +166,21 @@ export class BackendSqlite implements Backend {
   /** The database file, as SQLite names it (read once, when needed). */
   #file: string | undefined;
   readonly #namespaceId: string;
+  readonly #clock: Clock;
 
-  private constructor(connection: SqliteConnection, namespaceId: string) {
+  private constructor(
+    connection: SqliteConnection,
+    namespaceId: string,
+    clock: Clock,
+  ) {
     this.#connection = connection;
     this.#namespaceId = namespaceId;
+    this.#clock = clock;
+    registerActivitySource(this, {
+      connection,
+      namespaceId,
+      now: () => clock.now(),
+    });
   }
 
   /**
@@ -223,8 +239,11 @@ export class BackendSqlite implements Backend {
     path: string,
     options?: BackendSqliteOptions,
   ): Promise<BackendSqlite> {
-    const { connection, namespaceId } = await openDatabase(path, options);
-    return new BackendSqlite(connection, namespaceId);
+    const { connection, namespaceId, clock } = await openDatabase(
+      path,
+      options,
+    );
+    return new BackendSqlite(connection, namespaceId, clock);
   }
 
   /**
@@ -264,7 +283,7 @@ export class BackendSqlite implements Backend {
   #write<T>(action: string, fn: (ns: string, now: number) => T): Promise<T> {
     return this.#connection.write(
       action,
-      () => fn(this.#namespaceId, Date.now()),
+      () => fn(this.#namespaceId, this.#clock.now()),
     );
   }
 
@@ -374,7 +393,7 @@ export class BackendSqlite implements Backend {
       return insertWorkflowRun(
         connection,
         this.#namespaceId,
-        Date.now(),
+        this.#clock.now(),
         params,
       );
     } catch (error) {
@@ -606,7 +625,7 @@ export class BackendSqlite implements Backend {
   }
 
   now(): Promise<Date> {
-    return Promise.resolve(new Date());
+    return Promise.resolve(new Date(this.#clock.now()));
   }
 
   createSchedule(params: CreateScheduleParams): Promise<CreateScheduleResult> {
@@ -648,7 +667,12 @@ export class BackendSqlite implements Backend {
     return this.#read(
       "list due schedules",
       (ns) =>
-        selectDueSchedules(this.#connection, ns, Date.now(), params.limit),
+        selectDueSchedules(
+          this.#connection,
+          ns,
+          this.#clock.now(),
+          params.limit,
+        ),
     );
   }
 

@@ -39,6 +39,34 @@ export interface BackendSqliteOptions {
    * @default {10000}
    */
   busyTimeoutMs?: number;
+  /**
+   * The clock every time the backend stores and compares is read from
+   * (leases, `availableAt`, deadlines, sleeps, retries, signal and child
+   * timeouts, schedules): the machine's by default. A test clock makes
+   * durable time skippable with the engine's own code paths, as
+   * `createTestEnvironment()` (in `@openworkflow/core/testing`) does; it
+   * should never go backwards.
+   * @default {Date}
+   */
+  clock?: Clock;
+}
+
+/**
+ * Where `BackendSqlite` reads the time: anything with a `now()` returning
+ * epoch milliseconds, as `Date` has.
+ *
+ * @example A clock an hour ahead of the machine's
+ * ```ts
+ * import { BackendSqlite, type Clock } from "@openworkflow/core/sqlite";
+ *
+ * const clock: Clock = { now: () => Date.now() + 3_600_000 };
+ * await using backend = await BackendSqlite.connect(":memory:", { clock });
+ * console.log((await backend.now()).getTime() > Date.now() + 3_500_000); // true
+ * ```
+ */
+export interface Clock {
+  /** The time, in milliseconds since the epoch. */
+  now(): number;
 }
 
 /** What `connect()` opened. */
@@ -47,14 +75,16 @@ export interface OpenedDatabase {
   connection: SqliteConnection;
   /** The namespace the backend reads and writes. */
   namespaceId: string;
+  /** The clock the backend reads. */
+  clock: Clock;
 }
 
 /**
  * Checks `connect()`'s arguments, opens the database and creates or
  * upgrades its schema.
  *
- * @throws {TypeError} for a path that is not a non-empty string, or a
- * malformed namespace.
+ * @throws {TypeError} for a path that is not a non-empty string, a
+ * malformed namespace, or a clock without `now()`.
  * @throws {RangeError} for a `busyTimeoutMs` that is not a positive number.
  * @throws {SchemaVersionError} when the database is newer than this library.
  * @throws {BackendError} when the file cannot be opened or prepared.
@@ -76,6 +106,18 @@ export async function openDatabase(
   const busyTimeoutMs = options?.busyTimeoutMs === undefined
     ? DEFAULT_BUSY_TIMEOUT_MS
     : checkPositiveMs(options.busyTimeoutMs, what, "busyTimeoutMs");
+  const clock = options.clock ?? Date;
+  if (
+    clock === null ||
+    typeof clock !== "object" && typeof clock !== "function" ||
+    typeof clock.now !== "function"
+  ) {
+    throw new TypeError(
+      `Cannot ${what}: 'clock' must be an object with a now() method returning epoch milliseconds, received ${
+        received(options.clock)
+      }`,
+    );
+  }
   await loadDriver();
   let connection: SqliteConnection | undefined;
   try {
@@ -85,5 +127,5 @@ export async function openDatabase(
     connection?.close();
     throw await explainOpenError(path, error);
   }
-  return { connection, namespaceId };
+  return { connection, namespaceId, clock };
 }

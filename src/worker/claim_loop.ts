@@ -31,6 +31,7 @@ import {
   notifyAvailable,
   notifyFinished,
   onAvailable,
+  onClockMoved,
 } from "../core/wakeups.ts";
 import { type WorkerConfig, workflowKey } from "./worker_options.ts";
 import type { WorkflowFunction } from "../core/workflow.ts";
@@ -58,6 +59,8 @@ export class ClaimLoop {
   #controller: AbortController | null = null;
   #loop: Promise<void> | null = null;
   #lastSweepAt = -Infinity;
+  /** Whether the next round sweeps and fires schedules whatever the time. */
+  #checkNow = false;
 
   /**
    * @param config The worker's checked options.
@@ -130,20 +133,28 @@ export class ClaimLoop {
         this.#idle.addDueTime(atMs);
       }
     });
+    const stopClock = onClockMoved(this.#config.backend, () => {
+      this.#checkNow = true;
+      this.#idle.wake();
+    });
     let failures = 0;
     try {
       while (!signal.aborted) {
         let claimed = 0;
+        const checkNow = this.#checkNow;
+        this.#checkNow = false;
         try {
           // Schedules fire whether or not this worker has a free slot.
-          await this.#scheduler.fireDue();
+          await this.#scheduler.fireDue(checkNow);
         } catch (error) {
           this.#emit("error", { workerId: this.#config.workerId, error });
         }
         const free = this.#config.concurrency - this.#active.size;
+        // Deadlines are swept with a free slot: keep the request till then.
+        if (free <= 0 && checkNow) this.#checkNow = true;
         if (free > 0) {
           try {
-            await this.#sweepDeadlines(false);
+            await this.#sweepDeadlines(checkNow);
             claimed = (await this.#claimAndStart()).length;
             failures = 0;
           } catch (error) {
@@ -167,6 +178,7 @@ export class ClaimLoop {
       }
     } finally {
       stopListening();
+      stopClock();
     }
   }
 

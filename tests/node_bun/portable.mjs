@@ -438,6 +438,40 @@ async function withFreshDatabase(fn) {
   }
 }
 
+describe(`the time-skipping test environment on ${runtime}`, () => {
+  it("a 30-day sleep ends with advance('30d'), in real milliseconds", {
+    skip: sqliteSkip,
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
+    const { createTestEnvironment } = await import(
+      "@openworkflow/core/testing"
+    );
+    const env = await createTestEnvironment();
+    try {
+      const trial = env.ow.defineWorkflow(
+        { name: "trial" },
+        async ({ step }) => {
+          await step.sleep("trial-period", "30d");
+          return await step.run({ name: "charge" }, () => "charged");
+        },
+      );
+      await env.ow.newWorker().start();
+      const started = env.now().getTime();
+      const handle = await trial.run();
+      await env.advance("29d");
+      assert.equal((await handle.refresh()).status, "sleeping");
+      await env.advance("1d");
+      assert.equal(
+        await handle.result({ timeoutMs: RESULT_TIMEOUT_MS }),
+        "charged",
+      );
+      assert.ok(env.now().getTime() - started >= 30 * 86_400_000);
+    } finally {
+      await env.stop();
+    }
+  });
+});
+
 describe(`runtime documentation examples on ${runtime}`, () => {
   it("the Node example (Postgres) runs and prints the greeting", {
     timeout: TEST_TIMEOUT_MS,
