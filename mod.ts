@@ -59,6 +59,7 @@ export {
   type RetentionOptions,
 } from "./src/worker/retention.ts";
 export {
+  type CancelRunOptions,
   type ResultOptions,
   WorkflowRunHandle,
   type WorkflowRunHandleOptions,

@@ -1,7 +1,9 @@
 /**
  * Compensations (a saga): a trip books a flight and a hotel; when the car
  * rental fails for good, what was booked is undone, latest first, each undo
- * a durable step of its own (retried, checkpointed, never run twice).
+ * a durable step of its own (retried, checkpointed, never run twice). Then
+ * a room held while the guest pays is released when the hold is canceled
+ * with `{ compensate: true }`.
  *
  *   deno run -A examples/saga.ts
  *   DATABASE_URL=postgresql://localhost/app deno run -A examples/saga.ts
@@ -23,6 +25,8 @@ export interface SagaOutcome {
   error: string;
   /** The steps of the run, as stored. */
   steps: string[];
+  /** What the canceled hold undid, and its status. */
+  canceled: { log: string[]; status: string };
 }
 
 /** Runs the example on `backend`. */
@@ -53,9 +57,29 @@ export async function main(backend: Backend): Promise<SagaOutcome> {
       return `trip booked: ${flight}`;
     },
   );
+  const holdLog: string[] = [];
+  const hold = ow.defineWorkflow<{ room: string }, string>(
+    { name: "saga-hold" },
+    async ({ input, step }) => {
+      const room = await step.run({
+        name: "hold-room",
+        compensate: (held) => void holdLog.push(`release ${held}`),
+      }, () => input.room);
+      await step.waitForSignal({ signal: "paid" });
+      return `${room} confirmed`;
+    },
+  );
   const worker = ow.newWorker();
   await worker.start();
   try {
+    const held = await hold.run({ room: "room 12" });
+    while ((await held.refresh()).status !== "sleeping") {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    // The guest walks away: undo the hold, then the run is canceled.
+    await held.cancel({ compensate: true });
+    await held.result().catch(() => {});
+    const canceled = { log: holdLog, status: (await held.refresh()).status };
     const handle = await trip.run({ to: "Lisbon" });
     const error = await handle.result().then(
       () => "none",
@@ -65,7 +89,7 @@ export async function main(backend: Backend): Promise<SagaOutcome> {
     const steps = (await handle.listStepAttempts()).map((attempt) =>
       `${attempt.stepName}: ${attempt.status}`
     );
-    return { log, error, steps };
+    return { log, error, steps, canceled };
   } finally {
     await worker.stop();
   }
@@ -79,7 +103,8 @@ if (import.meta.main) {
     //   log: [ "book flight", "book hotel", "rent car", "cancel hotel in Lisbon", "cancel flight to Lisbon" ],
     //   error: "no cars left",
     //   steps: [ "book-flight: succeeded", "book-hotel: succeeded", "rent-car: failed",
-    //            "compensate:book-hotel: succeeded", "compensate:book-flight: succeeded" ]
+    //            "compensate:book-hotel: succeeded", "compensate:book-flight: succeeded" ],
+    //   canceled: { log: [ "release room 12" ], status: "canceled" }
     // }
   } finally {
     await backend.stop();

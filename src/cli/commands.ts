@@ -206,11 +206,20 @@ export async function runsShow(context: CommandContext): Promise<void> {
   }
 }
 
-/** `runs cancel ID` */
+/** `runs cancel ID [--compensate]` */
 export async function runsCancel(context: CommandContext): Promise<void> {
   const ow = await client(context);
   const [id] = context.positionals;
-  const run = await ow.cancelRun(id);
+  const compensate = context.values.compensate === true;
+  const run = await ow.cancelRun(id, { compensate });
+  if (compensate && !TERMINAL_STATUSES.includes(run.status)) {
+    report(
+      context,
+      run,
+      `Canceling run ${run.id}: a worker runs its compensations, then it is canceled`,
+    );
+    return;
+  }
   if (run.status !== "canceled") {
     throw new CommandError(
       `Run ${run.id} has finished (${run.status}); nothing was canceled`,

@@ -109,8 +109,12 @@ it gracefully (exit 0): runs in flight finish or park.
     },
     cancel: {
       summary: "cancel an unfinished run (and its attached children)",
-      usage: `${PROGRAM} runs cancel ID [--json]`,
-      options: JSON_OPTION,
+      usage: `${PROGRAM} runs cancel ID [--compensate] [--json]
+
+  --compensate         run the compensations of its completed steps first;
+                       the run is canceled once they have run
+  --json               one JSON document`,
+      options: { compensate: { type: "boolean" }, ...JSON_OPTION },
       positionals: ["ID"],
       run: runsCancel,
     },

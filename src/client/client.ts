@@ -22,7 +22,11 @@ import {
   type ForkRunOptions,
   retryRun,
 } from "./operations.ts";
-import { cancelWorkflowRun, WorkflowRunHandle } from "./handle.ts";
+import {
+  type CancelRunOptions,
+  cancelWorkflowRun,
+  WorkflowRunHandle,
+} from "./handle.ts";
 import { sendSignal, type SendSignalOptions } from "./signals.ts";
 import {
   createSchedule,
@@ -375,20 +379,30 @@ export class OpenWorkflow {
   }
 
   /**
-   * Cancels a run by id; see {@linkcode WorkflowRunHandle.cancel}.
+   * Cancels a run by id; see {@linkcode WorkflowRunHandle.cancel}. With
+   * `{ compensate: true }`, the compensations of its completed steps run
+   * first, and the run is `canceled` once they have.
    *
    * @param workflowRunId The run's id.
-   * @returns The run's record after the cancellation.
+   * @param options Whether the run's compensations run first.
+   * @returns The run's record after the cancellation (still unfinished
+   * while its compensations are to run).
    * @throws {WorkflowRunNotFoundError} when there is no such run.
+   * @throws {TypeError} for options that are not an object, or a
+   * `compensate` that is not a boolean; nothing is changed.
    *
    * @example
    * ```ts ignore
    * await ow.cancelRun(id);
+   * await ow.cancelRun(bookingId, { compensate: true });
    * ```
    */
-  async cancelRun(workflowRunId: string): Promise<WorkflowRun> {
+  async cancelRun(
+    workflowRunId: string,
+    options?: CancelRunOptions,
+  ): Promise<WorkflowRun> {
     checkName(workflowRunId, "cancel run", "workflowRunId");
-    return await cancelWorkflowRun(this.#backend, workflowRunId);
+    return await cancelWorkflowRun(this.#backend, workflowRunId, options);
   }
 
   /**

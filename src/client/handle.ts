@@ -31,6 +31,7 @@ import {
   checkOptions,
   checkPositiveMs,
   checkSignal,
+  received,
 } from "../core/validate.ts";
 import {
   isListening,
@@ -264,19 +265,29 @@ export class WorkflowRunHandle<Output = unknown> {
    * with `WorkflowCanceledError`: at once in this process and, through
    * Postgres notifications, in others; within about a second where there
    * are none (SQLite, `listen: false`). Canceling a finished run changes
-   * nothing.
+   * nothing. With `{ compensate: true }`, the compensations of its
+   * completed steps run first (see {@linkcode CancelRunOptions}).
    *
-   * @returns The run's record after the cancellation.
+   * @param options Whether the run's compensations run first.
+   * @returns The run's record after the cancellation (still unfinished
+   * while its compensations are to run).
    * @throws {WorkflowRunNotFoundError} when the run does not exist.
+   * @throws {TypeError} for options that are not an object, or a
+   * `compensate` that is not a boolean; nothing is changed.
    *
    * @example
    * ```ts ignore
    * const handle = await report.run({ month: "2026-10" });
    * await handle.cancel();
    * ```
+   *
+   * @example Undo what a booking reserved
+   * ```ts ignore
+   * await booking.cancel({ compensate: true });
+   * ```
    */
-  cancel(): Promise<WorkflowRun> {
-    return cancelWorkflowRun(this.#backend, this.workflowRun.id);
+  cancel(options?: CancelRunOptions): Promise<WorkflowRun> {
+    return cancelWorkflowRun(this.#backend, this.workflowRun.id, options);
   }
 
   /**
@@ -358,14 +369,52 @@ function settle<Output>(id: string, outcome: RunOutcome): Output {
   }
 }
 
+/**
+ * Options of `cancelRun()` and `handle.cancel()`.
+ *
+ * @example
+ * ```ts
+ * import type { CancelRunOptions } from "@openworkflow/core";
+ *
+ * const options: CancelRunOptions = { compensate: true };
+ * console.log(options.compensate); // true
+ * ```
+ */
+export interface CancelRunOptions {
+  /**
+   * Run the compensations of the run's completed steps first, latest
+   * completed first, as a run that fails for good does; the run is
+   * `canceled` once they have run (one that fails for good is reported in
+   * the run's error, as its `cause`). A run with no completed step that has
+   * a compensation is canceled at once. The run stops where it is (a step
+   * running then is not compensated unless its result was stored) and its
+   * attached children are canceled at once.
+   * @default {false}
+   */
+  compensate?: boolean;
+}
+
 /** Cancels a run through `backend` and wakes this process's waiters. */
 export async function cancelWorkflowRun(
   backend: Backend,
   workflowRunId: string,
+  options: CancelRunOptions = {},
 ): Promise<WorkflowRun> {
+  const what = "cancel run";
+  options = checkOptions(options, what);
+  if (
+    options.compensate !== undefined && typeof options.compensate !== "boolean"
+  ) {
+    throw new TypeError(
+      `Cannot ${what}: 'compensate' must be a boolean, received ${
+        received(options.compensate)
+      }`,
+    );
+  }
   const run = await backend.cancelWorkflowRun({
     workflowRunId,
     error: serializeError(new WorkflowCanceledError(workflowRunId)),
+    ...(options.compensate === true ? { compensate: true } : {}),
   });
   if (run === null) throw new WorkflowRunNotFoundError(workflowRunId);
   // A child's parent, and the children canceled with it, are due now.

@@ -410,7 +410,8 @@ export interface Backend {
   ): Promise<void>;
 
   /**
-   * Finishes a run as failed: sets `status` `failed`, `error`, and
+   * Finishes a run as failed: sets `status` `failed` (or `params.status`:
+   * `canceled` ends a cancel that asked for compensations), `error`, and
    * `completedAt` = `updatedAt` = now; `output` stays `null`. Fenced
    * (rule 5), so no write for the run succeeds afterwards. With
    * notifications: sends `finished`.
@@ -488,7 +489,13 @@ export interface Backend {
    * an expired lease. Each gets `status` `failed`, `error` =
    * `params.error`, and `completedAt` = `updatedAt` = now. A run whose
    * lease is still valid is left to its worker, which fails it itself.
-   * Not fenced; a second call finds nothing more to fail. Workers call it
+   * A run with compensations to run (a `succeeded` step attempt whose
+   * `config` has `compensate: true`) is not failed but handed to a worker
+   * to unwind, in the same statement: `status` `pending`, claimable now,
+   * `deadlineAt` `null`, and `context.unwind` =
+   * `{ reason: "deadline", error: params.error, deadlineAt }` (the
+   * deadline that passed, in epoch ms) merged into its `context`; it is
+   * not counted. Not fenced; a second call finds nothing more to fail. Workers call it
    * periodically while they have free slots. With notifications: sends
    * `finished` for each.
    *
@@ -524,6 +531,15 @@ export interface Backend {
    * executing the run loses it, and its next fenced write throws
    * `LeaseLostError`. A finished run is left unchanged. With notifications:
    * sends `finished` for each run canceled.
+   *
+   * With `params.compensate`, a run that has compensations to run (a
+   * `succeeded` step attempt whose `config` has `compensate: true`) is
+   * handed to a worker to unwind instead: `status` `pending`, claimable
+   * now, `deadlineAt` `null`, `context.unwind` =
+   * `{ reason: "cancel", error: params.error, deadlineAt: null }` merged
+   * into its `context` (its holder, if any, loses it); its attached
+   * descendants are canceled. The worker runs the compensations and ends
+   * it with `markWorkflowRunFailed({ status: "canceled" })`.
    *
    * @param params The run and the error to store.
    * @returns The run after the call (canceled, or unchanged when it had

@@ -173,6 +173,12 @@ export interface MarkWorkflowRunFailedParams {
   workerId: string;
   /** The serialized error (a `SerializedError`), stored as the run's `error`. */
   error: JsonValue;
+  /**
+   * The status the run ends in: `canceled` ends a cancel that asked for
+   * compensations, once they have run.
+   * @default {"failed"}
+   */
+  status?: "failed" | "canceled";
 }
 
 /** Parameters of `Backend.releaseWorkflowRun`. */
@@ -212,6 +218,14 @@ export interface CancelWorkflowRunParams {
    * run keeps its own).
    */
   error: JsonValue;
+  /**
+   * Whether the run's compensations run first: an unfinished run with a
+   * completed step that has one (a `succeeded` attempt whose `config` has
+   * `compensate: true`) is handed to a worker to unwind instead of being
+   * canceled (see `Backend.cancelWorkflowRun`).
+   * @default {false}
+   */
+  compensate?: boolean;
 }
 
 /**

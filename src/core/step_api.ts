@@ -46,7 +46,11 @@ export interface StepFunctionConfig<Output = unknown> {
    * checkpointed, never run again once it succeeded, resumed by another
    * worker after a crash), receiving the step's stored output. A
    * compensation that fails for good is reported in the run's error
-   * (`cause`) and the others still run. Not for canceled runs.
+   * (`cause`) and the others still run. A run whose deadline passes while
+   * it waits (asleep, or for a signal, a child or a retry) is handed to a
+   * worker, which replays its completed steps and runs their
+   * compensations. A canceled run compensates only when the cancel asks
+   * for it: `cancelRun(id, { compensate: true })`.
    * @default {undefined}
    */
   compensate?: (

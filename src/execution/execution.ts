@@ -43,6 +43,7 @@ import { Steps } from "./step_runner.ts";
 export type ExecutionResult =
   | { status: "succeeded"; output: JsonValue }
   | { status: "failed"; error: SerializedError }
+  | { status: "canceled"; error: SerializedError }
   | { status: "released"; availableAt: Date }
   | { status: "aborted"; reason: unknown };
 
@@ -57,14 +58,54 @@ const EXECUTION_ENDED = new DOMException(
   "AbortError",
 );
 
+/**
+ * Why a run unwinds, as the backend stored it in `context.unwind` when it
+ * handed the run to a worker for its compensations: its deadline passed
+ * while no worker held it, or a cancel asked for them.
+ */
+interface Unwind {
+  reason: "deadline" | "cancel";
+  /** The error the run ends with (a cancel's). */
+  error: SerializedError;
+  /** The deadline that passed (epoch ms), or `null`. */
+  deadlineAt: number | null;
+}
+
+/** The run's unwind request, if its context holds one. */
+function unwindOf(context: JsonValue | null): Unwind | null {
+  const unwind = context !== null && typeof context === "object" &&
+      !Array.isArray(context)
+    ? context.unwind
+    : undefined;
+  if (
+    unwind === null || typeof unwind !== "object" || Array.isArray(unwind) ||
+    (unwind.reason !== "deadline" && unwind.reason !== "cancel")
+  ) return null;
+  const error = unwind.error;
+  return {
+    reason: unwind.reason,
+    error: error !== null && typeof error === "object" &&
+        !Array.isArray(error) && typeof error.message === "string"
+      ? error as unknown as SerializedError
+      : { name: "Error", message: "The workflow run was canceled" },
+    deadlineAt: typeof unwind.deadlineAt === "number"
+      ? unwind.deadlineAt
+      : null,
+  };
+}
+
 /** Executes one claimed run to its next resting point. */
 export class Execution {
   readonly #s: RunState;
   readonly #steps: Steps;
+  /** Why the run unwinds, when it does. */
+  #unwind: Unwind | null;
 
   constructor(options: ExecutionOptions) {
     this.#s = new RunState(options);
     this.#steps = new Steps(this.#s);
+    this.#unwind = unwindOf(options.run.context);
+    this.#s.unwinding = this.#unwind !== null;
   }
 
   /** Runs the workflow function to its next resting point. */
@@ -79,18 +120,33 @@ export class Execution {
       const deadlineAt = this.#s.run.deadlineAt;
       if (deadlineAt !== null) {
         const remainingMs = deadlineAt.getTime() - this.#s.now();
-        if (remainingMs <= 0) return await this.#failDeadline();
-        // A deadline over setTimeout's limit (about 24.8 days) still holds.
-        cancelDeadline = setLongTimeout(
-          () => this.#s.suspend({ kind: "deadline" }),
-          remainingMs,
-        );
+        if (remainingMs <= 0) {
+          // Past it already: replay for the compensations, then fail.
+          this.#unwind ??= {
+            reason: "deadline",
+            error: serializeError(
+              new DeadlineExceededError(
+                this.#s.run.id,
+                deadlineAt,
+              ),
+            ),
+            deadlineAt: deadlineAt.getTime(),
+          };
+          this.#s.unwinding = true;
+        } else {
+          // A deadline over setTimeout's limit (about 24.8 days) still
+          // holds.
+          cancelDeadline = setLongTimeout(
+            () => this.#s.suspend({ kind: "deadline" }),
+            remainingMs,
+          );
+        }
       }
       // A run claimed for the first time has no history to load, unless
-      // it is a fork (with the steps it was forked with).
+      // it is a fork (with the steps it was forked with) or unwinds.
       if (
         this.#s.run.attempts > 1 ||
-        this.#s.run.forkedFromWorkflowRunId != null
+        this.#s.run.forkedFromWorkflowRunId != null || this.#s.unwinding
       ) {
         const history = await this.#s.options.backend.listStepAttempts({
           workflowRunId: this.#s.run.id,
@@ -146,7 +202,12 @@ export class Execution {
     if (first.kind === "abort") {
       return { status: "aborted", reason: first.reason };
     }
-    if (first.kind === "deadline") return await this.#failDeadline();
+    if (this.#unwind !== null && this.#s.unwinding) {
+      return await this.#finishUnwinding(this.#unwind);
+    }
+    if (first.kind === "deadline" || first.kind === "unwind") {
+      return await this.#failDeadline();
+    }
     // Let started steps record their outcome before the run moves on,
     // unless the run stops meanwhile.
     while (this.#s.inFlight.size > 0) {
@@ -220,20 +281,32 @@ export class Execution {
       });
       return { status: "released", availableAt };
     }
-    let stored = serialized;
+    return await this.#endCompensated(serialized, "failed");
+  }
+
+  /**
+   * Runs the run's compensations, if any, and ends it `status` with
+   * `error` (holding the compensations that failed for good as its cause).
+   */
+  async #endCompensated(
+    error: SerializedError,
+    status: "failed" | "canceled",
+  ): Promise<ExecutionResult> {
+    let stored = error;
     if (this.#s.compensations.length > 0) {
       const compensated = await this.#compensate();
       if (!Array.isArray(compensated)) return compensated;
       if (compensated.length > 0) {
-        stored = withCompensationFailures(serialized, compensated);
+        stored = withCompensationFailures(error, compensated);
       }
     }
     await this.#s.options.backend.markWorkflowRunFailed({
       workflowRunId: this.#s.run.id,
       workerId: this.#s.options.workerId,
       error: stored,
+      ...(status === "canceled" ? { status } : {}),
     });
-    return { status: "failed", error: stored };
+    return { status, error: stored };
   }
 
   /**
@@ -289,10 +362,32 @@ export class Execution {
     return failures;
   }
 
+  /**
+   * Ends an unwinding run once its replay stopped: its compensations run,
+   * then it fails with `DeadlineExceededError` or ends `canceled`.
+   */
+  async #finishUnwinding(unwind: Unwind): Promise<ExecutionResult> {
+    // Steps replayed beside the one that stopped register their
+    // compensations first.
+    // (No step function runs while a run unwinds: what is in flight is a
+    // replay, and settles.)
+    while (this.#s.inFlight.size > 0) {
+      await Promise.allSettled(this.#s.inFlight);
+    }
+    if (this.#s.suspension?.kind === "abort") {
+      return { status: "aborted", reason: this.#s.suspension.reason };
+    }
+    this.#s.unwinding = false;
+    if (unwind.reason === "deadline") return await this.#failDeadline();
+    return await this.#endCompensated(unwind.error, "canceled");
+  }
+
   #failDeadline(): Promise<ExecutionResult> {
+    const deadlineAt = this.#unwind?.deadlineAt ?? null;
     const error = new DeadlineExceededError(
       this.#s.run.id,
-      this.#s.run.deadlineAt ?? new Date(this.#s.now()),
+      this.#s.run.deadlineAt ??
+        new Date(deadlineAt ?? this.#s.now()),
     );
     this.#s.controller.abort(error);
     return this.#fail(error, false);

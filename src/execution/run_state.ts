@@ -58,7 +58,8 @@ export interface Compensation {
 export type Suspension =
   | { kind: "park" }
   | { kind: "abort"; reason: unknown }
-  | { kind: "deadline" };
+  | { kind: "deadline" }
+  | { kind: "unwind" };
 
 /** The shared state of one execution. */
 export class RunState {
@@ -91,6 +92,13 @@ export class RunState {
   #stop: () => void = () => {};
   /** Resolves once the run is aborted or past its deadline. */
   stopped: Promise<void>;
+  /**
+   * Whether the run unwinds (its deadline passed, or a cancel asked for
+   * its compensations): its completed steps replay, and where the workflow
+   * would begin anything new (a step, a sleep, a wait) it stops instead,
+   * for its compensations to run.
+   */
+  unwinding = false;
   parkUntilMs = Infinity;
   parkStatus: "pending" | "sleeping" = "pending";
   /** How often the workflow function has failed (workflow-level retries). */
@@ -206,12 +214,18 @@ export class RunState {
    * computed past year 9999 waits until then rather than failing to store.
    */
   park(untilMs: number, status: "pending" | "sleeping"): void {
+    if (this.unwinding) return this.unwind();
     untilMs = clampTime(untilMs);
     if (untilMs < this.parkUntilMs) {
       this.parkUntilMs = untilMs;
       this.parkStatus = status;
     }
     this.suspend({ kind: "park" });
+  }
+
+  /** Stops an unwinding run where it would begin new work. */
+  unwind(): void {
+    this.suspend({ kind: "unwind" });
   }
 
   encode(value: unknown, subject: string): JsonValue {

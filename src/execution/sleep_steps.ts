@@ -18,6 +18,7 @@ export async function sleep(
 ): Promise<StepOutcome> {
   const last = s.history.get(name)?.at(-1);
   if (last?.status === "succeeded") return { kind: "value", value: null };
+  if (s.unwinding) s.unwind();
   if (s.suspension !== null) return SUSPENDED;
   const { backend, workerId } = s.options;
   const workflowRunId = s.run.id;

@@ -134,8 +134,9 @@ export function standing(
   name: string,
 ): { outcome: StepOutcome } | { attempt: StepAttempt | undefined } {
   const attempt = s.history.get(name)?.at(-1);
-  const outcome = recordedOutcome(attempt) ??
-    (s.suspension === null ? null : SUSPENDED);
+  const recorded = recordedOutcome(attempt);
+  if (recorded === null && s.unwinding) s.unwind();
+  const outcome = recorded ?? (s.suspension === null ? null : SUSPENDED);
   return outcome === null ? { attempt } : { outcome };
 }
 

@@ -152,7 +152,14 @@ export class Steps implements StepApi {
       // The results this step may depend on: those of the steps that had
       // returned when it was called (not of siblings running beside it).
       const stored = Promise.all(this.#s.pendingWrites);
-      const outcome = this.#runStep(name, policy, timeoutMs, fn, stored);
+      const outcome = this.#runStep(
+        name,
+        policy,
+        timeoutMs,
+        fn,
+        stored,
+        compensate !== undefined,
+      );
       return handled(this.#step(
         compensate === undefined ? outcome : outcome.then((result) => {
           if (result.kind === "value") {
@@ -178,6 +185,7 @@ export class Steps implements StepApi {
     timeoutMs: number | undefined,
     fn: StepFunction<Output>,
     stored: Promise<unknown>,
+    compensable: boolean,
   ): Promise<StepOutcome> {
     const all = this.#s.history.get(name) ?? [];
     const latest = all.at(-1);
@@ -189,6 +197,10 @@ export class Steps implements StepApi {
       };
     }
     let cut: Awaited<ReturnType<typeof failInterrupted>> | undefined;
+    if (latest?.status === "running" && this.#s.unwinding) {
+      this.#s.unwind();
+      return SUSPENDED;
+    }
     if (latest?.status === "running" && latest.kind === "run") {
       // Cut off by a crash or a lost lease: failed, and retried as such.
       cut = await failInterrupted(this.#s, latest);
@@ -214,6 +226,7 @@ export class Steps implements StepApi {
         return SUSPENDED;
       }
     }
+    if (this.#s.unwinding) this.#s.unwind();
     if (this.#s.suspension !== null) return SUSPENDED;
     const { backend, workerId } = this.#s.options;
     const workflowRunId = this.#s.run.id;
@@ -222,9 +235,14 @@ export class Steps implements StepApi {
       workerId,
       stepName: name,
       kind: "run",
-      config: timeoutMs === undefined
-        ? { retry: policy }
-        : { retry: policy, timeoutMs },
+      // `compensate` tells the backend that the run has compensations to
+      // run once its step completed (a deadline sweep leaves it to a
+      // worker).
+      config: {
+        retry: policy,
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        ...(compensable ? { compensate: true } : {}),
+      },
       context: null,
     }));
     this.#s.noteAttempt(attempt);

@@ -11,6 +11,7 @@ import type {
   CreateWorkflowRunParams,
   FailExpiredWorkflowRunsParams,
   HeartbeatWorkflowRunParams,
+  MarkWorkflowRunFailedParams,
   ReleaseWorkflowRunParams,
   WorkflowRun,
 } from "../core/backend.ts";
@@ -141,12 +142,7 @@ export type RunTransition =
     workerId: string;
     output: JsonValue | null;
   }
-  | {
-    kind: "failed";
-    workflowRunId: string;
-    workerId: string;
-    error: JsonValue;
-  }
+  | ({ kind: "failed" } & MarkWorkflowRunFailedParams)
   | ({ kind: "release" } & ReleaseWorkflowRunParams);
 
 /**
@@ -185,7 +181,9 @@ export async function transitionWorkflowRuns(
   const rows = await s.sql<Row[]>`
     WITH v AS (SELECT * FROM json_to_recordset(${
     items(batch.map((p) => ({
-      kind: p.kind,
+      kind: p.kind === "failed" && p.status === "canceled"
+        ? "canceled"
+        : p.kind,
       id: p.workflowRunId,
       worker_id: p.workerId,
       output: p.kind === "succeeded" ? jsonText(p.output) : null,
@@ -214,7 +212,8 @@ export async function transitionWorkflowRuns(
     UPDATE ${s.runs} r SET
       status = CASE v.kind WHEN 'release' THEN v.status ELSE v.kind END,
       output = CASE v.kind WHEN 'succeeded' THEN v.output::json ELSE r.output END,
-      error = CASE v.kind WHEN 'failed' THEN v.error::json ELSE r.error END,
+      error = CASE WHEN v.kind IN ('failed', 'canceled') THEN v.error::json
+        ELSE r.error END,
       context = CASE WHEN v.set_context THEN v.context::json ELSE r.context END,
       available_at = CASE
         WHEN v.kind <> 'release' THEN r.available_at
@@ -264,31 +263,79 @@ export async function failExpiredWorkflowRuns(
   params: FailExpiredWorkflowRunsParams,
 ): Promise<number> {
   const { sql, runs, namespaceId: ns, channel } = s;
+  const error = jsonText(params.error);
+  // Runs with compensations to run are left to a worker (see `Backend`).
   const rows = await sql`
       WITH expired AS (
-        SELECT id, parent_workflow_run_id, detached FROM ${runs}
-        WHERE namespace_id = ${ns}
-          AND deadline_at IS NOT NULL AND deadline_at <= now()
-          AND status IN ('pending', 'running', 'sleeping')
-          AND (status <> 'running' OR available_at <= now())
+        SELECT r.id, r.parent_workflow_run_id, r.detached,
+          ${compensable(s, sql`r`)} AS compensable
+        FROM ${runs} r
+        WHERE r.namespace_id = ${ns}
+          AND r.deadline_at IS NOT NULL AND r.deadline_at <= now()
+          AND r.status IN ('pending', 'running', 'sleeping')
+          AND (r.status <> 'running' OR r.available_at <= now())
         FOR UPDATE
+      ),
+      unwound AS (
+        UPDATE ${runs} r SET ${
+    unwindSet(s, "deadline", sql`r.deadline_at`, error)
+  }
+        FROM expired e
+        WHERE r.namespace_id = ${ns} AND r.id = e.id AND e.compensable
+        RETURNING pg_notify(${channel}, ${availablePayload(ns)})
       ),
       woken AS (${
     wakeRuns(
       s,
       sql`SELECT parent_workflow_run_id FROM expired
-        WHERE parent_workflow_run_id IS NOT NULL AND NOT detached`,
+        WHERE parent_workflow_run_id IS NOT NULL AND NOT detached
+          AND NOT compensable`,
       sql`SELECT id FROM expired`,
     )
   })
       UPDATE ${runs} r SET
-        status = 'failed', error = ${jsonText(params.error)}::text::json,
+        status = 'failed', error = ${error}::text::json,
         completed_at = now(), updated_at = now()
       FROM expired e
-      WHERE r.namespace_id = ${ns} AND r.id = e.id
+      WHERE r.namespace_id = ${ns} AND r.id = e.id AND NOT e.compensable
       RETURNING pg_notify(${channel},
         json_build_array('f', ${ns}::text, r.id, 'failed', NULL, r.error)::text)`;
   return rows.length;
+}
+
+/**
+ * Whether run `r` (an alias fragment) has a completed step with a
+ * compensation.
+ */
+function compensable(
+  s: Scope,
+  r: ReturnType<Scope["sql"]>,
+): ReturnType<Scope["sql"]> {
+  return s.sql`EXISTS (SELECT 1 FROM ${s.steps} sa
+    WHERE sa.namespace_id = ${r}.namespace_id
+      AND sa.workflow_run_id = ${r}.id AND sa.status = 'succeeded'
+      AND sa.config ->> 'compensate' = 'true')`;
+}
+
+/**
+ * The `SET` clause that hands run `r` to a worker to unwind: claimable now,
+ * its deadline cleared (kept in `context.unwind`, from `deadline`), with
+ * `error`.
+ */
+function unwindSet(
+  s: Scope,
+  reason: "deadline" | "cancel",
+  deadline: ReturnType<Scope["sql"]>,
+  error: string | null,
+): ReturnType<Scope["sql"]> {
+  return s.sql`status = 'pending', available_at = now(),
+    wake_requested = false, updated_at = now(),
+    context = (CASE WHEN json_typeof(r.context) = 'object'
+        THEN r.context::jsonb ELSE '{}'::jsonb END ||
+      jsonb_build_object('unwind', jsonb_build_object(
+        'reason', ${reason}::text, 'error', ${error}::text::jsonb,
+        'deadlineAt', (extract(epoch FROM ${deadline}) * 1000)::bigint)))::json,
+    deadline_at = NULL`;
 }
 
 /**
@@ -300,6 +347,10 @@ export async function cancelUnfinishedWorkflowRun(
   params: CancelWorkflowRunParams,
 ): Promise<WorkflowRun | null> {
   const { sql, runs, namespaceId: ns, channel } = s;
+  const error = jsonText(params.error);
+  // With compensations asked for, a run that has some to run is left to a
+  // worker to unwind; its attached descendants are canceled now.
+  const unwind = params.compensate === true;
   // The run and its attached descendants, however deep; the parent of the
   // run (when it is an attached child) is woken.
   const rows = await sql<Row[]>`
@@ -312,12 +363,28 @@ export async function cancelUnfinishedWorkflowRun(
           ON c.namespace_id = ${ns} AND c.parent_workflow_run_id = t.id
           AND NOT c.detached
       ),
+      root AS (
+        SELECT r.id FROM ${runs} r
+        WHERE r.namespace_id = ${ns} AND r.id = ${params.workflowRunId}
+          AND ${unwind} AND r.status IN ('pending', 'running', 'sleeping')
+          AND ${compensable(s, sql`r`)}
+        FOR UPDATE
+      ),
+      unwound AS (
+        UPDATE ${runs} r SET ${
+    unwindSet(s, "cancel", sql`NULL::timestamptz`, error)
+  }
+        FROM root
+        WHERE r.namespace_id = ${ns} AND r.id = root.id
+        RETURNING r.*, pg_notify(${channel}, ${availablePayload(ns)})
+      ),
       canceled AS (
         UPDATE ${runs} r SET
-          status = 'canceled', error = ${jsonText(params.error)}::text::json,
+          status = 'canceled', error = ${error}::text::json,
           completed_at = now(), updated_at = now()
         FROM tree t
         WHERE r.namespace_id = ${ns} AND r.id = t.id
+          AND r.id NOT IN (SELECT id FROM root)
           AND r.status IN ('pending', 'running', 'sleeping')
         RETURNING r.*, pg_notify(${channel},
           json_build_array('f', ${ns}::text, r.id, 'canceled', NULL, r.error)::text)
@@ -331,6 +398,8 @@ export async function cancelUnfinishedWorkflowRun(
       sql`SELECT id FROM tree`,
     )
   })
-      SELECT * FROM canceled WHERE id = ${params.workflowRunId}`;
+      SELECT * FROM canceled WHERE id = ${params.workflowRunId}
+      UNION ALL
+      SELECT * FROM unwound WHERE id = ${params.workflowRunId}`;
   return rows[0] === undefined ? null : toWorkflowRun(rows[0]);
 }

@@ -482,7 +482,14 @@ export class BackendSqlite implements Backend {
     return this.#write(
       "cancel workflow run",
       (ns, now) =>
-        cancelWorkflowRun(this.#connection, ns, now, id, params.error),
+        cancelWorkflowRun(
+          this.#connection,
+          ns,
+          now,
+          id,
+          params.error,
+          params.compensate === true,
+        ),
     );
   }
 

@@ -122,18 +122,50 @@ export function failExpiredWorkflowRuns(
   now: number,
   error: JsonValue,
 ): number {
+  const expired = `namespace_id = :ns
+        AND deadline_at IS NOT NULL AND deadline_at <= :now
+        AND status IN ${UNFINISHED}
+        AND (status <> 'running' OR available_at <= :now)`;
+  // Runs with compensations to run are left to a worker (see `Backend`).
+  db.run(
+    `UPDATE ${RUNS} SET ${unwindSet("'deadline'", "deadline_at")},
+        updated_at = :now
+      WHERE ${expired} AND ${COMPENSABLE}`,
+    { ns, now, error: jsonText(error) },
+  );
   const failed = db.all(
     `UPDATE ${RUNS} SET status = 'failed', error = :error,
         completed_at = :now, updated_at = :now
-      WHERE namespace_id = :ns
-        AND deadline_at IS NOT NULL AND deadline_at <= :now
-        AND status IN ${UNFINISHED}
-        AND (status <> 'running' OR available_at <= :now)
+      WHERE ${expired}
       RETURNING id`,
     { ns, now, error: jsonText(error) },
   );
   wakeParentsOf(db, ns, now, failed.map((row) => row.id as string));
   return failed.length;
+}
+
+/**
+ * Whether the run (of the statement's `${RUNS}` row) has a completed step
+ * with a compensation.
+ */
+const COMPENSABLE = `EXISTS (SELECT 1 FROM openworkflow_step_attempts AS sa
+    WHERE sa.namespace_id = ${RUNS}.namespace_id
+      AND sa.workflow_run_id = ${RUNS}.id AND sa.status = 'succeeded'
+      AND json_extract(sa.config, '$.compensate') = 1)`;
+
+/**
+ * The `SET` clause that hands a run to a worker to unwind (`reason`, an SQL
+ * string; `deadline`, an SQL expression of epoch ms or NULL): claimable
+ * now, its deadline cleared (kept in `context.unwind`), with the error
+ * `:error`.
+ */
+function unwindSet(reason: string, deadline: string): string {
+  return `status = 'pending', available_at = :now, wake_requested = 0,
+    context = json_set(
+      CASE WHEN json_type(context) = 'object' THEN context ELSE '{}' END,
+      '$.unwind', json_object('reason', ${reason}, 'error', json(:error),
+        'deadlineAt', ${deadline})),
+    deadline_at = NULL`;
 }
 
 /**
@@ -184,7 +216,16 @@ export function cancelWorkflowRun(
   now: number,
   id: string,
   error: JsonValue,
+  compensate = false,
 ): WorkflowRun | null {
+  // With compensations asked for, a run that has some to run is left to a
+  // worker to unwind; its attached descendants are canceled now.
+  const unwound = compensate && db.run(
+        `UPDATE ${RUNS} SET ${unwindSet("'cancel'", "NULL")}, updated_at = :now
+      WHERE namespace_id = :ns AND id = :id AND status IN ${UNFINISHED}
+        AND ${COMPENSABLE}`,
+        { ns, id, now, error: jsonText(error) },
+      ) > 0;
   // The run and its attached descendants, however deep.
   const canceled = db.all(
     `WITH RECURSIVE tree(id) AS (
@@ -197,9 +238,10 @@ export function cancelWorkflowRun(
       UPDATE ${RUNS} SET status = 'canceled', error = :error,
         completed_at = :now, updated_at = :now
       WHERE namespace_id = :ns AND id IN (SELECT id FROM tree)
+        AND (NOT :unwound OR id <> :id)
         AND status IN ${UNFINISHED}
       RETURNING id`,
-    { ns, id, now, error: jsonText(error) },
+    { ns, id, now, error: jsonText(error), unwound: unwound ? 1 : 0 },
   );
   wakeParentsOf(db, ns, now, canceled.map((row) => row.id as string));
   const row = db.get(
@@ -284,9 +326,12 @@ export function failedUpdate(
   params: MarkWorkflowRunFailedParams,
 ): OwnedRunUpdate {
   return {
-    action: "mark workflow run failed",
-    set: "status = 'failed', error = :error, completed_at = :now",
-    values: () => ({ error: jsonText(params.error) }),
+    action: `mark workflow run ${params.status ?? "failed"}`,
+    set: "status = :status, error = :error, completed_at = :now",
+    values: () => ({
+      status: params.status === "canceled" ? "canceled" : "failed",
+      error: jsonText(params.error),
+    }),
     finishes: true,
   };
 }

@@ -318,6 +318,15 @@ export class ClaimLoop {
         });
         this.#emit("run-failed", { ...about, error: result.error });
         break;
+      case "canceled":
+        this.#wakeParent(run);
+        notifyFinished(backend, run.id, {
+          status: "canceled",
+          output: null,
+          error: result.error,
+        });
+        this.#emit("run-canceled", { ...about, error: result.error });
+        break;
       case "released":
         // This worker wakes when the run is due, whether or not its loop
         // is running yet; other workers here and elsewhere are told too.

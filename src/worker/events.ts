@@ -12,6 +12,8 @@ import { getLogger } from "@logtape/logtape";
  * The types of {@linkcode WorkerEvent}:
  * - `run-claimed`: the worker claimed a run and starts executing it.
  * - `run-succeeded`, `run-failed`: the worker finished a run.
+ * - `run-canceled`: the worker ended a run canceled with its compensations
+ *   (`cancelRun(id, { compensate: true })`), once they had run.
  * - `run-released`: the run parked (durable sleep, retry wait) and freed
  *   its slot.
  * - `step-failed`: a step attempt failed (it may be retried).
@@ -24,6 +26,7 @@ export type WorkerEventType =
   | "run-claimed"
   | "run-succeeded"
   | "run-failed"
+  | "run-canceled"
   | "run-released"
   | "step-failed"
   | "lease-lost"
@@ -111,6 +114,8 @@ const MESSAGES: Record<WorkerEventType, string> = {
     "Claimed run {workflowRunId} of {workflowName} (attempt {attempt})",
   "run-succeeded": "Run {workflowRunId} of {workflowName} succeeded",
   "run-failed": "Run {workflowRunId} of {workflowName} failed: {error}",
+  "run-canceled":
+    "Run {workflowRunId} of {workflowName} was canceled and compensated",
   "run-released": "Run {workflowRunId} of {workflowName} parked",
   "step-failed":
     "Step {stepName} of run {workflowRunId} failed (attempt {attempt}): {error}",
@@ -133,6 +138,7 @@ export function logWorkerEvent(event: WorkerEvent): void {
   switch (event.type as WorkerEventType) {
     case "run-claimed":
     case "run-succeeded":
+    case "run-canceled":
     case "run-released":
       return logger.debug(message, properties);
     case "run-failed":

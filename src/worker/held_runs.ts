@@ -13,11 +13,7 @@
  * @module
  */
 
-import {
-  type Backend,
-  TERMINAL_STATUSES,
-  type WorkflowRunStatus,
-} from "../core/backend.ts";
+import type { Backend, WorkflowRunStatus } from "../core/backend.ts";
 import { LeaseLostError, WorkflowCanceledError } from "../core/errors.ts";
 import { isListening, onFinished } from "../core/wakeups.ts";
 
@@ -132,9 +128,13 @@ export class HeldRuns {
     return check;
   }
 
-  /** Aborts the execution of run `id` when `status` says it ended. */
+  /**
+   * Aborts the execution of run `id` when `status` says it ended, or that
+   * no worker holds it any more (`pending` or `sleeping`: a cancel handed
+   * it back for its compensations).
+   */
   #stop(id: string, status: WorkflowRunStatus | null): void {
-    if (status !== null && !TERMINAL_STATUSES.includes(status)) return;
+    if (status === "running") return;
     this.#held.get(id)?.abort(
       status === "canceled"
         ? new WorkflowCanceledError(id)

@@ -515,3 +515,40 @@ Deno.test("on a terminal: colored tables (none with NO_COLOR) and the progress o
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+testEachPlace(
+  "runs cancel --compensate hands the run to a worker, which undoes its steps and cancels it",
+  async (place, ow) => {
+    const undone: string[] = [];
+    const wf = ow.defineWorkflow({ name: "cli-saga" }, async ({ step }) => {
+      await step.run({
+        name: "hold",
+        compensate: (held) => void undone.push(`release ${held}`),
+      }, () => "room 3");
+      await step.sleep("wait", "1h");
+    });
+    const worker = ow.newWorker({ pollIntervalMs: 20 });
+    await worker.start();
+    try {
+      const handle = await wf.run();
+      for (let i = 0; i < 500; i++) {
+        if ((await handle.refresh()).status === "sleeping") break;
+        await delay(10);
+      }
+      const cancel = await cli([
+        "runs",
+        "cancel",
+        handle.id,
+        "--compensate",
+        ...place.args,
+      ]);
+      assert.equal(cancel.code, 0, cancel.stderr);
+      assert.match(cancel.stdout, /a worker runs its compensations/);
+      await assert.rejects(handle.result({ timeoutMs: 10_000 }));
+      assert.equal((await handle.refresh()).status, "canceled");
+      assert.deepEqual(undone, ["release room 3"]);
+    } finally {
+      await worker.stop();
+    }
+  },
+);

@@ -9,7 +9,11 @@
  */
 
 import assert from "node:assert/strict";
-import { OpenWorkflow, WorkflowFailedError } from "../../mod.ts";
+import {
+  OpenWorkflow,
+  WorkflowCanceledError,
+  WorkflowFailedError,
+} from "../../mod.ts";
 import { DATABASE_URL, delay, testEachBackend } from "../helpers.ts";
 import { defineBooking } from "../fixtures/booking_workflow.ts";
 
@@ -255,6 +259,175 @@ testEachBackend(
       assert.ok(error instanceof WorkflowFailedError);
       assert.equal((error.cause as Error).name, "DeadlineExceededError");
       assert.deepEqual(log, ["released seat-1"]);
+    } finally {
+      await worker.stop();
+    }
+  },
+);
+
+/** A saga that reserves and charges (both compensated), then sleeps. */
+function defineParkedSaga(ow: OpenWorkflow, log: string[]) {
+  return ow.defineWorkflow({ name: "parked-saga" }, async ({ step }) => {
+    const seat = await step.run({
+      name: "reserve",
+      compensate: (s) => void log.push(`release ${s}`),
+    }, () => "seat-7");
+    await step.run({
+      name: "charge",
+      compensate: (c) => void log.push(`refund ${c}`),
+    }, () => 42);
+    await step.sleep("wait", "1h");
+    return seat;
+  });
+}
+
+/** Waits until `handle`'s run has status `status`. */
+async function until(
+  handle: { refresh(): Promise<{ status: string }> },
+  status: string,
+): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    if ((await handle.refresh()).status === status) return;
+    await delay(10);
+  }
+  assert.fail(`the run never became ${status}`);
+}
+
+testEachBackend(
+  "a run whose deadline passes while it sleeps compensates its completed steps, then fails with DeadlineExceededError",
+  async ({ backend }) => {
+    const ow = new OpenWorkflow({ backend });
+    const log: string[] = [];
+    const wf = defineParkedSaga(ow, log);
+    const worker = ow.newWorker({ pollIntervalMs: 20 });
+    await worker.start();
+    try {
+      const deadlineAt = new Date(Date.now() + 500);
+      const handle = await wf.run(undefined, { deadlineAt });
+      await until(handle, "sleeping");
+      const error = await handle.result({ timeoutMs: 10_000 }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof WorkflowFailedError);
+      const cause = error.cause as Error;
+      assert.equal(cause.name, "DeadlineExceededError");
+      assert.match(cause.message, new RegExp(deadlineAt.toISOString()));
+      assert.deepEqual(log, ["refund 42", "release seat-7"]);
+      const steps = (await handle.listStepAttempts())
+        .map((a) => `${a.stepName}:${a.status}`);
+      assert.deepEqual(steps.slice(-2), [
+        "compensate:charge:succeeded",
+        "compensate:reserve:succeeded",
+      ]);
+    } finally {
+      await worker.stop();
+    }
+  },
+);
+
+testEachBackend(
+  "cancel({ compensate: true }) of a sleeping run runs its compensations, then the run is canceled",
+  async ({ backend }) => {
+    const ow = new OpenWorkflow({ backend });
+    const log: string[] = [];
+    const wf = defineParkedSaga(ow, log);
+    const worker = ow.newWorker({ pollIntervalMs: 20 });
+    await worker.start();
+    try {
+      const handle = await wf.run();
+      await until(handle, "sleeping");
+      const returned = await handle.cancel({ compensate: true });
+      assert.notEqual(returned.status, "canceled", "compensations first");
+      await assert.rejects(
+        handle.result({ timeoutMs: 10_000 }),
+        WorkflowCanceledError,
+      );
+      assert.deepEqual(log, ["refund 42", "release seat-7"]);
+      const run = await handle.refresh();
+      assert.equal(run.status, "canceled");
+      assert.equal(
+        (run.error as { name: string }).name,
+        "WorkflowCanceledError",
+      );
+      // The sleep was never slept to its end, nor anything after it run.
+      const steps = await handle.listStepAttempts();
+      assert.equal(steps.find((a) => a.stepName === "wait")?.status, "running");
+    } finally {
+      await worker.stop();
+    }
+  },
+);
+
+testEachBackend(
+  "cancel({ compensate: true }) while a step runs aborts the step, compensates the completed ones, and cancels the run",
+  async ({ backend }) => {
+    const ow = new OpenWorkflow({ backend });
+    const log: string[] = [];
+    let stepStarted: () => void = () => {};
+    const started = new Promise<void>((resolve) => stepStarted = resolve);
+    const wf = ow.defineWorkflow({ name: "running-saga" }, async ({ step }) => {
+      await step.run({
+        name: "reserve",
+        compensate: (seat) => void log.push(`release ${seat}`),
+      }, () => "seat-9");
+      await step.run({
+        name: "slow",
+        compensate: () => void log.push("undo slow"),
+      }, async ({ signal }) => {
+        stepStarted();
+        await new Promise((resolve, reject) => {
+          const timer = setTimeout(resolve, 20_000);
+          signal.addEventListener("abort", () => {
+            clearTimeout(timer);
+            log.push(`slow aborted: ${(signal.reason as Error).name}`);
+            reject(signal.reason);
+          });
+        });
+      });
+    });
+    const worker = ow.newWorker({ pollIntervalMs: 20 });
+    await worker.start();
+    try {
+      const handle = await wf.run();
+      await started;
+      await ow.cancelRun(handle.id, { compensate: true });
+      await assert.rejects(
+        handle.result({ timeoutMs: 10_000 }),
+        WorkflowCanceledError,
+      );
+      // The running step was stopped and, never completed, not undone.
+      assert.deepEqual(log, [
+        "slow aborted: LeaseLostError",
+        "release seat-9",
+      ]);
+    } finally {
+      await worker.stop();
+    }
+  },
+);
+
+testEachBackend(
+  "cancel({ compensate: true }) of a run with nothing to compensate cancels it at once; a bad option changes nothing",
+  async ({ backend }) => {
+    const ow = new OpenWorkflow({ backend });
+    const wf = ow.defineWorkflow({ name: "plain" }, async ({ step }) => {
+      await step.run({ name: "a" }, () => 1);
+      await step.sleep("wait", "1h");
+    });
+    const worker = ow.newWorker({ pollIntervalMs: 20 });
+    await worker.start();
+    try {
+      const handle = await wf.run();
+      await until(handle, "sleeping");
+      await assert.rejects(
+        // deno-lint-ignore no-explicit-any
+        handle.cancel({ compensate: "yes" as any }),
+        /'compensate' must be a boolean, received "yes"/,
+      );
+      assert.equal((await handle.refresh()).status, "sleeping");
+      const run = await handle.cancel({ compensate: true });
+      assert.equal(run.status, "canceled");
     } finally {
       await worker.stop();
     }

@@ -285,3 +285,28 @@ Deno.test("bad input to advance, advanceTo and createTestEnvironment is a typed 
   // The rejected calls moved nothing: the clock still runs with real time.
   assert.ok(Math.abs(env.now().getTime() - Date.now()) < 60_000);
 });
+
+Deno.test("advance past a deadline runs a sleeping run's compensations, then fails it", async () => {
+  await using env = await environment();
+  const log: string[] = [];
+  const wf = env.ow.defineWorkflow({ name: "booking" }, async ({ step }) => {
+    await step.run({
+      name: "hold-room",
+      compensate: (room) =>
+        void log.push(`release ${room} @${elapsed(env) / DAY | 0}d`),
+    }, () => "room-4");
+    await step.sleep("await-payment", "14d");
+    return "confirmed";
+  });
+  await startWorker(env);
+  const handle = await wf.run(undefined, {
+    deadlineAt: new Date(START.getTime() + 7 * DAY),
+  });
+  await env.advance("6d");
+  assert.deepEqual(log, []);
+  await env.advance("1d");
+  assert.deepEqual(log, ["release room-4 @7d"]);
+  const error = await handle.result().then(() => null, (e: unknown) => e);
+  assert.ok(error instanceof WorkflowFailedError);
+  assert.equal((error.cause as Error).name, "DeadlineExceededError");
+});

@@ -18,6 +18,7 @@ import { main as flowControl } from "../../examples/flow_control.ts";
 import { main as operating } from "../../examples/operating.ts";
 import { main as transactional } from "../../examples/transactional.ts";
 import { main as saga } from "../../examples/saga.ts";
+import { main as timeSkipping } from "../../examples/time_skipping.ts";
 import { testEachBackend } from "../helpers.ts";
 
 testEachBackend("examples/basic.ts greets Alice", async ({ backend }) => {
@@ -319,7 +320,7 @@ Deno.test("examples/transactional.ts commits an order with its run, and rolls ba
 });
 
 testEachBackend(
-  "examples/saga.ts undoes the bookings, latest first, when the car rental fails",
+  "examples/saga.ts undoes the bookings, latest first, when the car rental fails, and a canceled hold's room",
   async ({ backend }) => {
     assert.deepEqual(await saga(backend), {
       log: [
@@ -337,6 +338,15 @@ testEachBackend(
         "compensate:book-hotel: succeeded",
         "compensate:book-flight: succeeded",
       ],
+      canceled: { log: ["release room 12"], status: "canceled" },
     });
   },
 );
+
+Deno.test("examples/time_skipping.ts runs a month of timers in the test environment", async () => {
+  const outcome = await timeSkipping();
+  assert.equal(outcome.trial, "charged on day 30");
+  assert.equal(outcome.reminder, "no reply by day 7");
+  assert.deepEqual(outcome.reportDays, Array.from({ length: 30 }, (_, i) => i));
+  assert.equal(outcome.days, 30);
+});

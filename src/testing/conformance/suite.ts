@@ -20,6 +20,7 @@ import { namespaceConformance } from "./namespaces.ts";
 import { runConformance } from "./runs.ts";
 import { scheduleConformance } from "./schedules.ts";
 import { operationsConformance } from "./operations.ts";
+import { unwindingConformance } from "./unwinding.ts";
 import { signalConformance } from "./signals.ts";
 import { stepConformance } from "./steps.ts";
 
@@ -147,4 +148,5 @@ export function runBackendConformance(
   childConformance(define);
   scheduleConformance(define);
   operationsConformance(define);
+  unwindingConformance(define);
 }
