@@ -149,6 +149,7 @@ export {
   type SignalIssue,
   SignalValidationError,
   StepInterruptedError,
+  StepInterruptedTooOftenError,
   StepNotFoundError,
   StepTimeoutError,
   WorkflowCanceledError,

@@ -538,10 +538,10 @@ export class StepTimeoutError extends OpenWorkflowError {
 /**
  * The error recorded on a step attempt that was cut off: the worker running
  * it crashed, or lost the run's lease (its heartbeats failed), before the
- * attempt finished. The worker that claims the run next records it, and the
- * attempt counts against the step's retry budget like any failure: the step
- * is retried after the policy's backoff, or fails with this error once its
- * attempts are spent.
+ * attempt finished. The worker that claims the run next records it. It is
+ * not the step's own failure: the step is tried again at once, and the
+ * attempt counts against the policy's `maxInterruptions`, not its
+ * `maxAttempts` (see {@linkcode StepInterruptedTooOftenError}).
  *
  * @example
  * ```ts
@@ -575,6 +575,49 @@ export class StepInterruptedError extends OpenWorkflowError {
     this.workflowRunId = workflowRunId;
     this.stepName = stepName;
     this.stepAttemptId = stepAttemptId;
+  }
+}
+
+/**
+ * A step failed for good because its attempts kept being cut off: its
+ * worker crashed or lost the run's lease while it ran, more often than the
+ * retry policy's `maxInterruptions` allows (10 by default). The step's
+ * function may be what kills its worker (memory, a native crash, an
+ * endless loop that starves the heartbeats), or the workers keep being
+ * stopped under it.
+ *
+ * @example
+ * ```ts
+ * import { StepInterruptedTooOftenError } from "@openworkflow/core";
+ *
+ * const error = new StepInterruptedTooOftenError("run-1", "render", 10);
+ * console.log(error.interruptions); // 10
+ * ```
+ */
+export class StepInterruptedTooOftenError extends OpenWorkflowError {
+  /** The error's name, `"StepInterruptedTooOftenError"`. */
+  override name = "StepInterruptedTooOftenError" as const;
+  /** The id of the workflow run. */
+  readonly workflowRunId: string;
+  /** The step's name. */
+  readonly stepName: string;
+  /** How many of its attempts were cut off. */
+  readonly interruptions: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param workflowRunId The id of the workflow run.
+   * @param stepName The step's name.
+   * @param interruptions How many of its attempts were cut off.
+   */
+  constructor(workflowRunId: string, stepName: string, interruptions: number) {
+    super(
+      `Step '${stepName}' of workflow run ${workflowRunId} kept killing or losing its worker: ${interruptions} of its attempts were cut off by a crash or a lost lease (the retry policy's maxInterruptions); it failed for good`,
+    );
+    this.workflowRunId = workflowRunId;
+    this.stepName = stepName;
+    this.interruptions = interruptions;
   }
 }
 

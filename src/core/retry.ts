@@ -63,11 +63,22 @@ export interface RetryPolicy {
    * @default {0.2}
    */
   jitter?: number;
+  /**
+   * Steps only (a workflow's policy ignores it): how many attempts of the
+   * step may be cut off by its worker crashing or losing the run's lease (a
+   * deploy, a database outage, a frozen process) before the step fails for
+   * good with `StepInterruptedTooOftenError`. Such attempts are retried at
+   * once and do not count against `maxAttempts`, which is left to the
+   * step's own errors.
+   * @default {10}
+   */
+  maxInterruptions?: number;
 }
 
 /**
  * The retry policy of a step that sets none, and the values of the fields a
- * step's policy omits: 3 attempts, waiting about 1 s and then 2 s.
+ * step's policy omits: 3 attempts, waiting about 1 s and then 2 s; up to
+ * 10 attempts cut off by a crash or a lost lease, besides.
  */
 export const DEFAULT_STEP_RETRY_POLICY: Readonly<Required<RetryPolicy>> = Object
   .freeze({
@@ -76,6 +87,7 @@ export const DEFAULT_STEP_RETRY_POLICY: Readonly<Required<RetryPolicy>> = Object
     backoffCoefficient: 2,
     maxIntervalMs: 60_000,
     jitter: 0.2,
+    maxInterruptions: 10,
   });
 
 /**
@@ -159,6 +171,11 @@ export function resolveRetryPolicy(
     `between initialIntervalMs (${resolved.initialIntervalMs}) and ${MAX_DURATION_MS} (100 years)`,
   );
   check("jitter", (v) => v >= 0 && v <= 1, "between 0 and 1");
+  check(
+    "maxInterruptions",
+    (v) => Number.isInteger(v) && v >= 0,
+    "an integer of at least 0",
+  );
   return resolved;
 }
 

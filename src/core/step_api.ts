@@ -198,7 +198,10 @@ export interface StepApi {
    * with the stored error (an `Error` with the original `name`, `message`
    * and `stack`), which the workflow may catch. An attempt cut off by a
    * crash or a lost lease is recorded failed with `StepInterruptedError`
-   * by the next worker, and counts against the same budget. A
+   * by the next worker and tried again at once; it counts against the
+   * policy's `maxInterruptions` (10 by default), not its `maxAttempts`, and
+   * past that budget the step fails for good with
+   * `StepInterruptedTooOftenError`. A
    * `NonRetryableError` the workflow does not catch also fails the run
    * without a workflow-level retry.
    *

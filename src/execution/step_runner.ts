@@ -30,8 +30,10 @@ import {
   DuplicateStepNameError,
   NotJsonError,
   PayloadTooLargeError,
+  StepInterruptedTooOftenError,
   StepTimeoutError,
 } from "../core/errors.ts";
+import type { StepAttempt } from "../core/backend.ts";
 import { failInterrupted } from "./interrupted.ts";
 import {
   deserializeError,
@@ -211,11 +213,26 @@ export class Steps implements StepApi {
       a.createdAt.getTime() > this.#s.retryCutoffMs
     );
     const last = attempts.at(-1);
-    const failures = attempts.filter((a) => a.status === "failed").length;
+    // Attempts cut off by a crash or a lost lease are not the step's own
+    // failures: they have a budget of their own, and are retried at once.
+    const interruptions = attempts.filter(isInterrupted).length;
+    const failures = attempts.filter((a) => a.status === "failed").length -
+      interruptions;
     if (cut !== undefined && last === cut.attempt) {
-      this.#s.options.onStepFailed?.(name, failures, cut.error);
+      this.#s.options.onStepFailed?.(name, attempts.length, cut.error);
     }
-    if (last?.status === "failed") {
+    if (last !== undefined && isInterrupted(last)) {
+      if (interruptions > policy.maxInterruptions) {
+        return {
+          kind: "error",
+          error: new StepInterruptedTooOftenError(
+            this.#s.run.id,
+            name,
+            interruptions,
+          ),
+        };
+      }
+    } else if (last?.status === "failed") {
       if (failures >= policy.maxAttempts || isNonRetryable(last.error)) {
         return { kind: "error", error: deserializeError(last.error) };
       }
@@ -253,7 +270,7 @@ export class Steps implements StepApi {
     let failure: unknown;
     try {
       value = this.#s.encode(
-        await this.#callStep(name, fn, failures + 1, timeoutMs),
+        await this.#callStep(name, fn, attempts.length + 1, timeoutMs),
         `output of step '${name}'`,
       );
     } catch (error) {
@@ -278,7 +295,7 @@ export class Steps implements StepApi {
       failure instanceof PayloadTooLargeError ||
       failure instanceof NotJsonError);
     if (!retryable) error.nonRetryable = true;
-    this.#s.options.onStepFailed?.(name, failures + 1, failure);
+    this.#s.options.onStepFailed?.(name, attempts.length + 1, failure);
     await this.#s.io(backend.markStepAttemptFailed({
       workflowRunId,
       stepAttemptId: attempt.id,
@@ -497,4 +514,12 @@ function checkSignalName(
     );
   }
   return checkName(config.signal, what, "signal");
+}
+
+/** Whether `attempt` was cut off by a crash or a lost lease. */
+function isInterrupted(attempt: StepAttempt): boolean {
+  const error = attempt.error;
+  return attempt.status === "failed" && error !== null &&
+    typeof error === "object" && !Array.isArray(error) &&
+    error.name === "StepInterruptedError";
 }

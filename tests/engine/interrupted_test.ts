@@ -1,8 +1,11 @@
 /**
  * Step attempts cut off by a crash or a lost lease: the worker that claims
- * the run next records them failed (`StepInterruptedError`), counts them
- * against the step's retry budget and waits out the backoff, so that a step
- * whose attempts keep being cut off fails instead of running forever.
+ * the run next records them failed (`StepInterruptedError`) and tries the
+ * step again at once. They are not the step's own failures: they count
+ * against the policy's `maxInterruptions`, not `maxAttempts`, so that a
+ * deploy or an outage never fails a step whose code never threw, while a
+ * step whose attempts keep being cut off still fails
+ * (`StepInterruptedTooOftenError`) instead of running forever.
  */
 
 import assert from "node:assert/strict";
@@ -25,6 +28,7 @@ async function crashMidStep(
   handle: WorkflowRunHandle<unknown>,
   workerId: string,
   stepNames: string[],
+  recordCut = false,
 ): Promise<void> {
   for (let i = 0; i < 200; i++) {
     const [run] = await backend.claimWorkflowRuns({
@@ -34,6 +38,16 @@ async function crashMidStep(
     });
     if (run !== undefined) {
       assert.equal(run.id, handle.id);
+      // As an execution does, it records the attempt it found cut off.
+      for (const attempt of recordCut ? await handle.listStepAttempts() : []) {
+        if (attempt.status !== "running") continue;
+        await backend.markStepAttemptFailed({
+          workflowRunId: run.id,
+          stepAttemptId: attempt.id,
+          workerId,
+          error: { name: "StepInterruptedError", message: "cut off" },
+        });
+      }
       for (const stepName of stepNames) {
         await backend.createStepAttempt({
           workflowRunId: run.id,
@@ -57,56 +71,75 @@ function errorName(attempt: StepAttempt): string | null {
 }
 
 testEachBackend(
-  "a step attempt cut off by a crash counts against the step's retries: retried after the backoff, failed once the budget is spent",
+  "a step attempt cut off by a crash is retried at once, and does not count against the step's maxAttempts",
   async ({ backend }) => {
     const ow = new OpenWorkflow({ backend });
-    let calls = 0;
+    const seen: number[] = [];
     const wf = ow.defineWorkflow({ name: "crash-prone" }, async ({ step }) => {
       return await step.run(
+        // One attempt of its own: a crash must not use it up.
         {
           name: "charge",
-          retry: { maxAttempts: 2, initialIntervalMs: 300, jitter: 0 },
+          retry: { maxAttempts: 1, initialIntervalMs: 60_000 },
         },
-        () => ++calls,
+        ({ attempt }) => {
+          seen.push(attempt);
+          return "charged";
+        },
       );
     });
     const handle = await wf.run();
     const worker = ow.newWorker();
 
     await crashMidStep(backend, handle, "crashed-1", ["charge"]);
-    // The next claim records the cut-off attempt and parks the run for the
-    // policy's backoff; the step does not run meanwhile.
+    // The next claim records the cut-off attempt and runs the step again
+    // at once, without the policy's backoff.
     assert.equal(await worker.tick(), 1);
-    const [first] = await handle.listStepAttempts();
-    assert.equal(first.status, "failed");
-    assert.equal(errorName(first), "StepInterruptedError");
+    assert.equal(await handle.result(), "charged");
+    const attempts = await handle.listStepAttempts();
+    assert.deepEqual(
+      attempts.map((a) => [a.status, errorName(a)]),
+      [["failed", "StepInterruptedError"], ["succeeded", null]],
+    );
     assert.match(
-      (first.error as { message: string }).message,
+      (attempts[0].error as { message: string }).message,
       /step 'charge'.*was interrupted: its worker crashed or lost the run's lease/,
     );
-    assert.ok(first.completedAt !== null);
-    const parked = await handle.refresh();
-    assert.equal(parked.status, "pending");
-    const waitMs = parked.availableAt.getTime() -
-      first.completedAt.getTime();
-    assert.ok(waitMs >= 250 && waitMs <= 1_000, `parked for ${waitMs} ms`);
-    assert.equal(await worker.tick(), 0); // not due yet
-    assert.equal(calls, 0);
+    assert.deepEqual(seen, [2], "the function sees it is the second attempt");
+  },
+);
 
-    // The retry is cut off too: the budget of 2 is spent, the run fails.
-    await crashMidStep(backend, handle, "crashed-2", ["charge"]);
+testEachBackend(
+  "a step cut off more often than its maxInterruptions fails for good with StepInterruptedTooOftenError",
+  async ({ backend }) => {
+    const ow = new OpenWorkflow({ backend });
+    let calls = 0;
+    const wf = ow.defineWorkflow({ name: "crash-loop" }, async ({ step }) => {
+      return await step.run(
+        { name: "render", retry: { maxAttempts: 5, maxInterruptions: 1 } },
+        () => ++calls,
+      );
+    });
+    const handle = await wf.run();
+    const worker = ow.newWorker();
+    await crashMidStep(backend, handle, "crashed-1", ["render"]);
+    await crashMidStep(backend, handle, "crashed-2", ["render"], true);
     assert.equal(await worker.tick(), 1);
     const run = await handle.refresh();
     assert.equal(run.status, "failed");
     const error = await handle.result().then(() => null, (e) => e);
     assert.ok(error instanceof WorkflowFailedError);
-    assert.equal((error.cause as Error).name, "StepInterruptedError");
-    const attempts = await handle.listStepAttempts();
-    assert.deepEqual(
-      attempts.map((a) => [a.status, errorName(a)]),
-      [["failed", "StepInterruptedError"], ["failed", "StepInterruptedError"]],
+    const cause = error.cause as Error & { interruptions?: number };
+    assert.equal(cause.name, "StepInterruptedTooOftenError");
+    assert.match(
+      cause.message,
+      /Step 'render' .* kept killing or losing its worker: 2 of its attempts were cut off/,
     );
-    assert.equal(calls, 0);
+    assert.equal(calls, 0, "never run again past the budget");
+    assert.deepEqual(
+      (await handle.listStepAttempts()).map((a) => errorName(a)),
+      ["StepInterruptedError", "StepInterruptedError"],
+    );
     assert.equal(await worker.tick(), 0); // nothing left to run
   },
 );

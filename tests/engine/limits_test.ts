@@ -124,7 +124,7 @@ testEachBackend(
     );
     assert.match(
       errors[5],
-      /^TypeError: Invalid retry policy of step 'f': unknown field 'maxAtempts' \(received 5\); the fields are maxAttempts, initialIntervalMs, backoffCoefficient, maxIntervalMs, jitter$/,
+      /^TypeError: Invalid retry policy of step 'f': unknown field 'maxAtempts' \(received 5\); the fields are maxAttempts, initialIntervalMs, backoffCoefficient, maxIntervalMs, jitter, maxInterruptions$/,
     );
     assert.match(
       errors[6],

@@ -22,6 +22,7 @@ const POLICY: Required<RetryPolicy> = {
   backoffCoefficient: 2,
   maxIntervalMs: 60_000,
   jitter: 0.2,
+  maxInterruptions: 10,
 };
 
 const SEEDS = Array.from({ length: 200 }, (_, i) => `attempt-${i}`);
@@ -88,6 +89,7 @@ Deno.test("retryDelayMs() derives its jitter from the FNV-1a hash of the seed", 
     maxIntervalMs: 2 ** 31,
     backoffCoefficient: 2,
     jitter: 1,
+    maxInterruptions: 10,
   };
   assert.equal(retryDelayMs(policy, 1, ""), 0x811c9dc5);
   assert.equal(retryDelayMs(policy, 1, "a"), 0xe40c292c);
@@ -128,6 +130,7 @@ Deno.test("resolveRetryPolicy() accepts the bounds of each field", () => {
     backoffCoefficient: 1,
     maxIntervalMs: MAX_DURATION_MS,
     jitter: 1,
+    maxInterruptions: 0,
   };
   assert.deepEqual(
     resolveRetryPolicy(policy, DEFAULT_STEP_RETRY_POLICY, "s"),
@@ -220,6 +223,11 @@ Deno.test("resolveRetryPolicy() rejects a non-number field with TypeError", () =
 Deno.test("resolveRetryPolicy() rejects an out-of-range field with RangeError", () => {
   const cases: [RetryPolicy, string][] = [
     [{ maxAttempts: 0 }, "'maxAttempts' must be an integer of at least 1"],
+    [
+      { maxInterruptions: -1 },
+      "'maxInterruptions' must be an integer of at least 0",
+    ],
+    [{ maxInterruptions: 2.5 }, "'maxInterruptions'"],
     [{ maxAttempts: 1.5 }, "'maxAttempts'"],
     [{ maxAttempts: Infinity }, "'maxAttempts'"],
     [{ initialIntervalMs: -1 }, "'initialIntervalMs'"],
