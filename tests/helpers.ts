@@ -9,6 +9,7 @@ import {
   type BackendPostgresOptions,
 } from "../backend_postgres.ts";
 import { BackendSqlite } from "../backend_sqlite.ts";
+import { pgbouncerUnavailable, pgbouncerUrl } from "./pgbouncer.ts";
 
 /** The Postgres every test uses; `DATABASE_URL` overrides it. */
 export const DATABASE_URL = Deno.env.get("DATABASE_URL") ??
@@ -55,9 +56,10 @@ const postgresUnavailableReason = postgresSkipReason();
 /** Connects to Postgres, or fails naming the server and how to skip it. */
 async function connectPostgres(
   options: BackendPostgresOptions,
+  url = DATABASE_URL,
 ): Promise<BackendPostgres> {
   try {
-    return await BackendPostgres.connect(DATABASE_URL, options);
+    return await BackendPostgres.connect(url, options);
   } catch (error) {
     throw new Error(
       `Postgres at DATABASE_URL (${DATABASE_URL}) is unreachable; start it, set DATABASE_URL, or run with SKIP_POSTGRES=1 outside CI`,
@@ -66,15 +68,20 @@ async function connectPostgres(
   }
 }
 
-function postgresStore(listen: boolean): TestStore {
+function postgresStore(
+  listen: boolean,
+  pooler: "pgbouncer" | null = null,
+): TestStore {
   const backends: Backend[] = [];
   return {
     async connect(namespaceId: string): Promise<Backend> {
-      const backend = await connectPostgres({
-        namespaceId,
-        maxConnections: 4,
-        listen,
-      });
+      const backend = await connectPostgres(
+        pooler === null
+          ? { namespaceId, maxConnections: 4, listen }
+          // Notifications over a direct connection, as the README says.
+          : { namespaceId, maxConnections: 4, listenUrl: DATABASE_URL },
+        pooler === null ? DATABASE_URL : await pgbouncerUrl(),
+      );
       backends.push(backend);
       return backend;
     },
@@ -102,6 +109,19 @@ export const postgresUnlistenedTarget: BackendTarget = {
   unavailable: postgresUnavailableReason,
   open(): Promise<TestStore> {
     return Promise.resolve(postgresStore(false));
+  },
+};
+
+/**
+ * Postgres through PgBouncer in transaction pooling mode (found by
+ * `connect()` itself), with notifications over a direct connection
+ * (`listenUrl`).
+ */
+export const postgresPgbouncerTarget: BackendTarget = {
+  name: "postgres via pgbouncer",
+  unavailable: postgresUnavailableReason ?? pgbouncerUnavailable(),
+  open(): Promise<TestStore> {
+    return Promise.resolve(postgresStore(true, "pgbouncer"));
   },
 };
 
@@ -137,7 +157,11 @@ function sqliteStoreAt(path: string, cleanUp: () => Promise<void>): TestStore {
  * The targets the engine suites run against: Postgres, and SQLite on a
  * file (the conformance suite also covers SQLite in memory).
  */
-export const targets: BackendTarget[] = [postgresTarget, sqliteFileTarget];
+export const targets: BackendTarget[] = [
+  postgresTarget,
+  postgresPgbouncerTarget,
+  sqliteFileTarget,
+];
 
 /** What a backend test receives. */
 export interface TestContext {

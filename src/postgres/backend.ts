@@ -205,18 +205,34 @@ export class BackendPostgres implements Backend {
    * for the listening connection within the same 10 seconds; if that is not
    * up by then, the backend polls until it is.
    *
+   * Behind a connection pooler in transaction mode (PgBouncer and the
+   * like), declared with `pooler: "transaction"` or found when the pooler
+   * refuses or drops the backend's session settings, it sends one
+   * statement at a time per connection with no named prepared statements,
+   * and LISTENs only over `listenUrl` (a direct connection); without one,
+   * it polls.
+   *
    * @param connectionString A `postgres://` or `postgresql://` URL.
-   * @param options Namespace, schema, pool size, notifications.
+   * @param options Namespace, schema, pool size, notifications, pooler.
    * @returns A connected backend.
-   * @throws {TypeError} for a malformed URL, namespace or schema name, or
-   * a URL that sets a DateStyle other than ISO (`?datestyle=…`; the backend
-   * sets ISO on its connections, whatever the server's default).
+   * @throws {TypeError} for a malformed URL (or `listenUrl`), namespace or
+   * schema name, a `pooler` other than `"transaction"`, or a URL that sets
+   * a DateStyle other than ISO (`?datestyle=…`; the backend sets ISO on its
+   * connections, whatever the server's default).
    * @throws {SchemaVersionError} when the schema is newer than this library.
    * @throws {BackendError} when the database cannot be reached.
    *
    * @example
    * ```ts ignore
    * const backend = await BackendPostgres.connect(Deno.env.get("DATABASE_URL")!);
+   * ```
+   *
+   * @example Through PgBouncer, notifications over a direct connection
+   * ```ts ignore
+   * const backend = await BackendPostgres.connect(
+   *   "postgresql://app@pgbouncer:6432/app",
+   *   { listenUrl: "postgresql://app@db:5432/app" },
+   * );
    * ```
    */
   static async connect(

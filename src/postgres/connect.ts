@@ -61,6 +61,26 @@ export interface BackendPostgresOptions {
    * @default {true}
    */
   listen?: boolean;
+  /**
+   * Declares that the URL goes through a connection pooler in transaction
+   * mode (PgBouncer, PgCat, Supavisor, RDS Proxy, ...), where a session's
+   * state does not last past a transaction: the backend then sends only
+   * the settings such poolers pass on (`application_name`, `DateStyle`),
+   * uses no named prepared statements, and LISTENs over `listenUrl` only.
+   * Without it, `connect()` finds a pooler by itself when the pooler
+   * refuses the session settings ("unsupported startup parameter") or
+   * drops them, and acts the same.
+   * @default {undefined}
+   */
+  pooler?: "transaction";
+  /**
+   * A direct connection (no pooler in transaction mode) for the LISTEN
+   * that wakes workers and `result()` at once: with a pooler, name the
+   * database server itself here. Without it behind a pooler, the backend
+   * polls (every `pollIntervalMs` of the workers).
+   * @default {the connection string, unless behind a pooler}
+   */
+  listenUrl?: string;
 }
 
 /** How long `connect()` may take, in seconds. */
@@ -86,6 +106,8 @@ export interface Connection {
   listener: ListenerRef | null;
   /** The most connections in the pool. */
   maxConnections: number;
+  /** Whether a pooler in transaction mode is between (declared or found). */
+  pooled: boolean;
 }
 
 /**
@@ -116,6 +138,96 @@ export async function openConnection(
   const maxConnections = options.maxConnections === undefined
     ? 10
     : checkPositiveInteger(options.maxConnections, what, "maxConnections");
+  const listenUrl = options.listenUrl;
+  if (listenUrl !== undefined) checkConnectionString(listenUrl, "listenUrl");
+  if (options.pooler !== undefined && options.pooler !== "transaction") {
+    throw new TypeError(
+      `Cannot ${what}: 'pooler' must be "transaction" (a pooler in transaction mode), received ${
+        received(options.pooler)
+      }`,
+    );
+  }
+  let pooled = options.pooler === "transaction";
+  // postgres.js retries a connection that is closed at once without
+  // end (the dialer spaces the attempts), and its timeout covers one
+  // attempt: bound the whole connect.
+  const startedAt = performance.now();
+  const leftMs = () =>
+    CONNECT_TIMEOUT_S * 1000 - (performance.now() - startedAt);
+  let pool = openPool(connectionString, maxConnections, pooled);
+  try {
+    try {
+      await withTimeout(
+        migrate(pool.sql, schema),
+        leftMs(),
+        () => new Error(noConnection(pool.dialer)),
+      );
+    } catch (error) {
+      // A pooler that refuses the session settings: connect as to one.
+      if (pooled || !refusedStartupParameter(error)) throw error;
+      await closePool(pool);
+      pooled = true;
+      pool = openPool(connectionString, maxConnections, pooled);
+      await withTimeout(
+        migrate(pool.sql, schema),
+        leftMs(),
+        () => new Error(noConnection(pool.dialer)),
+      );
+    }
+    // A pooler that dropped them: the same.
+    if (!pooled && await settingsDropped(pool.sql, leftMs())) {
+      await closePool(pool);
+      pooled = true;
+      pool = openPool(connectionString, maxConnections, pooled);
+    }
+  } catch (error) {
+    // Nothing in progress can still help: fail a connection attempt
+    // waiting to be made, and drop the connections at once.
+    await closePool(pool);
+    if (error instanceof SchemaVersionError) throw error;
+    throw new BackendError(what, {
+      cause: error,
+      location: maskPassword(connectionString),
+      problem: connectProblem(error),
+    });
+  }
+  const { sql, dialer } = pool;
+  // LISTEN needs a session: never through a pooler in transaction mode.
+  const listenTo = listenUrl ?? (pooled ? null : connectionString);
+  const listener = options.listen === false || listenTo === null
+    ? null
+    : new ListenerRef(listenTo, schema);
+  if (listener !== null) {
+    // Polling stands in for notifications until the listening connection
+    // is up: wait for it only within the same deadline.
+    await withTimeout(listener.ready, leftMs(), () => null).catch(() => {});
+  }
+  return {
+    sql,
+    dialer,
+    namespaceId,
+    schema,
+    listener,
+    maxConnections,
+    pooled,
+  };
+}
+
+/** A pool and the dialer of its sockets. */
+interface Pool {
+  sql: Sql;
+  dialer: Dialer;
+}
+
+/**
+ * Opens the pool: behind a pooler in transaction mode (`pooled`), with only
+ * the settings poolers pass on, and no named prepared statements.
+ */
+function openPool(
+  connectionString: string,
+  maxConnections: number,
+  pooled: boolean,
+): Pool {
   // The sockets come from a Dialer, which backs off while the server
   // hangs up before answering; the driver itself would retry at once.
   const dialer = new Dialer();
@@ -131,40 +243,49 @@ export async function openConnection(
     // No type lookups: every parameter is a scalar or JSON, and a lookup
     // cut short by a dropped connection would crash the process.
     fetch_types: false,
-    connection: { ...SESSION_SETTINGS },
+    prepare: !pooled,
+    // Behind a pooler in transaction mode, a statement sent before the one
+    // in flight has ended could reach a server connection that has gone
+    // to another client in between: one statement at a time.
+    ...(pooled ? { max_pipeline: 0 } : {}),
+    connection: pooled ? POOLED_SESSION_SETTINGS : { ...SESSION_SETTINGS },
   });
-  // postgres.js retries a connection that is closed at once without
-  // end (the dialer spaces the attempts), and its timeout covers one
-  // attempt: bound the whole connect.
-  const startedAt = performance.now();
-  try {
-    await withTimeout(
-      migrate(sql, schema),
-      CONNECT_TIMEOUT_S * 1000,
-      () => new Error(noConnection(dialer)),
-    );
-  } catch (error) {
-    // Nothing in progress can still help: fail a connection attempt
-    // waiting to be made, and drop the connections at once.
-    dialer.close();
-    await sql.end({ timeout: 0 });
-    if (error instanceof SchemaVersionError) throw error;
-    throw new BackendError(what, {
-      cause: error,
-      location: maskPassword(connectionString),
-      problem: connectProblem(error),
-    });
-  }
-  const listener = options.listen === false
-    ? null
-    : new ListenerRef(connectionString, schema);
-  if (listener !== null) {
-    // Polling stands in for notifications until the listening connection
-    // is up: wait for it only within the same deadline.
-    const leftMs = CONNECT_TIMEOUT_S * 1000 - (performance.now() - startedAt);
-    await withTimeout(listener.ready, leftMs, () => null).catch(() => {});
-  }
-  return { sql, dialer, namespaceId, schema, listener, maxConnections };
+  return { sql, dialer };
+}
+
+/** The session settings that poolers in transaction mode pass on. */
+const POOLED_SESSION_SETTINGS: Record<string, string> = {
+  application_name: SESSION_SETTINGS.application_name,
+  DateStyle: SESSION_SETTINGS.DateStyle,
+};
+
+async function closePool(pool: Pool): Promise<void> {
+  pool.dialer.close();
+  await pool.sql.end({ timeout: 0 });
+}
+
+/** Whether a pooler refused a session setting of the startup packet. */
+function refusedStartupParameter(error: unknown): boolean {
+  const message = (error as { message?: unknown } | null)?.message;
+  return typeof message === "string" &&
+    /unsupported startup parameter/i.test(message);
+}
+
+/**
+ * Whether the session settings sent at startup are not in force: a pooler
+ * in transaction mode dropped them (its server connections were opened
+ * with its own).
+ */
+async function settingsDropped(sql: Sql, leftMs: number): Promise<boolean> {
+  const [row] = await withTimeout(
+    sql<{ jit: string | null; plan: string | null }[]>`
+      SELECT current_setting('jit', true) AS jit,
+        current_setting('plan_cache_mode', true) AS plan`,
+    leftMs,
+    () => new Error(`no answer within ${CONNECT_TIMEOUT_S} seconds`),
+  );
+  return (row.jit !== null && row.jit !== SESSION_SETTINGS.jit) ||
+    (row.plan !== null && row.plan !== SESSION_SETTINGS.plan_cache_mode);
 }
 
 /** The connection string with its password, if any, replaced by `***`. */
@@ -191,7 +312,10 @@ function connectProblem(error: unknown): BackendProblem {
   }
 }
 
-function checkConnectionString(value: unknown): void {
+function checkConnectionString(
+  value: unknown,
+  name = "connectionString",
+): void {
   let url: URL | undefined;
   try {
     url = typeof value === "string" ? new URL(value) : undefined;
@@ -200,7 +324,7 @@ function checkConnectionString(value: unknown): void {
   }
   if (url === undefined || !/^postgres(ql)?:$/.test(url.protocol)) {
     throw new TypeError(
-      `Cannot connect to Postgres: 'connectionString' must be a postgres:// or postgresql:// URL, received ${
+      `Cannot connect to Postgres: '${name}' must be a postgres:// or postgresql:// URL, received ${
         typeof value === "string"
           ? JSON.stringify(maskPassword(value))
           : received(value)
@@ -209,10 +333,10 @@ function checkConnectionString(value: unknown): void {
   }
   // A setting in the URL would override the backend's DateStyle (see
   // SESSION_SETTINGS), and the driver reads timestamps as ISO text.
-  for (const [name, setting] of url.searchParams) {
-    if (name.toLowerCase() === "datestyle" && !/^\s*iso\b/i.test(setting)) {
+  for (const [key, setting] of url.searchParams) {
+    if (key.toLowerCase() === "datestyle" && !/^\s*iso\b/i.test(setting)) {
       throw new TypeError(
-        `Cannot connect to Postgres: 'connectionString' must not set a DateStyle other than ISO (the backend sets it), received datestyle=${
+        `Cannot connect to Postgres: '${name}' must not set a DateStyle other than ISO (the backend sets it), received datestyle=${
           JSON.stringify(setting)
         }`,
       );

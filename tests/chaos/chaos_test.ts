@@ -9,7 +9,12 @@
  */
 
 import assert from "node:assert/strict";
-import { DATABASE_URL, postgresTarget } from "../helpers.ts";
+import {
+  DATABASE_URL,
+  postgresPgbouncerTarget,
+  postgresTarget,
+} from "../helpers.ts";
+import { pgbouncerUrl } from "../pgbouncer.ts";
 import { type ChaosOptions, formatReport, runChaos } from "./harness.ts";
 
 const QUICK: Omit<ChaosOptions, "backend"> = {
@@ -89,6 +94,20 @@ Deno.test({
   async fn() {
     await quickChaos(
       { ...QUICK, backend: "postgres", connectionDrops: 3 },
+      true,
+    );
+  },
+});
+
+Deno.test({
+  // The workers' engines go through PgBouncer in transaction pooling mode
+  // (found by connect() itself; they poll, with no direct LISTEN).
+  ignore: postgresPgbouncerTarget.unavailable !== null,
+  name:
+    "[postgres via pgbouncer] chaos: runs finish exactly once through SIGKILLs and graceful stops",
+  async fn() {
+    await quickChaos(
+      { ...QUICK, backend: "postgres", poolerUrl: await pgbouncerUrl() },
       true,
     );
   },

@@ -66,11 +66,17 @@ export interface ChaosOptions {
   log?: (line: string) => void;
   /** Keeps the database afterwards, for inspection. */
   keep?: boolean;
+  /** A PgBouncer in front of `databaseUrl` for the workers' engines. */
+  poolerUrl?: string;
 }
 
 /** Runs one chaos batch and reports. */
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
-  const store = await openStore(options.backend, options.databaseUrl);
+  const store = await openStore(
+    options.backend,
+    options.databaseUrl,
+    options.poolerUrl,
+  );
   try {
     return await new ChaosRun(options, store).run();
   } finally {

@@ -84,9 +84,10 @@ export interface ChaosStore {
 export function openStore(
   kind: StoreKind,
   databaseUrl: string,
+  poolerUrl?: string,
 ): Promise<ChaosStore> {
   return kind === "postgres"
-    ? openPostgresStore(databaseUrl)
+    ? openPostgresStore(databaseUrl, poolerUrl)
     : openSqliteStore();
 }
 

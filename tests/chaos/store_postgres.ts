@@ -18,9 +18,23 @@ function withParam(url: string, key: string, value: string): string {
   return parsed.toString();
 }
 
-/** Creates a fresh database `owchaos_<tag>` and the run's store on it. */
+/** `url` with the host and port of `poolerUrl`. */
+function throughPooler(url: string, poolerUrl: string): string {
+  const parsed = new URL(url);
+  const pooler = new URL(poolerUrl);
+  parsed.hostname = pooler.hostname;
+  parsed.port = pooler.port;
+  return parsed.toString();
+}
+
+/**
+ * Creates a fresh database `owchaos_<tag>` and the run's store on it. With
+ * `poolerUrl` (a PgBouncer in front of the same server), the workers'
+ * engines connect through it.
+ */
 export async function openPostgresStore(
   databaseUrl: string,
+  poolerUrl?: string,
 ): Promise<ChaosStore> {
   const tag = crypto.randomUUID().slice(0, 6);
   const database = `owchaos_${tag}`;
@@ -73,7 +87,13 @@ export async function openPostgresStore(
     backend: client,
     workerAppName: (slot, role) => `${prefix}w${slot}-${role}`,
     workerLocation: (slot, role) =>
-      withParam(url, "application_name", `${prefix}w${slot}-${role}`),
+      withParam(
+        role === "engine" && poolerUrl !== undefined
+          ? throughPooler(url, poolerUrl)
+          : url,
+        "application_name",
+        `${prefix}w${slot}-${role}`,
+      ),
     async heldRuns(workerId?: string): Promise<RunMark[]> {
       const rows = await sql<RunRow[]>`
         SELECT id::text, status, worker_id,

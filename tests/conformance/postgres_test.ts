@@ -5,7 +5,12 @@
 
 import { BackendPostgres } from "@openworkflow/core/postgres";
 import { runBackendConformance } from "@openworkflow/core/testing";
-import { DATABASE_URL, postgresTarget } from "../helpers.ts";
+import {
+  DATABASE_URL,
+  postgresPgbouncerTarget,
+  postgresTarget,
+} from "../helpers.ts";
+import { pgbouncerUrl } from "../pgbouncer.ts";
 
 for (const listen of [true, false]) {
   runBackendConformance({
@@ -20,3 +25,21 @@ for (const listen of [true, false]) {
       Deno.test({ name, ignore: postgresTarget.unavailable !== null, fn }),
   });
 }
+
+// Through PgBouncer in transaction pooling mode, notifications over a
+// direct connection.
+runBackendConformance({
+  name: "postgres via pgbouncer",
+  connect: async ({ namespaceId }) =>
+    BackendPostgres.connect(await pgbouncerUrl(), {
+      namespaceId,
+      maxConnections: 4,
+      listenUrl: DATABASE_URL,
+    }),
+  test: (name, fn) =>
+    Deno.test({
+      name,
+      ignore: postgresPgbouncerTarget.unavailable !== null,
+      fn,
+    }),
+});

@@ -171,11 +171,16 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
         : (query = q, query.active = true)
 
       build(q)
+      // openworkflow patch: reserve the connection for sql.begin() whatever
+      // max_pipeline says (with max_pipeline: 0, no statement is sent before
+      // the one in flight has ended, as a pooler in transaction mode needs;
+      // upstream skipped onexecute then, and BEGIN failed UNSAFE_TRANSACTION).
       return write(toBuffer(q))
         && !q.describeFirst
         && !q.cursorFn
-        && sent.length < max_pipeline
         && (!q.options.onexecute || q.options.onexecute(connection))
+        && sent.length < max_pipeline
+      // end of openworkflow patch
     } catch (error) {
       sent.length === 0 && write(Sync)
       errored(error)
