@@ -318,7 +318,10 @@ function checkConnectionString(
 ): void {
   let url: URL | undefined;
   try {
-    url = typeof value === "string" ? new URL(value) : undefined;
+    // Several hosts (`h1:5432,h2:5433`, for a failover) parse as the first.
+    url = typeof value === "string"
+      ? new URL(value.replace(/@([^/?#@]*?),[^/?#@]*/, "@$1"))
+      : undefined;
   } catch {
     url = undefined;
   }
