@@ -60,15 +60,8 @@ Deno.test({
         const handles = await Promise.all(
           Array.from({ length: 40 }, (_, i) => shops[i % 2].parent.run(i)),
         );
-        // Every run waits for its signal; send it once each is waiting.
-        for (const handle of handles) {
-          for (let i = 0; i < 500; i++) {
-            const steps = await handle.listStepAttempts();
-            if (steps.some((s) => s.stepName === "go")) break;
-            await new Promise((resolve) => setTimeout(resolve, 20));
-          }
-          await handle.sendSignal("go", "yes");
-        }
+        // Each run gets its signal (kept until it waits for it).
+        for (const handle of handles) await handle.sendSignal("go", "yes");
         const results = await Promise.all(
           handles.map((h) => h.result({ timeoutMs: 30_000 })),
         );
@@ -142,14 +135,7 @@ Deno.test({
         const handles = await Promise.all(
           Array.from({ length: 20 }, (_, i) => parent.run(i)),
         );
-        await Promise.all(handles.map(async (handle) => {
-          for (let i = 0; i < 500; i++) {
-            const steps = await handle.listStepAttempts();
-            if (steps.some((s) => s.stepName === "go")) break;
-            await new Promise((resolve) => setTimeout(resolve, 20));
-          }
-          await handle.sendSignal("go", "ok");
-        }));
+        await Promise.all(handles.map((h) => h.sendSignal("go", "ok")));
         const results = await Promise.all(
           handles.map((h) => h.result({ timeoutMs: 30_000 })),
         );
