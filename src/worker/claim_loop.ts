@@ -18,8 +18,13 @@
  */
 
 import { backoffMs } from "../core/backoff.ts";
+import { delay } from "../core/waits.ts";
 import type { WorkflowRun } from "../core/backend.ts";
-import { LeaseLostError, WorkflowCanceledError } from "../core/errors.ts";
+import {
+  BackendError,
+  LeaseLostError,
+  WorkflowCanceledError,
+} from "../core/errors.ts";
 import type { WorkerEventInit, WorkerEventType } from "./events.ts";
 import { Execution, type ExecutionResult } from "../execution/execution.ts";
 import { startHeartbeat } from "./heartbeats.ts";
@@ -59,6 +64,10 @@ export class ClaimLoop {
   #controller: AbortController | null = null;
   #loop: Promise<void> | null = null;
   #lastSweepAt = -Infinity;
+  /** Runs being handed back after a failed write (see `#handBack`). */
+  readonly #handingBack = new Set<Promise<void>>();
+  /** Aborted by `stop()`: hand-backs give up (the leases lapse instead). */
+  #handBackAbort = new AbortController();
   /** Whether the next round sweeps and fires schedules whatever the time. */
   #checkNow = false;
 
@@ -113,6 +122,9 @@ export class ClaimLoop {
     this.#idle.wake();
     await loop;
     await Promise.all(this.#active.values());
+    this.#handBackAbort.abort();
+    await Promise.all(this.#handingBack);
+    this.#handBackAbort = new AbortController();
     await this.#held.settled();
   }
 
@@ -295,6 +307,7 @@ export class ClaimLoop {
       }).execute();
     } catch (error) {
       this.#emit("error", { ...about, error });
+      if (error instanceof BackendError) this.#handBack(run);
     } finally {
       stopWatching();
       await stopHeartbeat();
@@ -350,10 +363,50 @@ export class ClaimLoop {
             : "error",
           { ...about, error: reason },
         );
+        if (reason instanceof BackendError) this.#handBack(run);
       }
     }
   }
+
+  /**
+   * A write of the execution of `run` failed (the database went away, or
+   * failed over): the run is still this worker's until its lease lapses,
+   * and nothing of it runs here any more. Rather than leave it held until
+   * then, release it as soon as the database takes the write again, so
+   * that it resumes (here or elsewhere) within moments of the database
+   * coming back, not a lease later. Gives up once the lease has lapsed
+   * (the run is claimable anyway), or another worker holds it.
+   */
+  #handBack(run: WorkflowRun): void {
+    const { backend, workerId, leaseDurationMs } = this.#config;
+    const until = performance.now() + leaseDurationMs;
+    const { signal } = this.#handBackAbort;
+    const handBack = (async () => {
+      for (let attempt = 0; performance.now() < until; attempt++) {
+        await delay(backoffMs(attempt, HAND_BACK_BACKOFF), signal)
+          .catch(() => {});
+        if (signal.aborted) return;
+        try {
+          await backend.releaseWorkflowRun({
+            workflowRunId: run.id,
+            workerId,
+            status: "pending",
+            availableAt: null,
+          });
+          notifyAvailable(backend);
+          return;
+        } catch (error) {
+          if (!(error instanceof BackendError)) return; // no longer ours
+        }
+      }
+    })();
+    this.#handingBack.add(handBack);
+    handBack.finally(() => this.#handingBack.delete(handBack));
+  }
 }
+
+/** The waits between attempts to hand a run back after a failed write. */
+const HAND_BACK_BACKOFF = { initialMs: 100, maxMs: 1000 };
 
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
