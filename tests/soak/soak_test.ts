@@ -1,0 +1,33 @@
+/**
+ * The short soak of the CI suite: two minutes of mixed load (steps, sleeps,
+ * a retried step, a child workflow, signals, cancels) on Postgres, with a
+ * worker process killed every 15 s and one server restart. Every run ends
+ * as expected, no step runs again once its success was stored, and the
+ * connections stay bounded. The 30-minute version is `deno task soak`.
+ */
+
+import assert from "node:assert/strict";
+import { DATABASE_URL, postgresTarget } from "../helpers.ts";
+import { runSoak } from "./harness.ts";
+
+Deno.test({
+  name:
+    "[postgres] soak: two minutes of mixed load, worker kills and a server restart lose and repeat nothing",
+  ignore: postgresTarget.unavailable !== null,
+  async fn() {
+    const report = await runSoak({
+      databaseUrl: DATABASE_URL,
+      durationMs: Number(Deno.env.get("SOAK_MS") ?? 120_000),
+      killEveryMs: 15_000,
+      ratePerS: 4,
+    });
+    console.log(JSON.stringify(report));
+    assert.deepEqual(report.unexpected, []);
+    assert.deepEqual(report.duplicated, []);
+    assert.equal(report.succeeded + report.canceled, report.runs);
+    assert.ok(report.canceled > 0 && report.kills >= 3, JSON.stringify(report));
+    // 3 worker processes × (4 pool + 1 listening) + the client's, and the
+    // harness's own: bounded whatever the run count.
+    assert.ok(report.maxConnections <= 25, `${report.maxConnections}`);
+  },
+});
