@@ -9,7 +9,7 @@
 
 import { appendFileSync } from "node:fs";
 import process from "node:process";
-import type { OpenWorkflow } from "../../mod.ts";
+import type { OpenWorkflow, WorkflowDefinition } from "../../mod.ts";
 
 /** The input of a soak order. */
 export interface SoakOrder {
@@ -20,7 +20,10 @@ export interface SoakOrder {
 }
 
 /** Defines the soak's workflows on `ow`, for worker `me`. */
-export function defineSoak(ow: OpenWorkflow, me: string) {
+export function defineSoak(ow: OpenWorkflow, me: string): {
+  order: WorkflowDefinition<SoakOrder, string>;
+  ship: WorkflowDefinition<number, string>;
+} {
   const effect = (run: string, step: string) => {
     const file = process.env.SOAK_EFFECTS;
     if (file !== undefined) appendFileSync(file, `${run} ${step} ${me}\n`);
