@@ -155,24 +155,23 @@ export async function openConnection(
   const leftMs = () =>
     CONNECT_TIMEOUT_S * 1000 - (performance.now() - startedAt);
   let pool = openPool(connectionString, maxConnections, pooled);
+  // Creates or upgrades the schema through the current pool.
+  const migrated = () =>
+    withTimeout(
+      migrate(pool.sql, schema),
+      leftMs(),
+      () => new Error(noConnection(pool.dialer)),
+    );
   try {
     try {
-      await withTimeout(
-        migrate(pool.sql, schema),
-        leftMs(),
-        () => new Error(noConnection(pool.dialer)),
-      );
+      await migrated();
     } catch (error) {
       // A pooler that refuses the session settings: connect as to one.
       if (pooled || !refusedStartupParameter(error)) throw error;
       await closePool(pool);
       pooled = true;
       pool = openPool(connectionString, maxConnections, pooled);
-      await withTimeout(
-        migrate(pool.sql, schema),
-        leftMs(),
-        () => new Error(noConnection(pool.dialer)),
-      );
+      await migrated();
     }
     // A pooler that dropped them: the same.
     if (!pooled && await settingsDropped(pool.sql, leftMs())) {
