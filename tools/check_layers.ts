@@ -41,14 +41,24 @@ const ALLOWED_IMPORTS: Readonly<Record<string, readonly string[]>> = {
   // Layers: folders under src/.
   core: ["core"],
   sql: ["core", "sql"], // what both SQL backends share
-  execution: ["core", "execution"],
-  worker: ["core", "execution", "worker"],
-  client: ["core", "execution", "worker", "client"],
+  telemetry: ["core", "telemetry"], // traces and this process's metrics
+  execution: ["core", "telemetry", "execution"],
+  worker: ["core", "telemetry", "execution", "worker"],
+  client: ["core", "telemetry", "execution", "worker", "client"],
   postgres: ["core", "sql", "postgres"],
   sqlite: ["core", "sql", "sqlite"],
-  testing: ["core", "execution", "worker", "client", "sqlite", "testing"],
+  testing: [
+    "core",
+    "telemetry",
+    "execution",
+    "worker",
+    "client",
+    "sqlite",
+    "testing",
+  ],
   cli: [
     "core",
+    "telemetry",
     "execution",
     "worker",
     "client",
@@ -58,10 +68,17 @@ const ALLOWED_IMPORTS: Readonly<Record<string, readonly string[]>> = {
     "cli",
     "dashboard",
   ],
-  dashboard: ["core", "execution", "worker", "client", "dashboard"],
+  dashboard: [
+    "core",
+    "telemetry",
+    "execution",
+    "worker",
+    "client",
+    "dashboard",
+  ],
 
   // Top-level entry files.
-  "mod.ts": ["core", "execution", "worker", "client"],
+  "mod.ts": ["core", "telemetry", "execution", "worker", "client"],
   "backend.ts": ["core"],
   "testing.ts": ["testing", "core"],
   "backend_postgres.ts": ["postgres", "core"],
