@@ -1,0 +1,319 @@
+/**
+ * This process's metrics: recorded once, seen twice. Each instrument feeds
+ * an `@opentelemetry/api` instrument (a no-op until the application
+ * registers a meter provider) and keeps its own totals, which the
+ * dashboard's `/metrics` renders in the Prometheus text format whether or
+ * not an SDK is registered.
+ *
+ * The totals are kept here by hand rather than with a Prometheus client
+ * library: the ones on npm (prom-client) depend on Node's `cluster` and
+ * `process` and keep a registry of their own; what is needed is a few
+ * counters and histograms and their text rendering.
+ *
+ * @module
+ */
+
+import {
+  type Attributes,
+  type Counter,
+  type Histogram,
+  metrics,
+  type UpDownCounter,
+} from "@opentelemetry/api";
+import { INSTRUMENTATION_NAME } from "./tracing.ts";
+
+const meter = metrics.getMeter(INSTRUMENTATION_NAME);
+
+/** Label name (Prometheus) to attribute name (OpenTelemetry). */
+const ATTRIBUTES: Readonly<Record<string, string>> = {
+  namespace: "openworkflow.namespace.id",
+  workflow: "openworkflow.workflow.name",
+  outcome: "openworkflow.execution.outcome",
+  kind: "openworkflow.step.kind",
+  worker: "openworkflow.worker.id",
+};
+
+/** Labels of one series. */
+export type Labels = Record<string, string>;
+
+interface Series<V> {
+  labels: Labels;
+  value: V;
+}
+
+abstract class Metric<V> {
+  readonly series = new Map<string, Series<V>>();
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly type: "counter" | "gauge" | "histogram",
+  ) {}
+
+  protected at(labels: Labels, initial: () => V): Series<V> {
+    const key = seriesKey(labels);
+    let series = this.series.get(key);
+    if (series === undefined) {
+      series = { labels: { ...labels }, value: initial() };
+      this.series.set(key, series);
+    }
+    return series;
+  }
+
+  abstract render(lines: string[]): void;
+}
+
+class CounterMetric extends Metric<number> {
+  readonly #otel: Counter;
+  constructor(name: string, otelName: string, help: string, unit: string) {
+    super(name, help, "counter");
+    this.#otel = meter.createCounter(otelName, { description: help, unit });
+  }
+
+  add(labels: Labels, n = 1): void {
+    this.at(labels, () => 0).value += n;
+    this.#otel.add(n, attributes(labels));
+  }
+
+  render(lines: string[]): void {
+    for (const { labels, value } of this.series.values()) {
+      lines.push(`${this.name}${labelText(labels)} ${value}`);
+    }
+  }
+}
+
+class GaugeMetric extends Metric<number> {
+  readonly #otel: UpDownCounter;
+  constructor(name: string, otelName: string, help: string, unit: string) {
+    super(name, help, "gauge");
+    this.#otel = meter.createUpDownCounter(otelName, {
+      description: help,
+      unit,
+    });
+  }
+
+  add(labels: Labels, n: number): void {
+    this.at(labels, () => 0).value += n;
+    this.#otel.add(n, attributes(labels));
+  }
+
+  /** Forgets a series that has gone back to zero (a stopped worker's). */
+  forget(labels: Labels): void {
+    const key = seriesKey(labels);
+    if (this.series.get(key)?.value === 0) this.series.delete(key);
+  }
+
+  render(lines: string[]): void {
+    for (const { labels, value } of this.series.values()) {
+      lines.push(`${this.name}${labelText(labels)} ${value}`);
+    }
+  }
+}
+
+interface Buckets {
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+class HistogramMetric extends Metric<Buckets> {
+  readonly #otel: Histogram;
+  constructor(
+    name: string,
+    otelName: string,
+    help: string,
+    readonly bounds: readonly number[],
+  ) {
+    super(name, help, "histogram");
+    this.#otel = meter.createHistogram(otelName, {
+      description: help,
+      unit: "s",
+      advice: { explicitBucketBoundaries: [...bounds] },
+    });
+  }
+
+  record(labels: Labels, seconds: number): void {
+    if (!Number.isFinite(seconds)) return;
+    const value = Math.max(0, seconds);
+    const series = this.at(labels, () => ({
+      counts: new Array(this.bounds.length).fill(0),
+      sum: 0,
+      count: 0,
+    })).value;
+    const i = this.bounds.findIndex((bound) => value <= bound);
+    if (i >= 0) series.counts[i]++;
+    series.sum += value;
+    series.count++;
+    this.#otel.record(value, attributes(labels));
+  }
+
+  render(lines: string[]): void {
+    for (const { labels, value } of this.series.values()) {
+      let cumulative = 0;
+      this.bounds.forEach((bound, i) => {
+        cumulative += value.counts[i];
+        lines.push(
+          `${this.name}_bucket${
+            labelText({ ...labels, le: String(bound) })
+          } ${cumulative}`,
+        );
+      });
+      lines.push(
+        `${this.name}_bucket${
+          labelText({ ...labels, le: "+Inf" })
+        } ${value.count}`,
+      );
+      lines.push(`${this.name}_sum${labelText(labels)} ${value.sum}`);
+      lines.push(`${this.name}_count${labelText(labels)} ${value.count}`);
+    }
+  }
+}
+
+/** Bucket bounds (seconds) of step and queue times. */
+const SHORT = [
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+  30,
+  60,
+  300,
+];
+
+/** Bucket bounds (seconds) of run durations: up to a week. */
+const LONG = [
+  0.01,
+  0.05,
+  0.1,
+  0.5,
+  1,
+  5,
+  10,
+  30,
+  60,
+  300,
+  1800,
+  3600,
+  21600,
+  86400,
+  604800,
+];
+
+/** The runs this process's workers started (claimed for the first time). */
+export const runsStarted = new CounterMetric(
+  "openworkflow_workflow_runs_started_total",
+  "openworkflow.workflow_run.started",
+  "Runs this process's workers started (claimed for the first time).",
+  "{run}",
+);
+
+/** The runs this process's workers finished, by outcome. */
+export const runsFinished = new CounterMetric(
+  "openworkflow_workflow_runs_finished_total",
+  "openworkflow.workflow_run.finished",
+  "Runs this process's workers finished, by outcome (succeeded, failed, canceled).",
+  "{run}",
+);
+
+/** Executions of runs by this process's workers, by how they ended. */
+export const executions = new CounterMetric(
+  "openworkflow_workflow_run_executions_total",
+  "openworkflow.workflow_run.executions",
+  "Executions of runs by this process's workers, by how each ended (succeeded, failed, canceled, released, aborted, error).",
+  "{execution}",
+);
+
+/** How long step attempts took, by kind and outcome. */
+export const stepAttemptDuration = new HistogramMetric(
+  "openworkflow_step_attempt_duration_seconds",
+  "openworkflow.step_attempt.duration",
+  "How long the step attempts this process executed took, by step kind and outcome.",
+  SHORT,
+);
+
+/** How long runs took from creation to their end, by outcome. */
+export const runDuration = new HistogramMetric(
+  "openworkflow_workflow_run_duration_seconds",
+  "openworkflow.workflow_run.duration",
+  "How long the runs this process finished took from creation to their end, by outcome.",
+  LONG,
+);
+
+/** How long runs waited to be claimed after becoming claimable. */
+export const queueLag = new HistogramMetric(
+  "openworkflow_workflow_run_queue_lag_seconds",
+  "openworkflow.workflow_run.queue_lag",
+  "How long runs waited between becoming claimable and being claimed by this process's workers.",
+  SHORT,
+);
+
+/** Runs each of this process's workers executes now. */
+export const runsInFlight = new GaugeMetric(
+  "openworkflow_worker_runs_in_flight",
+  "openworkflow.worker.runs_in_flight",
+  "Runs each of this process's workers is executing now.",
+  "{run}",
+);
+
+const ALL: readonly Metric<unknown>[] = [
+  runsStarted,
+  runsFinished,
+  executions,
+  stepAttemptDuration,
+  runDuration,
+  queueLag,
+  runsInFlight,
+] as Metric<unknown>[];
+
+/**
+ * This process's metrics in the Prometheus text format (version 0.0.4):
+ * `# HELP` and `# TYPE` lines, then the samples, for each metric that has
+ * any; an empty string when none has.
+ */
+export function renderProcessMetrics(): string {
+  const lines: string[] = [];
+  for (const metric of ALL) {
+    if (metric.series.size === 0) continue;
+    lines.push(`# HELP ${metric.name} ${escapeHelp(metric.help)}`);
+    lines.push(`# TYPE ${metric.name} ${metric.type}`);
+    metric.render(lines);
+  }
+  return lines.length === 0 ? "" : `${lines.join("\n")}\n`;
+}
+
+function attributes(labels: Labels): Attributes {
+  const result: Attributes = {};
+  for (const [name, value] of Object.entries(labels)) {
+    result[ATTRIBUTES[name] ?? `openworkflow.${name}`] = value;
+  }
+  return result;
+}
+
+function seriesKey(labels: Labels): string {
+  return Object.keys(labels).sort().map((k) => `${k}\u0000${labels[k]}`)
+    .join("\u0001");
+}
+
+/** `{a="x",b="y"}`, values escaped as the text format says. */
+export function labelText(labels: Labels): string {
+  const parts = Object.entries(labels).map(([name, value]) =>
+    `${name}="${escapeLabelValue(value)}"`
+  );
+  return parts.length === 0 ? "" : `{${parts.join(",")}}`;
+}
+
+/** A label value with `\`, `"` and line feeds escaped. */
+export function escapeLabelValue(value: string): string {
+  return value.replaceAll("\\", "\\\\").replaceAll('"', '\\"')
+    .replaceAll("\n", "\\n");
+}
+
+function escapeHelp(text: string): string {
+  return text.replaceAll("\\", "\\\\").replaceAll("\n", "\\n");
+}
