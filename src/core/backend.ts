@@ -53,6 +53,13 @@ import type {
   Schedule,
   UpdateScheduleParams,
 } from "./schedules.ts";
+import type {
+  CountWorkflowRunsParams,
+  ListSignalsParams,
+  QueueStatistics,
+  WorkflowRunCount,
+  WorkflowRunSignal,
+} from "./inspection.ts";
 
 export { RUN_STATUSES, TERMINAL_STATUSES } from "./records.ts";
 export type {
@@ -68,6 +75,7 @@ export type {
 } from "./records.ts";
 export type * from "./backend_params.ts";
 export type * from "./schedules.ts";
+export type * from "./inspection.ts";
 
 /**
  * Storage for workflow runs and their step attempts, scoped to one
@@ -131,7 +139,9 @@ export type * from "./schedules.ts";
  * 10. **Optional methods** (`getWorkflowRunStatuses`, `subscribe`) may be
  *    left out: the engine then reads runs one by one, and polls. Without
  *    `sendSignal` and `receiveSignal`, signals are refused with a
- *    `TypeError`.
+ *    `TypeError`. Without `countWorkflowRuns`, `getQueueStatistics` and
+ *    `listSignals`, the dashboard leaves out the counts, gauges and
+ *    signals they feed.
  * 11. **Children and wake-ups.** A run created with a
  *    `parentWorkflowRunId` and not `detached` is attached: canceling the
  *    parent cancels it (and its own attached children, recursively), and
@@ -1130,6 +1140,98 @@ export interface Backend {
    * ```
    */
   deleteWorkflowRuns?(params: DeleteWorkflowRunsParams): Promise<number>;
+
+  /**
+   * Optional: how many runs of this namespace match the filters, by
+   * workflow name and status. Read-only. One aggregate read over the
+   * matching runs, so callers that repeat it (a metrics endpoint) cache
+   * it. The dashboard shows the counts per status; its `/metrics` endpoint
+   * exports them as a gauge.
+   *
+   * @param params The filters (all optional).
+   * @returns One entry per workflow name and status with at least one run,
+   * by workflow name, then status.
+   * @throws {BackendError} when the database fails.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * for (const workflowName of ["email", "email", "report"]) {
+   *   await backend.createWorkflowRun({
+   *     workflowName, version: null, config: {}, context: null, input: null,
+   *     availableAt: null, deadlineAt: null, idempotencyKey: null,
+   *   });
+   * }
+   * assert.deepEqual(await backend.countWorkflowRuns!({}), [
+   *   { workflowName: "email", status: "pending", count: 2 },
+   *   { workflowName: "report", status: "pending", count: 1 },
+   * ]);
+   * ```
+   */
+  countWorkflowRuns?(
+    params: CountWorkflowRunsParams,
+  ): Promise<WorkflowRunCount[]>;
+
+  /**
+   * Optional: how far behind the namespace's queue is, by the backend's
+   * clock (rule 3): the `availableAt` of the oldest claimable run, and the
+   * `nextRunAt` of the most overdue unpaused schedule. Read-only; both
+   * come from the indexes that claims and schedules use, so the call is
+   * cheap however many runs there are.
+   *
+   * @returns The backend's now and the two oldest times.
+   * @throws {BackendError} when the database fails.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const run = await backend.createWorkflowRun({
+   *   workflowName: "report", version: null, config: {}, context: null,
+   *   input: null, availableAt: null, deadlineAt: null, idempotencyKey: null,
+   * });
+   * const stats = await backend.getQueueStatistics!();
+   * assert.deepEqual(stats.oldestClaimableAvailableAt, run.availableAt);
+   * assert.equal(stats.oldestDueScheduleAt, null);
+   * ```
+   */
+  getQueueStatistics?(): Promise<QueueStatistics>;
+
+  /**
+   * Optional: the signals a run received (delivered to one of its
+   * `signal-wait` attempts), and those addressed to it that it has not
+   * received yet, in the order they were sent. Read-only.
+   *
+   * @param params The run's id.
+   * @returns The signals; `[]` when none of this namespace's runs has the
+   * id.
+   * @throws {BackendError} when the database fails.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const run = await backend.createWorkflowRun({
+   *   workflowName: "approve", version: null, config: {}, context: null,
+   *   input: null, availableAt: null, deadlineAt: null, idempotencyKey: null,
+   * });
+   * await backend.sendSignal!({
+   *   signal: "approval", data: { ok: true }, workflowRunId: run.id, idempotencyKey: null,
+   * });
+   * const [signal] = await backend.listSignals!({ workflowRunId: run.id });
+   * assert.deepEqual([signal.signal, signal.data, signal.receivedAt], [
+   *   "approval", { ok: true }, null,
+   * ]);
+   * ```
+   */
+  listSignals?(params: ListSignalsParams): Promise<WorkflowRunSignal[]>;
 
   /**
    * Takes or renews a named lock of the namespace for `durationMs`: `true`

@@ -11,6 +11,7 @@ import type {
   CancelWorkflowRunParams,
   ClaimWorkflowRunParams,
   ClaimWorkflowRunsParams,
+  CountWorkflowRunsParams,
   CreateScheduleParams,
   CreateScheduleResult,
   CreateStepAttemptParams,
@@ -27,6 +28,7 @@ import type {
   GetWorkflowRunStatusesParams,
   HeartbeatWorkflowRunParams,
   ListDueSchedulesParams,
+  ListSignalsParams,
   ListStepAttemptsParams,
   ListWorkflowRunsParams,
   MaintenanceLockParams,
@@ -34,6 +36,7 @@ import type {
   MarkStepAttemptSucceededParams,
   MarkWorkflowRunFailedParams,
   MarkWorkflowRunSucceededParams,
+  QueueStatistics,
   ReceivedSignal,
   ReceiveSignalParams,
   ReleaseWorkflowRunParams,
@@ -45,7 +48,9 @@ import type {
   StepAttempt,
   UpdateScheduleParams,
   WorkflowRun,
+  WorkflowRunCount,
   WorkflowRunPage,
+  WorkflowRunSignal,
 } from "../core/backend.ts";
 import {
   checkCreateRunParams,
@@ -78,6 +83,11 @@ import {
 } from "./runs.ts";
 import type { Scope } from "./scope.ts";
 import { receiveSignal, sendSignal } from "./signals.ts";
+import {
+  countWorkflowRuns,
+  selectQueueStatistics,
+  selectSignals,
+} from "./inspection.ts";
 import {
   deleteSchedule,
   fireSchedule,
@@ -614,6 +624,29 @@ export class BackendPostgres implements Backend {
 
   receiveSignal(params: ReceiveSignalParams): Promise<ReceivedSignal | null> {
     return guard("receive signal", receiveSignal(this.#scope, params));
+  }
+
+  countWorkflowRuns(
+    params: CountWorkflowRunsParams,
+  ): Promise<WorkflowRunCount[]> {
+    return guard(
+      "count workflow runs",
+      countWorkflowRuns(this.#scope, params),
+    );
+  }
+
+  getQueueStatistics(): Promise<QueueStatistics> {
+    return guard(
+      "get queue statistics",
+      selectQueueStatistics(this.#scope),
+    );
+  }
+
+  listSignals(params: ListSignalsParams): Promise<WorkflowRunSignal[]> {
+    return guard(
+      "list signals",
+      selectSignals(this.#scope, params.workflowRunId),
+    );
   }
 
   async now(): Promise<Date> {

@@ -9,6 +9,7 @@ import type {
   CancelWorkflowRunParams,
   ClaimWorkflowRunParams,
   ClaimWorkflowRunsParams,
+  CountWorkflowRunsParams,
   CreateScheduleParams,
   CreateScheduleResult,
   CreateStepAttemptParams,
@@ -25,6 +26,7 @@ import type {
   GetWorkflowRunStatusesParams,
   HeartbeatWorkflowRunParams,
   ListDueSchedulesParams,
+  ListSignalsParams,
   ListStepAttemptsParams,
   ListWorkflowRunsParams,
   MaintenanceLockParams,
@@ -32,6 +34,7 @@ import type {
   MarkStepAttemptSucceededParams,
   MarkWorkflowRunFailedParams,
   MarkWorkflowRunSucceededParams,
+  QueueStatistics,
   ReceivedSignal,
   ReceiveSignalParams,
   ReleaseWorkflowRunParams,
@@ -43,7 +46,9 @@ import type {
   StepAttempt,
   UpdateScheduleParams,
   WorkflowRun,
+  WorkflowRunCount,
   WorkflowRunPage,
+  WorkflowRunSignal,
 } from "../core/backend.ts";
 import {
   checkCreateRunParams,
@@ -89,6 +94,11 @@ import { claimWorkflowRuns } from "./claim.ts";
 import { registerActivitySource } from "./activity.ts";
 import { notifyAvailable } from "../core/wakeups.ts";
 import { receiveSignal, sendSignal } from "./signals.ts";
+import {
+  countWorkflowRuns,
+  selectQueueStatistics,
+  selectSignals,
+} from "./inspection.ts";
 import {
   deleteSchedule,
   fireSchedule,
@@ -628,6 +638,29 @@ export class BackendSqlite implements Backend {
     return this.#write(
       "receive signal",
       (ns, now) => receiveSignal(this.#connection, ns, now, params),
+    );
+  }
+
+  countWorkflowRuns(
+    params: CountWorkflowRunsParams,
+  ): Promise<WorkflowRunCount[]> {
+    return this.#read(
+      "count workflow runs",
+      (ns) => countWorkflowRuns(this.#connection, ns, params),
+    );
+  }
+
+  getQueueStatistics(): Promise<QueueStatistics> {
+    return this.#read(
+      "get queue statistics",
+      (ns) => selectQueueStatistics(this.#connection, ns, this.#clock.now()),
+    );
+  }
+
+  listSignals(params: ListSignalsParams): Promise<WorkflowRunSignal[]> {
+    return this.#read(
+      "list signals",
+      (ns) => selectSignals(this.#connection, ns, params.workflowRunId),
     );
   }
 

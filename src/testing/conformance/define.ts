@@ -48,6 +48,13 @@ export interface BackendCapabilities {
    * @default {true}
    */
   operations?: boolean;
+  /**
+   * The backend implements the optional read-only methods for operators:
+   * `countWorkflowRuns()`, `getQueueStatistics()` and `listSignals()`.
+   *
+   * @default {true}
+   */
+  inspection?: boolean;
 }
 
 /** What a conformance case receives. */

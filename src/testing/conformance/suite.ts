@@ -20,6 +20,7 @@ import { namespaceConformance } from "./namespaces.ts";
 import { runConformance } from "./runs.ts";
 import { scheduleConformance } from "./schedules.ts";
 import { operationsConformance } from "./operations.ts";
+import { inspectionConformance } from "./inspection.ts";
 import { unwindingConformance } from "./unwinding.ts";
 import { signalConformance } from "./signals.ts";
 import { stepConformance } from "./steps.ts";
@@ -48,7 +49,7 @@ export interface BackendConformanceOptions {
    * What the backend can do beyond the required methods; the cases that
    * need a capability it lacks are not registered, and `onSkip` is told.
    *
-   * @default {{ sharedStore: true, getWorkflowRunStatuses: true, signals: true, schedules: true, operations: true }}
+   * @default {{ sharedStore: true, getWorkflowRunStatuses: true, signals: true, schedules: true, operations: true, inspection: true }}
    */
   capabilities?: BackendCapabilities;
   /** Told of each case not registered, with the reason. */
@@ -66,6 +67,8 @@ const SKIP_REASONS: Record<keyof BackendCapabilities, string> = {
     "needs the optional schedule methods (now(), createSchedule(), ..., fireSchedule()), which this backend does not implement",
   operations:
     "needs the optional operators' methods (retryWorkflowRun(), forkWorkflowRun(), deleteWorkflowRuns(), the maintenance locks), which this backend does not implement",
+  inspection:
+    "needs the optional countWorkflowRuns(), getQueueStatistics() and listSignals(), which this backend does not implement",
 };
 
 /**
@@ -113,6 +116,7 @@ export function runBackendConformance(
     signals: true,
     schedules: true,
     operations: true,
+    inspection: true,
     ...options.capabilities,
   };
   const define: DefineCase = (name, fn, needs = []) => {
@@ -149,4 +153,5 @@ export function runBackendConformance(
   scheduleConformance(define);
   operationsConformance(define);
   unwindingConformance(define);
+  inspectionConformance(define);
 }
