@@ -23,3 +23,9 @@ export {
   type DashboardOptions,
   MIN_TOKEN_LENGTH,
 } from "./src/dashboard/options.ts";
+export type * from "./src/core/backend.ts";
+export type {
+  JsonPrimitive,
+  JsonValue,
+  SerializedError,
+} from "./src/core/json.ts";
