@@ -186,7 +186,9 @@ export function sessionCookie(
  * Whether a state-changing request comes from a page of this dashboard:
  * its `Origin` (or, without one, its `Referer`'s origin) is the request's
  * own origin or one of `allowedOrigins`, and `Sec-Fetch-Site`, when sent,
- * does not say `cross-site`. A request with neither header is refused.
+ * does not say `cross-site`. With `Origin: null` (what browsers send under
+ * the pages' `no-referrer` policy) and no `Referer`, `Sec-Fetch-Site:
+ * same-origin` decides. A request with none of them is refused.
  */
 export function isSameOrigin(
   request: Request,
@@ -196,6 +198,10 @@ export function isSameOrigin(
   if (site !== null && site !== "same-origin" && site !== "none") return false;
   let origin = request.headers.get("origin");
   if (origin === null || origin === "null") {
+    // The pages' `no-referrer` policy makes browsers send `Origin: null`
+    // and no `Referer` with their own forms' POSTs; `Sec-Fetch-Site`
+    // (which no script can set) still says where such a POST came from.
+    if (site === "same-origin") return true;
     const referer = request.headers.get("referer");
     if (referer === null) return false;
     try {
