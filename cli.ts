@@ -1,7 +1,7 @@
 /**
  * The `openworkflow` command line: run workers, find, inspect, cancel,
- * retry, fork and delete runs, manage schedules, apply the schema, and
- * check a deployment. On Deno, Node and Bun.
+ * retry, fork and delete runs, manage schedules, apply the schema, check
+ * a deployment, and serve the web dashboard. On Deno, Node and Bun.
  *
  * ```sh
  * deno run -A jsr:@openworkflow/core/cli --help
@@ -9,6 +9,7 @@
  * deno run -A jsr:@openworkflow/core/cli runs list --status failed --database-url postgresql://…
  * deno run -A jsr:@openworkflow/core/cli runs retry 0b0e…
  * npx openworkflow doctor --dir ./workflows   # from the npm package, on Node
+ * OPENWORKFLOW_DASHBOARD_TOKEN=… deno run -A jsr:@openworkflow/core/cli dashboard --port 8080
  * ```
  *
  * Exit codes: 0 success, 1 a failure (an unknown run, a refused action,

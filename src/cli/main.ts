@@ -25,6 +25,7 @@ import {
   type Values,
   workerStart,
 } from "./commands.ts";
+import { dashboardServe } from "./dashboard.ts";
 import { CommandError, errorLine, type Io, UsageError } from "./output.ts";
 
 /** The program's name in usage texts. */
@@ -201,6 +202,30 @@ the modules under DIR export. Exits 1 when a check finds a problem.
       options: { dir: { type: "string" }, ...JSON_OPTION },
       positionals: [],
       run: doctor,
+    },
+    dashboard: {
+      summary: "serve the web dashboard until SIGINT or SIGTERM",
+      usage:
+        `${PROGRAM} dashboard [--port N] [--hostname H] [--token-env NAME | --no-auth]
+
+Serves the dashboard (runs, run timelines, schedules, /metrics) and prints
+the URL it listens on. Sign in with the token, or send it as
+'Authorization: Bearer TOKEN' (a Prometheus scrape of /metrics).
+
+  --port N             the port (default 8080; 0 picks a free one)
+  --hostname H         the address to listen on (default 127.0.0.1)
+  --token-env NAME     the environment variable holding the token (default
+                       OPENWORKFLOW_DASHBOARD_TOKEN); never give a token on
+                       the command line, where ps shows it
+  --no-auth            no token: only with a loopback hostname`,
+      options: {
+        port: { type: "string" },
+        hostname: { type: "string" },
+        "token-env": { type: "string" },
+        "no-auth": { type: "boolean" },
+      },
+      positionals: [],
+      run: dashboardServe,
     },
   },
 };
