@@ -11,6 +11,18 @@
  * );
  * ```
  *
+ * @example Check the dashboard with a request
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createDashboard } from "@openworkflow/core/dashboard";
+ * import { BackendSqlite } from "@openworkflow/core/sqlite";
+ *
+ * await using backend = await BackendSqlite.connect(":memory:");
+ * const dashboard = createDashboard({ backend, token: "a-token-of-16-chars-or-more" });
+ * const response = await dashboard(new Request("http://localhost/"));
+ * assert.equal(response.status, 401); // no token, no session
+ * ```
+ *
  * @module
  */
 

@@ -186,11 +186,7 @@ function actions(
         context,
       )
     }<button type="submit"${
-      danger
-        ? markup`
-            class="danger"
-          `
-        : ""
+      danger ? markup` class="danger"` : ""
     }>${label}</button></form>
     `;
   return markup`<div class="actions" data-live="actions">

@@ -202,11 +202,7 @@ export async function runsPage(
       markup`<li><a href="${base}/${
         filterQuery(filters, { status, cursor: null })
       }" data-status="${status}"${
-        filters.status === status
-          ? markup`
-            aria-current="true"
-          `
-          : ""
+        filters.status === status ? markup` aria-current="true"` : ""
       }>${status} ${byStatus.get(status) ?? 0}</a></li>`
     )
   }
@@ -218,21 +214,13 @@ export async function runsPage(
       <label for="filter-status">Status
     <select id="filter-status" name="status">
     <option value="any"${
-    filters.status === null
-      ? markup`
-        selected
-      `
-      : ""
+    filters.status === null ? markup` selected` : ""
   }>any</option>
     ${
     RUN_STATUSES.map((s) =>
       markup`
-        <option value="${s}" ${
-        filters.status === s
-          ? markup`
-            selected
-          `
-          : ""
+        <option value="${s}"${
+        filters.status === s ? markup` selected` : ""
       }>${s}</option>
       `
     )
