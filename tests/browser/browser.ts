@@ -107,15 +107,18 @@ const unavailable = chromiumUnavailable();
 
 /**
  * Registers a browser test: skipped (the reason in its name) only outside
- * CI when Chromium is absent.
+ * CI when Chromium is absent, or for `otherReason` (e.g. the Postgres
+ * target's `SKIP_POSTGRES=1`).
  */
 export function browserTest(
+  otherReason: string | null,
   name: string,
   fn: (t: Deno.TestContext) => Promise<void>,
 ): void {
+  const reason = unavailable ?? otherReason;
   Deno.test({
-    name: unavailable === null ? name : `${name} (skipped: ${unavailable})`,
-    ignore: unavailable !== null,
+    name: reason === null ? name : `${name} (skipped: ${reason})`,
+    ignore: reason !== null,
     fn,
   });
 }

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { browserTest, launchBrowser } from "./browser.ts";
 
 browserTest(
+  null,
   "launchBrowser() opens headless Chromium, which finds controls by role and label",
   async () => {
     const server = Deno.serve(
