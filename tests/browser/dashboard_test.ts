@@ -485,7 +485,7 @@ async function keyboardStep({ url, browser, failed }: Fixture): Promise<void> {
 }
 
 async function runPageStep(
-  { ow, url, browser, failed }: Fixture,
+  { ow, url, browser, failed, succeeded }: Fixture,
   target: BackendTarget,
 ): Promise<void> {
   const page = await browser.newPage();
@@ -507,7 +507,10 @@ async function runPageStep(
       attempts.map((a) => [a.stepName, a.status]),
       [["reserve", "succeeded"], ["capture", "failed"], ["capture", "failed"]],
     );
-    const timeline = page.getByRole("list", { name: "Step timeline" });
+    const timeline = page.getByRole("region", { name: "Steps" }).getByRole(
+      "list",
+      { name: "Step timeline" },
+    );
     const items = timeline.getByRole("listitem");
     assert.equal(await items.count(), attempts.length);
     for (let i = 0; i < attempts.length; i++) {
@@ -536,6 +539,27 @@ async function runPageStep(
       0,
     );
     await screenshot(page, target, "run");
+
+    // A succeeded run: its output, its steps, no cancel or retry.
+    const [ada] = succeeded;
+    await page.goto(`${url}runs/${ada.id}`);
+    await waitForStatus(page, "succeeded");
+    assert.equal(
+      (await page.getByRole("heading", { level: 1 }).textContent())?.trim(),
+      "greet",
+    );
+    await page.getByText('"Hello, Ada!"').waitFor();
+    assert.deepEqual(
+      await page.getByRole("list", { name: "Step timeline" }).getByRole(
+        "listitem",
+      ).evaluateAll((items) =>
+        items.map((item) => item.getAttribute("data-status"))
+      ),
+      ["succeeded", "succeeded"],
+    );
+    for (const name of ["Cancel run", "Retry run"]) {
+      assert.equal(await page.getByRole("button", { name }).count(), 0, name);
+    }
 
     const missing = await page.goto(`${url}runs/${crypto.randomUUID()}`);
     assert.equal(missing?.status(), 404);
