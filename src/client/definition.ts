@@ -4,6 +4,14 @@
  * @module
  */
 
+import {
+  ATTR,
+  namespaceOf,
+  runAttributes,
+  SpanKind,
+  traceContextOf,
+  traced,
+} from "../telemetry/tracing.ts";
 import type { Backend } from "../core/backend.ts";
 import { type Duration, parseDuration } from "../core/duration.ts";
 import { WorkflowRunHandle } from "./handle.ts";
@@ -318,21 +326,37 @@ export class WorkflowDefinition<Input = unknown, Output = unknown>
     const inTransaction = options.transaction === undefined
       ? null
       : backendMethod(this.#backend, "createWorkflowRunInTransaction", what);
-    const params = {
-      workflowName: this.name,
-      version: this.version,
-      config: {},
-      context: null,
-      input: encoded.value,
-      availableAt,
-      availableAfterMs,
-      deadlineAt,
-      idempotencyKey,
-      ...flow,
-    };
-    const run = inTransaction === null
-      ? await this.#backend.createWorkflowRun(params)
-      : await inTransaction(params, options.transaction);
+    const namespaceId = namespaceOf(this.#backend);
+    const attributes = runAttributes(
+      { id: "", workflowName: this.name, version: this.version },
+      namespaceId,
+    );
+    delete attributes[ATTR.runId];
+    const run = await traced(
+      "workflow_run.create",
+      SpanKind.CLIENT,
+      attributes,
+      async (span) => {
+        const params = {
+          workflowName: this.name,
+          version: this.version,
+          config: {},
+          // Every execution of the run continues this span's trace.
+          context: traceContextOf(span),
+          input: encoded.value,
+          availableAt,
+          availableAfterMs,
+          deadlineAt,
+          idempotencyKey,
+          ...flow,
+        };
+        const run = inTransaction === null
+          ? await this.#backend.createWorkflowRun(params)
+          : await inTransaction(params, options.transaction);
+        span.setAttribute(ATTR.runId, run.id);
+        return run;
+      },
+    );
     notifyAvailable(this.#backend, run.availableAt);
     return new WorkflowRunHandle<Output>(this.#backend, run, {
       maxPayloadBytes: this.#maxPayloadBytes,

@@ -5,6 +5,14 @@
  */
 
 import {
+  ATTR,
+  namespaceAttribute,
+  namespaceOf,
+  runAttributes,
+  SpanKind,
+  traced,
+} from "../telemetry/tracing.ts";
+import {
   type Backend,
   type RunOutcome,
   type StepAttempt,
@@ -411,12 +419,20 @@ export async function cancelWorkflowRun(
       }`,
     );
   }
-  const run = await backend.cancelWorkflowRun({
-    workflowRunId,
-    error: serializeError(new WorkflowCanceledError(workflowRunId)),
-    ...(options.compensate === true ? { compensate: true } : {}),
+  const compensate = options.compensate === true;
+  const run = await traced("workflow_run.cancel", SpanKind.CLIENT, {
+    [ATTR.runId]: workflowRunId,
+    ...namespaceAttribute(backend),
+  }, async (span) => {
+    const run = await backend.cancelWorkflowRun({
+      workflowRunId,
+      error: serializeError(new WorkflowCanceledError(workflowRunId)),
+      ...(compensate ? { compensate: true } : {}),
+    });
+    if (run === null) throw new WorkflowRunNotFoundError(workflowRunId);
+    span.setAttributes(runAttributes(run, namespaceOf(backend)));
+    return run;
   });
-  if (run === null) throw new WorkflowRunNotFoundError(workflowRunId);
   // A child's parent, and the children canceled with it, are due now.
   notifyAvailable(backend);
   notifyFinished(

@@ -5,6 +5,12 @@
  * @module
  */
 
+import {
+  ATTR,
+  namespaceAttribute,
+  SpanKind,
+  traced,
+} from "../telemetry/tracing.ts";
 import type { Backend } from "../core/backend.ts";
 import {
   WorkflowRunFinishedError,
@@ -69,22 +75,29 @@ export async function sendSignal(
   const subject = `data of signal '${signal}'`;
   const { text, value: data } = encodeJson(options.data ?? null, subject);
   checkPayloadSize(text, subject, maxPayloadBytes);
-  const outcome = await methods.sendSignal({
-    signal,
-    data,
-    workflowRunId,
-    idempotencyKey,
+  const outcome = await traced("signal.send", SpanKind.CLIENT, {
+    [ATTR.signalName]: signal,
+    ...(workflowRunId === null ? {} : { [ATTR.runId]: workflowRunId }),
+    ...namespaceAttribute(backend),
+  }, async () => {
+    const outcome = await methods.sendSignal({
+      signal,
+      data,
+      workflowRunId,
+      idempotencyKey,
+    });
+    switch (outcome.kind) {
+      case "run-not-found":
+        throw new WorkflowRunNotFoundError(workflowRunId ?? "");
+      case "run-finished":
+        throw new WorkflowRunFinishedError(
+          workflowRunId ?? "",
+          outcome.status,
+          what,
+        );
+    }
+    return outcome;
   });
-  switch (outcome.kind) {
-    case "run-not-found":
-      throw new WorkflowRunNotFoundError(workflowRunId ?? "");
-    case "run-finished":
-      throw new WorkflowRunFinishedError(
-        workflowRunId ?? "",
-        outcome.status,
-        what,
-      );
-  }
   if (outcome.workflowRunIds.length > 0) notifyAvailable(backend);
   return { workflowRunIds: outcome.workflowRunIds };
 }

@@ -110,6 +110,13 @@ export interface WorkflowRun {
   rateLimitKey: string | null;
   /** The run this one was forked from (`OpenWorkflow.forkRun()`), or `null`. */
   forkedFromWorkflowRunId: string | null;
+  /**
+   * Only on the runs a claim returns, and only from backends that say:
+   * the `availableAt` the run had when it was claimed (when it became
+   * claimable), from which workers measure the queue lag. Absent
+   * elsewhere.
+   */
+  readyAt?: Date;
 }
 
 /**

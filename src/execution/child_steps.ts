@@ -21,6 +21,7 @@ import {
 import type { StepAttempt, WorkflowRun } from "../core/records.ts";
 import { notifyAvailable } from "../core/wakeups.ts";
 import type { flowParams } from "../core/flow_control.ts";
+import { traceContextOf } from "../telemetry/tracing.ts";
 import type { RunState } from "./run_state.ts";
 import {
   failForGood,
@@ -56,7 +57,10 @@ function createChild(
     workflowName: child.workflowName,
     version: child.version,
     config: {},
-    context: null,
+    // The child continues the parent's trace.
+    context: s.options.span === undefined
+      ? null
+      : traceContextOf(s.options.span),
     input: child.input,
     availableAt: null,
     deadlineAt: null,

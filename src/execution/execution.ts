@@ -38,6 +38,7 @@ import {
 
 export type { ExecutionOptions } from "./run_state.ts";
 import { Steps } from "./step_runner.ts";
+import { callIn, storedTraceFields } from "../telemetry/tracing.ts";
 
 /** How an execution ended. */
 export type ExecutionResult =
@@ -174,12 +175,13 @@ export class Execution {
         this.#s.controller.abort(EXECUTION_ENDED);
       }
       await Promise.allSettled(this.#s.calls);
+      this.#s.endStepSpans();
     }
   }
 
   #runBody(): Promise<BodyOutcome> {
-    const body = (async () =>
-      await this.#s.options.fn({
+    const call = () =>
+      this.#s.options.fn({
         input: this.#s.run.input,
         step: this.#steps,
         run: {
@@ -188,7 +190,15 @@ export class Execution {
           version: this.#s.run.version,
           attempt: this.#s.run.attempts,
         },
-      }))();
+      });
+    // The workflow's own spans (if it makes any) are the execution's
+    // children.
+    const { traceContext } = this.#s;
+    const body =
+      (async () =>
+        await (traceContext === undefined
+          ? call()
+          : callIn(traceContext, call)))();
     return Promise.race([
       body.then(
         (value) => ({ kind: "returned" as const, value }),
@@ -272,6 +282,7 @@ export class Execution {
         status: "pending",
         availableAt,
         context: {
+          ...storedTraceFields(this.#s.run.context),
           workflowFailures: failures,
           retryCutoff: new Date(
             Math.max(this.#s.lastAttemptMs, this.#s.retryCutoffMs, 0),

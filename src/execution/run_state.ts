@@ -15,6 +15,18 @@ import type { StepFunctionContext } from "../core/step_api.ts";
 import type { Backend } from "../core/backend.ts";
 import { encodeJson, type JsonValue } from "../core/json.ts";
 import { checkPayloadSize } from "../core/limits.ts";
+import { stepAttemptDuration } from "../telemetry/metrics.ts";
+import {
+  ATTR,
+  type Context,
+  endFailed,
+  namespaceOf,
+  runAttributes,
+  type Span,
+  SpanKind,
+  startSpan,
+  withSpan,
+} from "../telemetry/tracing.ts";
 
 /** What an execution needs. */
 export interface ExecutionOptions {
@@ -38,6 +50,18 @@ export interface ExecutionOptions {
   retry: Required<RetryPolicy>;
   /** Told of every failed step attempt. */
   onStepFailed?: (stepName: string, attempt: number, error: unknown) => void;
+  /**
+   * The span of this execution (`workflow_run.execute`): its step
+   * attempts' spans are its children. None: the steps make no spans.
+   */
+  span?: Span;
+}
+
+/** A step attempt's span, open while the attempt runs in this execution. */
+interface StepSpan {
+  span: Span;
+  kind: string;
+  startedMs: number;
 }
 
 /** A completed step's compensation, to run if the run fails for good. */
@@ -107,6 +131,10 @@ export class RunState {
   readonly retryCutoffMs: number;
   /** The latest `createdAt` of any step attempt of the run. */
   lastAttemptMs = -Infinity;
+  /** The execution's trace context: its span, current. */
+  readonly traceContext: Context | undefined;
+  /** The spans of the step attempts open in this execution, by attempt id. */
+  readonly #stepSpans = new Map<string, StepSpan>();
 
   constructor(options: ExecutionOptions) {
     this.options = options;
@@ -115,6 +143,9 @@ export class RunState {
     // whatever the local clock says.
     this.offsetMs = options.clockOffsetMs;
     this.uncertaintyMs = options.clockUncertaintyMs ?? 0;
+    this.traceContext = options.span === undefined
+      ? undefined
+      : withSpan(options.span);
     this.suspended = new Promise((resolve) => this.wake = resolve);
     this.stopped = new Promise((resolve) => this.#stop = resolve);
     const context = options.run.context;
@@ -144,6 +175,61 @@ export class RunState {
    */
   latest(): number {
     return this.now() + this.uncertaintyMs;
+  }
+
+  /**
+   * Starts the span of a step attempt this execution begins
+   * (`step_attempt.execute`, a child of the execution's span), and returns
+   * the context to run the step's function in.
+   */
+  startStepSpan(attempt: StepAttempt, number: number): Context | undefined {
+    if (this.traceContext === undefined) return undefined;
+    const span = startSpan("step_attempt.execute", SpanKind.INTERNAL, {
+      ...runAttributes(this.run, namespaceOf(this.options.backend)),
+      [ATTR.stepName]: attempt.stepName,
+      [ATTR.stepKind]: attempt.kind,
+      [ATTR.attempt]: number,
+    }, this.traceContext);
+    this.#stepSpans.set(attempt.id, {
+      span,
+      kind: attempt.kind,
+      startedMs: performance.now(),
+    });
+    return withSpan(span, this.traceContext);
+  }
+
+  /**
+   * Ends the span of a step attempt with its outcome (`succeeded`,
+   * `failed` with `error`, or `suspended`: still open when the execution
+   * ended), and records its duration.
+   */
+  endStepSpan(
+    attemptId: string,
+    outcome: "succeeded" | "failed" | "suspended",
+    error?: unknown,
+  ): void {
+    const open = this.#stepSpans.get(attemptId);
+    if (open === undefined) return;
+    this.#stepSpans.delete(attemptId);
+    const { span, kind, startedMs } = open;
+    span.setAttribute(ATTR.outcome, outcome);
+    if (outcome === "failed") endFailed(span, error);
+    else span.end();
+    const labels: Record<string, string> = {
+      workflow: this.run.workflowName,
+      kind,
+      outcome,
+    };
+    const ns = namespaceOf(this.options.backend);
+    if (ns !== undefined) labels.namespace = ns;
+    stepAttemptDuration.record(labels, (performance.now() - startedMs) / 1000);
+  }
+
+  /** Ends the spans of the step attempts still open: the execution ended. */
+  endStepSpans(): void {
+    for (const id of [...this.#stepSpans.keys()]) {
+      this.endStepSpan(id, "suspended");
+    }
   }
 
   noteAttempt(attempt: StepAttempt): void {

@@ -39,12 +39,14 @@ export async function sleep(
       context: { resumeAt: new Date(resumeAtMs).toISOString() },
     }));
     s.noteAttempt(attempt);
+    s.startStepSpan(attempt, 1);
     attemptId = attempt.id;
   }
   if (!hasCome(s, resumeAtMs, stored !== null)) {
     s.park(resumeAtMs, "sleeping");
     return SUSPENDED;
   }
+  s.endStepSpan(attemptId, "succeeded");
   await s.io(backend.markStepAttemptSucceeded({
     workflowRunId,
     stepAttemptId: attemptId,

@@ -73,6 +73,7 @@ export function succeed(
   output: JsonValue,
 ): StepOutcome {
   const { backend, workerId } = s.options;
+  s.endStepSpan(attemptId, "succeeded");
   s.storeBehind(s.io(backend.markStepAttemptSucceeded({
     workflowRunId: s.run.id,
     stepAttemptId: attemptId,
@@ -92,6 +93,7 @@ export async function failForGood(
   error: unknown,
 ): Promise<StepOutcome> {
   const { backend, workerId } = s.options;
+  s.endStepSpan(attemptId, "failed", error);
   const serialized = serializeError(error);
   serialized.nonRetryable = true;
   await s.io(backend.markStepAttemptFailed({
@@ -156,6 +158,7 @@ export async function openAttempt(
     ...begin,
   }));
   s.noteAttempt(attempt);
+  s.startStepSpan(attempt, 1);
   return attempt;
 }
 

@@ -64,6 +64,7 @@ import type {
   WaitForSignalConfig,
 } from "../core/step_api.ts";
 import { checkName, checkTime } from "../core/validate.ts";
+import { callIn, type Context } from "../telemetry/tracing.ts";
 
 /** The step API of one execution. */
 export class Steps implements StepApi {
@@ -263,6 +264,7 @@ export class Steps implements StepApi {
       context: null,
     }));
     this.#s.noteAttempt(attempt);
+    const traceContext = this.#s.startStepSpan(attempt, attempts.length + 1);
     // Earlier steps' results are stored before this step's function runs.
     await stored;
     if (this.#s.isAborted()) return SUSPENDED;
@@ -270,13 +272,21 @@ export class Steps implements StepApi {
     let failure: unknown;
     try {
       value = this.#s.encode(
-        await this.#callStep(name, fn, attempts.length + 1, timeoutMs),
+        await this.#callStep(
+          name,
+          fn,
+          attempts.length + 1,
+          timeoutMs,
+          traceContext,
+        ),
         `output of step '${name}'`,
       );
     } catch (error) {
       failure = error;
     }
     if (this.#s.isAborted()) return SUSPENDED;
+    if (value === undefined) this.#s.endStepSpan(attempt.id, "failed", failure);
+    else this.#s.endStepSpan(attempt.id, "succeeded");
     if (value !== undefined) {
       // The result is returned at once and stored meanwhile: a step called
       // after this one returned runs its function only once it is stored,
@@ -330,6 +340,7 @@ export class Steps implements StepApi {
     fn: StepFunction<Output>,
     attempt: number,
     timeoutMs: number | undefined,
+    traceContext: Context | undefined,
   ): Promise<Output | undefined> {
     // Each call gets a signal of its own that follows the run's only while
     // the call runs: a step that has settled never sees an abort later
@@ -344,7 +355,11 @@ export class Steps implements StepApi {
     const { signal } = controller;
     try {
       return await raceAbort(
-        this.#track(() => fn({ signal, attempt })),
+        this.#track(() =>
+          traceContext === undefined
+            ? fn({ signal, attempt })
+            : callIn(traceContext, () => fn({ signal, attempt }))
+        ),
         signal,
       );
     } finally {

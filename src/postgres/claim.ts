@@ -169,7 +169,7 @@ function take(
           updated_at = now()
         FROM candidates c
         WHERE r.namespace_id = ${ns} AND r.id = c.id
-        RETURNING r.*
+        RETURNING r.*, c.available_at AS ready_at
       )`;
 }
 
@@ -384,7 +384,7 @@ async function claimKeyed(
       FROM locked l
     ),
     taken AS MATERIALIZED (
-      SELECT k.id FROM ranked k
+      SELECT k.id, k.available_at FROM ranked k
       LEFT JOIN locked_gates cg ON k.ckey IS NOT NULL AND cg.kind = 'c'
         AND cg.workflow_name = k.name AND cg.key = k.ckey
       LEFT JOIN locked_gates rg ON k.rkey IS NOT NULL AND rg.kind = 'r'
@@ -395,7 +395,7 @@ async function claimKeyed(
           WHERE x.workflow_name = k.name AND x.concurrency_key = k.ckey))
         AND (k.rkey IS NULL OR k.rrank <= rg.lim - rg.started)
     ),
-    ${take(s, params, sql`SELECT id FROM taken`)}
+    ${take(s, params, sql`SELECT id, available_at FROM taken`)}
     SELECT claimed.*, meta.* FROM (SELECT
       EXISTS (SELECT 1 FROM ckeys WHERE k IS NOT NULL)
         OR EXISTS (SELECT 1 FROM rkeys WHERE k IS NOT NULL) AS keyed,

@@ -53,6 +53,8 @@ export function toWorkflowRun(row: Row, read: ColumnReader): WorkflowRun {
     forkedFromWorkflowRunId: (row.forked_from_workflow_run_id ?? null) as
       | string
       | null,
+    // Only a claim's rows have it.
+    ...(row.ready_at == null ? {} : { readyAt: read.date(row.ready_at) }),
   };
 }
 

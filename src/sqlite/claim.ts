@@ -312,23 +312,29 @@ export function claimWorkflowRuns(
   // Runs a full key holds back: look again soon (a slot freed in another
   // process, a rate window moving on, says nothing).
   if (full) onHeldBack();
-  if (keyed.length === 0) {
-    // No run with a key may be taken: one statement claims the others.
-    return sortOldest(db.all(
-      `UPDATE ${RUNS} SET ${TAKE}
-      WHERE seq IN (SELECT seq FROM (${statement.sql}))
-      RETURNING *`,
-      {
-        ...statement.params,
-        workerId: params.workerId,
-        leaseEnd: now + params.leaseDurationMs,
-      },
-    ));
-  }
   const candidates = [
     ...db.all(statement.sql, statement.params).map(toCandidate),
     ...keyed,
   ].sort(bestFirst);
+  // When each run became claimable, for the claimer's queue lag.
+  const readyAt = new Map(candidates.map((c) => [c.seq, c.availableAt]));
+  if (keyed.length === 0) {
+    // No run with a key may be taken: one statement claims the others.
+    return sortOldest(
+      db.all(
+        `UPDATE ${RUNS} SET ${TAKE}
+        WHERE seq IN (SELECT value FROM json_each(:chosen))
+        RETURNING *`,
+        {
+          workerId: params.workerId,
+          leaseEnd: now + params.leaseDurationMs,
+          now,
+          chosen: JSON.stringify(candidates.map((c) => c.seq)),
+        },
+      ),
+      readyAt,
+    );
+  }
   const chosen: number[] = [];
   for (const run of candidates) {
     if (chosen.length >= params.limit) break;
@@ -352,17 +358,20 @@ export function claimWorkflowRuns(
     )
   ) onHeldBack();
   if (chosen.length === 0) return [];
-  return sortOldest(db.all(
-    `UPDATE ${RUNS} SET ${TAKE}
-    WHERE seq IN (SELECT value FROM json_each(:chosen))
-    RETURNING *`,
-    {
-      workerId: params.workerId,
-      leaseEnd: now + params.leaseDurationMs,
-      now,
-      chosen: JSON.stringify(chosen),
-    },
-  ));
+  return sortOldest(
+    db.all(
+      `UPDATE ${RUNS} SET ${TAKE}
+      WHERE seq IN (SELECT value FROM json_each(:chosen))
+      RETURNING *`,
+      {
+        workerId: params.workerId,
+        leaseEnd: now + params.leaseDurationMs,
+        now,
+        chosen: JSON.stringify(chosen),
+      },
+    ),
+    readyAt,
+  );
 }
 
 /** What a claim sets on the runs it takes. */
@@ -374,11 +383,19 @@ const TAKE = `status = 'running',
   started_at = coalesce(started_at, :now),
   updated_at = :now`;
 
-/** The claimed rows as runs, oldest first. */
-function sortOldest(rows: Row[]): WorkflowRun[] {
+/**
+ * The claimed rows as runs, oldest first, each with when it became
+ * claimable (`readyAt`, by seq).
+ */
+function sortOldest(
+  rows: Row[],
+  readyAt: ReadonlyMap<number, number>,
+): WorkflowRun[] {
   rows.sort((a, b) =>
     Number(a.created_at) - Number(b.created_at) ||
     Number(a.seq) - Number(b.seq)
   );
-  return rows.map(toWorkflowRun);
+  return rows.map((row) =>
+    toWorkflowRun({ ...row, ready_at: readyAt.get(Number(row.seq)) ?? null })
+  );
 }

@@ -17,12 +17,32 @@ import {
   type Attributes,
   type Counter,
   type Histogram,
+  type Meter,
+  type MeterProvider,
   metrics,
   type UpDownCounter,
 } from "@opentelemetry/api";
 import { INSTRUMENTATION_NAME } from "./tracing.ts";
 
-const meter = metrics.getMeter(INSTRUMENTATION_NAME);
+/**
+ * An OpenTelemetry instrument, made again whenever the global meter
+ * provider changes: the API has no proxy for meters, and an instrument
+ * made before the application registered its SDK would stay a no-op.
+ */
+class Instrument<T> {
+  #provider: MeterProvider | undefined;
+  #instrument: T | undefined;
+  constructor(readonly make: (meter: Meter) => T) {}
+
+  get(): T {
+    const provider = metrics.getMeterProvider();
+    if (provider !== this.#provider || this.#instrument === undefined) {
+      this.#provider = provider;
+      this.#instrument = this.make(provider.getMeter(INSTRUMENTATION_NAME));
+    }
+    return this.#instrument;
+  }
+}
 
 /** Label name (Prometheus) to attribute name (OpenTelemetry). */
 const ATTRIBUTES: Readonly<Record<string, string>> = {
@@ -63,15 +83,17 @@ abstract class Metric<V> {
 }
 
 class CounterMetric extends Metric<number> {
-  readonly #otel: Counter;
+  readonly #otel: Instrument<Counter>;
   constructor(name: string, otelName: string, help: string, unit: string) {
     super(name, help, "counter");
-    this.#otel = meter.createCounter(otelName, { description: help, unit });
+    this.#otel = new Instrument((meter) =>
+      meter.createCounter(otelName, { description: help, unit })
+    );
   }
 
   add(labels: Labels, n = 1): void {
     this.at(labels, () => 0).value += n;
-    this.#otel.add(n, attributes(labels));
+    this.#otel.get().add(n, attributes(labels));
   }
 
   render(lines: string[]): void {
@@ -82,18 +104,17 @@ class CounterMetric extends Metric<number> {
 }
 
 class GaugeMetric extends Metric<number> {
-  readonly #otel: UpDownCounter;
+  readonly #otel: Instrument<UpDownCounter>;
   constructor(name: string, otelName: string, help: string, unit: string) {
     super(name, help, "gauge");
-    this.#otel = meter.createUpDownCounter(otelName, {
-      description: help,
-      unit,
-    });
+    this.#otel = new Instrument((meter) =>
+      meter.createUpDownCounter(otelName, { description: help, unit })
+    );
   }
 
   add(labels: Labels, n: number): void {
     this.at(labels, () => 0).value += n;
-    this.#otel.add(n, attributes(labels));
+    this.#otel.get().add(n, attributes(labels));
   }
 
   /** Forgets a series that has gone back to zero (a stopped worker's). */
@@ -116,7 +137,7 @@ interface Buckets {
 }
 
 class HistogramMetric extends Metric<Buckets> {
-  readonly #otel: Histogram;
+  readonly #otel: Instrument<Histogram>;
   constructor(
     name: string,
     otelName: string,
@@ -124,11 +145,13 @@ class HistogramMetric extends Metric<Buckets> {
     readonly bounds: readonly number[],
   ) {
     super(name, help, "histogram");
-    this.#otel = meter.createHistogram(otelName, {
-      description: help,
-      unit: "s",
-      advice: { explicitBucketBoundaries: [...bounds] },
-    });
+    this.#otel = new Instrument((meter) =>
+      meter.createHistogram(otelName, {
+        description: help,
+        unit: "s",
+        advice: { explicitBucketBoundaries: [...bounds] },
+      })
+    );
   }
 
   record(labels: Labels, seconds: number): void {
@@ -143,7 +166,7 @@ class HistogramMetric extends Metric<Buckets> {
     if (i >= 0) series.counts[i]++;
     series.sum += value;
     series.count++;
-    this.#otel.record(value, attributes(labels));
+    this.#otel.get().record(value, attributes(labels));
   }
 
   render(lines: string[]): void {

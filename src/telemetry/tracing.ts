@@ -30,6 +30,8 @@ import {
   SpanStatusCode,
   trace,
   TraceFlags,
+  type Tracer,
+  type TracerProvider,
 } from "@opentelemetry/api";
 import type { JsonValue } from "../core/json.ts";
 import type { WorkflowRun } from "../core/records.ts";
@@ -37,7 +39,18 @@ import type { WorkflowRun } from "../core/records.ts";
 /** The instrumentation scope's name. */
 export const INSTRUMENTATION_NAME = "@openworkflow/core";
 
-const tracer = trace.getTracer(INSTRUMENTATION_NAME);
+let tracerProvider: TracerProvider | undefined;
+let cachedTracer: Tracer | undefined;
+
+/** The tracer, made again whenever the global tracer provider changes. */
+function tracer(): Tracer {
+  const provider = trace.getTracerProvider();
+  if (provider !== tracerProvider || cachedTracer === undefined) {
+    tracerProvider = provider;
+    cachedTracer = provider.getTracer(INSTRUMENTATION_NAME);
+  }
+  return cachedTracer;
+}
 
 /** Attribute names. */
 export const ATTR = {
@@ -58,8 +71,28 @@ export type { Context, Span };
 
 /** The namespace a backend is bound to, when it says (the built-in ones do). */
 export function namespaceOf(backend: object): string | undefined {
-  const ns = (backend as { namespaceId?: unknown }).namespaceId;
-  return typeof ns === "string" ? ns : undefined;
+  let ns = namespaces.get(backend);
+  if (ns === undefined && !namespaces.has(backend)) {
+    try {
+      const value = (backend as { namespaceId?: unknown }).namespaceId;
+      ns = typeof value === "string" ? value : undefined;
+    } catch {
+      // A wrapper (a Proxy, say) whose getter cannot reach the backend's
+      // private state: no namespace to tell.
+      ns = undefined;
+    }
+    namespaces.set(backend, ns);
+  }
+  return ns;
+}
+
+/** The namespace of each backend seen, read once. */
+const namespaces = new WeakMap<object, string | undefined>();
+
+/** `openworkflow.namespace.id` of a backend, when it says. */
+export function namespaceAttribute(backend: object): Attributes {
+  const ns = namespaceOf(backend);
+  return ns === undefined ? {} : { [ATTR.namespaceId]: ns };
 }
 
 /** The attributes every span of a run carries. */
@@ -83,7 +116,7 @@ export function startSpan(
   attributes: Attributes,
   parent: Context = otelContext.active(),
 ): Span {
-  return tracer.startSpan(name, { kind, attributes }, parent);
+  return tracer().startSpan(name, { kind, attributes }, parent);
 }
 
 /** `parent` with `span` as its current span. */
@@ -203,3 +236,25 @@ export function runParentContext(
 }
 
 export { SpanKind };
+
+/**
+ * Runs `fn` in a new span (under the active context), ending it when `fn`
+ * settles: failed, with the error, when it rejects.
+ */
+export async function traced<T>(
+  name: string,
+  kind: SpanKind,
+  attributes: Attributes,
+  fn: (span: Span) => Promise<T>,
+): Promise<T> {
+  const span = startSpan(name, kind, attributes);
+  let value: T;
+  try {
+    value = await fn(span);
+  } catch (error) {
+    endFailed(span, error);
+    throw error;
+  }
+  span.end();
+  return value;
+}

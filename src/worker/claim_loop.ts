@@ -40,6 +40,24 @@ import {
 } from "../core/wakeups.ts";
 import { type WorkerConfig, workflowKey } from "./worker_options.ts";
 import type { WorkflowFunction } from "../core/workflow.ts";
+import {
+  executions,
+  queueLag,
+  runDuration,
+  runsFinished,
+  runsInFlight,
+  runsStarted,
+} from "../telemetry/metrics.ts";
+import {
+  ATTR,
+  endFailed,
+  errorType as errorTypeOf,
+  namespaceOf,
+  runAttributes,
+  runParentContext,
+  SpanKind,
+  startSpan,
+} from "../telemetry/tracing.ts";
 
 /** How long the worker waits between deadline sweeps. */
 const DEADLINE_SWEEP_INTERVAL_MS = 1000;
@@ -126,6 +144,15 @@ export class ClaimLoop {
     await Promise.all(this.#handingBack);
     this.#handBackAbort = new AbortController();
     await this.#held.settled();
+    runsInFlight.forget(this.#workerLabels());
+  }
+
+  /** This worker's labels in the process's metrics. */
+  #workerLabels(): Record<string, string> {
+    const ns = namespaceOf(this.#config.backend);
+    return ns === undefined
+      ? { worker: this.#config.workerId }
+      : { namespace: ns, worker: this.#config.workerId };
   }
 
   /** One round: returns how many runs it claimed, once they ended. */
@@ -289,6 +316,25 @@ export class ClaimLoop {
       workflowName: run.workflowName,
     };
     this.#emit("run-claimed", { ...about, attempt: run.attempts });
+    // The claim's time by the database clock: the lease's start.
+    const claimedMs = run.availableAt.getTime() - leaseDurationMs;
+    const namespaceId = namespaceOf(backend);
+    const labels: Record<string, string> = namespaceId === undefined
+      ? { workflow: run.workflowName }
+      : { namespace: namespaceId, workflow: run.workflowName };
+    if (run.attempts === 1) runsStarted.add(labels);
+    if (run.readyAt instanceof Date) {
+      queueLag.record(labels, (claimedMs - run.readyAt.getTime()) / 1000);
+    }
+    const workerLabels = this.#workerLabels();
+    runsInFlight.add(workerLabels, 1);
+    // One span per execution, in the run's trace.
+    const span = startSpan("workflow_run.execute", SpanKind.CONSUMER, {
+      ...runAttributes(run, namespaceId),
+      [ATTR.attempt]: run.attempts,
+      [ATTR.workerId]: workerId,
+    }, runParentContext(run));
+    let thrown: { error: unknown } | undefined;
     let result: ExecutionResult | undefined;
     try {
       result = await new Execution({
@@ -304,14 +350,35 @@ export class ClaimLoop {
         maxPayloadBytes: this.#config.maxPayloadBytes,
         onStepFailed: (stepName, attempt, error) =>
           this.#emit("step-failed", { ...about, stepName, attempt, error }),
+        span,
       }).execute();
     } catch (error) {
+      thrown = { error };
       this.#emit("error", { ...about, error });
       if (error instanceof BackendError) this.#handBack(run);
     } finally {
       stopWatching();
       await stopHeartbeat();
+      runsInFlight.add(workerLabels, -1);
     }
+    const outcome = result?.status ?? "error";
+    span.setAttribute(ATTR.outcome, outcome);
+    executions.add({ ...labels, outcome });
+    if (
+      outcome === "succeeded" || outcome === "failed" || outcome === "canceled"
+    ) {
+      runsFinished.add({ ...labels, outcome });
+      runDuration.record(
+        { ...labels, outcome },
+        (Date.now() + clockOffsetMs - run.createdAt.getTime()) / 1000,
+      );
+    }
+    if (thrown !== undefined) endFailed(span, thrown.error);
+    else if (result?.status === "failed") endFailed(span, result.error);
+    else if (result?.status === "aborted") {
+      span.setAttribute(ATTR.errorType, errorTypeOf(result.reason));
+      span.end();
+    } else span.end();
     switch (result?.status) {
       case "succeeded":
         this.#wakeParent(run);
