@@ -204,7 +204,7 @@ testEachBackend(
     const wf = ow.defineWorkflow({ name: "deadline" }, async ({ step }) => {
       await step.run({ name: "long" }, async ({ signal }) => {
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, 5_000);
+          const timer = setTimeout(resolve, 20_000);
           signal.addEventListener("abort", () => {
             aborted = signal.reason;
             clearTimeout(timer);
@@ -214,13 +214,16 @@ testEachBackend(
       });
       await step.run({ name: "after" }, () => after++);
     });
-    const handle = await wf.run(undefined, {
-      deadlineAt: new Date(Date.now() + 300),
-    });
+    // The worker is polling before the run exists, and the deadline leaves
+    // time to claim the run and start its step on a loaded machine: the
+    // deadline passes while the step runs.
     const worker = ow.newWorker({ pollIntervalMs: 20 });
     await worker.start();
+    const handle = await wf.run(undefined, {
+      deadlineAt: new Date(Date.now() + 1_500),
+    });
     try {
-      const error = await handle.result({ timeoutMs: 5_000 }).then(
+      const error = await handle.result({ timeoutMs: 15_000 }).then(
         () => null,
         (e) => e,
       );
