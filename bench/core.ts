@@ -32,9 +32,57 @@ const { positionals, values } = parseArgs({
     concurrency: { type: "string", default: "100" },
     iterations: { type: "string", default: "50" },
     "shared-backend": { type: "boolean", default: false },
+    otel: { type: "boolean", default: false },
   },
 });
 const workload = positionals[0];
+
+// With --otel, an OpenTelemetry SDK records every span and metric (as an
+// application exporting them would), its exporters dropping what they get.
+const sdk = values.otel ? await registerSdk() : null;
+
+/** Registers the SDK; returns what shuts it down. */
+async function registerSdk(): Promise<() => Promise<void>> {
+  const { context, metrics, trace } = await import("@opentelemetry/api");
+  const { AsyncLocalStorageContextManager } = await import(
+    "@opentelemetry/context-async-hooks"
+  );
+  const { BasicTracerProvider, BatchSpanProcessor } = await import(
+    "@opentelemetry/sdk-trace-base"
+  );
+  const {
+    AggregationTemporality,
+    InMemoryMetricExporter,
+    MeterProvider,
+    PeriodicExportingMetricReader,
+  } = await import("@opentelemetry/sdk-metrics");
+  const exporter = {
+    export(_spans: unknown[], done: (result: { code: 0 }) => void) {
+      done({ code: 0 });
+    },
+    shutdown: () => Promise.resolve(),
+  };
+  context.setGlobalContextManager(
+    new AsyncLocalStorageContextManager().enable(),
+  );
+  const tracerProvider = new BasicTracerProvider({
+    spanProcessors: [new BatchSpanProcessor(exporter)],
+  });
+  trace.setGlobalTracerProvider(tracerProvider);
+  const meterProvider = new MeterProvider({
+    readers: [
+      new PeriodicExportingMetricReader({
+        exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
+        exportIntervalMillis: 1_000,
+      }),
+    ],
+  });
+  metrics.setGlobalMeterProvider(meterProvider);
+  return async () => {
+    await tracerProvider.shutdown();
+    await meterProvider.shutdown();
+  };
+}
 
 async function connect(): Promise<Backend> {
   if (values.backend === "sqlite") {
@@ -127,3 +175,4 @@ async function main(): Promise<void> {
 }
 
 await main();
+await sdk?.();

@@ -327,22 +327,24 @@ export class WorkflowDefinition<Input = unknown, Output = unknown>
       ? null
       : backendMethod(this.#backend, "createWorkflowRunInTransaction", what);
     const namespaceId = namespaceOf(this.#backend);
-    const attributes = runAttributes(
-      { id: "", workflowName: this.name, version: this.version },
-      namespaceId,
-    );
-    delete attributes[ATTR.runId];
     const run = await traced(
       "workflow_run.create",
       SpanKind.CLIENT,
-      attributes,
+      () => {
+        const attributes = runAttributes(
+          { id: "", workflowName: this.name, version: this.version },
+          namespaceId,
+        );
+        delete attributes[ATTR.runId];
+        return attributes;
+      },
       async (span) => {
         const params = {
           workflowName: this.name,
           version: this.version,
           config: {},
           // Every execution of the run continues this span's trace.
-          context: traceContextOf(span),
+          context: span === undefined ? null : traceContextOf(span),
           input: encoded.value,
           availableAt,
           availableAfterMs,
@@ -353,7 +355,7 @@ export class WorkflowDefinition<Input = unknown, Output = unknown>
         const run = inTransaction === null
           ? await this.#backend.createWorkflowRun(params)
           : await inTransaction(params, options.transaction);
-        span.setAttribute(ATTR.runId, run.id);
+        span?.setAttribute(ATTR.runId, run.id);
         return run;
       },
     );

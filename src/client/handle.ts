@@ -420,17 +420,17 @@ export async function cancelWorkflowRun(
     );
   }
   const compensate = options.compensate === true;
-  const run = await traced("workflow_run.cancel", SpanKind.CLIENT, {
+  const run = await traced("workflow_run.cancel", SpanKind.CLIENT, () => ({
     [ATTR.runId]: workflowRunId,
     ...namespaceAttribute(backend),
-  }, async (span) => {
+  }), async (span) => {
     const run = await backend.cancelWorkflowRun({
       workflowRunId,
       error: serializeError(new WorkflowCanceledError(workflowRunId)),
       ...(compensate ? { compensate: true } : {}),
     });
     if (run === null) throw new WorkflowRunNotFoundError(workflowRunId);
-    span.setAttributes(runAttributes(run, namespaceOf(backend)));
+    span?.setAttributes(runAttributes(run, namespaceOf(backend)));
     return run;
   });
   // A child's parent, and the children canceled with it, are due now.

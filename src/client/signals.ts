@@ -75,11 +75,11 @@ export async function sendSignal(
   const subject = `data of signal '${signal}'`;
   const { text, value: data } = encodeJson(options.data ?? null, subject);
   checkPayloadSize(text, subject, maxPayloadBytes);
-  const outcome = await traced("signal.send", SpanKind.CLIENT, {
+  const outcome = await traced("signal.send", SpanKind.CLIENT, () => ({
     [ATTR.signalName]: signal,
     ...(workflowRunId === null ? {} : { [ATTR.runId]: workflowRunId }),
     ...namespaceAttribute(backend),
-  }, async () => {
+  }), async () => {
     const outcome = await methods.sendSignal({
       signal,
       data,

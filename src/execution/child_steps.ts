@@ -21,7 +21,7 @@ import {
 import type { StepAttempt, WorkflowRun } from "../core/records.ts";
 import { notifyAvailable } from "../core/wakeups.ts";
 import type { flowParams } from "../core/flow_control.ts";
-import { traceContextOf } from "../telemetry/tracing.ts";
+import { childTraceContext } from "../telemetry/tracing.ts";
 import type { RunState } from "./run_state.ts";
 import {
   failForGood,
@@ -58,9 +58,7 @@ function createChild(
     version: child.version,
     config: {},
     // The child continues the parent's trace.
-    context: s.options.span === undefined
-      ? null
-      : traceContextOf(s.options.span),
+    context: childTraceContext(s.options.span, s.run),
     input: child.input,
     availableAt: null,
     deadlineAt: null,

@@ -15,7 +15,10 @@ import type { StepFunctionContext } from "../core/step_api.ts";
 import type { Backend } from "../core/backend.ts";
 import { encodeJson, type JsonValue } from "../core/json.ts";
 import { checkPayloadSize } from "../core/limits.ts";
-import { stepAttemptDuration } from "../telemetry/metrics.ts";
+import {
+  type HistogramSeries,
+  stepAttemptDuration,
+} from "../telemetry/metrics.ts";
 import {
   ATTR,
   type Context,
@@ -57,9 +60,12 @@ export interface ExecutionOptions {
   span?: Span;
 }
 
-/** A step attempt's span, open while the attempt runs in this execution. */
-interface StepSpan {
-  span: Span;
+/**
+ * A step attempt open in this execution: when it began, and its span (with
+ * an SDK registered).
+ */
+interface OpenStep {
+  span: Span | undefined;
   kind: string;
   startedMs: number;
 }
@@ -133,8 +139,10 @@ export class RunState {
   lastAttemptMs = -Infinity;
   /** The execution's trace context: its span, current. */
   readonly traceContext: Context | undefined;
-  /** The spans of the step attempts open in this execution, by attempt id. */
-  readonly #stepSpans = new Map<string, StepSpan>();
+  /** The step attempts open in this execution, by attempt id. */
+  readonly #openSteps = new Map<string, OpenStep>();
+  /** The series of the step durations, by kind and outcome. */
+  readonly #durations = new Map<string, HistogramSeries>();
 
   constructor(options: ExecutionOptions) {
     this.options = options;
@@ -178,56 +186,65 @@ export class RunState {
   }
 
   /**
-   * Starts the span of a step attempt this execution begins
-   * (`step_attempt.execute`, a child of the execution's span), and returns
-   * the context to run the step's function in.
+   * Notes a step attempt this execution begins, with its span
+   * (`step_attempt.execute`, a child of the execution's span) when the
+   * execution has one; returns the context to run the step's function in.
    */
   startStepSpan(attempt: StepAttempt, number: number): Context | undefined {
-    if (this.traceContext === undefined) return undefined;
-    const span = startSpan("step_attempt.execute", SpanKind.INTERNAL, {
-      ...runAttributes(this.run, namespaceOf(this.options.backend)),
-      [ATTR.stepName]: attempt.stepName,
-      [ATTR.stepKind]: attempt.kind,
-      [ATTR.attempt]: number,
-    }, this.traceContext);
-    this.#stepSpans.set(attempt.id, {
+    const parent = this.traceContext;
+    const span = parent === undefined
+      ? undefined
+      : startSpan("step_attempt.execute", SpanKind.INTERNAL, {
+        ...runAttributes(this.run, namespaceOf(this.options.backend)),
+        [ATTR.stepName]: attempt.stepName,
+        [ATTR.stepKind]: attempt.kind,
+        [ATTR.attempt]: number,
+      }, parent);
+    this.#openSteps.set(attempt.id, {
       span,
       kind: attempt.kind,
       startedMs: performance.now(),
     });
-    return withSpan(span, this.traceContext);
+    return span === undefined ? undefined : withSpan(span, parent);
   }
 
   /**
-   * Ends the span of a step attempt with its outcome (`succeeded`,
-   * `failed` with `error`, or `suspended`: still open when the execution
-   * ended), and records its duration.
+   * Ends a step attempt's span with its outcome (`succeeded`, `failed`
+   * with `error`, or `suspended`: still open when the execution ended),
+   * and records its duration.
    */
   endStepSpan(
     attemptId: string,
     outcome: "succeeded" | "failed" | "suspended",
     error?: unknown,
   ): void {
-    const open = this.#stepSpans.get(attemptId);
+    const open = this.#openSteps.get(attemptId);
     if (open === undefined) return;
-    this.#stepSpans.delete(attemptId);
+    this.#openSteps.delete(attemptId);
     const { span, kind, startedMs } = open;
-    span.setAttribute(ATTR.outcome, outcome);
-    if (outcome === "failed") endFailed(span, error);
-    else span.end();
-    const labels: Record<string, string> = {
-      workflow: this.run.workflowName,
-      kind,
-      outcome,
-    };
-    const ns = namespaceOf(this.options.backend);
-    if (ns !== undefined) labels.namespace = ns;
-    stepAttemptDuration.record(labels, (performance.now() - startedMs) / 1000);
+    if (span !== undefined) {
+      span.setAttribute(ATTR.outcome, outcome);
+      if (outcome === "failed") endFailed(span, error);
+      else span.end();
+    }
+    const key = `${kind}\u0000${outcome}`;
+    let series = this.#durations.get(key);
+    if (series === undefined) {
+      const labels: Record<string, string> = {};
+      const ns = namespaceOf(this.options.backend);
+      if (ns !== undefined) labels.namespace = ns;
+      labels.workflow = this.run.workflowName;
+      labels.kind = kind;
+      labels.outcome = outcome;
+      series = stepAttemptDuration.series(labels);
+      this.#durations.set(key, series);
+    }
+    series.record((performance.now() - startedMs) / 1000);
   }
 
-  /** Ends the spans of the step attempts still open: the execution ended. */
+  /** Ends the step attempts still open: the execution ended. */
   endStepSpans(): void {
-    for (const id of [...this.#stepSpans.keys()]) {
+    for (const id of [...this.#openSteps.keys()]) {
       this.endStepSpan(id, "suspended");
     }
   }

@@ -27,7 +27,7 @@ function dateOrNull(read: ColumnReader, value: unknown): Date | null {
 
 /** A `workflow_runs` row as a `WorkflowRun`. */
 export function toWorkflowRun(row: Row, read: ColumnReader): WorkflowRun {
-  return {
+  const run: WorkflowRun = {
     id: row.id as string,
     workflowName: row.workflow_name as string,
     version: row.version as string | null,
@@ -53,9 +53,10 @@ export function toWorkflowRun(row: Row, read: ColumnReader): WorkflowRun {
     forkedFromWorkflowRunId: (row.forked_from_workflow_run_id ?? null) as
       | string
       | null,
-    // Only a claim's rows have it.
-    ...(row.ready_at == null ? {} : { readyAt: read.date(row.ready_at) }),
   };
+  // Only a claim's rows have it.
+  if (row.ready_at != null) run.readyAt = read.date(row.ready_at);
+  return run;
 }
 
 /** A `step_attempts` row as a `StepAttempt`. */

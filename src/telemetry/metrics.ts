@@ -56,25 +56,32 @@ const ATTRIBUTES: Readonly<Record<string, string>> = {
 /** Labels of one series. */
 export type Labels = Record<string, string>;
 
+/** One series of a metric: its labels, their attributes, and its value. */
 interface Series<V> {
   labels: Labels;
+  attributes: Attributes;
   value: V;
 }
 
 abstract class Metric<V> {
-  readonly series = new Map<string, Series<V>>();
+  readonly all = new Map<string, Series<V>>();
   constructor(
     readonly name: string,
     readonly help: string,
     readonly type: "counter" | "gauge" | "histogram",
   ) {}
 
+  /** The series of `labels` (always given in the same order by callers). */
   protected at(labels: Labels, initial: () => V): Series<V> {
     const key = seriesKey(labels);
-    let series = this.series.get(key);
+    let series = this.all.get(key);
     if (series === undefined) {
-      series = { labels: { ...labels }, value: initial() };
-      this.series.set(key, series);
+      series = {
+        labels: { ...labels },
+        attributes: attributes(labels),
+        value: initial(),
+      };
+      this.all.set(key, series);
     }
     return series;
   }
@@ -92,12 +99,22 @@ class CounterMetric extends Metric<number> {
   }
 
   add(labels: Labels, n = 1): void {
-    this.at(labels, () => 0).value += n;
-    this.#otel.get().add(n, attributes(labels));
+    this.series(labels).add(n);
+  }
+
+  /** The series of `labels`, to add to repeatedly. */
+  series(labels: Labels): { add(n?: number): void } {
+    const series = this.at(labels, () => 0);
+    return {
+      add: (n = 1) => {
+        series.value += n;
+        this.#otel.get().add(n, series.attributes);
+      },
+    };
   }
 
   render(lines: string[]): void {
-    for (const { labels, value } of this.series.values()) {
+    for (const { labels, value } of this.all.values()) {
       lines.push(`${this.name}${labelText(labels)} ${value}`);
     }
   }
@@ -113,18 +130,28 @@ class GaugeMetric extends Metric<number> {
   }
 
   add(labels: Labels, n: number): void {
-    this.at(labels, () => 0).value += n;
-    this.#otel.get().add(n, attributes(labels));
+    this.series(labels).add(n);
+  }
+
+  /** The series of `labels`, to add to (and take from) repeatedly. */
+  series(labels: Labels): { add(n: number): void } {
+    const series = this.at(labels, () => 0);
+    return {
+      add: (n) => {
+        series.value += n;
+        this.#otel.get().add(n, series.attributes);
+      },
+    };
   }
 
   /** Forgets a series that has gone back to zero (a stopped worker's). */
   forget(labels: Labels): void {
     const key = seriesKey(labels);
-    if (this.series.get(key)?.value === 0) this.series.delete(key);
+    if (this.all.get(key)?.value === 0) this.all.delete(key);
   }
 
   render(lines: string[]): void {
-    for (const { labels, value } of this.series.values()) {
+    for (const { labels, value } of this.all.values()) {
       lines.push(`${this.name}${labelText(labels)} ${value}`);
     }
   }
@@ -134,6 +161,12 @@ interface Buckets {
   counts: number[];
   sum: number;
   count: number;
+}
+
+/** One series of a histogram, to record into without looking it up. */
+export interface HistogramSeries {
+  /** Records a value in seconds (negative ones as 0; others ignored). */
+  record(seconds: number): void;
 }
 
 class HistogramMetric extends Metric<Buckets> {
@@ -154,23 +187,38 @@ class HistogramMetric extends Metric<Buckets> {
     );
   }
 
-  record(labels: Labels, seconds: number): void {
-    if (!Number.isFinite(seconds)) return;
-    const value = Math.max(0, seconds);
+  /** The series of `labels`, to record into repeatedly. */
+  series(labels: Labels): HistogramSeries {
     const series = this.at(labels, () => ({
       counts: new Array(this.bounds.length).fill(0),
       sum: 0,
       count: 0,
-    })).value;
-    const i = this.bounds.findIndex((bound) => value <= bound);
-    if (i >= 0) series.counts[i]++;
-    series.sum += value;
-    series.count++;
-    this.#otel.get().record(value, attributes(labels));
+    }));
+    return { record: (seconds) => this.#record(series, seconds) };
+  }
+
+  record(labels: Labels, seconds: number): void {
+    this.series(labels).record(seconds);
+  }
+
+  #record(series: Series<Buckets>, seconds: number): void {
+    if (!Number.isFinite(seconds)) return;
+    const value = Math.max(0, seconds);
+    const buckets = series.value;
+    const bounds = this.bounds;
+    for (let i = 0; i < bounds.length; i++) {
+      if (value <= bounds[i]) {
+        buckets.counts[i]++;
+        break;
+      }
+    }
+    buckets.sum += value;
+    buckets.count++;
+    this.#otel.get().record(value, series.attributes);
   }
 
   render(lines: string[]): void {
-    for (const { labels, value } of this.series.values()) {
+    for (const { labels, value } of this.all.values()) {
       let cumulative = 0;
       this.bounds.forEach((bound, i) => {
         cumulative += value.counts[i];
@@ -284,6 +332,83 @@ export const runsInFlight = new GaugeMetric(
   "{run}",
 );
 
+/** The outcomes of an execution the metrics tell apart. */
+export type ExecutionOutcome =
+  | "succeeded"
+  | "failed"
+  | "canceled"
+  | "released"
+  | "aborted"
+  | "error";
+
+/** The metrics of one workflow's runs, its series looked up once. */
+export interface WorkflowMetrics {
+  /** A run of the workflow was claimed for the first time. */
+  started(): void;
+  /** A run was claimed `seconds` after it became claimable. */
+  queued(seconds: number): void;
+  /**
+   * An execution ended with `outcome`; for a run that finished, how long
+   * it took since its creation.
+   */
+  executed(outcome: ExecutionOutcome, runSeconds: number | null): void;
+}
+
+const workflowMetrics = new Map<string, WorkflowMetrics>();
+
+/** The metrics of the runs of `workflow` in `namespace`. */
+export function metricsOf(
+  namespace: string | undefined,
+  workflow: string,
+): WorkflowMetrics {
+  const key = `${namespace ?? ""}\u0000${workflow}`;
+  let found = workflowMetrics.get(key);
+  if (found === undefined) {
+    const labels: Labels = namespace === undefined
+      ? { workflow }
+      : { namespace, workflow };
+    const started = runsStarted.series(labels);
+    const lag = queueLag.series(labels);
+    const byOutcome = new Map<
+      string,
+      {
+        executed: { add(): void };
+        finished?: { add(): void };
+        duration?: HistogramSeries;
+      }
+    >();
+    found = {
+      started: () => started.add(),
+      queued: (seconds) => lag.record(seconds),
+      executed: (outcome, runSeconds) => {
+        let series = byOutcome.get(outcome);
+        if (series === undefined) {
+          const withOutcome = { ...labels, outcome };
+          const finished = outcome === "succeeded" || outcome === "failed" ||
+            outcome === "canceled";
+          series = {
+            executed: executions.series(withOutcome),
+            ...(finished
+              ? {
+                finished: runsFinished.series(withOutcome),
+                duration: runDuration.series(withOutcome),
+              }
+              : {}),
+          };
+          byOutcome.set(outcome, series);
+        }
+        series.executed.add();
+        if (series.finished !== undefined && runSeconds !== null) {
+          series.finished.add();
+          series.duration!.record(runSeconds);
+        }
+      },
+    };
+    workflowMetrics.set(key, found);
+  }
+  return found;
+}
+
 const ALL: readonly Metric<unknown>[] = [
   runsStarted,
   runsFinished,
@@ -302,7 +427,7 @@ const ALL: readonly Metric<unknown>[] = [
 export function renderProcessMetrics(): string {
   const lines: string[] = [];
   for (const metric of ALL) {
-    if (metric.series.size === 0) continue;
+    if (metric.all.size === 0) continue;
     lines.push(`# HELP ${metric.name} ${escapeHelp(metric.help)}`);
     lines.push(`# TYPE ${metric.name} ${metric.type}`);
     metric.render(lines);
@@ -319,8 +444,9 @@ function attributes(labels: Labels): Attributes {
 }
 
 function seriesKey(labels: Labels): string {
-  return Object.keys(labels).sort().map((k) => `${k}\u0000${labels[k]}`)
-    .join("\u0001");
+  let key = "";
+  for (const name in labels) key += `${name}\u0000${labels[name]}\u0001`;
+  return key;
 }
 
 /** `{a="x",b="y"}`, values escaped as the text format says. */

@@ -24,6 +24,7 @@ import {
   type Context,
   context as otelContext,
   createTraceState,
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   type Span,
   SpanKind,
@@ -109,6 +110,20 @@ export function runAttributes(
   return attributes;
 }
 
+/** The provider the API delegates to while no SDK is registered. */
+const NO_SDK = new ProxyTracerProvider().getDelegate();
+
+/**
+ * Whether an SDK may record spans: `false` only while the global tracer
+ * provider is the API's own no-op, so that the engine makes no spans at
+ * all then (not even the API's non-recording ones).
+ */
+export function tracingEnabled(): boolean {
+  const provider = trace.getTracerProvider();
+  return !(provider instanceof ProxyTracerProvider &&
+    provider.getDelegate() === NO_SDK);
+}
+
 /** Starts a span under `parent` (the active context when omitted). */
 export function startSpan(
   name: string,
@@ -177,6 +192,23 @@ export function traceContextOf(
   return tracestate ? { traceparent, tracestate } : { traceparent };
 }
 
+/**
+ * The trace context a child run of `run` stores: the span's that starts it
+ * when there is one, else the parent run's own (stored or derived), so that
+ * the child stays in its parent's trace also when started by a worker
+ * without an SDK.
+ */
+export function childTraceContext(
+  span: Span | undefined,
+  run: Pick<WorkflowRun, "id" | "context">,
+): { traceparent: string; tracestate?: string } | null {
+  if (span !== undefined) return traceContextOf(span);
+  const parent = trace.getSpanContext(runParentContext(run));
+  return parent === undefined
+    ? null
+    : traceContextOf(trace.wrapSpanContext(parent));
+}
+
 /** The trace fields of a run's stored `context`, to keep when replacing it. */
 export function storedTraceFields(
   runContext: JsonValue | null,
@@ -239,15 +271,17 @@ export { SpanKind };
 
 /**
  * Runs `fn` in a new span (under the active context), ending it when `fn`
- * settles: failed, with the error, when it rejects.
+ * settles: failed, with the error, when it rejects. Without an SDK, runs
+ * `fn` with no span.
  */
 export async function traced<T>(
   name: string,
   kind: SpanKind,
-  attributes: Attributes,
-  fn: (span: Span) => Promise<T>,
+  attributes: () => Attributes,
+  fn: (span: Span | undefined) => Promise<T>,
 ): Promise<T> {
-  const span = startSpan(name, kind, attributes);
+  if (!tracingEnabled()) return await fn(undefined);
+  const span = startSpan(name, kind, attributes());
   let value: T;
   try {
     value = await fn(span);

@@ -40,14 +40,7 @@ import {
 } from "../core/wakeups.ts";
 import { type WorkerConfig, workflowKey } from "./worker_options.ts";
 import type { WorkflowFunction } from "../core/workflow.ts";
-import {
-  executions,
-  queueLag,
-  runDuration,
-  runsFinished,
-  runsInFlight,
-  runsStarted,
-} from "../telemetry/metrics.ts";
+import { metricsOf, runsInFlight } from "../telemetry/metrics.ts";
 import {
   ATTR,
   endFailed,
@@ -57,6 +50,7 @@ import {
   runParentContext,
   SpanKind,
   startSpan,
+  tracingEnabled,
 } from "../telemetry/tracing.ts";
 
 /** How long the worker waits between deadline sweeps. */
@@ -77,6 +71,8 @@ export class ClaimLoop {
   readonly #emit: Emit;
   readonly #active = new Map<string, Promise<void>>();
   readonly #held: HeldRuns;
+  /** This worker's series of runs in flight, once it has executed any. */
+  #inFlight: { add(n: number): void } | undefined;
   readonly #idle: IdleWait;
   readonly #scheduler: Scheduler;
   #controller: AbortController | null = null;
@@ -145,6 +141,7 @@ export class ClaimLoop {
     this.#handBackAbort = new AbortController();
     await this.#held.settled();
     runsInFlight.forget(this.#workerLabels());
+    this.#inFlight = undefined;
   }
 
   /** This worker's labels in the process's metrics. */
@@ -319,21 +316,22 @@ export class ClaimLoop {
     // The claim's time by the database clock: the lease's start.
     const claimedMs = run.availableAt.getTime() - leaseDurationMs;
     const namespaceId = namespaceOf(backend);
-    const labels: Record<string, string> = namespaceId === undefined
-      ? { workflow: run.workflowName }
-      : { namespace: namespaceId, workflow: run.workflowName };
-    if (run.attempts === 1) runsStarted.add(labels);
+    const metrics = metricsOf(namespaceId, run.workflowName);
+    if (run.attempts === 1) metrics.started();
     if (run.readyAt instanceof Date) {
-      queueLag.record(labels, (claimedMs - run.readyAt.getTime()) / 1000);
+      metrics.queued((claimedMs - run.readyAt.getTime()) / 1000);
     }
-    const workerLabels = this.#workerLabels();
-    runsInFlight.add(workerLabels, 1);
-    // One span per execution, in the run's trace.
-    const span = startSpan("workflow_run.execute", SpanKind.CONSUMER, {
-      ...runAttributes(run, namespaceId),
-      [ATTR.attempt]: run.attempts,
-      [ATTR.workerId]: workerId,
-    }, runParentContext(run));
+    this.#inFlight ??= runsInFlight.series(this.#workerLabels());
+    const inFlight = this.#inFlight;
+    inFlight.add(1);
+    // One span per execution, in the run's trace (none without an SDK).
+    const span = tracingEnabled()
+      ? startSpan("workflow_run.execute", SpanKind.CONSUMER, {
+        ...runAttributes(run, namespaceId),
+        [ATTR.attempt]: run.attempts,
+        [ATTR.workerId]: workerId,
+      }, runParentContext(run))
+      : undefined;
     let thrown: { error: unknown } | undefined;
     let result: ExecutionResult | undefined;
     try {
@@ -359,26 +357,27 @@ export class ClaimLoop {
     } finally {
       stopWatching();
       await stopHeartbeat();
-      runsInFlight.add(workerLabels, -1);
+      inFlight.add(-1);
     }
     const outcome = result?.status ?? "error";
-    span.setAttribute(ATTR.outcome, outcome);
-    executions.add({ ...labels, outcome });
-    if (
-      outcome === "succeeded" || outcome === "failed" || outcome === "canceled"
-    ) {
-      runsFinished.add({ ...labels, outcome });
-      runDuration.record(
-        { ...labels, outcome },
-        (Date.now() + clockOffsetMs - run.createdAt.getTime()) / 1000,
-      );
+
+    const finished = outcome === "succeeded" || outcome === "failed" ||
+      outcome === "canceled";
+    metrics.executed(
+      outcome,
+      finished
+        ? (Date.now() + clockOffsetMs - run.createdAt.getTime()) / 1000
+        : null,
+    );
+    if (span !== undefined) {
+      span.setAttribute(ATTR.outcome, outcome);
+      if (thrown !== undefined) endFailed(span, thrown.error);
+      else if (result?.status === "failed") endFailed(span, result.error);
+      else if (result?.status === "aborted") {
+        span.setAttribute(ATTR.errorType, errorTypeOf(result.reason));
+        span.end();
+      } else span.end();
     }
-    if (thrown !== undefined) endFailed(span, thrown.error);
-    else if (result?.status === "failed") endFailed(span, result.error);
-    else if (result?.status === "aborted") {
-      span.setAttribute(ATTR.errorType, errorTypeOf(result.reason));
-      span.end();
-    } else span.end();
     switch (result?.status) {
       case "succeeded":
         this.#wakeParent(run);
