@@ -139,7 +139,7 @@ const results = new Map<string, number[]>();
 try {
   for (let round = 0; round < rounds; round++) {
     // Each round in another order, so that no variant always goes first.
-    const order = VARIANTS.map((v, i) => VARIANTS[(i + round) % 3]);
+    const order = VARIANTS.map((_, i) => VARIANTS[(i + round) % 3]);
     for (const backend of backends) {
       for (const workload of workloads) {
         for (const variant of order) {
