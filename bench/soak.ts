@@ -6,7 +6,7 @@
  * Prints progress to stderr and the report (runs, outcomes, memory slopes
  * of the long-lived workers, connections, table sizes) as JSON.
  *
- *   deno task soak [--minutes 30] [--rate 4] [--kill-every 15]
+ *   deno task soak [--minutes 30] [--rate 4] [--kill-every 15] [--cluster soak:5460]
  *
  * @module
  */
@@ -21,8 +21,12 @@ const { values } = parseArgs({
     rate: { type: "string", default: "4" },
     "kill-every": { type: "string", default: "15" },
     "database-url": { type: "string" },
+    // A cluster of its own (pg_createcluster 15 soak -p 5460), so that the
+    // restart at half time disturbs nothing else: --cluster soak:5460
+    cluster: { type: "string" },
   },
 });
+const [clusterName, clusterPort] = values.cluster?.split(":") ?? [];
 const report = await runSoak({
   databaseUrl: values["database-url"] ?? Deno.env.get("DATABASE_URL") ??
     "postgresql://postgres@127.0.0.1:5432/test",
@@ -30,6 +34,12 @@ const report = await runSoak({
   ratePerS: Number(values.rate),
   killEveryMs: Number(values["kill-every"]) * 1000,
   log: (line) => console.error(line),
+  ...(clusterName === undefined
+    ? {}
+    : { cluster: { name: clusterName, port: Number(clusterPort) } }),
 });
 console.log(JSON.stringify(report, null, 2));
-if (report.unexpected.length > 0 || report.duplicated.length > 0) Deno.exit(1);
+if (
+  report.unexpected.length > 0 || report.duplicated.length > 0 ||
+  report.ticks.duplicateSlots.length > 0 || report.ticks.unfinished.length > 0
+) Deno.exit(1);

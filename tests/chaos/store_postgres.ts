@@ -208,7 +208,9 @@ async function dropDatabase(
  * immediate shutdown) and waits until it accepts connections again. Needs root (or
  * the postgres user) on the machine running the server.
  */
-export async function restartPostgres(): Promise<number> {
+export async function restartPostgres(
+  cluster: { name: string; port: number } = { name: "main", port: 5432 },
+): Promise<number> {
   const startedAt = performance.now();
   const versions = [...Deno.readDirSync("/etc/postgresql")].map((e) => e.name)
     .sort();
@@ -217,7 +219,7 @@ export async function restartPostgres(): Promise<number> {
     args: [
       "--skip-systemctl-redirect",
       versions[0],
-      "main",
+      cluster.name,
       "restart",
       // Immediate: the server goes down at once, like a crash, and is back
       // after a short crash recovery, instead of waiting for a shutdown
@@ -237,7 +239,7 @@ export async function restartPostgres(): Promise<number> {
   }
   for (let i = 0; i < 300; i++) {
     const ready = await new Deno.Command("pg_isready", {
-      args: ["-h", "127.0.0.1", "-p", "5432", "-q"],
+      args: ["-h", "127.0.0.1", "-p", String(cluster.port), "-q"],
     }).output();
     if (ready.success) break;
     await new Promise((resolve) => setTimeout(resolve, 100));

@@ -31,6 +31,11 @@ export interface SoakOptions {
   /** Orders started per second. */
   ratePerS: number;
   log?: (line: string) => void;
+  /**
+   * The Debian cluster `databaseUrl` is on, restarted at half time (the
+   * machine's main one on 5432 by default).
+   */
+  cluster?: { name: string; port: number };
 }
 
 /** What a soak found. */
@@ -44,6 +49,18 @@ export interface SoakReport {
   duplicated: string[];
   kills: number;
   restartMs: number;
+  /**
+   * The schedule's runs: how many, its slots in the soak's time, slots
+   * fired twice (must be none), runs not succeeded (must be none), and the
+   * lag from slot to start (p50, p95, max, ms).
+   */
+  ticks: {
+    runs: number;
+    slots: number;
+    duplicateSlots: string[];
+    unfinished: string[];
+    lagMs: { p50: number; p95: number; max: number };
+  };
   /** Per long-lived worker: first and last RSS (MB), slope (MB/min). */
   memory: { firstMb: number; lastMb: number; slopeMbPerMin: number }[];
   maxConnections: number;
@@ -121,6 +138,57 @@ function slope(samples: [number, number][]): number {
   return den === 0 ? 0 : num / den;
 }
 
+/**
+ * The schedule's runs once it is paused: each finishes, no slot fires
+ * twice, and how late each started after its slot.
+ */
+async function checkTicks(
+  ow: OpenWorkflow,
+  seconds: number,
+): Promise<SoakReport["ticks"]> {
+  const runs = [];
+  let cursor: string | null = null;
+  do {
+    const page = await ow.listRuns({
+      workflowName: "soak-tick",
+      limit: 1000,
+      cursor,
+    });
+    runs.push(...page.runs);
+    cursor = page.nextCursor;
+  } while (cursor !== null);
+  const slots = new Map<string, number>();
+  const lags: number[] = [];
+  const unfinished: string[] = [];
+  for (const run of runs) {
+    const handle = (await ow.getRun(run.id))!;
+    const outcome = await handle.result({ timeoutMs: 60_000 }).catch((e) =>
+      e as Error
+    );
+    if (outcome !== "ticked") unfinished.push(`${run.id}: ${String(outcome)}`);
+    const context = run.context as { slot?: string | null } | null;
+    const slot = context?.slot;
+    if (typeof slot !== "string") continue;
+    slots.set(slot, (slots.get(slot) ?? 0) + 1);
+    const started = (await handle.refresh()).startedAt;
+    if (started !== null) lags.push(started.getTime() - Date.parse(slot));
+  }
+  lags.sort((a, b) => a - b);
+  const at = (p: number) =>
+    lags.length === 0
+      ? 0
+      : lags[Math.min(lags.length - 1, Math.ceil(p * lags.length) - 1)];
+  return {
+    runs: runs.length,
+    slots: Math.floor(seconds / 2),
+    duplicateSlots: [...slots].filter(([, n]) => n > 1).map(([slot, n]) =>
+      `${slot}: ${n} runs`
+    ),
+    unfinished,
+    lagMs: { p50: at(0.5), p95: at(0.95), max: lags.at(-1) ?? 0 },
+  };
+}
+
 /** Runs a soak and reports. */
 export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const log = options.log ?? (() => {});
@@ -145,9 +213,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   let restartMs = 0;
   const memory: [number, number][][] = [[], []];
   let maxConnections = 0;
+  let scheduleStarted = performance.now();
   const handles: { handle: WorkflowRunHandle<string>; cancel: boolean }[] = [];
   try {
     await Promise.all([...stable, churn].map((w) => w.ready));
+    scheduleStarted = performance.now();
     const endAt = performance.now() + options.durationMs;
     let nextKill = performance.now() + options.killEveryMs;
     let restarted = false;
@@ -180,7 +250,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       }
       if (!restarted && now - started >= options.durationMs / 2) {
         restarted = true;
-        restartMs = await restartPostgres();
+        restartMs = await restartPostgres(options.cluster);
         log(`server restarted in ${Math.round(restartMs)} ms`);
       }
       if (now >= nextSample) {
@@ -208,7 +278,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       }
       await new Promise((resolve) => setTimeout(resolve, 1_000));
     }
-    // No more orders: every run ends.
+    // No more orders or ticks: every run ends.
+    const scheduleStopped = performance.now();
+    await ow.pauseSchedule("soak-tick");
     const outcomes = await Promise.all(handles.map(async ({ handle }) => {
       try {
         return await handle.result({ timeoutMs: 120_000 });
@@ -241,6 +313,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       starts.set(`${run} ${step}`, (starts.get(`${run} ${step}`) ?? 0) + 1);
     }
     const duplicated: string[] = [];
+    const ticks = await checkTicks(
+      ow,
+      (scheduleStopped - scheduleStarted) / 1000,
+    );
     const db = postgres(url, { max: 1, onnotice: () => {} });
     try {
       const rows = await db<
@@ -274,6 +350,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         duplicated,
         kills,
         restartMs,
+        ticks,
         memory: memory.map((samples) => {
           const warm = samples.slice(Math.floor(samples.length / 4));
           return {

@@ -1,6 +1,7 @@
 /**
  * The short soak of the CI suite: two minutes of mixed load (steps, sleeps,
- * a retried step, a child workflow, signals, cancels) on Postgres, with a
+ * a retried step, a child workflow, signals, cancels, a schedule firing
+ * every 2 s) on Postgres, with a
  * worker process killed every 15 s and one server restart. Every run ends
  * as expected, no step runs again once its success was stored, and the
  * connections stay bounded. The 30-minute version is `deno task soak`.
@@ -33,6 +34,15 @@ Deno.test({
       JSON.stringify(report),
     );
     assert.ok(report.restartMs > 0, "the server restarted");
+    // The schedule fired through the kills and the restart: every run
+    // finished, no slot twice, and most slots (a missed one fires once,
+    // late: catch-up "latest").
+    assert.deepEqual(report.ticks.duplicateSlots, []);
+    assert.deepEqual(report.ticks.unfinished, []);
+    assert.ok(
+      report.ticks.runs >= report.ticks.slots * 0.5,
+      JSON.stringify(report.ticks),
+    );
     // 3 worker processes × (4 pool + 1 listening) + the client's, and the
     // harness's own: bounded whatever the run count.
     assert.ok(report.maxConnections <= 25, `${report.maxConnections}`);

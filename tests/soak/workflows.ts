@@ -19,10 +19,14 @@ export interface SoakOrder {
   waitMs: number;
 }
 
+/** The soak's schedule: a run every 2 seconds, declared with its workflow. */
+export const TICK_CRON = "*/2 * * * * *";
+
 /** Defines the soak's workflows on `ow`, for worker `me`. */
 export function defineSoak(ow: OpenWorkflow, me: string): {
   order: WorkflowDefinition<SoakOrder, string>;
   ship: WorkflowDefinition<number, string>;
+  tick: WorkflowDefinition<null, string>;
 } {
   const effect = (run: string, step: string) => {
     const file = process.env.SOAK_EFFECTS;
@@ -57,5 +61,15 @@ export function defineSoak(ow: OpenWorkflow, me: string): {
       return `${parcel} ${confirm === null ? "unconfirmed" : "confirmed"}`;
     },
   );
-  return { order, ship };
+  // Fired by whichever worker finds it due, across kills and the restart:
+  // one run per slot.
+  const tick = ow.defineWorkflow<null, string>(
+    { name: "soak-tick", schedule: { cron: TICK_CRON } },
+    async ({ step, run }) =>
+      await step.run({ name: "tick" }, () => {
+        effect(run.id, "tick");
+        return "ticked";
+      }),
+  );
+  return { order, ship, tick };
 }
