@@ -22,7 +22,8 @@ const { values } = parseArgs({
     "kill-every": { type: "string", default: "15" },
     "database-url": { type: "string" },
     // A cluster of its own (pg_createcluster 15 soak -p 5460), so that the
-    // restart at half time disturbs nothing else: --cluster soak:5460
+    // restart at half time disturbs nothing else: --cluster soak:5460 (or
+    // OPENWORKFLOW_PG_CLUSTER=soak:5460).
     cluster: { type: "string" },
   },
 });

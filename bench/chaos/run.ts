@@ -6,6 +6,8 @@
  *
  *   deno task chaos                      # both backends, default sizes
  *   deno task chaos --backend postgres --runs 500 --restarts 3 --seed 7
+ *   deno task chaos --lease-ms 3000 --freezes 2   # workers SIGSTOPped past
+ *                                                 # their lease, continued
  *
  * Restarting the server (`pg_ctlcluster … restart`) needs root on the
  * machine running Postgres, and disturbs every other client of that server
@@ -28,6 +30,8 @@ const { values } = parseArgs({
     workers: { type: "string", default: "4" },
     restarts: { type: "string", default: "2" },
     drops: { type: "string", default: "4" },
+    freezes: { type: "string", default: "0" },
+    "freeze-ms": { type: "string" },
     "lease-ms": { type: "string", default: "1500" },
     "graceful-every": { type: "string", default: "5" },
     "timeout-s": { type: "string", default: "600" },
@@ -65,6 +69,10 @@ for (const backend of backends) {
     gracefulEvery: Number(values["graceful-every"]),
     connectionDrops: isPostgres ? Number(values.drops) : 0,
     serverRestarts: isPostgres ? Number(values.restarts) : 0,
+    freezes: Number(values.freezes),
+    ...(values["freeze-ms"] === undefined
+      ? {}
+      : { freezeMs: Number(values["freeze-ms"]) }),
     timeoutMs: Number(values["timeout-s"]) * 1000,
     seed,
     keep: values.keep,

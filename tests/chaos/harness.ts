@@ -58,6 +58,10 @@ export interface ChaosOptions {
   connectionDrops: number;
   /** Postgres: how many times to restart the server. */
   serverRestarts: number;
+  /** How many times to freeze a worker (SIGSTOP) past its lease. */
+  freezes?: number;
+  /** How long a frozen worker stays stopped (default: twice the lease). */
+  freezeMs?: number;
   /** The longest the whole batch may take; later, runs count as stuck. */
   timeoutMs: number;
   /** Seeds the choice of victims and the fault timings. */
@@ -96,6 +100,9 @@ class ChaosRun {
   #pool: WorkerPool | null = null;
   #done = 0;
   #kills = 0;
+  #freezes = 0;
+  /** Freezes under way; awaited before the pool stops. */
+  readonly #frozen: Promise<void>[] = [];
   #gracefulStops = 0;
   #drops = 0;
   #terminated = 0;
@@ -134,6 +141,7 @@ class ChaosRun {
     await this.#chaos(pool, starting);
     await starting;
     await Promise.all(waiters);
+    await Promise.all(this.#frozen);
     const recovery = await this.#recovery.finish();
     await pool.shutdown();
     const unfinished = records.filter((r) => r.outcome === null);
@@ -158,6 +166,7 @@ class ChaosRun {
       failed: records.filter((r) => r.outcome?.status === "failed").length,
       durationMs: Math.round(performance.now() - startedAt),
       kills: this.#kills,
+      freezes: this.#freezes,
       gracefulStops: this.#gracefulStops,
       connectionDrops: this.#drops,
       connectionsTerminated: this.#terminated,
@@ -272,7 +281,13 @@ class ChaosRun {
     // the time over which the runs are started (new runs keep arriving
     // until then, so there is always work in flight), in this order.
     const startingMs = Math.max(1, o.waves * o.waveIntervalMs);
-    const plan: { at: number; kind: "drop" | "restart" }[] = [];
+    const plan: { at: number; kind: "drop" | "restart" | "freeze" }[] = [];
+    for (let i = 0; i < (o.freezes ?? 0); i++) {
+      plan.push({
+        at: startingMs * (0.2 + (0.6 * i) / Math.max(1, o.freezes ?? 0)),
+        kind: "freeze",
+      });
+    }
     for (let i = 0; i < o.connectionDrops; i++) {
       plan.push({
         at: startingMs * (0.1 + (0.7 * i) / Math.max(1, o.connectionDrops)),
@@ -301,6 +316,17 @@ class ChaosRun {
       const next = plan[0];
       if (next !== undefined && performance.now() - startedAt >= next.at) {
         plan.shift();
+        if (next.kind === "freeze") {
+          const frozen = pool.pickReady();
+          if (frozen !== null) {
+            const ms = o.freezeMs ?? o.leaseMs * 2;
+            this.#freezes++;
+            this.#log(`froze a worker for ${ms} ms`);
+            // In the background: the other faults go on meanwhile.
+            this.#frozen.push(pool.freeze(frozen, ms));
+          }
+          continue;
+        }
         await (next.kind === "drop"
           ? this.#dropConnections()
           : this.#restartServer());

@@ -78,6 +78,27 @@ export class WorkerPool {
   }
 
   /**
+   * SIGSTOPs the worker of `slot` for `ms` (past its lease: another worker
+   * takes its runs), then SIGCONTs it: it must find its leases lost, write
+   * nothing more for those runs, and go on claiming. It stays in the pool
+   * meanwhile (no fault picks it while frozen).
+   */
+  async freeze(slot: number, ms: number): Promise<void> {
+    const s = this.#slots[slot];
+    const process = s.process!;
+    s.busy = true;
+    try {
+      process.kill("SIGSTOP");
+      await sleep(ms);
+      process.kill("SIGCONT");
+    } catch {
+      // it exited meanwhile
+    } finally {
+      s.busy = false;
+    }
+  }
+
+  /**
    * SIGTERM: the worker stops gracefully (two overlapping `stop()` calls
    * and a third after). It must exit 0 having finished or parked every run
    * in flight, holding none.

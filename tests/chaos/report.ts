@@ -15,6 +15,8 @@ export interface ChaosReport {
   failed: number;
   durationMs: number;
   kills: number;
+  /** Workers frozen (SIGSTOP) past their lease, then continued. */
+  freezes?: number;
   gracefulStops: number;
   connectionDrops: number;
   connectionsTerminated: number;
@@ -52,6 +54,7 @@ export function formatReport(report: ChaosReport): string {
     `runs: ${report.runs} (${report.succeeded} succeeded, ${report.failed} failed)`,
     `duration: ${report.durationMs} ms`,
     `kills (SIGKILL): ${report.kills}`,
+    `freezes (SIGSTOP past the lease): ${report.freezes ?? 0}`,
     `graceful stops (SIGTERM) under load: ${report.gracefulStops}`,
     `connection drops: ${report.connectionDrops} (${report.connectionsTerminated} connections terminated)`,
     `server restarts: ${report.serverRestarts}`,

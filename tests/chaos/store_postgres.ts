@@ -204,12 +204,23 @@ async function dropDatabase(
 }
 
 /**
- * Restarts the local Postgres cluster (`pg_ctlcluster … restart`,
- * immediate shutdown) and waits until it accepts connections again. Needs root (or
+ * The cluster `OPENWORKFLOW_PG_CLUSTER` names (`name:port`, e.g.
+ * `soak:5460`), or the machine's main one on 5432.
+ */
+function clusterFromEnv(): { name: string; port: number } {
+  const [name, port] = (Deno.env.get("OPENWORKFLOW_PG_CLUSTER") ?? "main:5432")
+    .split(":");
+  return { name, port: Number(port ?? 5432) };
+}
+
+/**
+ * Restarts a local Postgres cluster (`pg_ctlcluster … restart`, immediate
+ * shutdown; `cluster`, or the one `OPENWORKFLOW_PG_CLUSTER` names, or the
+ * main one) and waits until it accepts connections again. Needs root (or
  * the postgres user) on the machine running the server.
  */
 export async function restartPostgres(
-  cluster: { name: string; port: number } = { name: "main", port: 5432 },
+  cluster: { name: string; port: number } = clusterFromEnv(),
 ): Promise<number> {
   const startedAt = performance.now();
   const versions = [...Deno.readDirSync("/etc/postgresql")].map((e) => e.name)
