@@ -24,6 +24,7 @@ import type {
   FailExpiredWorkflowRunsParams,
   ForkWorkflowRunOutcome,
   ForkWorkflowRunParams,
+  GetNextAvailableAtParams,
   GetStepAttemptParams,
   GetWorkflowRunParams,
   GetWorkflowRunStatusesParams,
@@ -141,7 +142,9 @@ export type * from "./inspection.ts";
  *    `sendSignal` and `receiveSignal`, signals are refused with a
  *    `TypeError`. Without `countWorkflowRuns`, `getQueueStatistics` and
  *    `listSignals`, the dashboard leaves out the counts, gauges and
- *    signals they feed.
+ *    signals they feed. Without `getNextAvailableAt`, a worker that starts
+ *    (or whose notifications come back) learns of runs due later only by
+ *    polling.
  * 11. **Children and wake-ups.** A run created with a
  *    `parentWorkflowRunId` and not `detached` is attached: canceling the
  *    parent cancels it (and its own attached children, recursively), and
@@ -1201,6 +1204,43 @@ export interface Backend {
    * ```
    */
   getQueueStatistics?(): Promise<QueueStatistics>;
+
+  /**
+   * Optional: when the namespace's next run falls due: the earliest
+   * `availableAt` later than now (the backend's clock, rule 3) of its
+   * `pending` and `sleeping` runs of the `workflows` given (of any workflow
+   * without). Running runs do not count (their `availableAt` is their
+   * lease), nor do finished ones. Read-only, and cheap however many runs
+   * wait: answered from the index claims use. Workers ask when they start,
+   * when notifications come back after a gap, and now and then when a
+   * claim finds nothing, to wake when a run falls due that was announced
+   * while they were not listening (a delayed run, a sleep, a retry's
+   * backoff). Without it, such a run is claimed at the next poll.
+   *
+   * @param params The workflows whose runs count.
+   * @returns The earliest future `availableAt`, or `null` when no such run
+   * waits.
+   * @throws {BackendError} when the database fails.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const at = new Date(Date.now() + 60_000);
+   * await backend.createWorkflowRun({
+   *   workflowName: "report", version: null, config: {}, context: null,
+   *   input: null, availableAt: at, deadlineAt: null, idempotencyKey: null,
+   * });
+   * assert.deepEqual(await backend.getNextAvailableAt!({}), at);
+   * assert.equal(
+   *   await backend.getNextAvailableAt!({ workflows: [{ name: "email", version: null }] }),
+   *   null,
+   * );
+   * ```
+   */
+  getNextAvailableAt?(params: GetNextAvailableAtParams): Promise<Date | null>;
 
   /**
    * Optional: the signals a run received (delivered to one of its

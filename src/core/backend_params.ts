@@ -145,6 +145,16 @@ export interface ClaimWorkflowRunsParams extends ClaimWorkflowRunParams {
   limit: number;
 }
 
+/** Parameters of `Backend.getNextAvailableAt`. */
+export interface GetNextAvailableAtParams {
+  /**
+   * Only runs matching one of these selectors count; `[]` matches none.
+   * When omitted, runs of any workflow count.
+   * @default {undefined}
+   */
+  workflows?: readonly WorkflowSelector[];
+}
+
 /** Parameters of `Backend.heartbeatWorkflowRun`. */
 export interface HeartbeatWorkflowRunParams {
   /** The run's id. */

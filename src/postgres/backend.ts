@@ -23,6 +23,7 @@ import type {
   FireScheduleResult,
   ForkWorkflowRunOutcome,
   ForkWorkflowRunParams,
+  GetNextAvailableAtParams,
   GetStepAttemptParams,
   GetWorkflowRunParams,
   GetWorkflowRunStatusesParams,
@@ -85,6 +86,7 @@ import type { Scope } from "./scope.ts";
 import { receiveSignal, sendSignal } from "./signals.ts";
 import {
   countWorkflowRuns,
+  selectNextAvailableAt,
   selectQueueStatistics,
   selectSignals,
 } from "./inspection.ts";
@@ -639,6 +641,13 @@ export class BackendPostgres implements Backend {
     return guard(
       "get queue statistics",
       selectQueueStatistics(this.#scope),
+    );
+  }
+
+  getNextAvailableAt(params: GetNextAvailableAtParams): Promise<Date | null> {
+    return guard(
+      "get the next available time",
+      selectNextAvailableAt(this.#scope, params),
     );
   }
 

@@ -8,6 +8,7 @@
 
 import type {
   CountWorkflowRunsParams,
+  GetNextAvailableAtParams,
   QueueStatistics,
   WorkflowRunCount,
   WorkflowRunSignal,
@@ -75,6 +76,41 @@ export async function selectQueueStatistics(
     oldestClaimableAvailableAt: (row.oldest_claimable ?? null) as Date | null,
     oldestDueScheduleAt: (row.oldest_due ?? null) as Date | null,
   };
+}
+
+/**
+ * See `Backend.getNextAvailableAt`: the first entry after now in the
+ * partial index `workflow_runs_claimable` (namespace, availability) whose
+ * run waits (running runs, whose availability is their lease, are passed
+ * over) and is of one of the workflows.
+ */
+export async function selectNextAvailableAt(
+  s: Scope,
+  params: GetNextAvailableAtParams,
+): Promise<Date | null> {
+  const workflows = params.workflows;
+  if (workflows !== undefined && workflows.length === 0) return null;
+  const { sql, runs, namespaceId: ns } = s;
+  // The workflows as a plain filter on the index scan (a join with them
+  // would be planned as a scan of every run and a sort).
+  const ofWorkflows = workflows === undefined
+    ? sql``
+    : sql`AND (${
+      workflows.map(({ name, version }) =>
+        sql`(r.workflow_name = ${name} AND r.version ${
+          version === null ? sql`IS NULL` : sql`= ${version}`
+        })`
+      ).reduce((all, one) => sql`${all} OR ${one}`)
+    })`;
+  const rows = await sql<Row[]>`
+    SELECT r.available_at FROM ${runs} r
+    WHERE r.namespace_id = ${ns}
+      AND r.status IN ('pending', 'sleeping')
+      AND r.available_at > now()
+      ${ofWorkflows}
+    ORDER BY r.available_at
+    LIMIT 1`;
+  return (rows[0]?.available_at ?? null) as Date | null;
 }
 
 /** See `Backend.listSignals`. */

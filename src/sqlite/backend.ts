@@ -21,6 +21,7 @@ import type {
   FireScheduleResult,
   ForkWorkflowRunOutcome,
   ForkWorkflowRunParams,
+  GetNextAvailableAtParams,
   GetStepAttemptParams,
   GetWorkflowRunParams,
   GetWorkflowRunStatusesParams,
@@ -96,6 +97,7 @@ import { notifyAvailable } from "../core/wakeups.ts";
 import { receiveSignal, sendSignal } from "./signals.ts";
 import {
   countWorkflowRuns,
+  selectNextAvailableAt,
   selectQueueStatistics,
   selectSignals,
 } from "./inspection.ts";
@@ -654,6 +656,14 @@ export class BackendSqlite implements Backend {
     return this.#read(
       "get queue statistics",
       (ns) => selectQueueStatistics(this.#connection, ns, this.#clock.now()),
+    );
+  }
+
+  getNextAvailableAt(params: GetNextAvailableAtParams): Promise<Date | null> {
+    return this.#read(
+      "get the next available time",
+      (ns) =>
+        selectNextAvailableAt(this.#connection, ns, this.#clock.now(), params),
     );
   }
 

@@ -8,6 +8,7 @@
 
 import type {
   CountWorkflowRunsParams,
+  GetNextAvailableAtParams,
   QueueStatistics,
   WorkflowRunCount,
   WorkflowRunSignal,
@@ -85,6 +86,45 @@ export function selectQueueStatistics(
     oldestClaimableAvailableAt: date(row?.oldest_claimable),
     oldestDueScheduleAt: date(row?.oldest_due),
   };
+}
+
+/**
+ * See `Backend.getNextAvailableAt`: the first entry after now in the
+ * partial index `openworkflow_workflow_runs_claimable` (namespace,
+ * availability) whose run waits (running runs, whose availability is their
+ * lease, are passed over) and is of one of the workflows.
+ */
+export function selectNextAvailableAt(
+  db: SqliteConnection,
+  ns: string,
+  now: number,
+  params: GetNextAvailableAtParams,
+): Date | null {
+  const workflows = params.workflows;
+  if (workflows !== undefined && workflows.length === 0) return null;
+  const row = db.get(
+    // The first term matches the index's own, so that SQLite may use it.
+    `SELECT r.available_at FROM ${RUNS} r
+      WHERE r.namespace_id = :ns
+        AND r.status IN ('pending', 'running', 'sleeping')
+        AND r.status <> 'running'
+        AND r.available_at > :now
+        AND (:all = 1 OR EXISTS (
+          SELECT 1 FROM json_each(:workflows) w
+          WHERE w.value ->> '$[0]' = r.workflow_name
+            AND w.value ->> '$[1]' IS r.version))
+      ORDER BY r.available_at
+      LIMIT 1`,
+    {
+      ns,
+      now,
+      all: workflows === undefined ? 1 : 0,
+      workflows: JSON.stringify(
+        (workflows ?? []).map(({ name, version }) => [name, version]),
+      ),
+    },
+  );
+  return row === undefined ? null : new Date(Number(row.available_at));
 }
 
 /** See `Backend.listSignals`. */

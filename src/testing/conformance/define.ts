@@ -55,6 +55,12 @@ export interface BackendCapabilities {
    * @default {true}
    */
   inspection?: boolean;
+  /**
+   * The backend implements the optional `getNextAvailableAt()`.
+   *
+   * @default {true}
+   */
+  nextAvailableAt?: boolean;
 }
 
 /** What a conformance case receives. */

@@ -21,6 +21,7 @@ import { runConformance } from "./runs.ts";
 import { scheduleConformance } from "./schedules.ts";
 import { operationsConformance } from "./operations.ts";
 import { inspectionConformance } from "./inspection.ts";
+import { nextAvailableConformance } from "./next_available.ts";
 import { unwindingConformance } from "./unwinding.ts";
 import { signalConformance } from "./signals.ts";
 import { stepConformance } from "./steps.ts";
@@ -49,7 +50,7 @@ export interface BackendConformanceOptions {
    * What the backend can do beyond the required methods; the cases that
    * need a capability it lacks are not registered, and `onSkip` is told.
    *
-   * @default {{ sharedStore: true, getWorkflowRunStatuses: true, signals: true, schedules: true, operations: true, inspection: true }}
+   * @default {{ sharedStore: true, getWorkflowRunStatuses: true, signals: true, schedules: true, operations: true, inspection: true, nextAvailableAt: true }}
    */
   capabilities?: BackendCapabilities;
   /** Told of each case not registered, with the reason. */
@@ -69,6 +70,8 @@ const SKIP_REASONS: Record<keyof BackendCapabilities, string> = {
     "needs the optional operators' methods (retryWorkflowRun(), forkWorkflowRun(), deleteWorkflowRuns(), the maintenance locks), which this backend does not implement",
   inspection:
     "needs the optional countWorkflowRuns(), getQueueStatistics() and listSignals(), which this backend does not implement",
+  nextAvailableAt:
+    "needs the optional getNextAvailableAt(), which this backend does not implement",
 };
 
 /**
@@ -117,6 +120,7 @@ export function runBackendConformance(
     schedules: true,
     operations: true,
     inspection: true,
+    nextAvailableAt: true,
     ...options.capabilities,
   };
   const define: DefineCase = (name, fn, needs = []) => {
@@ -154,4 +158,5 @@ export function runBackendConformance(
   operationsConformance(define);
   unwindingConformance(define);
   inspectionConformance(define);
+  nextAvailableConformance(define);
 }
