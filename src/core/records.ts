@@ -193,11 +193,15 @@ export interface WorkflowSelector {
  *   says how; without it, read the run).
  * - `listening`: notifications are live (`true`), or not (`false`). After a
  *   `true`, notifications may have been missed: re-check everything.
+ * - `changed`: another process changed the database in ways not told (a
+ *   backend that sees commits, not what they did): runs may be claimable
+ *   now, and any awaited run may have finished.
  */
 export type BackendNotification =
   | { kind: "available"; availableAt: Date | null }
   | { kind: "finished"; workflowRunId: string; outcome?: RunOutcome }
-  | { kind: "listening"; listening: boolean };
+  | { kind: "listening"; listening: boolean }
+  | { kind: "changed" };
 
 /**
  * How a run ended, carried by a `finished` notification when it is small

@@ -18,6 +18,8 @@ interface Channel {
   finished: Map<string, Set<(outcome: RunOutcome | null) => void>>;
   /** Called when the backend's clock moved by more than time passing. */
   clockMoved: Set<() => void>;
+  /** Called when notifications become live (again). */
+  relistened: Set<() => void>;
   /** Whether the backend's notifications are live. */
   listening: boolean;
 }
@@ -31,6 +33,7 @@ function channelOf(backend: Backend): Channel {
       available: new Set(),
       finished: new Map(),
       clockMoved: new Set(),
+      relistened: new Set(),
       listening: false,
     };
     channel = created;
@@ -56,9 +59,18 @@ function route(
         notification.workflowRunId,
         notification.outcome ?? null,
       );
+    case "changed":
+      notifyAvailable(backend);
+      for (const id of [...channel.finished.keys()]) {
+        notifyFinished(backend, id);
+      }
+      return;
     case "listening": {
       const wasListening = channel.listening;
       channel.listening = notification.listening;
+      if (notification.listening) {
+        for (const listener of [...channel.relistened]) listener();
+      }
       // Listening again, notifications may have been missed; no longer
       // listening, waiters sleep for the slower fallback interval and would
       // miss wake-ups meanwhile: either way, everyone re-checks (and then
@@ -156,6 +168,19 @@ export function onClockMoved(
   listener: () => void,
 ): () => void {
   const set = channelOf(backend).clockMoved;
+  set.add(listener);
+  return () => set.delete(listener);
+}
+
+/**
+ * Calls `listener` whenever `backend`'s notifications become live, at
+ * first or after a gap in which some may have been missed.
+ */
+export function onListening(
+  backend: Backend,
+  listener: () => void,
+): () => void {
+  const set = channelOf(backend).relistened;
   set.add(listener);
   return () => set.delete(listener);
 }

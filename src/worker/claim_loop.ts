@@ -37,6 +37,7 @@ import {
   notifyFinished,
   onAvailable,
   onClockMoved,
+  onListening,
 } from "../core/wakeups.ts";
 import { type WorkerConfig, workflowKey } from "./worker_options.ts";
 import type { WorkflowFunction } from "../core/workflow.ts";
@@ -84,6 +85,11 @@ export class ClaimLoop {
   #handBackAbort = new AbortController();
   /** Whether the next round sweeps and fires schedules whatever the time. */
   #checkNow = false;
+  /**
+   * When the backend last said when the next run falls due
+   * (`performance.now()`); `-Infinity` to ask after the next claim.
+   */
+  #nextDueAskedAt = -Infinity;
 
   /**
    * @param config The worker's checked options.
@@ -173,6 +179,11 @@ export class ClaimLoop {
       this.#checkNow = true;
       this.#idle.wake();
     });
+    // Due times announced while notifications were down were missed.
+    const stopRelistened = onListening(this.#config.backend, () => {
+      this.#nextDueAskedAt = -Infinity;
+    });
+    this.#nextDueAskedAt = -Infinity;
     let failures = 0;
     try {
       while (!signal.aborted) {
@@ -191,10 +202,16 @@ export class ClaimLoop {
         if (free > 0) {
           try {
             await this.#sweepDeadlines(checkNow);
-            claimed = (await this.#claimAndStart()).length;
+            if (checkNow || this.#idle.shouldClaim()) {
+              this.#idle.claiming();
+              claimed = (await this.#claimAndStart()).length;
+              if (claimed === free) this.#idle.claiming(true);
+              else await this.#learnNextDue();
+            }
             failures = 0;
           } catch (error) {
             failures++;
+            this.#idle.claiming(true);
             this.#emit("error", { workerId: this.#config.workerId, error });
           }
         }
@@ -215,7 +232,37 @@ export class ClaimLoop {
     } finally {
       stopListening();
       stopClock();
+      stopRelistened();
     }
+  }
+
+  /**
+   * After a claim that left slots free: asks the backend when its next run
+   * falls due, to wake then, when it never did since the loop started or
+   * notifications came back, or, while notifications are live, when the
+   * last answer is older than the fallback interval. Announcements cover
+   * the rest; without notifications, the poll does.
+   */
+  async #learnNextDue(): Promise<void> {
+    const { backend, selectors, fallbackPollIntervalMs } = this.#config;
+    if (backend.getNextAvailableAt === undefined || selectors.length === 0) {
+      return;
+    }
+    const now = performance.now();
+    if (
+      this.#nextDueAskedAt !== -Infinity &&
+      (!isListening(backend) ||
+        now - this.#nextDueAskedAt < fallbackPollIntervalMs)
+    ) return;
+    this.#nextDueAskedAt = now;
+    let at: Date | null;
+    try {
+      at = await backend.getNextAvailableAt({ workflows: selectors });
+    } catch (error) {
+      this.#nextDueAskedAt = -Infinity; // ask again after the next claim
+      throw error;
+    }
+    if (at !== null) this.#idle.addDueTime(at.getTime());
   }
 
   async #sweepDeadlines(force: boolean): Promise<void> {

@@ -23,6 +23,12 @@ export class IdleWait {
   #sleepEndsAt = -Infinity;
   /** When runs are known to become claimable (epoch ms, ascending). */
   readonly #dueTimes: number[] = [];
+  /** Due times that call for a check of schedules only, not a claim. */
+  readonly #checkTimes = new Set<number>();
+  /** Whether something since the last claim may have made runs claimable. */
+  #claimRequested = true;
+  /** When the last claim was made (`performance.now()`). */
+  #claimedAt = -Infinity;
 
   /**
    * @param backend The worker's backend.
@@ -40,9 +46,42 @@ export class IdleWait {
     this.#fallbackPollIntervalMs = fallbackPollIntervalMs;
   }
 
+  /** How often to claim while the backend's notifications are live. */
+  get #listeningPollMs(): number {
+    return Math.max(this.#pollIntervalMs, this.#fallbackPollIntervalMs);
+  }
+
   /** Ends the current wait, or the next one at once when none is on. */
   wake(): void {
+    this.#claimRequested = true;
     this.#wakeup.wake();
+  }
+
+  /**
+   * Whether this round should claim: always without live notifications;
+   * with them, when something woke the worker for runs (a notification, a
+   * slot freed, a run's due time), or the fallback interval has passed
+   * since the last claim. A round woken only to check schedules claims
+   * nothing: a claim would find nothing no notification announced.
+   */
+  shouldClaim(): boolean {
+    if (this.#claimRequested || !isListening(this.#backend)) return true;
+    const now = Date.now();
+    for (const at of this.#dueTimes) {
+      if (at > now) break;
+      if (!this.#checkTimes.has(at)) return true;
+    }
+    return performance.now() - this.#claimedAt >= this.#listeningPollMs;
+  }
+
+  /**
+   * A claim is being made: what requested one is answered (wake-ups from
+   * now on request the next). `moreMayWait` keeps the request, for a claim
+   * that filled every slot or failed.
+   */
+  claiming(moreMayWait = false): void {
+    this.#claimRequested = moreMayWait;
+    this.#claimedAt = performance.now();
   }
 
   /**
@@ -51,28 +90,45 @@ export class IdleWait {
    * past the next time a run is known to become due.
    */
   idleWaitMs(): number {
-    let pollMs = isListening(this.#backend)
-      ? Math.max(this.#pollIntervalMs, this.#fallbackPollIntervalMs)
-      : this.#pollIntervalMs;
+    // Counted from the last claim: rounds woken in between to check
+    // schedules do not put the fallback claim off. (None overdue: a round
+    // with no free slot claimed nothing, and waits for one.)
+    const sinceClaimMs = performance.now() - this.#claimedAt;
+    let pollMs = !isListening(this.#backend)
+      ? this.#pollIntervalMs
+      : sinceClaimMs < this.#listeningPollMs
+      ? this.#listeningPollMs - sinceClaimMs
+      : this.#listeningPollMs;
     const now = Date.now();
     while (this.#dueTimes.length > 0 && this.#dueTimes[0] <= now) {
-      this.#dueTimes.shift();
+      const at = this.#dueTimes.shift()!;
+      if (this.#checkTimes.delete(at)) continue;
       // A run just came due: should the claim have been a moment early
       // for the database's clock, look again soon.
       pollMs = this.#pollIntervalMs;
+      this.#claimRequested = true;
     }
     const nextDue = this.#dueTimes[0];
     return nextDue === undefined ? pollMs : Math.min(pollMs, nextDue - now + 2);
   }
 
-  /** Remembers when a run becomes claimable, to wake exactly then. */
-  addDueTime(atMs: number): void {
+  /**
+   * Remembers when a run becomes claimable, to wake exactly then; with
+   * `checkOnly`, when schedules are to be checked (no claim then).
+   */
+  addDueTime(atMs: number, checkOnly = false): void {
     const due = this.#dueTimes;
     let index = due.length;
     while (index > 0 && due[index - 1] > atMs) index--;
-    if (due[index - 1] === atMs) return;
+    if (due[index - 1] === atMs) {
+      if (!checkOnly) this.#checkTimes.delete(atMs);
+      return;
+    }
     due.splice(index, 0, atMs);
-    if (due.length > MAX_DUE_TIMES) due.pop(); // the fallback poll covers the rest
+    if (checkOnly) this.#checkTimes.add(atMs);
+    if (due.length > MAX_DUE_TIMES) {
+      this.#checkTimes.delete(due.pop()!); // the fallback poll covers the rest
+    }
     if (atMs < this.#sleepEndsAt) this.#wakeup.wake();
   }
 

@@ -131,7 +131,7 @@ export class Scheduler {
     }
     if (started > 0) notifyAvailable(backend);
     if (failures.length > 0) {
-      this.#idle.addDueTime(this.#nextCheckMs);
+      this.#idle.addDueTime(this.#nextCheckMs, true);
       throw failures.length === 1
         ? failures[0]
         : new AggregateError(failures, "Cannot fire schedules");
@@ -140,7 +140,7 @@ export class Scheduler {
     else if (due.nextDueAt !== null) {
       this.noteDue(due.nextDueAt.getTime() - offsetMs);
     }
-    this.#idle.addDueTime(this.#nextCheckMs);
+    this.#idle.addDueTime(this.#nextCheckMs, true);
     return started;
   }
 
