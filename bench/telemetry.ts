@@ -4,7 +4,8 @@
  * fresh database:
  *
  * - `before`: the engine at a commit before it was instrumented (default
- *   827f49f), extracted with `git archive` into a scratch folder;
+ *   7354b69), extracted with `git archive` into a scratch folder (with
+ *   this tree's `bench/core.ts`, so that only the engine differs);
  * - `no-sdk`: the engine as it is, no OpenTelemetry SDK registered (the
  *   instrumentation's calls are the API's no-ops; the process's own
  *   Prometheus totals are kept);
@@ -15,7 +16,10 @@
  *   deno task bench:telemetry                       # 5 rounds, throughput
  *   deno task bench:telemetry --rounds 7 --workloads throughput,latency
  *
- * Prints medians, ranges and ratios to `before`, and a JSON summary line.
+ * Throughput is reported as workflows/s and as the benchmark process's CPU
+ * time per run (client and worker; less sensitive to other load on the
+ * machine than the rate). Prints medians, ranges and ratios to `before`,
+ * and a JSON summary line.
  */
 
 import { parseArgs } from "node:util";
@@ -27,7 +31,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "5" },
     workloads: { type: "string", default: "throughput" },
     backends: { type: "string", default: "postgres,sqlite" },
-    before: { type: "string", default: "827f49f" },
+    before: { type: "string", default: "7354b69" },
     "admin-url": {
       type: "string",
       default: Deno.env.get("DATABASE_URL") ??
@@ -71,6 +75,8 @@ async function checkout(commit: string): Promise<string> {
     await Deno.mkdir(dir, { recursive: true });
     await sh("bash", ["-c", `git archive ${sha} | tar -x -C '${dir}'`]);
   }
+  // The same workload script for every variant: only the engine differs.
+  await Deno.copyFile(`${root}bench/core.ts`, `${dir}/bench/core.ts`);
   return dir;
 }
 
@@ -133,8 +139,11 @@ const trees: Record<Variant, string> = {
   "no-sdk": root,
   sdk: root,
 };
-const key = (workload: string) =>
-  workload === "throughput" ? "workflowsPerSecond" : "p50Ms";
+/** What each workload reports, by the name of its result's field. */
+const metricsOf = (workload: string) =>
+  workload === "throughput" ? ["workflowsPerSecond", "cpuMsPerRun"] : [
+    "p50Ms",
+  ];
 const results = new Map<string, number[]>();
 try {
   for (let round = 0; round < rounds; round++) {
@@ -150,9 +159,11 @@ try {
             workload,
             round,
           );
-          const id = `${backend}/${workload}/${variant}`;
-          results.set(id, [...(results.get(id) ?? []), result[key(workload)]]);
-          console.error(`round ${round + 1}: ${id} ${result[key(workload)]}`);
+          for (const metric of metricsOf(workload)) {
+            const id = `${backend}/${workload}/${metric}/${variant}`;
+            results.set(id, [...(results.get(id) ?? []), result[metric]]);
+            console.error(`round ${round + 1}: ${id} ${result[metric]}`);
+          }
         }
       }
     }
@@ -163,32 +174,42 @@ try {
 
 const summary: Record<string, unknown> = {};
 console.log(
-  "\nbackend   workload    variant  median    range              vs before",
+  "\nbackend   measure               variant  median    range            vs before",
 );
 for (const backend of backends) {
   for (const workload of workloads) {
-    const base = median(results.get(`${backend}/${workload}/before`)!);
-    for (const variant of VARIANTS) {
-      const xs = results.get(`${backend}/${workload}/${variant}`)!;
-      const m = median(xs);
-      const ratio = m / base;
-      summary[`${backend}/${workload}/${variant}`] = {
-        median: m,
-        samples: xs,
-        ratio: Number(ratio.toFixed(3)),
-      };
-      console.log(
-        `${backend.padEnd(9)} ${workload.padEnd(11)} ${variant.padEnd(8)} ${
-          m.toFixed(1).padStart(7)
-        }   ${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}`
-          .padEnd(62) + `${(ratio * 100).toFixed(1)}%`,
+    for (const metric of metricsOf(workload)) {
+      const base = median(
+        results.get(`${backend}/${workload}/${metric}/before`)!,
       );
+      for (const variant of VARIANTS) {
+        const xs = results.get(`${backend}/${workload}/${metric}/${variant}`)!;
+        const m = median(xs);
+        const ratio = m / base;
+        summary[`${backend}/${workload}/${metric}/${variant}`] = {
+          median: m,
+          samples: xs,
+          ratio: Number(ratio.toFixed(3)),
+        };
+        const digits = metric === "cpuMsPerRun" ? 3 : 1;
+        console.log(
+          `${backend.padEnd(9)} ${metric.padEnd(21)} ${variant.padEnd(8)} ${
+            m.toFixed(digits).padStart(7)
+          }   ${Math.min(...xs).toFixed(digits)}–${
+            Math.max(...xs).toFixed(digits)
+          }`.padEnd(74) + `${(ratio * 100).toFixed(1)}%`,
+        );
+      }
     }
   }
 }
 console.log(
   JSON.stringify({
-    unit: { throughput: "workflows/s", latency: "p50 ms" },
+    unit: {
+      workflowsPerSecond: "workflows/s",
+      cpuMsPerRun: "ms of CPU per run (client and worker)",
+      p50Ms: "p50 ms",
+    },
     ...summary,
   }),
 );
