@@ -20,6 +20,8 @@ interface Channel {
   clockMoved: Set<() => void>;
   /** Called when notifications become live (again). */
   relistened: Set<() => void>;
+  /** Called when another process changed the database in ways not told. */
+  changed: Set<() => void>;
   /** Whether the backend's notifications are live. */
   listening: boolean;
 }
@@ -34,6 +36,7 @@ function channelOf(backend: Backend): Channel {
       finished: new Map(),
       clockMoved: new Set(),
       relistened: new Set(),
+      changed: new Set(),
       listening: false,
     };
     channel = created;
@@ -60,6 +63,7 @@ function route(
         notification.outcome ?? null,
       );
     case "changed":
+      for (const listener of [...channel.changed]) listener();
       notifyAvailable(backend);
       for (const id of [...channel.finished.keys()]) {
         notifyFinished(backend, id);
@@ -181,6 +185,17 @@ export function onListening(
   listener: () => void,
 ): () => void {
   const set = channelOf(backend).relistened;
+  set.add(listener);
+  return () => set.delete(listener);
+}
+
+/**
+ * Calls `listener` whenever another process changed `backend`'s database
+ * in ways its notifications do not tell (a `changed` notification): what
+ * only a read finds (schedules created there) may be new.
+ */
+export function onChanged(backend: Backend, listener: () => void): () => void {
+  const set = channelOf(backend).changed;
   set.add(listener);
   return () => set.delete(listener);
 }

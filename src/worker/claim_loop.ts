@@ -36,6 +36,7 @@ import {
   notifyAvailable,
   notifyFinished,
   onAvailable,
+  onChanged,
   onClockMoved,
   onListening,
 } from "../core/wakeups.ts";
@@ -184,6 +185,11 @@ export class ClaimLoop {
       this.#nextDueAskedAt = -Infinity;
     });
     this.#nextDueAskedAt = -Infinity;
+    // Another process changed the database (SQLite): schedules may be new.
+    const stopChanged = onChanged(
+      this.#config.backend,
+      () => this.#scheduler.noteDue(Date.now()),
+    );
     let failures = 0;
     try {
       while (!signal.aborted) {
@@ -233,6 +239,7 @@ export class ClaimLoop {
       stopListening();
       stopClock();
       stopRelistened();
+      stopChanged();
     }
   }
 

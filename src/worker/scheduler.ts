@@ -87,7 +87,13 @@ export class Scheduler {
     if (
       !force && (nowMs < this.#nextCheckMs ||
         nowMs - this.#lastCheckMs < MIN_CHECK_INTERVAL_MS)
-    ) return 0;
+    ) {
+      // Due, but checked a moment ago: check once the minimum has passed.
+      if (nowMs >= this.#nextCheckMs) {
+        this.#idle.addDueTime(this.#lastCheckMs + MIN_CHECK_INTERVAL_MS, true);
+      }
+      return 0;
+    }
     this.#lastCheckMs = nowMs;
     this.#nextCheckMs = nowMs +
       (isListening(this.#backend)
