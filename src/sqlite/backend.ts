@@ -6,6 +6,7 @@
 
 import type {
   Backend,
+  BackendNotification,
   CancelWorkflowRunParams,
   ClaimWorkflowRunParams,
   ClaimWorkflowRunsParams,
@@ -94,6 +95,7 @@ import {
 import { claimWorkflowRuns } from "./claim.ts";
 import { registerActivitySource } from "./activity.ts";
 import { notifyAvailable } from "../core/wakeups.ts";
+import { watchCommits } from "./watcher.ts";
 import { receiveSignal, sendSignal } from "./signals.ts";
 import {
   countWorkflowRuns,
@@ -179,6 +181,7 @@ export class BackendSqlite implements Backend {
   #file: string | undefined;
   readonly #namespaceId: string;
   readonly #clock: Clock;
+  readonly #unsubscribers = new Set<() => void>();
 
   private constructor(
     connection: SqliteConnection,
@@ -734,6 +737,46 @@ export class BackendSqlite implements Backend {
   }
 
   /**
+   * Subscribes to commits by other connections to the database file (other
+   * processes, other backends in this one), as `changed` notifications,
+   * after one that says notifications are live: one timer per process and
+   * file reads each connection's `PRAGMA data_version` every 10 ms. In
+   * memory, there is no one else: nothing is ever told.
+   *
+   * @param listener Called with each notification.
+   * @returns A function that unsubscribes.
+   *
+   * @example
+   * ```ts
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const unsubscribe = backend.subscribe((n) => console.log(n.kind));
+   * unsubscribe();
+   * ```
+   */
+  subscribe(listener: (notification: BackendNotification) => void): () => void {
+    if (this.#connection.isClosed) return () => {};
+    let file: string;
+    try {
+      file = String(
+        this.#connection.all("PRAGMA database_list").find((row) =>
+          row.name === "main"
+        )?.file ?? "",
+      );
+    } catch {
+      return () => {};
+    }
+    if (file === "") return () => {};
+    const unsubscribe = watchCommits(file, this.#connection, listener);
+    this.#unsubscribers.add(unsubscribe);
+    return () => {
+      unsubscribe();
+      this.#unsubscribers.delete(unsubscribe);
+    };
+  }
+
+  /**
    * Closes the database connection. Calling it again is harmless; an
    * operation still waiting for a locked database then fails with
    * `BackendError`.
@@ -750,6 +793,8 @@ export class BackendSqlite implements Backend {
    * ```
    */
   stop(): Promise<void> {
+    for (const unsubscribe of this.#unsubscribers) unsubscribe();
+    this.#unsubscribers.clear();
     this.#connection.close();
     return Promise.resolve();
   }

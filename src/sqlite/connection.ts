@@ -141,6 +141,21 @@ export class SqliteConnection {
     return statement;
   }
 
+  /**
+   * `PRAGMA data_version`: changes when another connection commits. `null`
+   * once closed, or when it cannot be read.
+   */
+  dataVersion(): number | null {
+    if (this.isClosed) return null;
+    try {
+      return Number(
+        this.#statement("PRAGMA data_version", true).get()?.data_version,
+      );
+    } catch {
+      return null;
+    }
+  }
+
   /** Runs a query and returns every row. Call inside `read`/`write`. */
   all(sql: string, params: Params = {}): Row[] {
     return this.#statement(sql, true).all(params) as Row[];
