@@ -6,9 +6,9 @@
  * - `before`: the engine at a commit before it was instrumented (default
  *   7354b69), extracted with `git archive` into a scratch folder (with
  *   this tree's `bench/core.ts`, so that only the engine differs);
- * - `no-sdk`: the engine as it is, no OpenTelemetry SDK registered (the
- *   instrumentation's calls are the API's no-ops; the process's own
- *   Prometheus totals are kept);
+ * - `no-sdk`: the engine at `--after` (default HEAD: what is committed,
+ *   not the working tree), no OpenTelemetry SDK registered (the engine
+ *   makes no spans; the process's own Prometheus totals are kept);
  * - `sdk`: the same with an SDK registered that records every span and
  *   metric (batch span processor, metric reader every second), its
  *   exporters dropping what they get.
@@ -32,6 +32,7 @@ const { values } = parseArgs({
     workloads: { type: "string", default: "throughput" },
     backends: { type: "string", default: "postgres,sqlite" },
     before: { type: "string", default: "7354b69" },
+    after: { type: "string", default: "HEAD" },
     "admin-url": {
       type: "string",
       default: Deno.env.get("DATABASE_URL") ??
@@ -134,10 +135,11 @@ const median = (xs: number[]) => {
     : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+const after = await checkout(values.after);
 const trees: Record<Variant, string> = {
   before: await checkout(values.before),
-  "no-sdk": root,
-  sdk: root,
+  "no-sdk": after,
+  sdk: after,
 };
 /** What each workload reports, by the name of its result's field. */
 const metricsOf = (workload: string) =>
