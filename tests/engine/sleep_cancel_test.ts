@@ -13,7 +13,9 @@ testEachBackend(
     const calls = { before: 0, after: 0 };
     const wf = ow.defineWorkflow({ name: "napper" }, async ({ step }) => {
       await step.run({ name: "before" }, () => ++calls.before);
-      await step.sleep("nap", "300ms");
+      // Long enough that the second tick below comes before it ends, on
+      // a loaded machine too.
+      await step.sleep("nap", "1s");
       await step.run({ name: "after" }, () => ++calls.after);
       return "awake";
     });
@@ -26,7 +28,7 @@ testEachBackend(
     assert.equal(first.activeCount, 0);
     assert.equal(await first.tick(), 0);
     await first.stop(); // the worker that started the sleep goes away
-    await delay(350);
+    await delay(1_050);
     const second = ow.newWorker(); // another worker resumes it when due
     assert.equal(await second.tick(), 1);
     assert.equal(await handle.result(), "awake");
@@ -37,12 +39,12 @@ testEachBackend(
       ["nap", "sleep", "succeeded"],
       ["after", "run", "succeeded"],
     ]);
-    // The sleep ends 300 ms after it began, which is after the run started.
+    // The sleep ends 1 s after it began, which is after the run started.
     const resumeAt = Date.parse(
       (attempts[1].context as { resumeAt: string }).resumeAt,
     );
     const startedAt = (await handle.refresh()).startedAt!.getTime();
-    assert.ok(resumeAt - startedAt >= 280, `slept ${resumeAt - startedAt} ms`);
+    assert.ok(resumeAt - startedAt >= 980, `slept ${resumeAt - startedAt} ms`);
   },
 );
 
