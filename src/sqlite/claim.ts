@@ -316,25 +316,8 @@ export function claimWorkflowRuns(
     ...db.all(statement.sql, statement.params).map(toCandidate),
     ...keyed,
   ].sort(bestFirst);
-  // When each run became claimable, for the claimer's queue lag.
-  const readyAt = new Map(candidates.map((c) => [c.seq, c.availableAt]));
-  if (keyed.length === 0) {
-    // No run with a key may be taken: one statement claims the others.
-    return sortOldest(
-      db.all(
-        `UPDATE ${RUNS} SET ${TAKE}
-        WHERE seq IN (SELECT value FROM json_each(:chosen))
-        RETURNING *`,
-        {
-          workerId: params.workerId,
-          leaseEnd: now + params.leaseDurationMs,
-          now,
-          chosen: JSON.stringify(candidates.map((c) => c.seq)),
-        },
-      ),
-      readyAt,
-    );
-  }
+  // No run with a key may be taken: the others are claimed as they are.
+  if (keyed.length === 0) return take(db, now, params, candidates);
   const chosen: number[] = [];
   for (const run of candidates) {
     if (chosen.length >= params.limit) break;
@@ -358,19 +341,44 @@ export function claimWorkflowRuns(
     )
   ) onHeldBack();
   if (chosen.length === 0) return [];
-  return sortOldest(
-    db.all(
-      `UPDATE ${RUNS} SET ${TAKE}
-      WHERE seq IN (SELECT value FROM json_each(:chosen))
-      RETURNING *`,
-      {
-        workerId: params.workerId,
-        leaseEnd: now + params.leaseDurationMs,
-        now,
-        chosen: JSON.stringify(chosen),
-      },
-    ),
-    readyAt,
+  return take(
+    db,
+    now,
+    params,
+    candidates.filter((run) => chosen.includes(run.seq)),
+  );
+}
+
+/**
+ * Claims the `chosen` candidates in one statement; returns them oldest
+ * first, each with when it became claimable (`readyAt`: its `availableAt`
+ * before the claim, for the claimer's queue lag).
+ */
+function take(
+  db: SqliteConnection,
+  now: number,
+  params: ClaimWorkflowRunsParams,
+  chosen: readonly Candidate[],
+): WorkflowRun[] {
+  if (chosen.length === 0) return [];
+  const readyAt = new Map(chosen.map((run) => [run.seq, run.availableAt]));
+  const rows = db.all(
+    `UPDATE ${RUNS} SET ${TAKE}
+    WHERE seq IN (SELECT value FROM json_each(:chosen))
+    RETURNING *`,
+    {
+      workerId: params.workerId,
+      leaseEnd: now + params.leaseDurationMs,
+      now,
+      chosen: JSON.stringify(chosen.map((run) => run.seq)),
+    },
+  );
+  rows.sort((a, b) =>
+    Number(a.created_at) - Number(b.created_at) ||
+    Number(a.seq) - Number(b.seq)
+  );
+  return rows.map((row) =>
+    toWorkflowRun({ ...row, ready_at: readyAt.get(Number(row.seq)) ?? null })
   );
 }
 
@@ -382,20 +390,3 @@ const TAKE = `status = 'running',
   available_at = :leaseEnd,
   started_at = coalesce(started_at, :now),
   updated_at = :now`;
-
-/**
- * The claimed rows as runs, oldest first, each with when it became
- * claimable (`readyAt`, by seq).
- */
-function sortOldest(
-  rows: Row[],
-  readyAt: ReadonlyMap<number, number>,
-): WorkflowRun[] {
-  rows.sort((a, b) =>
-    Number(a.created_at) - Number(b.created_at) ||
-    Number(a.seq) - Number(b.seq)
-  );
-  return rows.map((row) =>
-    toWorkflowRun({ ...row, ready_at: readyAt.get(Number(row.seq)) ?? null })
-  );
-}

@@ -15,11 +15,12 @@ import {
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
 import { OpenWorkflow } from "../../mod.ts";
-import { DATABASE_URL, delay, testEachBackend } from "../helpers.ts";
+import { testEachBackend } from "../helpers.ts";
 import { defineFamily } from "../faults/fixtures/family.ts";
-
-const WORKER = new URL("../faults/fixtures/family_worker.ts", import.meta.url)
-  .pathname;
+import {
+  startFamilyWorker,
+  untilChildStepRuns,
+} from "../faults/fixtures/family_process.ts";
 
 /** Registers an SDK with an in-memory exporter for the test's length. */
 function recordSpans(): {
@@ -208,40 +209,16 @@ testEachBackend(
   "spans: one trace across a SIGKILLed worker process and a child workflow",
   async ({ backend, namespaceId }) => {
     using recorder = recordSpans();
-    const location = "path" in backend
-      ? (backend as { path: string }).path
-      : DATABASE_URL;
-    const kind = "path" in backend ? "sqlite" : "postgres";
-    const process = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", WORKER, kind, location, namespaceId],
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
     const ow = new OpenWorkflow({ backend });
     const { parent } = defineFamily(ow);
-    let killed = false;
-    let handle;
-    try {
-      const reader = process.stdout.getReader();
-      const { value } = await reader.read();
-      assert.match(new TextDecoder().decode(value), /ready/);
-      reader.releaseLock();
-      handle = await parent.run(21);
-      // The child's slow step is under way in the other process.
-      let running = false;
-      for (let i = 0; i < 1000 && !running; i++) {
-        const [child] = (await ow.listRuns({ parentWorkflowRunId: handle.id }))
-          .runs;
-        running = child !== undefined &&
-          (await ow.listStepAttempts(child.id)).some((a) =>
-            a.status === "running"
-          );
-        if (!running) await delay(10);
-      }
-      assert.ok(running, "the child's step ran in the other process");
-      process.kill("SIGKILL");
-      killed = true;
-      await process.status;
+    {
+      await using process = await startFamilyWorker(backend, namespaceId);
+      const handle = await parent.run(21);
+      assert.ok(
+        await untilChildStepRuns(ow, handle.id),
+        "the child's step ran in the other process",
+      );
+      await process.kill();
       const worker = ow.newWorker({
         leaseDurationMs: 1_000,
         pollIntervalMs: 20,
@@ -252,10 +229,6 @@ testEachBackend(
       } finally {
         await worker.stop();
       }
-    } finally {
-      if (!killed) process.kill("SIGKILL");
-      await process.status;
-      await process.stdout.cancel().catch(() => {});
     }
     const spans = recorder.spans();
     const [create] = spans.filter((s) => s.name === "workflow_run.create");
