@@ -1,14 +1,17 @@
 /**
  * The comparison benchmark: @openworkflow/core (Postgres and SQLite) against
- * npm `openworkflow@0.10.1`, in the same invocation, alternating the systems
- * over several rounds, each on a fresh database.
+ * npm `openworkflow@0.10.1` and npm `@dbos-inc/dbos-sdk@5.3.0`, in the same
+ * invocation, alternating the systems over several rounds, each on a fresh
+ * database.
  *
  *   deno task bench                      # 3 rounds of throughput and latency
  *   deno task bench --rounds 5 --workloads throughput
  *
- * Prints a table with medians, ranges and the ratios to the baseline, and a
- * JSON summary line. The baseline is installed by
- * bench/openworkflow/baseline.mjs into a scratch folder outside the repo.
+ * Prints a table with medians, ranges and the ratios to each peer, and a
+ * JSON summary line. Each peer is installed by its baseline script
+ * (bench/openworkflow/baseline.mjs, bench/dbos/baseline.mjs) into its own
+ * scratch folder outside the repo; `--no-baseline` and `--no-dbos` leave
+ * them out.
  */
 
 import { parseArgs } from "node:util";
@@ -25,7 +28,9 @@ const { values } = parseArgs({
         "postgresql://postgres@127.0.0.1:5432/test",
     },
     scratch: { type: "string" },
+    "dbos-scratch": { type: "string" },
     "no-baseline": { type: "boolean", default: false },
+    "no-dbos": { type: "boolean", default: false },
     "no-sqlite": { type: "boolean", default: false },
   },
 });
@@ -36,15 +41,29 @@ const workloads = values.workloads.split(",");
 const adminUrl = values["admin-url"];
 const scratch = values.scratch ??
   `${Deno.env.get("TMPDIR") ?? "/tmp"}/openworkflow-bench-baseline`;
+const dbosScratch = values["dbos-scratch"] ??
+  `${Deno.env.get("TMPDIR") ?? "/tmp"}/openworkflow-bench-dbos`;
 
 type Result = Record<string, number | string>;
-type System = "core-postgres" | "core-sqlite" | "openworkflow@0.10.1";
+type System =
+  | "core-postgres"
+  | "core-sqlite"
+  | "openworkflow@0.10.1"
+  | "dbos-sdk@5.3.0";
+
+/** The peers, each with the column that compares the core rows to it. */
+const peers: { system: System; column: string }[] = [
+  { system: "openworkflow@0.10.1", column: "vs openworkflow" },
+  { system: "dbos-sdk@5.3.0", column: "vs dbos" },
+];
 
 const systems: System[] = [
   "core-postgres",
   ...(values["no-sqlite"] ? [] : ["core-sqlite" as const]),
   ...(values["no-baseline"] ? [] : ["openworkflow@0.10.1" as const]),
+  ...(values["no-dbos"] ? [] : ["dbos-sdk@5.3.0" as const]),
 ];
+const comparedPeers = peers.filter((peer) => systems.includes(peer.system));
 
 async function run(command: string, args: string[]): Promise<Result> {
   const output = await new Deno.Command(command, {
@@ -126,6 +145,16 @@ async function measure(
           "--database-url",
           url,
         ]));
+    case "dbos-sdk@5.3.0":
+      return await withDatabase(db, (url) =>
+        run("node", [
+          `${here}dbos/baseline.mjs`,
+          workload,
+          "--scratch",
+          dbosScratch,
+          "--database-url",
+          url,
+        ]));
   }
 }
 
@@ -159,6 +188,14 @@ async function main(): Promise<void> {
       scratch,
     ]);
   }
+  if (systems.includes("dbos-sdk@5.3.0")) {
+    await run("node", [
+      `${here}dbos/baseline.mjs`,
+      "install",
+      "--scratch",
+      dbosScratch,
+    ]);
+  }
   const results = new Map<string, Result[]>();
   for (let round = 0; round < rounds; round++) {
     for (const workload of workloads) {
@@ -179,7 +216,7 @@ async function main(): Promise<void> {
     "workload",
     "median",
     "range",
-    "vs openworkflow",
+    ...comparedPeers.map((peer) => peer.column),
   ]];
   const summary: Record<string, unknown> = {
     date: new Date().toISOString(),
@@ -187,25 +224,19 @@ async function main(): Promise<void> {
   };
   for (const workload of workloads) {
     for (const { key, unit, better } of metric[workload] ?? []) {
-      const baseline = results.get(`openworkflow@0.10.1 ${workload}`);
-      const baselineMedian = baseline
-        ? median(baseline.map((r) => Number(r[key])))
-        : null;
+      const samplesOf = (system: System) =>
+        (results.get(`${system} ${workload}`) ?? []).map((r) => Number(r[key]));
       for (const system of systems) {
-        const samples = (results.get(`${system} ${workload}`) ?? []).map((r) =>
-          Number(r[key])
-        );
+        const samples = samplesOf(system);
         const m = median(samples);
-        // How many times better (above 1) or worse (below 1) than baseline.
-        const factor = baselineMedian === null
-          ? 0
-          : better === "higher"
-          ? m / baselineMedian
-          : baselineMedian / m;
-        const ratio =
-          baselineMedian === null || system === "openworkflow@0.10.1"
-            ? ""
-            : `${factor.toFixed(1)}x ${factor >= 1 ? "better" : "worse"}`;
+        // How many times better (above 1) or worse (below 1) than each peer;
+        // only the core rows are compared.
+        const ratios = comparedPeers.map((peer) => {
+          if (peers.some((p) => p.system === system)) return "";
+          const peerMedian = median(samplesOf(peer.system));
+          const factor = better === "higher" ? m / peerMedian : peerMedian / m;
+          return `${factor.toFixed(1)}x ${factor >= 1 ? "better" : "worse"}`;
+        });
         rows.push([
           system,
           `${workload} (${unit})`,
@@ -213,7 +244,7 @@ async function main(): Promise<void> {
           `${Math.min(...samples).toFixed(1)}–${
             Math.max(...samples).toFixed(1)
           }`,
-          ratio,
+          ...ratios,
         ]);
         summary[`${system} ${workload} ${key}`] = m;
       }
