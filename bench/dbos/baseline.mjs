@@ -53,20 +53,15 @@ import { dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { emit, logger, percentile, round, runMain, sleep } from "../peer.mjs";
+
+const log = logger("dbos");
 
 const DBOS_VERSION = "5.3.0";
 const SYSTEM = `dbos-sdk@${DBOS_VERSION}`;
 const DEFAULT_SCRATCH = "/tmp/dbos-baseline";
 const QUEUE_NAME = "bench";
 const here = dirname(fileURLToPath(import.meta.url));
-
-function log(message) {
-  process.stderr.write(`[dbos] ${message}\n`);
-}
-
-function emit(result) {
-  process.stdout.write(`${JSON.stringify(result)}\n`);
-}
 
 function install(scratch) {
   mkdirSync(scratch, { recursive: true });
@@ -117,21 +112,6 @@ async function loadDbos(scratch) {
     DBOS: sdk.DBOS ?? sdk.default.DBOS,
     Client: pg.Client ?? pg.default.Client,
   };
-}
-
-function percentile(sortedValues, p) {
-  if (sortedValues.length === 0) return null;
-  const rank = Math.ceil((p / 100) * sortedValues.length) - 1;
-  return sortedValues[Math.min(sortedValues.length - 1, Math.max(0, rank))];
-}
-
-function round(value, digits = 2) {
-  const factor = 10 ** digits;
-  return Math.round(value * factor) / factor;
-}
-
-function sleep(ms) {
-  return new Promise((done) => setTimeout(done, ms));
 }
 
 // DBOS logs through this (info and up) to stderr, keeping stdout one line.
@@ -329,17 +309,4 @@ async function main() {
   else await latency(lib, opts);
 }
 
-// Hard stop so that a stuck engine can never hang the orchestrator.
-const watchdog = setTimeout(() => {
-  log("timed out after 10 minutes");
-  process.exit(2);
-}, 10 * 60 * 1000);
-watchdog.unref();
-
-main().then(
-  () => clearTimeout(watchdog),
-  (error) => {
-    log(error?.stack ?? String(error));
-    process.exit(1);
-  },
-);
+runMain(main, log);

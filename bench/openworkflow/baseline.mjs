@@ -21,6 +21,9 @@ import { join, resolve } from "node:path";
 import process from "node:process";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { emit, logger, percentile, round, runMain, sleep } from "../peer.mjs";
+
+const log = logger("baseline");
 
 const OPENWORKFLOW_VERSION = "0.10.1";
 const POSTGRES_VERSION = "3.4.9";
@@ -76,14 +79,6 @@ const PACKAGE_LOCK = {
   },
 };
 
-function log(message) {
-  process.stderr.write(`[baseline] ${message}\n`);
-}
-
-function emit(result) {
-  process.stdout.write(`${JSON.stringify(result)}\n`);
-}
-
 function install(scratch) {
   mkdirSync(scratch, { recursive: true });
   writeFileSync(
@@ -133,21 +128,6 @@ async function loadOpenWorkflow(scratch) {
     OpenWorkflow: main.OpenWorkflow,
     BackendPostgres: pg.BackendPostgres,
   };
-}
-
-function percentile(sortedValues, p) {
-  if (sortedValues.length === 0) return null;
-  const rank = Math.ceil((p / 100) * sortedValues.length) - 1;
-  return sortedValues[Math.min(sortedValues.length - 1, Math.max(0, rank))];
-}
-
-function round(value, digits = 2) {
-  const factor = 10 ** digits;
-  return Math.round(value * factor) / factor;
-}
-
-function sleep(ms) {
-  return new Promise((done) => setTimeout(done, ms));
 }
 
 // Client and worker get separate pools, as they would in separate processes
@@ -327,17 +307,4 @@ async function main() {
   else await latency(lib, opts);
 }
 
-// Hard stop so that a stuck engine can never hang the orchestrator.
-const watchdog = setTimeout(() => {
-  log("timed out after 10 minutes");
-  process.exit(2);
-}, 10 * 60 * 1000);
-watchdog.unref();
-
-main().then(
-  () => clearTimeout(watchdog),
-  (error) => {
-    log(error?.stack ?? String(error));
-    process.exit(1);
-  },
-);
+runMain(main, log);

@@ -16,6 +16,7 @@ import type {
 } from "../core/backend.ts";
 import type { JsonValue } from "../core/json.ts";
 import { isUuid } from "../sql/checks.ts";
+import { runFilters } from "./list.ts";
 import type { Row } from "./rows.ts";
 import type { Scope } from "./scope.ts";
 
@@ -28,22 +29,7 @@ export async function countWorkflowRuns(
   const rows = await sql<Row[]>`
     SELECT workflow_name, status, count(*) AS count
     FROM ${runs}
-    WHERE namespace_id = ${ns}
-      ${
-    params.workflowName === undefined
-      ? sql``
-      : sql`AND workflow_name = ${params.workflowName}`
-  }
-      ${
-    params.createdAfter === undefined
-      ? sql``
-      : sql`AND created_at >= ${params.createdAfter}`
-  }
-      ${
-    params.createdBefore === undefined
-      ? sql``
-      : sql`AND created_at < ${params.createdBefore}`
-  }
+    WHERE namespace_id = ${ns} ${runFilters(s, params)}
     GROUP BY workflow_name, status
     ORDER BY workflow_name, status`;
   return rows.map((row) => ({

@@ -16,6 +16,34 @@ import { type Row, toWorkflowRun } from "./rows.ts";
 import type { Scope } from "./scope.ts";
 
 /**
+ * The `AND ...` conditions of the run filters that listing and counting
+ * share: workflow name and creation time range.
+ */
+export function runFilters(
+  s: Scope,
+  params: {
+    workflowName?: string;
+    createdAfter?: Date;
+    createdBefore?: Date;
+  },
+): ReturnType<Scope["sql"]> {
+  const { sql } = s;
+  return sql`${
+    params.workflowName === undefined
+      ? sql``
+      : sql`AND workflow_name = ${params.workflowName}`
+  } ${
+    params.createdAfter === undefined
+      ? sql``
+      : sql`AND created_at >= ${params.createdAfter}`
+  } ${
+    params.createdBefore === undefined
+      ? sql``
+      : sql`AND created_at < ${params.createdBefore}`
+  }`;
+}
+
+/**
  * A page of the runs matching `params`, newest first (`created_at`, then
  * `id`), with the cursor of the next page. A cursor names the last row of
  * the previous page; the rows after it come before it in that order.
@@ -31,11 +59,7 @@ export async function selectWorkflowRunPage(
           'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at_text
       FROM ${runs}
       WHERE namespace_id = ${ns}
-        ${
-    params.workflowName === undefined
-      ? sql``
-      : sql`AND workflow_name = ${params.workflowName}`
-  }
+        ${runFilters(s, params)}
         ${
     params.statuses === undefined
       ? sql``
@@ -49,16 +73,6 @@ export async function selectWorkflowRunPage(
       : isUuid(params.parentWorkflowRunId)
       ? sql`AND parent_workflow_run_id = ${params.parentWorkflowRunId}`
       : sql`AND false`
-  }
-        ${
-    params.createdAfter === undefined
-      ? sql``
-      : sql`AND created_at >= ${params.createdAfter}`
-  }
-        ${
-    params.createdBefore === undefined
-      ? sql``
-      : sql`AND created_at < ${params.createdBefore}`
   }
         ${
     cursor === null

@@ -89,12 +89,24 @@ abstract class Metric<V> {
   abstract render(lines: string[]): void;
 }
 
-class CounterMetric extends Metric<number> {
-  readonly #otel: Instrument<Counter>;
-  constructor(name: string, otelName: string, help: string, unit: string) {
-    super(name, help, "counter");
+/**
+ * A metric whose series are sums: a counter (only ever added to) or a
+ * gauge (added to and taken from; an OpenTelemetry up-down counter).
+ */
+class SumMetric extends Metric<number> {
+  readonly #otel: Instrument<Counter | UpDownCounter>;
+  constructor(
+    name: string,
+    otelName: string,
+    help: string,
+    unit: string,
+    type: "counter" | "gauge",
+  ) {
+    super(name, help, type);
     this.#otel = new Instrument((meter) =>
-      meter.createCounter(otelName, { description: help, unit })
+      type === "counter"
+        ? meter.createCounter(otelName, { description: help, unit })
+        : meter.createUpDownCounter(otelName, { description: help, unit })
     );
   }
 
@@ -107,37 +119,6 @@ class CounterMetric extends Metric<number> {
     const series = this.at(labels, () => 0);
     return {
       add: (n = 1) => {
-        series.value += n;
-        this.#otel.get().add(n, series.attributes);
-      },
-    };
-  }
-
-  render(lines: string[]): void {
-    for (const { labels, value } of this.all.values()) {
-      lines.push(`${this.name}${labelText(labels)} ${value}`);
-    }
-  }
-}
-
-class GaugeMetric extends Metric<number> {
-  readonly #otel: Instrument<UpDownCounter>;
-  constructor(name: string, otelName: string, help: string, unit: string) {
-    super(name, help, "gauge");
-    this.#otel = new Instrument((meter) =>
-      meter.createUpDownCounter(otelName, { description: help, unit })
-    );
-  }
-
-  add(labels: Labels, n: number): void {
-    this.series(labels).add(n);
-  }
-
-  /** The series of `labels`, to add to (and take from) repeatedly. */
-  series(labels: Labels): { add(n: number): void } {
-    const series = this.at(labels, () => 0);
-    return {
-      add: (n) => {
         series.value += n;
         this.#otel.get().add(n, series.attributes);
       },
@@ -277,27 +258,30 @@ const LONG = [
 ];
 
 /** The runs this process's workers started (claimed for the first time). */
-export const runsStarted = new CounterMetric(
+export const runsStarted = new SumMetric(
   "openworkflow_workflow_runs_started_total",
   "openworkflow.workflow_run.started",
   "Runs this process's workers started (claimed for the first time).",
   "{run}",
+  "counter",
 );
 
 /** The runs this process's workers finished, by outcome. */
-export const runsFinished = new CounterMetric(
+export const runsFinished = new SumMetric(
   "openworkflow_workflow_runs_finished_total",
   "openworkflow.workflow_run.finished",
   "Runs this process's workers finished, by outcome (succeeded, failed, canceled).",
   "{run}",
+  "counter",
 );
 
 /** Executions of runs by this process's workers, by how they ended. */
-export const executions = new CounterMetric(
+export const executions = new SumMetric(
   "openworkflow_workflow_run_executions_total",
   "openworkflow.workflow_run.executions",
   "Executions of runs by this process's workers, by how each ended (succeeded, failed, canceled, released, aborted, error).",
   "{execution}",
+  "counter",
 );
 
 /** How long step attempts took, by kind and outcome. */
@@ -325,11 +309,12 @@ export const queueLag = new HistogramMetric(
 );
 
 /** Runs each of this process's workers executes now. */
-export const runsInFlight = new GaugeMetric(
+export const runsInFlight = new SumMetric(
   "openworkflow_worker_runs_in_flight",
   "openworkflow.worker.runs_in_flight",
   "Runs each of this process's workers is executing now.",
   "{run}",
+  "gauge",
 );
 
 /** The outcomes of an execution the metrics tell apart. */
