@@ -16,6 +16,7 @@
 
 import { parseArgs } from "node:util";
 import postgres from "postgres";
+import { output } from "./command.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -66,19 +67,7 @@ const systems: System[] = [
 const comparedPeers = peers.filter((peer) => systems.includes(peer.system));
 
 async function run(command: string, args: string[]): Promise<Result> {
-  const output = await new Deno.Command(command, {
-    args,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(output.stdout).trim();
-  if (!output.success) {
-    throw new Error(
-      `${command} ${args.join(" ")} failed:\n${text}\n${
-        new TextDecoder().decode(output.stderr)
-      }`,
-    );
-  }
+  const text = await output(command, args);
   return JSON.parse(text.split("\n").at(-1)!);
 }
 

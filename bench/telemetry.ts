@@ -24,6 +24,7 @@
 
 import { parseArgs } from "node:util";
 import postgres from "postgres";
+import { output } from "./command.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -48,22 +49,8 @@ const backends = values.backends.split(",");
 type Variant = "before" | "no-sdk" | "sdk";
 const VARIANTS: Variant[] = ["before", "no-sdk", "sdk"];
 
-async function sh(command: string, args: string[], cwd = root) {
-  const output = await new Deno.Command(command, {
-    args,
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(output.stdout).trim();
-  if (!output.success) {
-    throw new Error(
-      `${command} ${args.join(" ")} failed:\n${text}\n${
-        new TextDecoder().decode(output.stderr)
-      }`,
-    );
-  }
-  return text;
+function sh(command: string, args: string[], cwd = root): Promise<string> {
+  return output(command, args, cwd);
 }
 
 /** The engine at `commit`, extracted once into a scratch folder. */

@@ -110,10 +110,6 @@ class SumMetric extends Metric<number> {
     );
   }
 
-  add(labels: Labels, n = 1): void {
-    this.series(labels).add(n);
-  }
-
   /** The series of `labels`, to add to repeatedly. */
   series(labels: Labels): { add(n?: number): void } {
     const series = this.at(labels, () => 0);
@@ -176,10 +172,6 @@ class HistogramMetric extends Metric<Buckets> {
       count: 0,
     }));
     return { record: (seconds) => this.#record(series, seconds) };
-  }
-
-  record(labels: Labels, seconds: number): void {
-    this.series(labels).record(seconds);
   }
 
   #record(series: Series<Buckets>, seconds: number): void {
