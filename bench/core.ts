@@ -11,9 +11,15 @@
  *   result.
  * - latency: with the worker idle, 50 sequential iterations of starting a
  *   one-step workflow and awaiting its result. Reports p50/p95/max in ms.
+ *   The worker runs in a process of its own (this script's `worker`
+ *   workload), as in production: the wake-ups measured are the ones that
+ *   cross processes (`--same-process` keeps it in this one).
+ * - backlog: the runs are all started first; then the worker starts and
+ *   every result is awaited. Reports workflows and steps per second from
+ *   the worker's start to the last result.
  *
- * The client and the worker use separate backends (separate connection
- * pools), as they would in separate processes.
+ * In one process, the client and the worker use separate backends
+ * (separate connection pools), as they would in separate processes.
  */
 
 import process from "node:process";
@@ -33,6 +39,7 @@ const { positionals, values } = parseArgs({
     concurrency: { type: "string", default: "100" },
     iterations: { type: "string", default: "50" },
     "shared-backend": { type: "boolean", default: false },
+    "same-process": { type: "boolean", default: false },
     otel: { type: "boolean", default: false },
   },
 });
@@ -102,16 +109,9 @@ function percentile(sorted: number[], p: number): number {
 
 const round = (n: number, digits = 1) => Number(n.toFixed(digits));
 
-async function main(): Promise<void> {
-  const workerBackend = await connect();
-  // SQLite: one connection per process; a client in another process would
-  // have its own, but in one process one backend serves both.
-  const clientBackend = values.backend === "sqlite" || values["shared-backend"]
-    ? workerBackend
-    : await connect();
-  const client = new OpenWorkflow({ backend: clientBackend });
-  const workerSide = new OpenWorkflow({ backend: workerBackend });
-  const define = (ow: OpenWorkflow) => ({
+/** The benchmark's workflows: four no-op steps, and one. */
+function defineWorkflows(ow: OpenWorkflow) {
+  return {
     four: ow.defineWorkflow({ name: "bench-four-steps" }, async ({ step }) => {
       for (let i = 1; i <= 4; i++) {
         await step.run({ name: `step-${i}` }, () => i);
@@ -121,16 +121,99 @@ async function main(): Promise<void> {
     one: ow.defineWorkflow({ name: "bench-one-step" }, async ({ step }) => {
       return await step.run({ name: "only" }, () => 1);
     }),
-  });
+  };
+}
+
+/** The location options of this invocation, for a worker process. */
+function locationArgs(): string[] {
+  return values.backend === "sqlite"
+    ? ["--backend", "sqlite", "--path", values.path ?? ":memory:"]
+    : [
+      "--backend",
+      "postgres",
+      ...(values["database-url"] === undefined
+        ? []
+        : ["--database-url", values["database-url"]]),
+    ];
+}
+
+/**
+ * Starts this script's `worker` workload in a process of its own; resolves
+ * once its worker runs, with what stops it.
+ */
+async function startWorkerProcess(): Promise<() => Promise<void>> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL(import.meta.url).pathname,
+      "worker",
+      ...locationArgs(),
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream())
+    .getReader();
+  let seen = "";
+  while (!seen.includes("ready\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("the worker process ended before it was ready");
+    seen += value;
+  }
+  return async () => {
+    await child.stdin.close();
+    await reader.cancel();
+    const status = await child.status;
+    if (!status.success) {
+      throw new Error(`the worker process exited with ${status.code}`);
+    }
+  };
+}
+
+async function main(): Promise<void> {
+  if (workload === "worker") return await serveWorker();
+  const separate = workload === "latency" && !values["same-process"];
+  const stopWorkerProcess = separate ? await startWorkerProcess() : null;
+  const workerBackend = await connect();
+  // SQLite: one connection per process; a client in another process would
+  // have its own, but in one process one backend serves both.
+  const clientBackend = values.backend === "sqlite" || values["shared-backend"]
+    ? workerBackend
+    : await connect();
+  const client = new OpenWorkflow({ backend: clientBackend });
+  const workerSide = new OpenWorkflow({ backend: workerBackend });
+  const define = defineWorkflows;
   const clientDefs = define(client);
   define(workerSide);
   const worker = workerSide.newWorker({
     concurrency: Number(values.concurrency),
   });
-  await worker.start();
+  if (!separate && workload !== "backlog") await worker.start();
   const system = `@openworkflow/core (${values.backend})`;
   try {
-    if (workload === "throughput") {
+    if (workload === "backlog") {
+      const runs = Number(values.runs);
+      const handles = await Promise.all(
+        Array.from({ length: runs }, () => clientDefs.four.run()),
+      );
+      const cpuBefore = process.cpuUsage();
+      const started = performance.now();
+      await worker.start();
+      await Promise.all(handles.map((h) => h.result()));
+      const seconds = (performance.now() - started) / 1000;
+      const cpu = process.cpuUsage(cpuBefore);
+      console.log(JSON.stringify({
+        system,
+        workload,
+        runs,
+        seconds: round(seconds, 3),
+        workflowsPerSecond: round(runs / seconds),
+        stepsPerSecond: round((4 * runs) / seconds, 0),
+        cpuMsPerRun: round((cpu.user + cpu.system) / 1000 / runs, 3),
+      }));
+    } else if (workload === "throughput") {
       const runs = Number(values.runs);
       const cpuBefore = process.cpuUsage();
       const started = performance.now();
@@ -146,6 +229,7 @@ async function main(): Promise<void> {
         runs,
         seconds: round(seconds, 3),
         workflowsPerSecond: round(runs / seconds),
+        stepsPerSecond: round((4 * runs) / seconds, 0),
         // This process's CPU time (client and worker) per run: less
         // sensitive than the rate to other load on the machine.
         cpuMsPerRun: round((cpu.user + cpu.system) / 1000 / runs, 3),
@@ -165,6 +249,7 @@ async function main(): Promise<void> {
         system,
         workload,
         iterations,
+        workerProcess: separate ? "separate" : "same",
         p50Ms: round(percentile(sorted, 50), 2),
         p95Ms: round(percentile(sorted, 95), 2),
         maxMs: round(sorted.at(-1)!, 2),
@@ -177,7 +262,25 @@ async function main(): Promise<void> {
     await worker.stop();
     if (clientBackend !== workerBackend) await clientBackend.stop();
     await workerBackend.stop();
+    await stopWorkerProcess?.();
   }
+}
+
+/**
+ * The `worker` workload: a worker of both workflows, until standard input
+ * closes; prints `ready` once it runs.
+ */
+async function serveWorker(): Promise<void> {
+  const backend = await connect();
+  const ow = new OpenWorkflow({ backend });
+  defineWorkflows(ow);
+  const worker = ow.newWorker({ concurrency: Number(values.concurrency) });
+  await worker.start();
+  console.log("ready");
+  // Standard input closing (the parent done or gone) stops the worker.
+  for await (const _ of Deno.stdin.readable) { /* wait */ }
+  await worker.stop();
+  await backend.stop();
 }
 
 await main();

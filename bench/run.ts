@@ -4,8 +4,13 @@
  * invocation, alternating the systems over several rounds, each on a fresh
  * database.
  *
- *   deno task bench                      # 3 rounds of throughput and latency
+ *   deno task bench              # 3 rounds of throughput, backlog, latency
  *   deno task bench --rounds 5 --workloads throughput
+ *
+ * Workloads (bench/core.ts): throughput (runs started while the worker
+ * runs), backlog (runs started first, then the worker; DBOS has no such
+ * workload in its script and is left out of it), latency (the core rows
+ * with the worker in a process of its own).
  *
  * Prints a table with medians, ranges and the ratios to each peer, and a
  * JSON summary line. Each peer is installed by its baseline script
@@ -22,7 +27,7 @@ const { values } = parseArgs({
   args: Deno.args,
   options: {
     rounds: { type: "string", default: "3" },
-    workloads: { type: "string", default: "throughput,latency" },
+    workloads: { type: "string", default: "throughput,backlog,latency" },
     "admin-url": {
       type: "string",
       default: Deno.env.get("DATABASE_URL") ??
@@ -156,11 +161,21 @@ const metric: Record<
     unit: "workflows/s",
     better: "higher",
   }],
+  backlog: [{
+    key: "workflowsPerSecond",
+    unit: "workflows/s",
+    better: "higher",
+  }],
   latency: [
     { key: "p50Ms", unit: "ms p50", better: "lower" },
     { key: "p95Ms", unit: "ms p95", better: "lower" },
   ],
 };
+
+/** Whether `system`'s benchmark script has `workload`. */
+function supports(system: System, workload: string): boolean {
+  return !(system === "dbos-sdk@5.3.0" && workload === "backlog");
+}
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -191,6 +206,7 @@ async function main(): Promise<void> {
       // Alternate the order so that no system always runs first.
       const order = round % 2 === 0 ? systems : [...systems].reverse();
       for (const system of order) {
+        if (!supports(system, workload)) continue;
         const result = await measure(system, workload, round);
         const key = `${system} ${workload}`;
         results.set(key, [...(results.get(key) ?? []), result]);
@@ -216,12 +232,14 @@ async function main(): Promise<void> {
       const samplesOf = (system: System) =>
         (results.get(`${system} ${workload}`) ?? []).map((r) => Number(r[key]));
       for (const system of systems) {
+        if (!supports(system, workload)) continue;
         const samples = samplesOf(system);
         const m = median(samples);
         // How many times better (above 1) or worse (below 1) than each peer;
         // only the core rows are compared.
         const ratios = comparedPeers.map((peer) => {
           if (peers.some((p) => p.system === system)) return "";
+          if (!supports(peer.system, workload)) return "";
           const peerMedian = median(samplesOf(peer.system));
           const factor = better === "higher" ? m / peerMedian : peerMedian / m;
           return `${factor.toFixed(1)}x ${factor >= 1 ? "better" : "worse"}`;

@@ -14,17 +14,21 @@
  * - `idle`: an idle worker and one waiting `result()`, with LISTEN and
  *   with `listen: false`: transactions per second.
  * - `workers`: 1, 2 and 4 worker processes on one Postgres.
+ * - `backlog`: 1,000, 20,000 and 100,000 runs of 4 steps waiting before a
+ *   worker starts, then drained (Postgres): rates, and per run the tuples
+ *   read, transactions, server and worker CPU.
  *
  *   deno task bench:scaling                          # every part
  *   deno task bench:scaling history --backend postgres
  *   deno task bench:scaling long|fanout|idle|workers [--backend sqlite]
+ *   deno task bench:scaling backlog --backlog-sizes 1000,20000,100000
  *
  * Options: `--backend postgres|sqlite|both` (history, long, fanout, idle),
  * `--database-url URL` (default `DATABASE_URL`, else the test server),
  * `--finished-runs`, `--steps-per-run`, `--unfinished-runs`,
  * `--latency-runs` (per database and stage), `--steps`, `--kill-at`,
  * `--runs`, `--sleep-s`, `--window-s`, `--workers 1,2,4`, `--concurrency`,
- * `--trials`, `--max-connections` (per worker process).
+ * `--trials`, `--max-connections` (per worker process), `--backlog-sizes`.
  *
  * Postgres parts create `owbench_scale_*` databases and drop them; those
  * of a run cut short (killed, or its server restarted) are dropped by the
@@ -47,8 +51,16 @@ import { runLong } from "./scaling/long.ts";
 import { runFanout } from "./scaling/fanout.ts";
 import { runIdle } from "./scaling/idle.ts";
 import { runWorkers } from "./scaling/workers.ts";
+import { runBacklog } from "./scaling/backlog.ts";
 
-const PARTS = ["history", "long", "fanout", "idle", "workers"] as const;
+const PARTS = [
+  "history",
+  "long",
+  "fanout",
+  "idle",
+  "workers",
+  "backlog",
+] as const;
 
 const { positionals, values } = parseArgs({
   args: Deno.args,
@@ -69,6 +81,7 @@ const { positionals, values } = parseArgs({
     concurrency: { type: "string", default: "100" },
     trials: { type: "string", default: "3" },
     "max-connections": { type: "string", default: "6" },
+    "backlog-sizes": { type: "string", default: "1000,20000,100000" },
   },
 });
 
@@ -113,7 +126,7 @@ async function runPart(name: string, run: () => Promise<void>): Promise<void> {
   }
 }
 
-if (backends.includes("postgres") || wanted("workers")) {
+if (backends.includes("postgres") || wanted("workers") || wanted("backlog")) {
   for (const name of await dropStaleScratchDatabases(databaseUrl)) {
     log(`dropped ${name}, left behind by a run that was cut short`);
   }
@@ -180,6 +193,16 @@ if (wanted("workers")) {
       concurrency: Number(values.concurrency),
       trials: Number(values.trials),
       maxConnections: Number(values["max-connections"]),
+      log,
+    }));
+}
+
+if (wanted("backlog")) {
+  await runPart("backlog", () =>
+    runBacklog({
+      databaseUrl,
+      sizes: values["backlog-sizes"]!.split(",").map(Number),
+      concurrency: Number(values.concurrency),
       log,
     }));
 }

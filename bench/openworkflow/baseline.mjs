@@ -190,19 +190,32 @@ async function dbMakespanSeconds(backend, workflowName) {
   return { seconds: row.s, completed: row.completed };
 }
 
-async function throughput(lib, opts) {
+// throughput: the worker runs while the runs are started; backlog: every
+// run is started first, then the worker starts (timed from its start).
+async function throughput(lib, opts, workload = "throughput") {
   const runs = opts.runs ?? 1000;
   const concurrency = opts.concurrency ?? 100;
   const env = await setup(lib, opts.databaseUrl, concurrency, defineFourStep);
   try {
-    await env.worker.start();
-    const t0 = performance.now();
-    const outputs = await Promise.all(
-      Array.from({ length: runs }, async (_, i) => {
-        const handle = await env.workflows.run({ i });
-        return await handle.result();
-      }),
-    );
+    let outputs;
+    let t0;
+    if (workload === "backlog") {
+      const handles = await Promise.all(
+        Array.from({ length: runs }, (_, i) => env.workflows.run({ i })),
+      );
+      t0 = performance.now();
+      await env.worker.start();
+      outputs = await Promise.all(handles.map((handle) => handle.result()));
+    } else {
+      await env.worker.start();
+      t0 = performance.now();
+      outputs = await Promise.all(
+        Array.from({ length: runs }, async (_, i) => {
+          const handle = await env.workflows.run({ i });
+          return await handle.result();
+        }),
+      );
+    }
     const seconds = (performance.now() - t0) / 1000;
     outputs.forEach((output, i) => {
       if (output?.i !== i) {
@@ -212,12 +225,13 @@ async function throughput(lib, opts) {
     const db = await dbMakespanSeconds(env.clientBackend, "bench-four-steps");
     emit({
       system: SYSTEM,
-      workload: "throughput",
+      workload,
       runs,
       stepsPerRun: 4,
       concurrency,
       seconds: round(seconds, 3),
       workflowsPerSecond: round(runs / seconds),
+      stepsPerSecond: round((4 * runs) / seconds),
       completed: db.completed,
       dbMakespanSeconds: round(db.seconds, 3),
       dbWorkflowsPerSecond: round(runs / db.seconds),
@@ -286,9 +300,9 @@ async function main() {
     values.scratch ?? process.env.OW_BASELINE_DIR ?? DEFAULT_SCRATCH,
   );
   if (command === "install") return install(scratch);
-  if (command !== "throughput" && command !== "latency") {
+  if (!["throughput", "backlog", "latency"].includes(command)) {
     throw new Error(
-      "usage: node baseline.mjs <install|throughput|latency> " +
+      "usage: node baseline.mjs <install|throughput|backlog|latency> " +
         "[--database-url URL] [--scratch DIR] [--runs N] [--concurrency N]",
     );
   }
@@ -303,8 +317,8 @@ async function main() {
   };
   const lib = await loadOpenWorkflow(scratch);
   log(`${command} on ${SYSTEM} from ${scratch}`);
-  if (command === "throughput") await throughput(lib, opts);
-  else await latency(lib, opts);
+  if (command === "latency") await latency(lib, opts);
+  else await throughput(lib, opts, command);
 }
 
 runMain(main, log);

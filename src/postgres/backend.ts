@@ -65,6 +65,7 @@ import { decodeCursor } from "../sql/cursor.ts";
 import { notifyAvailable } from "../core/wakeups.ts";
 import { Batcher } from "./batcher.ts";
 import { type ClaimState, claimWorkflowRuns } from "./claim.ts";
+import { checkStatistics, type StatisticsState } from "./statistics.ts";
 import { type BackendPostgresOptions, openConnection } from "./connect.ts";
 
 export type { BackendPostgresOptions } from "./connect.ts";
@@ -147,6 +148,10 @@ export class BackendPostgres implements Backend {
     // again when the claim says (a rate window moving on sends no
     // notification).
     onHeldBack: (at) => notifyAvailable(this, at),
+  };
+  readonly #statistics: StatisticsState = {
+    checkedAt: -Infinity,
+    running: null,
   };
   readonly #listener: ListenerRef | null;
   readonly #unsubscribers = new Set<() => void>();
@@ -375,6 +380,12 @@ export class BackendPostgres implements Backend {
   async claimWorkflowRuns(
     params: ClaimWorkflowRunsParams,
   ): Promise<WorkflowRun[]> {
+    // A worker keeps the planner's statistics current through bursts.
+    if (this.#stopped === null) {
+      const first = this.#statistics.checkedAt === -Infinity;
+      const check = checkStatistics(this.#sql, this.#schema, this.#statistics);
+      if (first) await check;
+    }
     return await guard(
       "claim workflow runs",
       claimWorkflowRuns(this.#scope, params, this.#claims),
@@ -709,6 +720,7 @@ export class BackendPostgres implements Backend {
       this.#unsubscribers.clear();
       await this.#listener?.release();
       await this.#warmUp;
+      await this.#statistics.running;
       await this.#sql.end({ timeout: 5 });
       // A connection the ending cut short must not be opened after all.
       this.#dialer.close();

@@ -40,8 +40,9 @@ export async function countWorkflowRuns(
 }
 
 /**
- * See `Backend.getQueueStatistics`: both minimums come from partial
- * indexes (`workflow_runs_claimable`, `schedules_due`).
+ * See `Backend.getQueueStatistics`: the minimums come from partial
+ * indexes (`workflow_runs_waiting`, `workflow_runs_leased`,
+ * `schedules_due`).
  */
 export async function selectQueueStatistics(
   s: Scope,
@@ -49,11 +50,16 @@ export async function selectQueueStatistics(
   const { sql, runs, schedules, namespaceId: ns } = s;
   const [row] = await sql<Row[]>`
     SELECT now() AS now,
-      (SELECT min(available_at) FROM ${runs}
-        WHERE namespace_id = ${ns}
-          AND status IN ('pending', 'running', 'sleeping')
-          AND available_at <= now()
-          AND (deadline_at IS NULL OR deadline_at > now())) AS oldest_claimable,
+      least(
+        (SELECT min(available_at) FROM ${runs}
+          WHERE namespace_id = ${ns} AND status IN ('pending', 'sleeping')
+            AND available_at <= now()
+            AND (deadline_at IS NULL OR deadline_at > now())),
+        (SELECT min(available_at) FROM ${runs}
+          WHERE namespace_id = ${ns} AND status = 'running'
+            AND available_at <= now()
+            AND (deadline_at IS NULL OR deadline_at > now()))
+      ) AS oldest_claimable,
       (SELECT min(next_run_at) FROM ${schedules}
         WHERE namespace_id = ${ns} AND NOT paused
           AND next_run_at <= now()) AS oldest_due`;
@@ -66,9 +72,8 @@ export async function selectQueueStatistics(
 
 /**
  * See `Backend.getNextAvailableAt`: the first entry after now in the
- * partial index `workflow_runs_claimable` (namespace, availability) whose
- * run waits (running runs, whose availability is their lease, are passed
- * over) and is of one of the workflows.
+ * partial index `workflow_runs_waiting` (namespace, availability) whose
+ * run is of one of the workflows.
  */
 export async function selectNextAvailableAt(
   s: Scope,

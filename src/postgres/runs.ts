@@ -19,7 +19,7 @@ import type { JsonValue } from "../core/json.ts";
 import { availablePayload } from "./notifications.ts";
 import { jsonText } from "../core/json.ts";
 import { type Row, toWorkflowRun } from "./rows.ts";
-import { items, outcomes, type Scope } from "./scope.ts";
+import { items, outcomes, runByKey, type Scope, uuids } from "./scope.ts";
 
 /** Inserts runs; returns each created run, or the existing one of its key. */
 export async function createWorkflowRuns(
@@ -98,13 +98,8 @@ export async function getWorkflowRuns(
   ids: string[],
 ): Promise<(WorkflowRun | null)[]> {
   const rows = await s.sql<Row[]>`
-    SELECT * FROM ${s.runs}
-    WHERE namespace_id = ${s.namespaceId}
-      AND id IN (
-        SELECT value::uuid FROM json_array_elements_text(${
-    JSON.stringify(ids)
-  }::text::json)
-      )`;
+    SELECT r.* FROM unnest(${uuids(ids)}::uuid[]) AS u(id)
+    CROSS JOIN LATERAL ${runByKey(s, s.sql`u.id`)} r`;
   const byId = new Map(rows.map((row) => [row.id as string, row]));
   return ids.map((id) => {
     const row = byId.get(id);
@@ -118,17 +113,19 @@ export async function heartbeatWorkflowRuns(
   batch: HeartbeatWorkflowRunParams[],
 ): Promise<(void | Error)[]> {
   const rows = await s.sql<Row[]>`
-    UPDATE ${s.runs} r SET
-      available_at = now() + v.lease_ms * interval '1 millisecond',
-      updated_at = now()
-    FROM json_to_recordset(${
+    WITH v AS (SELECT * FROM json_to_recordset(${
     items(batch.map((p) => ({
       id: p.workflowRunId,
       worker_id: p.workerId,
       lease_ms: p.leaseDurationMs,
     })))
-  }::text::json) AS v(id uuid, worker_id text, lease_ms double precision)
+  }::text::json) AS v(id uuid, worker_id text, lease_ms double precision))
+    UPDATE ${s.runs} r SET
+      available_at = now() + v.lease_ms * interval '1 millisecond',
+      updated_at = now()
+    FROM v
     WHERE r.namespace_id = ${s.namespaceId} AND r.id = v.id
+      AND r.id = ANY(${uuids(batch.map((p) => p.workflowRunId))}::uuid[])
       AND r.status = 'running' AND r.worker_id = v.worker_id
     RETURNING r.id`;
   return outcomes(batch, rows);
@@ -161,7 +158,8 @@ function wakeRuns(
     UPDATE ${s.runs} p SET wake_requested = true, updated_at = now(),
       available_at = CASE WHEN p.status = 'running' THEN p.available_at
         ELSE least(p.available_at, now()) END
-    WHERE p.namespace_id = ${ns} AND p.id IN (${parents})
+    WHERE p.namespace_id = ${ns} AND p.id = ANY(ARRAY(${parents}))
+      AND EXISTS (${parents})
       AND p.id NOT IN (${changed})
       AND p.status IN ('pending', 'running', 'sleeping')
     RETURNING pg_notify(${s.channel}, ${availablePayload(ns)})`;
@@ -178,6 +176,7 @@ export async function transitionWorkflowRuns(
   batch: RunTransition[],
 ): Promise<(void | Error)[]> {
   const ns = s.namespaceId;
+  const ids = uuids(batch.map((p) => p.workflowRunId));
   const rows = await s.sql<Row[]>`
     WITH v AS (SELECT * FROM json_to_recordset(${
     items(batch.map((p) => ({
@@ -200,8 +199,8 @@ export async function transitionWorkflowRuns(
       status text, available_at timestamptz, set_context boolean, context text
     )),
     parents AS (
-      SELECT c.parent_workflow_run_id AS id FROM ${s.runs} c JOIN v
-        ON c.namespace_id = ${ns} AND c.id = v.id
+      SELECT c.parent_workflow_run_id AS id
+      FROM v CROSS JOIN LATERAL ${runByKey(s, s.sql`v.id`)} c
       WHERE v.kind <> 'release' AND c.status = 'running'
         AND c.worker_id = v.worker_id
         AND c.parent_workflow_run_id IS NOT NULL AND NOT c.detached
@@ -224,6 +223,7 @@ export async function transitionWorkflowRuns(
       updated_at = now()
     FROM v
     WHERE r.namespace_id = ${ns} AND r.id = v.id
+      AND r.id = ANY(${ids}::uuid[])
       AND r.status = 'running' AND r.worker_id = v.worker_id
     RETURNING r.id, CASE WHEN v.kind = 'release' THEN pg_notify(${s.channel},
         json_build_array('a', ${ns}::text,
@@ -241,13 +241,10 @@ export async function selectWorkflowRunStatuses(
   s: Scope,
   ids: string[],
 ): Promise<Pick<WorkflowRun, "id" | "status">[]> {
-  const { sql, runs, namespaceId: ns } = s;
+  const { sql } = s;
   const rows = await sql<Row[]>`
-      SELECT id, status FROM ${runs}
-      WHERE namespace_id = ${ns} AND id IN (
-        SELECT value::uuid FROM json_array_elements_text(${
-    JSON.stringify(ids)
-  }::text::json))`;
+      SELECT r.id, r.status FROM unnest(${uuids(ids)}::uuid[]) AS u(id)
+      CROSS JOIN LATERAL ${runByKey(s, sql`u.id`)} r`;
   return rows.map((row) => ({
     id: row.id as string,
     status: row.status as WorkflowRun["status"],

@@ -367,6 +367,25 @@ export const MIGRATIONS: ReadonlyArray<(schema: string) => string[]> = [
       PRIMARY KEY (namespace_id, name)
     )`,
   ],
+  // The index of every unfinished run by availability is split in two:
+  // runs that wait (the next due time), and runs a worker holds (leases
+  // that lapsed). A claim then has only the claim indexes, which give its
+  // order, to choose from: with the old index, a table without statistics
+  // yet (a burst into a fresh database) was claimed by reading every
+  // claimable run and sorting them, each claim.
+  (s) => [
+    `CREATE INDEX workflow_runs_waiting ON ${s}.workflow_runs
+      (namespace_id, available_at)
+      WHERE status IN ('pending', 'sleeping')`,
+    // `available_at IS NOT NULL` (always true) is implied only where a
+    // statement compares `available_at` (lapsed leases): the writes fenced
+    // by `status = 'running'` cannot scan this index instead of looking
+    // their runs up by key.
+    `CREATE INDEX workflow_runs_leased ON ${s}.workflow_runs
+      (namespace_id, available_at)
+      WHERE status = 'running' AND available_at IS NOT NULL`,
+    `DROP INDEX ${s}.workflow_runs_claimable`,
+  ],
 ];
 
 /** The newest schema version this library knows. */

@@ -35,6 +35,51 @@ export interface Scope {
   locks: postgres.Helper<string, []>;
 }
 
+/**
+ * UUIDs as one Postgres array literal, for `id = ANY(${uuids(ids)}::uuid[])`.
+ *
+ * Each batched statement names the rows it touches this way besides its
+ * join with the items: the statements are planned with their parameters
+ * (`plan_cache_mode = force_custom_plan`), so the planner sees how many
+ * keys there are and looks each up through the primary key, whatever its
+ * statistics say about the namespace (without them, it guesses that a
+ * namespace holds a few rows, and reads them all instead, each batch).
+ *
+ * Fences and reads by key go through {@linkcode runByKey}.
+ */
+export function uuids(ids: readonly string[]): string {
+  return `{${ids.map((id) => `"${id.replace(/["\\]/g, "\\$&")}"`).join(",")}}`;
+}
+
+/**
+ * Run `id` (an expression over the items) found by its primary key alone,
+ * as a subquery to join `LATERAL` or test with `EXISTS`: `OFFSET 0` keeps
+ * the planner from turning it into a join or pushing other conditions
+ * into it, so it is one primary-key lookup per item whatever the
+ * statistics say (conditions such as `status = 'running'` go outside: in
+ * it, they would let a partial index of running runs be scanned instead).
+ */
+export function runByKey(
+  s: Scope,
+  id: ReturnType<Scope["sql"]>,
+): ReturnType<Scope["sql"]> {
+  return s.sql`(SELECT * FROM ${s.runs} k
+    WHERE k.namespace_id = ${s.namespaceId} AND k.id = ${id} OFFSET 0)`;
+}
+
+/**
+ * Whether run `runId` is held by `workerId` (expressions over the items):
+ * the fence of every write of a worker.
+ */
+export function heldBy(
+  s: Scope,
+  runId: ReturnType<Scope["sql"]>,
+  workerId: ReturnType<Scope["sql"]>,
+): ReturnType<Scope["sql"]> {
+  return s.sql`EXISTS (SELECT 1 FROM ${runByKey(s, runId)} o
+    WHERE o.status = 'running' AND o.worker_id = ${workerId})`;
+}
+
 /** Items as one JSON parameter. */
 export function items(list: unknown[]): string {
   return JSON.stringify(list);

@@ -9,7 +9,7 @@ import type { CreateStepAttemptParams, StepAttempt } from "../core/backend.ts";
 import type { JsonValue } from "../core/json.ts";
 import { jsonText } from "../core/json.ts";
 import { type Row, toStepAttempt } from "./rows.ts";
-import { items, lost, outcomes, type Scope } from "./scope.ts";
+import { heldBy, items, lost, outcomes, type Scope, uuids } from "./scope.ts";
 
 /** Creates running step attempts, fenced to the runs' owners. */
 export async function createStepAttempts(
@@ -18,12 +18,7 @@ export async function createStepAttempts(
 ): Promise<(StepAttempt | Error)[]> {
   const ns = s.namespaceId;
   const rows = await s.sql<Row[]>`
-    INSERT INTO ${s.steps} (
-      namespace_id, id, workflow_run_id, step_name, kind, status, config, context
-    )
-    SELECT ${ns}, v.id, v.run_id, v.step_name, v.kind, 'running',
-      v.config::json, v.context::json
-    FROM ROWS FROM (json_to_recordset(${
+    WITH v AS (SELECT * FROM ROWS FROM (json_to_recordset(${
     items(batch.map((p) => ({
       id: p.id,
       run_id: p.workflowRunId,
@@ -36,12 +31,14 @@ export async function createStepAttempts(
   }::text::json) AS (
       id uuid, run_id uuid, worker_id text, step_name text, kind text,
       config text, context text
-    )) WITH ORDINALITY AS v(id, run_id, worker_id, step_name, kind, config, context, n)
-    WHERE EXISTS (
-      SELECT 1 FROM ${s.runs} r
-      WHERE r.namespace_id = ${ns} AND r.id = v.run_id
-        AND r.status = 'running' AND r.worker_id = v.worker_id
+    )) WITH ORDINALITY AS v(id, run_id, worker_id, step_name, kind, config, context, n))
+    INSERT INTO ${s.steps} (
+      namespace_id, id, workflow_run_id, step_name, kind, status, config, context
     )
+    SELECT ${ns}, v.id, v.run_id, v.step_name, v.kind, 'running',
+      v.config::json, v.context::json
+    FROM v
+    WHERE ${heldBy(s, s.sql`v.run_id`, s.sql`v.worker_id`)}
     ORDER BY v.n
     RETURNING *`;
   const byId = new Map(rows.map((row) => [row.id as string, row]));
@@ -67,11 +64,10 @@ export async function finishStepAttempts(
   batch: StepTransition[],
 ): Promise<(void | Error)[]> {
   const ns = s.namespaceId;
+  // The fence is tested once per item, in the materialized list: joined
+  // with the attempts, it would be tested again for each pair tried.
   const rows = await s.sql<Row[]>`
-    UPDATE ${s.steps} a SET
-      status = v.status, output = v.output::json, error = v.error::json,
-      completed_at = clock_timestamp()
-    FROM json_to_recordset(${
+    WITH v AS MATERIALIZED (SELECT * FROM json_to_recordset(${
     items(batch.map((p) => ({
       id: p.stepAttemptId,
       run_id: p.workflowRunId,
@@ -82,14 +78,14 @@ export async function finishStepAttempts(
     })))
   }::text::json) AS v(
       id uuid, run_id uuid, worker_id text, status text, output text, error text
-    )
+    ) WHERE ${heldBy(s, s.sql`v.run_id`, s.sql`v.worker_id`)})
+    UPDATE ${s.steps} a SET
+      status = v.status, output = v.output::json, error = v.error::json,
+      completed_at = clock_timestamp()
+    FROM v
     WHERE a.namespace_id = ${ns} AND a.id = v.id
+      AND a.id = ANY(${uuids(batch.map((p) => p.stepAttemptId))}::uuid[])
       AND a.workflow_run_id = v.run_id AND a.status = 'running'
-      AND EXISTS (
-        SELECT 1 FROM ${s.runs} r
-        WHERE r.namespace_id = ${ns} AND r.id = v.run_id
-          AND r.status = 'running' AND r.worker_id = v.worker_id
-      )
     RETURNING a.id`;
   return outcomes(batch, rows, (p) => p.stepAttemptId);
 }
