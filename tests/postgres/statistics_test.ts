@@ -1,0 +1,95 @@
+/**
+ * Planner statistics through a burst: a worker's first claim analyzes a
+ * table that a burst changed before any statistics existed, and the
+ * engine's writes look their runs up by key even before that.
+ */
+
+import assert from "node:assert/strict";
+import postgres from "postgres";
+import { OpenWorkflow } from "../../mod.ts";
+import { BackendPostgres } from "../../backend_postgres.ts";
+import { DATABASE_URL, postgresTarget, randomNamespace } from "../helpers.ts";
+
+const ignore = postgresTarget.unavailable !== null;
+
+Deno.test({
+  name:
+    "a worker's first claim analyzes the runs table a burst filled before any statistics existed",
+  ignore,
+  async fn() {
+    const schema = `ow_stats_${crypto.randomUUID().slice(0, 8)}`;
+    const namespaceId = randomNamespace();
+    const sql = postgres(DATABASE_URL, { max: 1, onnotice: () => {} });
+    const client = await BackendPostgres.connect(DATABASE_URL, {
+      namespaceId,
+      schema,
+    });
+    let worker: BackendPostgres | null = null;
+    try {
+      const ow = new OpenWorkflow({ backend: client });
+      const burst = ow.defineWorkflow(
+        { name: "burst" },
+        async ({ step }) => await step.run({ name: "s" }, () => 1),
+      );
+      await Promise.all(Array.from({ length: 1_500 }, () => burst.run()));
+      const tuples = async () => {
+        const [row] = await sql.unsafe(
+          `SELECT reltuples::float8 AS n FROM pg_class
+          WHERE oid = to_regclass($1)`,
+          [`${schema}.workflow_runs`],
+        );
+        return Number(row.n);
+      };
+      // Never analyzed: the planner knows nothing of the table's rows.
+      assert.ok(await tuples() <= 0, "analyzed before any claim");
+      // Statistics of the inserts reach the server's counters within a
+      // second of the connection going idle.
+      await waitFor(async () => {
+        const [row] = await sql.unsafe(
+          `SELECT pg_stat_get_mod_since_analyze(to_regclass($1))::int AS n`,
+          [`${schema}.workflow_runs`],
+        );
+        return Number(row.n) >= 1_500;
+      });
+      worker = await BackendPostgres.connect(DATABASE_URL, {
+        namespaceId,
+        schema,
+      });
+      const claimed = await worker.claimWorkflowRuns({
+        workerId: "w",
+        workflows: [{ name: "burst", version: null }],
+        limit: 10,
+        leaseDurationMs: 30_000,
+      });
+      assert.equal(claimed.length, 10);
+      // The first claim waited for the analysis it started.
+      assert.equal(await tuples(), 1_500);
+      // Reads by key see every claimed run (concurrent reads are one
+      // statement).
+      const read = await Promise.all(
+        claimed.map((run) => client.getWorkflowRun({ workflowRunId: run.id })),
+      );
+      assert.deepEqual(
+        read.map((run) => run?.status),
+        claimed.map(() => "running"),
+      );
+      const statuses = await client.getWorkflowRunStatuses({
+        workflowRunIds: [...claimed.map((run) => run.id), "not-a-uuid"],
+      });
+      assert.equal(statuses.length, 10);
+    } finally {
+      await worker?.stop();
+      await client.stop();
+      await sql.unsafe(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await sql.end();
+    }
+  },
+});
+
+async function waitFor(check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (!await check()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
