@@ -380,16 +380,20 @@ export class BackendPostgres implements Backend {
   async claimWorkflowRuns(
     params: ClaimWorkflowRunsParams,
   ): Promise<WorkflowRun[]> {
-    // A worker keeps the planner's statistics current through bursts.
-    if (this.#stopped === null) {
-      const first = this.#statistics.checkedAt === -Infinity;
-      const check = checkStatistics(this.#sql, this.#schema, this.#statistics);
-      if (first) await check;
+    // A worker keeps the planner's statistics current through bursts: its
+    // first claim waits for the check, later ones start one in the
+    // background while they find runs.
+    if (this.#statistics.checkedAt === -Infinity && this.#stopped === null) {
+      await checkStatistics(this.#sql, this.#schema, this.#statistics);
     }
-    return await guard(
+    const runs = await guard(
       "claim workflow runs",
       claimWorkflowRuns(this.#scope, params, this.#claims),
     );
+    if (runs.length > 0 && this.#stopped === null) {
+      checkStatistics(this.#sql, this.#schema, this.#statistics);
+    }
+    return runs;
   }
 
   heartbeatWorkflowRun(params: HeartbeatWorkflowRunParams): Promise<void> {

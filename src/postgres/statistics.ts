@@ -14,8 +14,12 @@
 
 import type { Sql } from "./driver/index.js";
 
-/** How often a backend's claims look at the statistics. */
-export const STATISTICS_CHECK_INTERVAL_MS = 2_000;
+/**
+ * How often a backend's claims look at the statistics while they find
+ * runs (a claim that finds none does not look: an idle worker sends no
+ * more queries).
+ */
+export const STATISTICS_CHECK_INTERVAL_MS = 500;
 
 /** Changes since the last analysis below which a table is left alone. */
 const MIN_CHANGES = 1_000;
