@@ -81,6 +81,7 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 /** A `node:sqlite` connection with asynchronous busy retries. */
 export class SqliteConnection {
+  #commits = 0;
   /** The path or URI the connection was opened with. */
   readonly location: string;
   readonly #db: DatabaseSync;
@@ -139,6 +140,11 @@ export class SqliteConnection {
       this.#statements.set(sql, statement);
     }
     return statement;
+  }
+
+  /** How many write transactions this connection has committed. */
+  get commits(): number {
+    return this.#commits;
   }
 
   /**
@@ -273,6 +279,7 @@ export class SqliteConnection {
         }
       });
       this.run("COMMIT");
+      this.#commits++;
       return outcomes;
     } catch (error) {
       this.#rollback();

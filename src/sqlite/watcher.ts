@@ -11,42 +11,76 @@
  * resource per file and behaves differently across runtimes and file
  * systems; the pragma works wherever SQLite's WAL does.
  *
+ * The timer looks every {@linkcode WATCH_INTERVAL_MS} while the file is
+ * quiet, and every {@linkcode ACTIVE_WATCH_INTERVAL_MS} for a second after
+ * a commit (another connection's, or one of this process's own, whose
+ * answer is likely to come from another process soon): a run started here
+ * and finished by a worker elsewhere is heard within a millisecond or so.
+ *
  * The timer does not keep a process alive, and stops with the last
  * subscription. In-memory databases have no other process to hear.
  *
  * @module
  */
 
-import { clearInterval, setInterval } from "node:timers";
+import { clearTimeout, setTimeout } from "node:timers";
 import type { BackendNotification } from "../core/backend.ts";
 
-/** How often each file's subscribed connections are looked at. */
+/** How often each file's subscribed connections are looked at when quiet. */
 export const WATCH_INTERVAL_MS = 10;
+
+/** How often they are looked at within a second of a commit. */
+export const ACTIVE_WATCH_INTERVAL_MS = 1;
+
+/** How long the file counts as active after a commit. */
+const ACTIVE_FOR_MS = 1_000;
 
 /** A connection whose commits by others are watched. */
 export interface WatchedConnection {
   /** `PRAGMA data_version`, or `null` when it cannot be read (closed). */
   dataVersion(): number | null;
+  /** How many write transactions this connection committed. */
+  readonly commits: number;
 }
 
 interface Subscription {
   connection: WatchedConnection;
   version: number | null;
+  commits: number;
   listener: (notification: BackendNotification) => void;
 }
 
 interface FileWatch {
   subscriptions: Set<Subscription>;
-  timer: ReturnType<typeof setInterval>;
+  timer: ReturnType<typeof setTimeout> | null;
+  /** Until when (`performance.now()`) the file counts as active. */
+  activeUntil: number;
 }
 
 const watches = new Map<string, FileWatch>();
 
+function schedule(watch: FileWatch): void {
+  const delay = performance.now() < watch.activeUntil
+    ? ACTIVE_WATCH_INTERVAL_MS
+    : WATCH_INTERVAL_MS;
+  watch.timer = setTimeout(() => {
+    tick(watch);
+    if (watch.subscriptions.size > 0) schedule(watch);
+  }, delay);
+  watch.timer.unref();
+}
+
 function tick(watch: FileWatch): void {
   for (const subscription of [...watch.subscriptions]) {
+    const commits = subscription.connection.commits;
+    if (commits !== subscription.commits) {
+      subscription.commits = commits;
+      watch.activeUntil = performance.now() + ACTIVE_FOR_MS;
+    }
     const version = subscription.connection.dataVersion();
     if (version === null || version === subscription.version) continue;
     subscription.version = version;
+    watch.activeUntil = performance.now() + ACTIVE_FOR_MS;
     try {
       subscription.listener({ kind: "changed" });
     } catch {
@@ -69,15 +103,17 @@ export function watchCommits(
   if (watch === undefined) {
     const created: FileWatch = {
       subscriptions: new Set(),
-      timer: setInterval(() => tick(created), WATCH_INTERVAL_MS),
+      timer: null,
+      activeUntil: -Infinity,
     };
-    created.timer.unref();
     watch = created;
     watches.set(file, created);
+    schedule(created);
   }
   const subscription: Subscription = {
     connection,
     version: connection.dataVersion(),
+    commits: connection.commits,
     listener,
   };
   watch.subscriptions.add(subscription);
@@ -86,7 +122,7 @@ export function watchCommits(
   return () => {
     owner.subscriptions.delete(subscription);
     if (owner.subscriptions.size === 0 && watches.get(file) === owner) {
-      clearInterval(owner.timer);
+      if (owner.timer !== null) clearTimeout(owner.timer);
       watches.delete(file);
     }
   };
