@@ -23,7 +23,7 @@
  * @module
  */
 
-import { clearTimeout, setTimeout } from "node:timers";
+import { clearInterval, setInterval } from "node:timers";
 import type { BackendNotification } from "../core/backend.ts";
 
 /** How often each file's subscribed connections are looked at when quiet. */
@@ -52,21 +52,23 @@ interface Subscription {
 
 interface FileWatch {
   subscriptions: Set<Subscription>;
-  timer: ReturnType<typeof setTimeout> | null;
+  timer: ReturnType<typeof setInterval> | null;
+  /** Whether the timer runs at the active interval. */
+  active: boolean;
   /** Until when (`performance.now()`) the file counts as active. */
   activeUntil: number;
 }
 
 const watches = new Map<string, FileWatch>();
 
-function schedule(watch: FileWatch): void {
-  const delay = performance.now() < watch.activeUntil
-    ? ACTIVE_WATCH_INTERVAL_MS
-    : WATCH_INTERVAL_MS;
-  watch.timer = setTimeout(() => {
-    tick(watch);
-    if (watch.subscriptions.size > 0) schedule(watch);
-  }, delay);
+/** (Re)starts the file's timer at the active or the quiet interval. */
+function schedule(watch: FileWatch, active: boolean): void {
+  if (watch.timer !== null) clearInterval(watch.timer);
+  watch.active = active;
+  watch.timer = setInterval(
+    () => tick(watch),
+    active ? ACTIVE_WATCH_INTERVAL_MS : WATCH_INTERVAL_MS,
+  );
   watch.timer.unref();
 }
 
@@ -87,6 +89,10 @@ function tick(watch: FileWatch): void {
       // A listener's failure is its own; the others still hear.
     }
   }
+  const active = performance.now() < watch.activeUntil;
+  if (active !== watch.active && watch.subscriptions.size > 0) {
+    schedule(watch, active);
+  }
 }
 
 /**
@@ -104,11 +110,12 @@ export function watchCommits(
     const created: FileWatch = {
       subscriptions: new Set(),
       timer: null,
+      active: false,
       activeUntil: -Infinity,
     };
     watch = created;
     watches.set(file, created);
-    schedule(created);
+    schedule(created, false);
   }
   const subscription: Subscription = {
     connection,
@@ -122,7 +129,7 @@ export function watchCommits(
   return () => {
     owner.subscriptions.delete(subscription);
     if (owner.subscriptions.size === 0 && watches.get(file) === owner) {
-      if (owner.timer !== null) clearTimeout(owner.timer);
+      if (owner.timer !== null) clearInterval(owner.timer);
       watches.delete(file);
     }
   };
