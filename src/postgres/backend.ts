@@ -40,6 +40,7 @@ import type {
   QueueStatistics,
   ReceivedSignal,
   ReceiveSignalParams,
+  RecordStepAttemptParams,
   ReleaseWorkflowRunParams,
   RetryWorkflowRunOutcome,
   RetryWorkflowRunParams,
@@ -525,7 +526,14 @@ export class BackendPostgres implements Backend {
   createStepAttempt(params: CreateStepAttemptParams): Promise<StepAttempt> {
     return this.#write({
       kind: "createStep",
-      item: { ...params, id: crypto.randomUUID() },
+      item: { ...params, id: crypto.randomUUID(), output: undefined },
+    });
+  }
+
+  recordStepAttempt(params: RecordStepAttemptParams): Promise<StepAttempt> {
+    return this.#write({
+      kind: "createStep",
+      item: { ...params, id: crypto.randomUUID(), output: params.output },
     });
   }
 

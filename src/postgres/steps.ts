@@ -11,10 +11,22 @@ import { jsonText } from "../core/json.ts";
 import { type Row, toStepAttempt } from "./rows.ts";
 import { heldBy, items, lost, outcomes, type Scope, uuids } from "./scope.ts";
 
-/** Creates running step attempts, fenced to the runs' owners. */
+/**
+ * A step attempt to create: running, or (with `output`) already
+ * succeeded (`Backend.recordStepAttempt`).
+ */
+export type NewStepAttempt = CreateStepAttemptParams & {
+  id: string;
+  output?: JsonValue | null;
+};
+
+/**
+ * Creates step attempts, running or already succeeded, fenced to the
+ * runs' owners.
+ */
 export async function createStepAttempts(
   s: Scope,
-  batch: (CreateStepAttemptParams & { id: string })[],
+  batch: NewStepAttempt[],
 ): Promise<(StepAttempt | Error)[]> {
   const ns = s.namespaceId;
   const rows = await s.sql<Row[]>`
@@ -27,16 +39,22 @@ export async function createStepAttempts(
       kind: p.kind,
       config: jsonText(p.config),
       context: jsonText(p.context),
+      done: p.output !== undefined,
+      output: p.output === undefined ? null : jsonText(p.output),
     })))
   }::text::json) AS (
       id uuid, run_id uuid, worker_id text, step_name text, kind text,
-      config text, context text
-    )) WITH ORDINALITY AS v(id, run_id, worker_id, step_name, kind, config, context, n))
+      config text, context text, done boolean, output text
+    )) WITH ORDINALITY
+      AS v(id, run_id, worker_id, step_name, kind, config, context, done, output, n))
     INSERT INTO ${s.steps} (
-      namespace_id, id, workflow_run_id, step_name, kind, status, config, context
+      namespace_id, id, workflow_run_id, step_name, kind, status, config,
+      context, output, completed_at
     )
-    SELECT ${ns}, v.id, v.run_id, v.step_name, v.kind, 'running',
-      v.config::json, v.context::json
+    SELECT ${ns}, v.id, v.run_id, v.step_name, v.kind,
+      CASE WHEN v.done THEN 'succeeded' ELSE 'running' END,
+      v.config::json, v.context::json, v.output::json,
+      CASE WHEN v.done THEN clock_timestamp() END
     FROM v
     WHERE ${heldBy(s, s.sql`v.run_id`, s.sql`v.worker_id`)}
     ORDER BY v.n

@@ -152,7 +152,13 @@ testEachBackend(
       const handle = await booking.run({ slowRefundMs: 1_500 });
       // Killed while the refund (the first compensation) runs.
       for (let i = 0; i < 1000; i++) {
-        if ((await lines()).some((l) => l.startsWith("refund "))) break;
+        const attempts = await handle.listStepAttempts();
+        if (
+          (await lines()).some((l) => l.startsWith("refund ")) &&
+          attempts.some((a) =>
+            a.stepName === "compensate:charge-card" && a.status === "running"
+          )
+        ) break;
         await delay(10);
       }
       first.kill("SIGKILL");

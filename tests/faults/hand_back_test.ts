@@ -15,6 +15,7 @@ function flaky(backend: Backend): { backend: Backend; down: boolean } {
   const writes = new Set([
     "markStepAttemptSucceeded",
     "createStepAttempt",
+    "recordStepAttempt",
     "releaseWorkflowRun",
     "heartbeatWorkflowRun",
   ]);

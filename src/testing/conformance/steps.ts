@@ -7,6 +7,110 @@ import { createClaimed, runParams } from "./runs.ts";
 
 export function stepConformance(define: DefineCase): void {
   define(
+    "recordStepAttempt() stores a succeeded attempt in one write, fenced to the run's holder",
+    async ({ backend }) => {
+      assert.equal(typeof backend.recordStepAttempt, "function");
+      const record = backend.recordStepAttempt!.bind(backend);
+      const runId = await createClaimed(backend, "w1");
+      const ids = { workflowRunId: runId, workerId: "w1" };
+      const first = await backend.createStepAttempt({
+        ...ids,
+        stepName: "first",
+        kind: "run",
+        config: {},
+        context: null,
+      });
+      const recorded = await record({
+        ...ids,
+        stepName: "fast",
+        kind: "run",
+        config: { retry: { maxAttempts: 3 } },
+        context: null,
+        output: { v: "a\u0000" },
+      });
+      assert.equal(recorded.workflowRunId, runId);
+      assert.equal(recorded.stepName, "fast");
+      assert.equal(recorded.kind, "run");
+      assert.equal(recorded.status, "succeeded");
+      assert.deepEqual(recorded.output, { v: "a\u0000" });
+      assert.deepEqual(recorded.config, { retry: { maxAttempts: 3 } });
+      assert.equal(recorded.error, null);
+      assert.ok(recorded.completedAt instanceof Date);
+      assert.equal(
+        recorded.completedAt.getTime(),
+        recorded.createdAt.getTime(),
+      );
+      const nothing = await record({
+        ...ids,
+        stepName: "none",
+        kind: "run",
+        config: {},
+        context: null,
+        output: null,
+      });
+      assert.equal(nothing.status, "succeeded");
+      assert.equal(nothing.output, null);
+      // Listed in creation order with the others, read back the same.
+      const list = await backend.listStepAttempts({ workflowRunId: runId });
+      assert.deepEqual(
+        list.map((s) => [s.stepName, s.status]),
+        [["first", "running"], ["fast", "succeeded"], ["none", "succeeded"]],
+      );
+      assert.deepEqual(
+        await backend.getStepAttempt({ stepAttemptId: recorded.id }),
+        recorded,
+      );
+      // A finished attempt is not finished again.
+      await assert.rejects(
+        backend.markStepAttemptSucceeded({
+          ...ids,
+          stepAttemptId: recorded.id,
+          output: 2,
+        }),
+        LeaseLostError,
+      );
+      // Fenced: another worker, or a run this worker no longer holds, gets
+      // LeaseLostError and nothing is stored.
+      await assert.rejects(
+        record({
+          ...ids,
+          workerId: "w2",
+          stepName: "stolen",
+          kind: "run",
+          config: {},
+          context: null,
+          output: 1,
+        }),
+        LeaseLostError,
+      );
+      await backend.markStepAttemptSucceeded({
+        ...ids,
+        stepAttemptId: first.id,
+        output: 1,
+      });
+      await backend.markWorkflowRunSucceeded({ ...ids, output: null });
+      await assert.rejects(
+        record({
+          ...ids,
+          stepName: "late",
+          kind: "run",
+          config: {},
+          context: null,
+          output: 1,
+        }),
+        LeaseLostError,
+      );
+      assert.deepEqual(
+        (await backend.listStepAttempts({ workflowRunId: runId })).map((s) =>
+          s.stepName
+        ),
+        ["first", "fast", "none"],
+      );
+    },
+    ["recordStepAttempt"],
+  );
+
+  define(
     "step attempts: create, get, list, succeed, fail",
     async ({ backend }) => {
       const runId = await createClaimed(backend, "w1");
