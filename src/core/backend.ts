@@ -38,7 +38,6 @@ import type {
   MarkWorkflowRunSucceededParams,
   ReceivedSignal,
   ReceiveSignalParams,
-  RecordStepAttemptParams,
   ReleaseWorkflowRunParams,
   RetryWorkflowRunOutcome,
   RetryWorkflowRunParams,
@@ -687,43 +686,6 @@ export interface Backend {
    * ```
    */
   createStepAttempt(params: CreateStepAttemptParams): Promise<StepAttempt>;
-
-  /**
-   * Optional. Creates a step attempt that has already succeeded, in one
-   * atomic write: fenced like {@linkcode Backend.createStepAttempt}
-   * (rule 5), stored with `status` `succeeded`, `output`, and `createdAt`
-   * = `completedAt` = now. The engine uses it for a `run` step of a run's
-   * first execution whose function returned before the attempt's row was
-   * written (a function that settles within the turn of the event loop
-   * that called it): one write instead of two. Without it, the engine
-   * creates the attempt and marks it succeeded.
-   *
-   * @param params The run, its holder, the step, and its output.
-   * @returns The attempt as stored.
-   * @throws {LeaseLostError} unless the worker holds the run; nothing is
-   * created.
-   * @throws {BackendError} when the database fails.
-   *
-   * @example
-   * ```ts
-   * import assert from "node:assert/strict";
-   * import { BackendSqlite } from "@openworkflow/core/sqlite";
-   *
-   * await using backend = await BackendSqlite.connect(":memory:");
-   * const run = await backend.createWorkflowRun({
-   *   workflowName: "signup", version: null, config: {}, context: null,
-   *   input: null, availableAt: null, deadlineAt: null, idempotencyKey: null,
-   * });
-   * await backend.claimWorkflowRun({ workerId: "worker-1", leaseDurationMs: 30_000 });
-   * const attempt = await backend.recordStepAttempt!({
-   *   workflowRunId: run.id, workerId: "worker-1", stepName: "greet",
-   *   kind: "run", config: {}, context: null, output: "hello",
-   * });
-   * assert.equal(attempt.status, "succeeded");
-   * assert.equal(attempt.output, "hello");
-   * ```
-   */
-  recordStepAttempt?(params: RecordStepAttemptParams): Promise<StepAttempt>;
 
   /**
    * Reads a step attempt of this namespace. Read-only.

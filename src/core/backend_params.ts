@@ -309,12 +309,6 @@ export interface CreateStepAttemptParams {
   context: JsonValue | null;
 }
 
-/** Parameters of `Backend.recordStepAttempt`. */
-export interface RecordStepAttemptParams extends CreateStepAttemptParams {
-  /** The step output, stored as the attempt's `output` (`null` for none). */
-  output: JsonValue | null;
-}
-
 /** Parameters of `Backend.getStepAttempt`. */
 export interface GetStepAttemptParams {
   /** The attempt's id. Any string: one that names no attempt yields `null`. */

@@ -190,10 +190,7 @@ export class RunState {
    * (`step_attempt.execute`, a child of the execution's span) when the
    * execution has one; returns the context to run the step's function in.
    */
-  startStepSpan(
-    attempt: Pick<StepAttempt, "id" | "stepName" | "kind">,
-    number: number,
-  ): Context | undefined {
+  startStepSpan(attempt: StepAttempt, number: number): Context | undefined {
     const parent = this.traceContext;
     const span = parent === undefined
       ? undefined

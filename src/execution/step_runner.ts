@@ -10,13 +10,6 @@
  * writes of the steps that had returned before this one was called are
  * awaited (never those of siblings running beside it), and the function
  * runs with a signal of its own that follows the run's only while it runs.
- * In a run's first execution (on a backend with `recordStepAttempt`) the
- * row waits: a function that returns within the turn of the event loop
- * that called it is stored in one write, as succeeded; one still running
- * after that turn gets its `running` row then. A crash within that turn
- * leaves no row, so it is not counted against `maxInterruptions`; the
- * run's next execution, no longer its first, writes each row before its
- * function runs, and counts from there.
  * Its output is returned at once and stored behind (`storeBehind`), so a
  * chain of steps costs one round trip each, not two. A backend failure in
  * any of this suspends the whole execution (`abort`): the step's promise
@@ -35,14 +28,12 @@ import {
 } from "../core/duration.ts";
 import {
   DuplicateStepNameError,
-  LeaseLostError,
   NotJsonError,
   PayloadTooLargeError,
   StepInterruptedTooOftenError,
   StepTimeoutError,
-  WorkflowCanceledError,
 } from "../core/errors.ts";
-import type { CreateStepAttemptParams, StepAttempt } from "../core/backend.ts";
+import type { StepAttempt } from "../core/backend.ts";
 import { failInterrupted } from "./interrupted.ts";
 import {
   deserializeError,
@@ -257,7 +248,7 @@ export class Steps implements StepApi {
     if (this.#s.suspension !== null) return SUSPENDED;
     const { backend, workerId } = this.#s.options;
     const workflowRunId = this.#s.run.id;
-    const params: CreateStepAttemptParams = {
+    const attempt = await this.#s.io(backend.createStepAttempt({
       workflowRunId,
       workerId,
       stepName: name,
@@ -271,91 +262,43 @@ export class Steps implements StepApi {
         ...(compensable ? { compensate: true } : {}),
       },
       context: null,
-    };
-    const number = attempts.length + 1;
-    // The attempt's row: written before the function runs, except in a
-    // run's first execution on a backend that can record a finished
-    // attempt in one write (see the module's documentation).
-    const lazy = this.#s.run.attempts <= 1 &&
-      backend.recordStepAttempt !== undefined;
-    let created: Promise<StepAttempt> | null = null;
-    const create = () =>
-      created ??= this.#s.io(backend.createStepAttempt(params)).then(
-        (attempt) => {
-          this.#s.noteAttempt(attempt);
-          return attempt;
-        },
-      );
-    let spanKey: string;
-    let traceContext: Context | undefined;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    if (lazy) {
-      await stored;
-      if (this.#s.isAborted()) return SUSPENDED;
-      spanKey = `${workflowRunId}/${name}/${number}`;
-      traceContext = this.#s.startStepSpan(
-        { id: spanKey, stepName: name, kind: "run" },
-        number,
-      );
-      // Still running once this turn of the event loop is over: its row
-      // is written now, so that a crash from here on is an interruption
-      // the next execution records (a lost lease stops the execution).
-      timer = setTimeout(() => {
-        create().catch(async (error) =>
-          this.#s.suspend({
-            kind: "abort",
-            reason: await this.#lostReason(error),
-          })
-        );
-      }, 0);
-    } else {
-      const attempt = await create();
-      spanKey = attempt.id;
-      traceContext = this.#s.startStepSpan(attempt, number);
-      // Earlier steps' results are stored before this step's function runs.
-      await stored;
-      if (this.#s.isAborted()) return SUSPENDED;
-    }
+    }));
+    this.#s.noteAttempt(attempt);
+    const traceContext = this.#s.startStepSpan(attempt, attempts.length + 1);
+    // Earlier steps' results are stored before this step's function runs.
+    await stored;
+    if (this.#s.isAborted()) return SUSPENDED;
     let value: JsonValue | undefined;
     let failure: unknown;
     try {
       value = this.#s.encode(
-        await this.#callStep(name, fn, number, timeoutMs, traceContext),
+        await this.#callStep(
+          name,
+          fn,
+          attempts.length + 1,
+          timeoutMs,
+          traceContext,
+        ),
         `output of step '${name}'`,
       );
     } catch (error) {
       failure = error;
-    } finally {
-      clearTimeout(timer);
     }
     if (this.#s.isAborted()) return SUSPENDED;
-    if (value === undefined) this.#s.endStepSpan(spanKey, "failed", failure);
-    else this.#s.endStepSpan(spanKey, "succeeded");
+    if (value === undefined) this.#s.endStepSpan(attempt.id, "failed", failure);
+    else this.#s.endStepSpan(attempt.id, "succeeded");
     if (value !== undefined) {
       // The result is returned at once and stored meanwhile: a step called
       // after this one returned runs its function only once it is stored,
-      // and the run finishes only once every write is done. A function
-      // that returned before its attempt's row was written is stored in
-      // one write, as succeeded.
-      const output = value;
-      // (Set by `create`, which TypeScript does not follow.)
-      const pending = created as Promise<StepAttempt> | null;
-      this.#s.storeBehind(
-        pending === null
-          ? this.#s.io(backend.recordStepAttempt!({ ...params, output }))
-            .then((attempt) => this.#s.noteAttempt(attempt))
-          : pending.then((attempt) =>
-            this.#s.io(backend.markStepAttemptSucceeded({
-              workflowRunId,
-              stepAttemptId: attempt.id,
-              workerId,
-              output,
-            }))
-          ),
-      );
+      // and the run finishes only once every write is done.
+      this.#s.storeBehind(this.#s.io(backend.markStepAttemptSucceeded({
+        workflowRunId,
+        stepAttemptId: attempt.id,
+        workerId,
+        output: value,
+      })));
       return { kind: "value", value };
     }
-    const attempt = await create();
     const error = serializeError(failure);
     // Failures that would recur on every attempt are not retried.
     const retryable = !(isNonRetryable(failure) ||
@@ -379,26 +322,6 @@ export class Steps implements StepApi {
       "pending",
     );
     return SUSPENDED;
-  }
-
-  /**
-   * Why a write of this run was refused: `WorkflowCanceledError` when the
-   * run was canceled (a cancel that reached the database before the
-   * worker heard of it), else `error`.
-   */
-  async #lostReason(error: unknown): Promise<unknown> {
-    if (!(error instanceof LeaseLostError)) return error;
-    try {
-      const run = await this.#s.options.backend.getWorkflowRun({
-        workflowRunId: this.#s.run.id,
-      });
-      if (run?.status === "canceled") {
-        return new WorkflowCanceledError(this.#s.run.id);
-      }
-    } catch {
-      // Unreadable now: the lease is lost all the same.
-    }
-    return error;
   }
 
   /** Calls a step function, counting it as running until it settles. */

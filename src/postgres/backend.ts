@@ -40,7 +40,6 @@ import type {
   QueueStatistics,
   ReceivedSignal,
   ReceiveSignalParams,
-  RecordStepAttemptParams,
   ReleaseWorkflowRunParams,
   RetryWorkflowRunOutcome,
   RetryWorkflowRunParams,
@@ -526,14 +525,7 @@ export class BackendPostgres implements Backend {
   createStepAttempt(params: CreateStepAttemptParams): Promise<StepAttempt> {
     return this.#write({
       kind: "createStep",
-      item: { ...params, id: crypto.randomUUID(), output: undefined },
-    });
-  }
-
-  recordStepAttempt(params: RecordStepAttemptParams): Promise<StepAttempt> {
-    return this.#write({
-      kind: "createStep",
-      item: { ...params, id: crypto.randomUUID(), output: params.output },
+      item: { ...params, id: crypto.randomUUID() },
     });
   }
 

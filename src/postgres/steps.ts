@@ -11,22 +11,10 @@ import { jsonText } from "../core/json.ts";
 import { type Row, toStepAttempt } from "./rows.ts";
 import { heldBy, items, lost, outcomes, type Scope, uuids } from "./scope.ts";
 
-/**
- * A step attempt to create: running, or (with `output`) already
- * succeeded (`Backend.recordStepAttempt`).
- */
-export type NewStepAttempt = CreateStepAttemptParams & {
-  id: string;
-  output?: JsonValue | null;
-};
-
-/**
- * Creates step attempts, running or already succeeded, fenced to the
- * runs' owners.
- */
+/** Creates running step attempts, fenced to the runs' owners. */
 export async function createStepAttempts(
   s: Scope,
-  batch: NewStepAttempt[],
+  batch: (CreateStepAttemptParams & { id: string })[],
 ): Promise<(StepAttempt | Error)[]> {
   const ns = s.namespaceId;
   const rows = await s.sql<Row[]>`
@@ -39,22 +27,16 @@ export async function createStepAttempts(
       kind: p.kind,
       config: jsonText(p.config),
       context: jsonText(p.context),
-      done: p.output !== undefined,
-      output: p.output === undefined ? null : jsonText(p.output),
     })))
   }::text::json) AS (
       id uuid, run_id uuid, worker_id text, step_name text, kind text,
-      config text, context text, done boolean, output text
-    )) WITH ORDINALITY
-      AS v(id, run_id, worker_id, step_name, kind, config, context, done, output, n))
+      config text, context text
+    )) WITH ORDINALITY AS v(id, run_id, worker_id, step_name, kind, config, context, n))
     INSERT INTO ${s.steps} (
-      namespace_id, id, workflow_run_id, step_name, kind, status, config,
-      context, output, completed_at
+      namespace_id, id, workflow_run_id, step_name, kind, status, config, context
     )
-    SELECT ${ns}, v.id, v.run_id, v.step_name, v.kind,
-      CASE WHEN v.done THEN 'succeeded' ELSE 'running' END,
-      v.config::json, v.context::json, v.output::json,
-      CASE WHEN v.done THEN clock_timestamp() END
+    SELECT ${ns}, v.id, v.run_id, v.step_name, v.kind, 'running',
+      v.config::json, v.context::json
     FROM v
     WHERE ${heldBy(s, s.sql`v.run_id`, s.sql`v.worker_id`)}
     ORDER BY v.n

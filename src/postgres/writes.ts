@@ -8,6 +8,7 @@
 
 import type { Sql } from "./driver/index.js";
 import type {
+  CreateStepAttemptParams,
   CreateWorkflowRunParams,
   HeartbeatWorkflowRunParams,
 } from "../core/backend.ts";
@@ -22,7 +23,6 @@ import type { Scope } from "./scope.ts";
 import {
   createStepAttempts,
   finishStepAttempts,
-  type NewStepAttempt,
   type StepTransition,
 } from "./steps.ts";
 
@@ -30,7 +30,7 @@ import {
 export type Write =
   | { kind: "createRun"; item: CreateWorkflowRunParams & { id: string } }
   | { kind: "transition"; item: RunTransition }
-  | { kind: "createStep"; item: NewStepAttempt }
+  | { kind: "createStep"; item: CreateStepAttemptParams & { id: string } }
   | { kind: "finishStep"; item: StepTransition }
   | { kind: "heartbeat"; item: HeartbeatWorkflowRunParams };
 

@@ -39,7 +39,6 @@ import type {
   QueueStatistics,
   ReceivedSignal,
   ReceiveSignalParams,
-  RecordStepAttemptParams,
   ReleaseWorkflowRunParams,
   RetryWorkflowRunOutcome,
   RetryWorkflowRunParams,
@@ -588,15 +587,6 @@ export class BackendSqlite implements Backend {
     return this.#write(
       "create step attempt",
       (ns, now) => insertStepAttempt(this.#connection, ns, now, id, params),
-    );
-  }
-
-  recordStepAttempt(params: RecordStepAttemptParams): Promise<StepAttempt> {
-    const id = normalizeId(params.workflowRunId);
-    return this.#write(
-      "record step attempt",
-      (ns, now) =>
-        insertStepAttempt(this.#connection, ns, now, id, params, params.output),
     );
   }
 

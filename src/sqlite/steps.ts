@@ -28,7 +28,6 @@ export function insertStepAttempt(
   now: number,
   runId: string | null,
   params: CreateStepAttemptParams,
-  output?: JsonValue | null,
 ): StepAttempt {
   const owned = runId !== null && db.get(
         `SELECT 1 AS owned FROM ${RUNS} WHERE ${OWNED}`,
@@ -38,10 +37,9 @@ export function insertStepAttempt(
   const row = db.get(
     `INSERT INTO ${STEPS} (
       namespace_id, id, workflow_run_id, step_name, kind, status, config,
-      context, output, created_at, completed_at
+      context, created_at
     ) VALUES (
-      :ns, :id, :runId, :stepName, :kind, :status, :config, :context,
-      :output, :now, :completedAt
+      :ns, :id, :runId, :stepName, :kind, 'running', :config, :context, :now
     ) RETURNING *`,
     {
       ns,
@@ -51,10 +49,7 @@ export function insertStepAttempt(
       kind: params.kind,
       config: jsonTextNotNull(params.config),
       context: jsonText(params.context),
-      status: output === undefined ? "running" : "succeeded",
-      output: output === undefined ? null : jsonText(output),
       now,
-      completedAt: output === undefined ? null : now,
     },
   );
   return toStepAttempt(row!);

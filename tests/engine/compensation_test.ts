@@ -152,13 +152,7 @@ testEachBackend(
       const handle = await booking.run({ slowRefundMs: 1_500 });
       // Killed while the refund (the first compensation) runs.
       for (let i = 0; i < 1000; i++) {
-        const attempts = await handle.listStepAttempts();
-        if (
-          (await lines()).some((l) => l.startsWith("refund ")) &&
-          attempts.some((a) =>
-            a.stepName === "compensate:charge-card" && a.status === "running"
-          )
-        ) break;
+        if ((await lines()).some((l) => l.startsWith("refund "))) break;
         await delay(10);
       }
       first.kill("SIGKILL");

@@ -15,7 +15,6 @@ function flaky(backend: Backend): { backend: Backend; down: boolean } {
   const writes = new Set([
     "markStepAttemptSucceeded",
     "createStepAttempt",
-    "recordStepAttempt",
     "releaseWorkflowRun",
     "heartbeatWorkflowRun",
   ]);

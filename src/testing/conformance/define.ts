@@ -61,12 +61,6 @@ export interface BackendCapabilities {
    * @default {true}
    */
   nextAvailableAt?: boolean;
-  /**
-   * The backend implements the optional `recordStepAttempt()`.
-   *
-   * @default {true}
-   */
-  recordStepAttempt?: boolean;
 }
 
 /** What a conformance case receives. */

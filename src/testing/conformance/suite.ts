@@ -72,8 +72,6 @@ const SKIP_REASONS: Record<keyof BackendCapabilities, string> = {
     "needs the optional countWorkflowRuns(), getQueueStatistics() and listSignals(), which this backend does not implement",
   nextAvailableAt:
     "needs the optional getNextAvailableAt(), which this backend does not implement",
-  recordStepAttempt:
-    "needs the optional recordStepAttempt(), which this backend does not implement",
 };
 
 /**
@@ -123,7 +121,6 @@ export function runBackendConformance(
     operations: true,
     inspection: true,
     nextAvailableAt: true,
-    recordStepAttempt: true,
     ...options.capabilities,
   };
   const define: DefineCase = (name, fn, needs = []) => {
