@@ -111,46 +111,97 @@ function claimable(s: Scope): Fragment {
 /**
  * Up to `limit` claimable runs without flow-control keys, locked (skipping
  * locked ones), best first. With workflows named, each is looked up on its
- * own through the (namespace, workflow, priority, availability) index:
- * runs of workflows this worker does not have are never scanned. Each
+ * own: runs of workflows this worker does not have are never scanned. Each
  * workflow's name and version are written into its own scan (not joined
  * from a list), so that the planner weighs them with the statistics it has
  * of them: compared with a value it cannot see, a version looks rare, and
  * the scan in priority order looked dearer than reading every run and
  * sorting them.
+ *
+ * A named workflow's runs are read one priority at a time through
+ * `workflow_runs_free`: only the due ones, in order, up to `limit`. Without
+ * names, waiting runs and runs whose lease lapsed are scanned apart (the
+ * lapsed ones through `workflow_runs_leased`).
  */
 function freeCandidates(
   s: Scope,
   params: ClaimWorkflowRunsParams,
   lock = true,
 ): Fragment {
-  const { sql, runs } = s;
-  const workflows = params.workflows;
+  const { sql, runs, namespaceId: ns } = s;
   const locking = lock ? sql`FOR UPDATE SKIP LOCKED` : sql``;
-  return (workflows === undefined
-    ? sql`
+  const scan = (status: Fragment, workflow: Fragment): Fragment =>
+    sql`SELECT * FROM (
+      SELECT r.id, r.priority, r.available_at, r.created_at FROM ${runs} r
+      WHERE r.namespace_id = ${ns} AND ${status}
+        AND r.available_at <= now()
+        AND (r.deadline_at IS NULL OR r.deadline_at > now())
+        AND ${sql.unsafe(FREE)} ${workflow}
+      ORDER BY r.priority DESC, r.available_at, r.created_at
+      LIMIT ${params.limit}
+      ${locking}
+    ) AS w` as unknown as Fragment;
+  const workflows: Fragment[] = params.workflows === undefined
+    ? [sql`` as unknown as Fragment]
+    : params.workflows.map(({ name, version }) =>
+      sql`AND r.workflow_name = ${name}
+        AND r.version ${
+        version === null ? sql`IS NULL` : sql`= ${version}`
+      }` as unknown as Fragment
+    );
+  // A workflow's claimable runs, one priority at a time (highest first,
+  // each found by one probe of the index): within a priority the index is
+  // in availability order, so only the due runs are read (waiting ones, and
+  // running ones whose lease lapsed), however many sleep, or hold a lease,
+  // behind them. (`now()` gives the planner no estimate of how many are
+  // due, so the choice cannot be left to it.)
+  // The index's predicate.
+  const indexed = sql`r.status IN ('pending', 'running', 'sleeping')
+    AND ${sql.unsafe(FREE)}` as unknown as Fragment;
+  const byPriority = (workflow: Fragment, name: string): Fragment =>
+    // Index conditions only: each probe reads one index entry.
+    sql`SELECT * FROM (
+      WITH RECURSIVE p(priority) AS (
+        (SELECT r.priority FROM ${runs} r
+          WHERE r.namespace_id = ${ns} AND r.workflow_name = ${name}
+            AND ${indexed}
+          ORDER BY r.priority DESC LIMIT 1)
+        UNION ALL
+        SELECT (SELECT r.priority FROM ${runs} r
+          WHERE r.namespace_id = ${ns} AND r.workflow_name = ${name}
+            AND ${indexed} AND r.priority < p.priority
+          ORDER BY r.priority DESC LIMIT 1)
+        FROM p WHERE p.priority IS NOT NULL
+      )
+      SELECT d.* FROM p CROSS JOIN LATERAL (
         SELECT r.id, r.priority, r.available_at, r.created_at FROM ${runs} r
-        WHERE ${claimable(s)} AND ${sql.unsafe(FREE)}
-        ORDER BY r.priority DESC, r.available_at, r.created_at
+        WHERE r.namespace_id = ${ns} AND ${indexed} ${workflow}
+          AND r.priority = p.priority AND r.available_at <= now()
+          AND (r.deadline_at IS NULL OR r.deadline_at > now())
+        ORDER BY r.available_at, r.created_at
         LIMIT ${params.limit}
-        ${locking}`
-    : sql`
-        SELECT c.id, c.priority, c.available_at, c.created_at
-        FROM (${
-      workflows.map(({ name, version }) =>
-        sql`SELECT * FROM (
-          SELECT r.id, r.priority, r.available_at, r.created_at FROM ${runs} r
-          WHERE ${claimable(s)} AND ${sql.unsafe(FREE)}
-            AND r.workflow_name = ${name}
-            AND r.version ${version === null ? sql`IS NULL` : sql`= ${version}`}
-          ORDER BY r.priority DESC, r.available_at, r.created_at
-          LIMIT ${params.limit}
-          ${locking}
-        ) AS w`
-      ).reduce((all, one) => sql`${all} UNION ALL ${one}`)
-    }) c
-        ORDER BY c.priority DESC, c.available_at, c.created_at
-        LIMIT ${params.limit}`) as unknown as Fragment;
+        ${locking}
+      ) d
+      WHERE p.priority IS NOT NULL
+      ORDER BY d.priority DESC, d.available_at, d.created_at
+      LIMIT ${params.limit}
+    ) AS w` as unknown as Fragment;
+  const scans = params.workflows === undefined
+    ? [
+      scan(
+        sql`r.status IN ('pending', 'sleeping')` as unknown as Fragment,
+        workflows[0],
+      ),
+      scan(sql`r.status = 'running'` as unknown as Fragment, workflows[0]),
+    ]
+    : workflows.map((workflow, i) =>
+      byPriority(workflow, params.workflows![i].name)
+    );
+  return sql`
+    SELECT c.id, c.priority, c.available_at, c.created_at
+    FROM (${scans.reduce((all, one) => sql`${all} UNION ALL ${one}`)}) c
+    ORDER BY c.priority DESC, c.available_at, c.created_at
+    LIMIT ${params.limit}` as unknown as Fragment;
 }
 
 /** A piece of SQL, as postgres.js builds it. */
