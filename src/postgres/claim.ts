@@ -6,7 +6,11 @@
  * @module
  */
 
-import type { ClaimWorkflowRunsParams, WorkflowRun } from "../core/backend.ts";
+import type {
+  ClaimWorkflowRunsParams,
+  WorkflowRun,
+  WorkflowSelector,
+} from "../core/backend.ts";
 import { type Row, toWorkflowRun } from "./rows.ts";
 import type { Scope } from "./scope.ts";
 
@@ -110,18 +114,17 @@ function claimable(s: Scope): Fragment {
 
 /**
  * Up to `limit` claimable runs without flow-control keys, locked (skipping
- * locked ones), best first. With workflows named, each is looked up on its
- * own: runs of workflows this worker does not have are never scanned. Each
- * workflow's name and version are written into its own scan (not joined
- * from a list), so that the planner weighs them with the statistics it has
- * of them: compared with a value it cannot see, a version looks rare, and
- * the scan in priority order looked dearer than reading every run and
- * sorting them.
+ * locked ones), best first.
  *
- * A named workflow's runs are read one priority at a time through
- * `workflow_runs_free`: only the due ones, in order, up to `limit`. Without
- * names, waiting runs and runs whose lease lapsed are scanned apart (the
- * lapsed ones through `workflow_runs_leased`).
+ * With workflows named, each is read on its own (runs of workflows this
+ * worker does not have are never scanned), its name and version written
+ * into its scan so that the planner weighs them with its statistics, and
+ * one priority at a time: a recursive probe of `workflow_runs_free` finds
+ * each priority (one index entry each), then only that priority's due runs
+ * are read, in availability order (waiting ones, and running ones whose
+ * lease lapsed), however many sleep or hold a lease behind them. (`now()`
+ * gives the planner no estimate of how many runs are due, so the choice of
+ * path cannot be left to it.)
  */
 function freeCandidates(
   s: Scope,
@@ -130,54 +133,36 @@ function freeCandidates(
 ): Fragment {
   const { sql, runs, namespaceId: ns } = s;
   const locking = lock ? sql`FOR UPDATE SKIP LOCKED` : sql``;
-  const scan = (status: Fragment, workflow: Fragment): Fragment =>
-    sql`SELECT * FROM (
+  if (params.workflows === undefined) {
+    return sql`
       SELECT r.id, r.priority, r.available_at, r.created_at FROM ${runs} r
-      WHERE r.namespace_id = ${ns} AND ${status}
-        AND r.available_at <= now()
-        AND (r.deadline_at IS NULL OR r.deadline_at > now())
-        AND ${sql.unsafe(FREE)} ${workflow}
+      WHERE ${claimable(s)} AND ${sql.unsafe(FREE)}
       ORDER BY r.priority DESC, r.available_at, r.created_at
       LIMIT ${params.limit}
-      ${locking}
-    ) AS w` as unknown as Fragment;
-  const workflows: Fragment[] = params.workflows === undefined
-    ? [sql`` as unknown as Fragment]
-    : params.workflows.map(({ name, version }) =>
-      sql`AND r.workflow_name = ${name}
-        AND r.version ${
-        version === null ? sql`IS NULL` : sql`= ${version}`
-      }` as unknown as Fragment
-    );
-  // A workflow's claimable runs, one priority at a time (highest first,
-  // each found by one probe of the index): within a priority the index is
-  // in availability order, so only the due runs are read (waiting ones, and
-  // running ones whose lease lapsed), however many sleep, or hold a lease,
-  // behind them. (`now()` gives the planner no estimate of how many are
-  // due, so the choice cannot be left to it.)
-  // The index's predicate.
-  const indexed = sql`r.status IN ('pending', 'running', 'sleeping')
-    AND ${sql.unsafe(FREE)}` as unknown as Fragment;
-  const byPriority = (workflow: Fragment, name: string): Fragment =>
-    // Index conditions only: each probe reads one index entry.
+      ${locking}` as unknown as Fragment;
+  }
+  // The index's own conditions: a probe reads one entry.
+  const indexed = (name: string) =>
+    sql`r.namespace_id = ${ns} AND r.workflow_name = ${name}
+      AND r.status IN ('pending', 'running', 'sleeping')
+      AND ${sql.unsafe(FREE)}`;
+  const byPriority = ({ name, version }: WorkflowSelector) =>
     sql`SELECT * FROM (
       WITH RECURSIVE p(priority) AS (
-        (SELECT r.priority FROM ${runs} r
-          WHERE r.namespace_id = ${ns} AND r.workflow_name = ${name}
-            AND ${indexed}
+        (SELECT r.priority FROM ${runs} r WHERE ${indexed(name)}
           ORDER BY r.priority DESC LIMIT 1)
         UNION ALL
         SELECT (SELECT r.priority FROM ${runs} r
-          WHERE r.namespace_id = ${ns} AND r.workflow_name = ${name}
-            AND ${indexed} AND r.priority < p.priority
+          WHERE ${indexed(name)} AND r.priority < p.priority
           ORDER BY r.priority DESC LIMIT 1)
         FROM p WHERE p.priority IS NOT NULL
       )
       SELECT d.* FROM p CROSS JOIN LATERAL (
         SELECT r.id, r.priority, r.available_at, r.created_at FROM ${runs} r
-        WHERE r.namespace_id = ${ns} AND ${indexed} ${workflow}
-          AND r.priority = p.priority AND r.available_at <= now()
-          AND (r.deadline_at IS NULL OR r.deadline_at > now())
+        WHERE ${claimable(s)} AND ${sql.unsafe(FREE)}
+          AND r.workflow_name = ${name}
+          AND r.version ${version === null ? sql`IS NULL` : sql`= ${version}`}
+          AND r.priority = p.priority
         ORDER BY r.available_at, r.created_at
         LIMIT ${params.limit}
         ${locking}
@@ -185,21 +170,14 @@ function freeCandidates(
       WHERE p.priority IS NOT NULL
       ORDER BY d.priority DESC, d.available_at, d.created_at
       LIMIT ${params.limit}
-    ) AS w` as unknown as Fragment;
-  const scans = params.workflows === undefined
-    ? [
-      scan(
-        sql`r.status IN ('pending', 'sleeping')` as unknown as Fragment,
-        workflows[0],
-      ),
-      scan(sql`r.status = 'running'` as unknown as Fragment, workflows[0]),
-    ]
-    : workflows.map((workflow, i) =>
-      byPriority(workflow, params.workflows![i].name)
-    );
+    ) AS w`;
   return sql`
     SELECT c.id, c.priority, c.available_at, c.created_at
-    FROM (${scans.reduce((all, one) => sql`${all} UNION ALL ${one}`)}) c
+    FROM (${
+    params.workflows.map(byPriority).reduce((all, one) =>
+      sql`${all} UNION ALL ${one}`
+    )
+  }) c
     ORDER BY c.priority DESC, c.available_at, c.created_at
     LIMIT ${params.limit}` as unknown as Fragment;
 }

@@ -73,23 +73,24 @@ function schedule(watch: FileWatch, active: boolean): void {
 }
 
 function tick(watch: FileWatch): void {
+  const now = performance.now();
   for (const subscription of [...watch.subscriptions]) {
     const commits = subscription.connection.commits;
     if (commits !== subscription.commits) {
       subscription.commits = commits;
-      watch.activeUntil = performance.now() + ACTIVE_FOR_MS;
+      watch.activeUntil = now + ACTIVE_FOR_MS;
     }
     const version = subscription.connection.dataVersion();
     if (version === null || version === subscription.version) continue;
     subscription.version = version;
-    watch.activeUntil = performance.now() + ACTIVE_FOR_MS;
+    watch.activeUntil = now + ACTIVE_FOR_MS;
     try {
       subscription.listener({ kind: "changed" });
     } catch {
       // A listener's failure is its own; the others still hear.
     }
   }
-  const active = performance.now() < watch.activeUntil;
+  const active = now < watch.activeUntil;
   if (active !== watch.active && watch.subscriptions.size > 0) {
     schedule(watch, active);
   }
