@@ -61,6 +61,13 @@ export interface BackendCapabilities {
    * @default {true}
    */
   nextAvailableAt?: boolean;
+  /**
+   * The backend implements the optional
+   * `markStepsAndWorkflowRunSucceeded()`.
+   *
+   * @default {true}
+   */
+  markStepsAndWorkflowRunSucceeded?: boolean;
 }
 
 /** What a conformance case receives. */
