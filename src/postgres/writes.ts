@@ -123,13 +123,22 @@ export async function flushWrites(
         if (outcome instanceof Error) carriedLost.push([index, outcome]);
       });
     };
-    await Promise.all([
+    const settled = await Promise.allSettled([
       run("createRun", createWorkflowRuns),
       finishSteps(),
       run("createStep", createStepAttempts),
       run("transition", transitionWorkflowRuns),
       run("heartbeat", heartbeatWorkflowRuns),
     ]);
+    // In a transaction, the statements after a failed one fail for that
+    // (25P02); the cause is the error to report.
+    const errors = settled.flatMap((r) =>
+      r.status === "rejected" ? [r.reason] : []
+    );
+    if (errors.length > 0) {
+      throw errors.find((e) => (e as { code?: unknown })?.code !== "25P02") ??
+        errors[0];
+    }
     // A success whose steps failed their fence must not be stored alone:
     // the transaction is rolled back (below).
     for (const [index, error] of carriedLost) {
@@ -144,8 +153,9 @@ export async function flushWrites(
   if (groups.size === 1 && carried.length === 0) await send(scope);
   else {
     try {
-      await scope.sql.begin((tx) =>
-        send({ ...scope, sql: tx as unknown as Sql })
+      await pipelinedTransaction(
+        scope.sql,
+        (tx) => send({ ...scope, sql: tx }),
       );
     } catch (error) {
       if (!(error instanceof StepsNotStored)) throw error;
@@ -169,5 +179,36 @@ export async function flushWrites(
 class StepsNotStored extends Error {
   constructor(readonly lost: Error) {
     super("A run's steps failed their fence", { cause: lost });
+  }
+}
+
+/**
+ * Runs `send`'s statements in one transaction on one connection, `BEGIN`
+ * sent in the same flight as the statements: two round trips where the
+ * driver's `begin()` takes three (it awaits `BEGIN` before the statements).
+ * `COMMIT` waits for the statements' answers, for the driver may send a
+ * statement it has yet to prepare after a query queued behind it.
+ * Should anything fail, the transaction is rolled back and the error
+ * thrown.
+ */
+async function pipelinedTransaction(
+  sql: Sql,
+  send: (tx: Sql) => Promise<void>,
+): Promise<void> {
+  const tx = await sql.reserve();
+  try {
+    const begin = tx`BEGIN`.execute();
+    const [began, sent] = await Promise.allSettled([
+      begin,
+      send(tx as unknown as Sql),
+    ]);
+    const failed = [began, sent].find((r) => r.status === "rejected");
+    if (failed !== undefined) {
+      await tx`ROLLBACK`.catch(() => {});
+      throw (failed as PromiseRejectedResult).reason;
+    }
+    await tx`COMMIT`;
+  } finally {
+    tx.release();
   }
 }
