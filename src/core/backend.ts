@@ -34,7 +34,6 @@ import type {
   MaintenanceLockParams,
   MarkStepAttemptFailedParams,
   MarkStepAttemptSucceededParams,
-  MarkStepsAndWorkflowRunSucceededParams,
   MarkWorkflowRunFailedParams,
   MarkWorkflowRunSucceededParams,
   ReceivedSignal,
@@ -421,50 +420,6 @@ export interface Backend {
    */
   markWorkflowRunSucceeded(
     params: MarkWorkflowRunSucceededParams,
-  ): Promise<void>;
-
-  /**
-   * Stores the outputs of a run's last step attempts and the run's success
-   * in one transaction: each attempt as by
-   * {@linkcode Backend.markStepAttemptSucceeded}, then the run as by
-   * {@linkcode Backend.markWorkflowRunSucceeded}. The engine calls it when
-   * a workflow returns right after its last steps, so that the run ends in
-   * one write (one round trip, one commit) rather than two in a row.
-   * Optional: without it the engine makes the two calls in turn.
-   *
-   * @param params The run, its holder, its output, and the attempts'
-   * outputs.
-   * @returns Resolves once the attempts and the run are stored as
-   * succeeded.
-   * @throws {LeaseLostError} unless the worker holds the run and every
-   * attempt is the run's and `running`; nothing changes.
-   * @throws {BackendError} when the database fails.
-   *
-   * @example
-   * ```ts
-   * import assert from "node:assert/strict";
-   * import { BackendSqlite } from "@openworkflow/core/sqlite";
-   *
-   * await using backend = await BackendSqlite.connect(":memory:");
-   * const run = await backend.createWorkflowRun({
-   *   workflowName: "add", version: null, config: {}, context: null,
-   *   input: [1, 2], availableAt: null, deadlineAt: null, idempotencyKey: null,
-   * });
-   * const owner = { workflowRunId: run.id, workerId: "worker-1" };
-   * await backend.claimWorkflowRun({ workerId: "worker-1", leaseDurationMs: 30_000 });
-   * const attempt = await backend.createStepAttempt({
-   *   ...owner, stepName: "sum", kind: "run", config: {}, context: null,
-   * });
-   * await backend.markStepsAndWorkflowRunSucceeded?.({
-   *   ...owner, output: 3, steps: [{ stepAttemptId: attempt.id, output: 3 }],
-   * });
-   * const [step] = await backend.listStepAttempts({ workflowRunId: run.id });
-   * assert.equal(step.status, "succeeded");
-   * assert.equal((await backend.getWorkflowRun({ workflowRunId: run.id }))?.output, 3);
-   * ```
-   */
-  markStepsAndWorkflowRunSucceeded?(
-    params: MarkStepsAndWorkflowRunSucceededParams,
   ): Promise<void>;
 
   /**

@@ -175,19 +175,6 @@ export interface MarkWorkflowRunSucceededParams {
   output: JsonValue | null;
 }
 
-/**
- * Parameters of `Backend.markStepsAndWorkflowRunSucceeded`: a run's
- * success, with the outputs of its step attempts still to be stored.
- */
-export interface MarkStepsAndWorkflowRunSucceededParams
-  extends MarkWorkflowRunSucceededParams {
-  /**
-   * Running attempts of the run, each with the output it is stored as
-   * succeeded with, before the run (an empty list stores only the run).
-   */
-  steps: { stepAttemptId: string; output: JsonValue | null }[];
-}
-
 /** Parameters of `Backend.markWorkflowRunFailed`. */
 export interface MarkWorkflowRunFailedParams {
   /** The run's id. */

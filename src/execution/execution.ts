@@ -174,7 +174,6 @@ export class Execution {
       if (this.#s.runningSteps > 0) {
         this.#s.controller.abort(EXECUTION_ENDED);
       }
-      this.#s.sendHeld();
       await Promise.allSettled(this.#s.calls);
       this.#s.endStepSpans();
     }
@@ -210,7 +209,6 @@ export class Execution {
   }
 
   async #finish(first: BodyOutcome): Promise<ExecutionResult> {
-    if (first.kind !== "returned") this.#s.sendHeld();
     if (first.kind === "abort") {
       return { status: "aborted", reason: first.reason };
     }
@@ -220,26 +218,6 @@ export class Execution {
     if (first.kind === "deadline" || first.kind === "unwind") {
       return await this.#failDeadline();
     }
-    // A workflow that returned with nothing under way but step outputs
-    // held back (`RunState.storeOutput`) ends with one write that stores
-    // them and its success; any other end sends them first.
-    let output: JsonValue | undefined;
-    let outputError: unknown;
-    if (first.kind === "returned") {
-      try {
-        output = this.#s.encode(
-          first.value,
-          `output of workflow '${this.#s.run.workflowName}'`,
-        );
-      } catch (error) {
-        outputError = error;
-      }
-    }
-    const carry = output !== undefined &&
-        this.#s.inFlight.size === this.#s.heldOutputs
-      ? this.#s.carryHeld()
-      : undefined;
-    this.#s.sendHeld();
     // Let started steps record their outcome before the run moves on,
     // unless the run stops meanwhile.
     while (this.#s.inFlight.size > 0) {
@@ -267,25 +245,20 @@ export class Execution {
       return { status: "released", availableAt };
     }
     if (first.kind === "returned") {
-      if (output === undefined) return await this.#fail(outputError, false);
-      if (carry === undefined || carry.steps.length === 0) {
-        await backend.markWorkflowRunSucceeded({
-          workflowRunId,
-          workerId,
-          output,
-        });
-      } else {
-        try {
-          await backend.markStepsAndWorkflowRunSucceeded!({
-            workflowRunId,
-            workerId,
-            output,
-            steps: carry.steps,
-          });
-        } finally {
-          carry.settle();
-        }
+      let output: JsonValue;
+      try {
+        output = this.#s.encode(
+          first.value,
+          `output of workflow '${this.#s.run.workflowName}'`,
+        );
+      } catch (error) {
+        return await this.#fail(error, false);
       }
+      await backend.markWorkflowRunSucceeded({
+        workflowRunId,
+        workerId,
+        output,
+      });
       return { status: "succeeded", output };
     }
     return await this.#fail(first.error);

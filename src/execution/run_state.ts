@@ -84,16 +84,6 @@ export interface Compensation {
   completedMs: number;
 }
 
-/** A step output held back (`RunState.storeOutput`). */
-interface HeldOutput {
-  stepAttemptId: string;
-  output: JsonValue;
-  /** Tracked among the pending writes until stored. */
-  tracked: Promise<void>;
-  /** Resolves `tracked`. */
-  done: () => void;
-}
-
 /** Why an execution stops before the workflow function returns. */
 export type Suspension =
   | { kind: "park" }
@@ -153,10 +143,6 @@ export class RunState {
   readonly #openSteps = new Map<string, OpenStep>();
   /** The series of the step durations, by kind and outcome. */
   readonly #durations = new Map<string, HistogramSeries>();
-  /** Step outputs held back to be stored with the run's next write. */
-  #held: HeldOutput[] = [];
-  /** Sends the held outputs at the end of the turn they were held in. */
-  #heldTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(options: ExecutionOptions) {
     this.options = options;
@@ -317,97 +303,6 @@ export class RunState {
     });
     this.pendingWrites.add(tracked);
     this.inFlight.add(tracked);
-  }
-
-  /**
-   * Stores a step's output in the background, as `storeBehind` does. With
-   * a backend that stores a run's success together with its steps'
-   * outputs, the write is held back until the end of the current turn of
-   * the event loop: a workflow that returns within that turn ends with one
-   * write (`carryHeld`), and a step begun within it sends the held outputs
-   * at once (`sendHeld`). Either way later steps run their functions only
-   * once it is stored, and the run finishes only once it is.
-   */
-  storeOutput(stepAttemptId: string, output: JsonValue): void {
-    const { backend, workerId } = this.options;
-    if (backend.markStepsAndWorkflowRunSucceeded === undefined) {
-      this.storeBehind(this.io(backend.markStepAttemptSucceeded({
-        workflowRunId: this.run.id,
-        stepAttemptId,
-        workerId,
-        output,
-      })));
-      return;
-    }
-    let done!: () => void;
-    const tracked = new Promise<void>((resolve) => done = resolve);
-    this.pendingWrites.add(tracked);
-    this.inFlight.add(tracked);
-    this.#held.push({ stepAttemptId, output, tracked, done });
-    this.#heldTimer ??= setTimeout(() => {
-      this.#heldTimer = undefined;
-      this.sendHeld();
-    }, 0);
-  }
-
-  /** How many step outputs are held back (`storeOutput`). */
-  get heldOutputs(): number {
-    return this.#held.length;
-  }
-
-  /** Sends the held step outputs, each as a write of its own. */
-  sendHeld(): void {
-    if (this.#held.length === 0) return;
-    const { backend, workerId } = this.options;
-    for (const held of this.#takeHeld()) {
-      this.io(backend.markStepAttemptSucceeded({
-        workflowRunId: this.run.id,
-        stepAttemptId: held.stepAttemptId,
-        workerId,
-        output: held.output,
-      })).then(
-        () => {},
-        (error) => this.suspend({ kind: "abort", reason: error }),
-      ).finally(() => this.#settle(held));
-    }
-  }
-
-  /**
-   * Hands the held step outputs to the run's success, which stores them
-   * in its own write; `settle` is called once that write is done.
-   */
-  carryHeld(): {
-    steps: { stepAttemptId: string; output: JsonValue }[];
-    settle: () => void;
-  } {
-    const held = this.#takeHeld();
-    for (const h of held) {
-      this.pendingWrites.delete(h.tracked);
-      this.inFlight.delete(h.tracked);
-    }
-    return {
-      steps: held.map(({ stepAttemptId, output }) => ({
-        stepAttemptId,
-        output,
-      })),
-      settle: () => held.forEach((h) => this.#settle(h)),
-    };
-  }
-
-  #takeHeld(): HeldOutput[] {
-    const held = this.#held;
-    this.#held = [];
-    if (this.#heldTimer !== undefined) {
-      clearTimeout(this.#heldTimer);
-      this.#heldTimer = undefined;
-    }
-    return held;
-  }
-
-  #settle(held: HeldOutput): void {
-    this.pendingWrites.delete(held.tracked);
-    this.inFlight.delete(held.tracked);
-    held.done();
   }
 
   /** Whether the run stopped (lost, canceled, past its deadline). */

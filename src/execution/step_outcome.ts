@@ -72,8 +72,14 @@ export function succeed(
   attemptId: string,
   output: JsonValue,
 ): StepOutcome {
+  const { backend, workerId } = s.options;
   s.endStepSpan(attemptId, "succeeded");
-  s.storeOutput(attemptId, output);
+  s.storeBehind(s.io(backend.markStepAttemptSucceeded({
+    workflowRunId: s.run.id,
+    stepAttemptId: attemptId,
+    workerId,
+    output,
+  })));
   return { kind: "value", value: output };
 }
 

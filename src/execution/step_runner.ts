@@ -10,9 +10,8 @@
  * writes of the steps that had returned before this one was called are
  * awaited (never those of siblings running beside it), and the function
  * runs with a signal of its own that follows the run's only while it runs.
- * Its output is returned at once and stored behind (`storeOutput`), so a
- * chain of steps costs one round trip each, not two, and the last one's
- * output goes with the run's success. A backend failure in
+ * Its output is returned at once and stored behind (`storeBehind`), so a
+ * chain of steps costs one round trip each, not two. A backend failure in
  * any of this suspends the whole execution (`abort`): the step's promise
  * never settles and nothing more is written. A suspended step returns a
  * fresh never-settling promise, so a parked execution holds no reference
@@ -118,9 +117,6 @@ export class Steps implements StepApi {
     fn: StepFunction<Output>,
   ): Promise<Output> {
     if (this.#s.suspension !== null) return never();
-    // Outputs held back for the run's end go now, beside this step's
-    // first write.
-    this.#s.sendHeld();
     try {
       if (config === null || typeof config !== "object") {
         throw new TypeError(
@@ -295,7 +291,12 @@ export class Steps implements StepApi {
       // The result is returned at once and stored meanwhile: a step called
       // after this one returned runs its function only once it is stored,
       // and the run finishes only once every write is done.
-      this.#s.storeOutput(attempt.id, value);
+      this.#s.storeBehind(this.#s.io(backend.markStepAttemptSucceeded({
+        workflowRunId,
+        stepAttemptId: attempt.id,
+        workerId,
+        output: value,
+      })));
       return { kind: "value", value };
     }
     const error = serializeError(failure);
@@ -369,7 +370,6 @@ export class Steps implements StepApi {
 
   sleep(name: string, duration: Duration): Promise<void> {
     if (this.#s.suspension !== null) return never();
-    this.#s.sendHeld();
     try {
       const stepName = this.#useName(name, "sleep");
       const ms = parseDuration(duration, `duration of sleep '${stepName}'`);
@@ -385,7 +385,6 @@ export class Steps implements StepApi {
 
   sleepUntil(name: string, until: Date): Promise<void> {
     if (this.#s.suspension !== null) return never();
-    this.#s.sendHeld();
     try {
       const stepName = this.#useName(name, "sleep");
       const untilMs = checkTime(until, `sleep '${stepName}'`, "until")
@@ -509,7 +508,6 @@ export class Steps implements StepApi {
    */
   #checked<T>(start: () => Promise<StepOutcome>): Promise<T> {
     if (this.#s.suspension !== null) return never();
-    this.#s.sendHeld();
     try {
       return handled(this.#step<T>(start()));
     } catch (error) {

@@ -35,7 +35,6 @@ import type {
   MaintenanceLockParams,
   MarkStepAttemptFailedParams,
   MarkStepAttemptSucceededParams,
-  MarkStepsAndWorkflowRunSucceededParams,
   MarkWorkflowRunFailedParams,
   MarkWorkflowRunSucceededParams,
   QueueStatistics,
@@ -84,7 +83,7 @@ import {
   getWorkflowRuns,
   selectWorkflowRunStatuses,
 } from "./runs.ts";
-import { lost, type Scope } from "./scope.ts";
+import type { Scope } from "./scope.ts";
 import { receiveSignal, sendSignal } from "./signals.ts";
 import {
   countWorkflowRuns,
@@ -404,38 +403,9 @@ export class BackendPostgres implements Backend {
   markWorkflowRunSucceeded(
     params: MarkWorkflowRunSucceededParams,
   ): Promise<void> {
-    const { workflowRunId, workerId, output } = params;
     return this.#write({
       kind: "transition",
-      item: { kind: "succeeded", workflowRunId, workerId, output },
-    });
-  }
-
-  markStepsAndWorkflowRunSucceeded(
-    params: MarkStepsAndWorkflowRunSucceededParams,
-  ): Promise<void> {
-    const { steps, ...run } = params;
-    // Ids that are no UUIDs name nothing this worker holds.
-    if (
-      !isUuid(run.workflowRunId) ||
-      steps.some((step) => !isUuid(step.stepAttemptId))
-    ) {
-      return Promise.reject(lost(run));
-    }
-    return this.#write({
-      kind: "transition",
-      item: {
-        kind: "succeeded",
-        ...run,
-        steps: steps.map((step) => ({
-          workflowRunId: run.workflowRunId,
-          workerId: run.workerId,
-          stepAttemptId: step.stepAttemptId,
-          status: "succeeded",
-          output: step.output,
-          error: null,
-        })),
-      },
+      item: { kind: "succeeded", ...params },
     });
   }
 

@@ -20,7 +20,6 @@ import { availablePayload } from "./notifications.ts";
 import { jsonText } from "../core/json.ts";
 import { type Row, toWorkflowRun } from "./rows.ts";
 import { items, outcomes, runByKey, type Scope, uuids } from "./scope.ts";
-import type { StepTransition } from "./steps.ts";
 
 /** Inserts runs; returns each created run, or the existing one of its key. */
 export async function createWorkflowRuns(
@@ -139,11 +138,6 @@ export type RunTransition =
     workflowRunId: string;
     workerId: string;
     output: JsonValue | null;
-    /**
-     * Step attempts stored as succeeded first, in the same transaction
-     * (`flushWrites`).
-     */
-    steps?: StepTransition[];
   }
   | ({ kind: "failed" } & MarkWorkflowRunFailedParams)
   | ({ kind: "release" } & ReleaseWorkflowRunParams);

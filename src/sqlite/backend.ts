@@ -34,7 +34,6 @@ import type {
   MaintenanceLockParams,
   MarkStepAttemptFailedParams,
   MarkStepAttemptSucceededParams,
-  MarkStepsAndWorkflowRunSucceededParams,
   MarkWorkflowRunFailedParams,
   MarkWorkflowRunSucceededParams,
   QueueStatistics,
@@ -469,26 +468,6 @@ export class BackendSqlite implements Backend {
     params: MarkWorkflowRunSucceededParams,
   ): Promise<void> {
     return this.#fenced(params, succeededUpdate(params));
-  }
-
-  markStepsAndWorkflowRunSucceeded(
-    params: MarkStepsAndWorkflowRunSucceededParams,
-  ): Promise<void> {
-    const runId = normalizeId(params.workflowRunId);
-    const update = succeededUpdate(params);
-    return this.#write(update.action, (ns, now) => {
-      for (const step of params.steps) {
-        finishStepAttempt(
-          this.#connection,
-          ns,
-          now,
-          { runId, stepId: normalizeId(step.stepAttemptId) },
-          params,
-          { status: "succeeded", output: step.output, error: null },
-        );
-      }
-      updateOwnedRun(this.#connection, ns, now, runId, params, update);
-    });
   }
 
   markWorkflowRunFailed(params: MarkWorkflowRunFailedParams): Promise<void> {

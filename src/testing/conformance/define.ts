@@ -61,13 +61,6 @@ export interface BackendCapabilities {
    * @default {true}
    */
   nextAvailableAt?: boolean;
-  /**
-   * The backend implements the optional
-   * `markStepsAndWorkflowRunSucceeded()`.
-   *
-   * @default {true}
-   */
-  markStepsAndWorkflowRunSucceeded?: boolean;
 }
 
 /** What a conformance case receives. */

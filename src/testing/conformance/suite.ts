@@ -22,7 +22,6 @@ import { scheduleConformance } from "./schedules.ts";
 import { operationsConformance } from "./operations.ts";
 import { inspectionConformance } from "./inspection.ts";
 import { nextAvailableConformance } from "./next_available.ts";
-import { successWithStepsConformance } from "./success_with_steps.ts";
 import { unwindingConformance } from "./unwinding.ts";
 import { signalConformance } from "./signals.ts";
 import { stepConformance } from "./steps.ts";
@@ -51,7 +50,7 @@ export interface BackendConformanceOptions {
    * What the backend can do beyond the required methods; the cases that
    * need a capability it lacks are not registered, and `onSkip` is told.
    *
-   * @default {{ sharedStore: true, getWorkflowRunStatuses: true, signals: true, schedules: true, operations: true, inspection: true, nextAvailableAt: true, markStepsAndWorkflowRunSucceeded: true }}
+   * @default {{ sharedStore: true, getWorkflowRunStatuses: true, signals: true, schedules: true, operations: true, inspection: true, nextAvailableAt: true }}
    */
   capabilities?: BackendCapabilities;
   /** Told of each case not registered, with the reason. */
@@ -73,8 +72,6 @@ const SKIP_REASONS: Record<keyof BackendCapabilities, string> = {
     "needs the optional countWorkflowRuns(), getQueueStatistics() and listSignals(), which this backend does not implement",
   nextAvailableAt:
     "needs the optional getNextAvailableAt(), which this backend does not implement",
-  markStepsAndWorkflowRunSucceeded:
-    "needs the optional markStepsAndWorkflowRunSucceeded(), which this backend does not implement",
 };
 
 /**
@@ -124,7 +121,6 @@ export function runBackendConformance(
     operations: true,
     inspection: true,
     nextAvailableAt: true,
-    markStepsAndWorkflowRunSucceeded: true,
     ...options.capabilities,
   };
   const define: DefineCase = (name, fn, needs = []) => {
@@ -163,5 +159,4 @@ export function runBackendConformance(
   unwindingConformance(define);
   inspectionConformance(define);
   nextAvailableConformance(define);
-  successWithStepsConformance(define);
 }
