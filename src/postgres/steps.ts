@@ -86,8 +86,10 @@ export async function finishStepAttempts(
     WHERE a.namespace_id = ${ns} AND a.id = v.id
       AND a.id = ANY(${uuids(batch.map((p) => p.stepAttemptId))}::uuid[])
       AND a.workflow_run_id = v.run_id AND a.status = 'running'
-    RETURNING a.id`;
-  return outcomes(batch, rows, (p) => p.stepAttemptId);
+    RETURNING a.id || ' ' || a.workflow_run_id AS id`;
+  // By attempt and run: an item that names another run's attempt is lost,
+  // even when that run's own item, in the same batch, is done.
+  return outcomes(batch, rows, (p) => `${p.stepAttemptId} ${p.workflowRunId}`);
 }
 
 /** The attempts of run `workflowRunId` (a UUID), oldest first. */

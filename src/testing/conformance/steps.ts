@@ -172,6 +172,42 @@ export function stepConformance(define: DefineCase): void {
         "s",
         "running",
       ]]);
+      // Sent together with the run's own call (a backend that batches
+      // writes may send them as one statement), another run's claim on
+      // the attempt still fails, and the run's own succeeds.
+      const [lone, own, foreign] = await Promise.allSettled([
+        backend.createStepAttempt({
+          workflowRunId: other,
+          workerId: "w1",
+          stepName: "lone",
+          kind: "run",
+          config: {},
+          context: null,
+        }),
+        backend.markStepAttemptSucceeded({
+          workflowRunId: runId,
+          workerId: "w1",
+          stepAttemptId: attempt.id,
+          output: "own",
+        }),
+        backend.markStepAttemptSucceeded({
+          workflowRunId: other,
+          workerId: "w1",
+          stepAttemptId: attempt.id,
+          output: "foreign",
+        }),
+      ]);
+      assert.equal(lone.status, "fulfilled");
+      assert.equal(own.status, "fulfilled");
+      assert.equal(foreign.status, "rejected");
+      assert.ok(
+        (foreign as PromiseRejectedResult).reason instanceof LeaseLostError,
+      );
+      const stored = await backend.getStepAttempt({
+        stepAttemptId: attempt.id,
+      });
+      assert.equal(stored?.status, "succeeded");
+      assert.equal(stored?.output, "own");
     },
   );
 
