@@ -172,9 +172,10 @@ export function stepConformance(define: DefineCase): void {
         "s",
         "running",
       ]]);
-      // Sent together with the run's own call (a backend that batches
-      // writes may send them as one statement), another run's claim on
-      // the attempt still fails, and the run's own succeeds.
+      // Another run's write of the attempt fails even when it shares a
+      // statement with the run's own (a backend that batches writes sends
+      // the first call at once and the two behind it together); the run's
+      // own succeeds.
       const [lone, own, foreign] = await Promise.allSettled([
         backend.createStepAttempt({
           workflowRunId: other,
