@@ -131,7 +131,7 @@ function freeCandidates(
   params: ClaimWorkflowRunsParams,
   lock = true,
 ): Fragment {
-  const { sql, runs, namespaceId: ns } = s;
+  const { sql, runs } = s;
   const locking = lock ? sql`FOR UPDATE SKIP LOCKED` : sql``;
   if (params.workflows === undefined) {
     return sql`
@@ -141,20 +141,20 @@ function freeCandidates(
       LIMIT ${params.limit}
       ${locking}` as unknown as Fragment;
   }
-  // The index's own conditions: a probe reads one entry.
-  const indexed = (name: string) =>
-    sql`r.namespace_id = ${ns} AND r.workflow_name = ${name}
-      AND r.status IN ('pending', 'running', 'sleeping')
-      AND ${sql.unsafe(FREE)}`;
-  const byPriority = ({ name, version }: WorkflowSelector) =>
-    sql`SELECT * FROM (
+  const byPriority = ({ name, version }: WorkflowSelector) => {
+    const next = (after: Fragment) =>
+      nextThroughIndex(
+        s,
+        "priority",
+        "DESC",
+        sql`r.workflow_name = ${name} AND ${sql.unsafe(FREE)}`,
+        after,
+      );
+    return sql`SELECT * FROM (
       WITH RECURSIVE p(priority) AS (
-        (SELECT r.priority FROM ${runs} r WHERE ${indexed(name)}
-          ORDER BY r.priority DESC LIMIT 1)
+        SELECT ${next(sql``)}
         UNION ALL
-        SELECT (SELECT r.priority FROM ${runs} r
-          WHERE ${indexed(name)} AND r.priority < p.priority
-          ORDER BY r.priority DESC LIMIT 1)
+        SELECT ${next(sql`AND r.priority < p.priority`)}
         FROM p WHERE p.priority IS NOT NULL
       )
       SELECT d.* FROM p CROSS JOIN LATERAL (
@@ -171,6 +171,7 @@ function freeCandidates(
       ORDER BY d.priority DESC, d.available_at, d.created_at
       LIMIT ${params.limit}
     ) AS w`;
+  };
   return sql`
     SELECT c.id, c.priority, c.available_at, c.created_at
     FROM (${
@@ -234,21 +235,45 @@ function keysOf(
   column: "concurrency_key" | "rate_key",
   scope: string,
 ): Fragment {
-  const { sql, runs, namespaceId: ns } = s;
+  const { sql } = s;
   const key = sql(column);
   const next = (after: Fragment) =>
-    sql`(SELECT r.${key} FROM ${runs} r
-      WHERE r.namespace_id = ${ns} AND r.workflow_name = n.name
-        AND r.status IN ('pending', 'running', 'sleeping') AND ${
-      sql.unsafe(scope)
-    } ${after}
-      ORDER BY r.${key} LIMIT 1)`;
+    nextThroughIndex(
+      s,
+      column,
+      "ASC",
+      sql`r.workflow_name = n.name AND ${sql.unsafe(scope)}`,
+      after,
+    );
   return sql`${sql(cte)}(name, k) AS (
       SELECT n.name, ${next(sql``)} FROM names n
       UNION ALL
       SELECT n.name, ${next(sql`AND r.${key} > n.k`)}
       FROM ${sql(cte)} n WHERE n.k IS NOT NULL
     )` as unknown as Fragment;
+}
+
+/**
+ * The first value of `column`, in `order`, among the namespace's
+ * unfinished runs that `where` picks (`r` being the run) and `after` does
+ * not exclude, or `NULL`: one probe of the index whose leading columns
+ * `where` pins, however many runs share a value. Called again with
+ * `after` past the value found, it skips through the index's distinct
+ * values.
+ */
+function nextThroughIndex(
+  s: Scope,
+  column: "priority" | "concurrency_key" | "rate_key",
+  order: "ASC" | "DESC",
+  where: Fragment,
+  after: Fragment,
+): Fragment {
+  const { sql, runs, namespaceId: ns } = s;
+  const key = sql(column);
+  return sql`(SELECT r.${key} FROM ${runs} r
+      WHERE r.namespace_id = ${ns}
+        AND r.status IN ('pending', 'running', 'sleeping') AND ${where} ${after}
+      ORDER BY r.${key} ${sql.unsafe(order)} LIMIT 1)` as unknown as Fragment;
 }
 
 /** Runs a concurrency key holds back (with or without a rate key too). */
