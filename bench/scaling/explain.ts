@@ -11,9 +11,11 @@
  *   parameters and parameter types it sends. That text is then prepared
  *   (`PREPARE`, typed alike) and run under
  *   `EXPLAIN (ANALYZE, BUFFERS) EXECUTE` ten times, each rolled back to a
- *   savepoint: postgres.js prepares the claim on every pool connection,
- *   and after five runs Postgres's plan cache may switch to a generic
- *   plan, so the last five runs show the plan a long-running worker gets.
+ *   savepoint, on a connection with the engine's session settings: the
+ *   plan is the one the engine's connections use (generic, planned once:
+ *   `plan_cache_mode` in `SESSION_SETTINGS`; were the setting `auto`, the
+ *   plan cache could switch plans after five runs, so the last five are
+ *   the ones reported).
  * - SQLite: `claimStatement` (src/sqlite/claim.ts), which the backend's
  *   claim runs, gives the statement and its parameters: `EXPLAIN QUERY
  *   PLAN` of it, and its time in a transaction rolled back.
@@ -69,7 +71,7 @@ const SCHEMA = "openworkflow";
 
 /** Runs of the prepared claim; the last {@linkcode SETTLED} are reported. */
 const EXECUTIONS = 10;
-/** Postgres's plan cache decides on a generic plan after five runs. */
+/** Under `auto`, Postgres's plan cache settles on a plan after five runs. */
 const SETTLED = 5;
 
 /**

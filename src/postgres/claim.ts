@@ -20,20 +20,26 @@ import type { Scope } from "./scope.ts";
  * estimates of JSON parameters are guesses, and a JIT compilation costs far
  * more than these short statements. DateStyle ISO: the driver reads
  * timestamps as ISO text; sent with the connection, it overrides a
- * server, database or role default and `options=-c datestyle=…`. Custom
- * plans: the statements are prepared, and a generic plan, made without the
- * namespace and times, reads far more than it needs (a claim over 100,000
- * runs went from 1 ms to 100 ms once the generic plan took over). Random
- * page cost 1.1 (the default 4 prices a read through an index like a disk
- * seek): the statements look up their rows by key in tables the server
- * keeps in memory, and at 4 a batch of 500 keys among 20,000 runs was
- * planned as a scan of all of them.
+ * server, database or role default and `options=-c datestyle=…`. Generic
+ * plans: the statements are prepared, and each is planned once per
+ * connection, not at every call. Planning was most of a claim's time (2 to
+ * 5 ms against 0.1 to 0.3 ms of execution, on every claim), and close to
+ * half that of the keyed writes. Every hot statement is built so that its
+ * plan does not hang on its values: the claim probes its indexes one
+ * priority or key at a time, and writes look their rows up by primary key
+ * (`bench:scaling history` and `bench:flow` show these plans, generic, over
+ * 100,000 runs). Left to itself (`auto`), the plan cache would plan each
+ * statement five times per connection before it settles, and may settle
+ * differently as the tables grow. Random page cost 1.1 (the default 4
+ * prices a read through an index like a disk seek): the statements look up
+ * their rows by key in tables the server keeps in memory, and at 4 a batch
+ * of 500 keys among 20,000 runs was planned as a scan of all of them.
  */
 export const SESSION_SETTINGS: Readonly<Record<string, string>> = {
   application_name: "openworkflow",
   jit: "off",
   DateStyle: "ISO, MDY",
-  plan_cache_mode: "force_custom_plan",
+  plan_cache_mode: "force_generic_plan",
   random_page_cost: "1.1",
 };
 

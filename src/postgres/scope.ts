@@ -39,11 +39,12 @@ export interface Scope {
  * UUIDs as one Postgres array literal, for `id = ANY(${uuids(ids)}::uuid[])`.
  *
  * Each batched statement names the rows it touches this way besides its
- * join with the items: the statements are planned with their parameters
- * (`plan_cache_mode = force_custom_plan`), so the planner sees how many
- * keys there are and looks each up through the primary key, whatever its
- * statistics say about the namespace (without them, it guesses that a
- * namespace holds a few rows, and reads them all instead, each batch).
+ * join with the items: a condition on the primary key that the plan
+ * serves by looking each key up, whatever the statistics say about the
+ * namespace (without it, the planner guesses that a namespace holds a few
+ * rows, and reads them all instead, each batch). The plan is generic (see
+ * `SESSION_SETTINGS`), made for an array of unknown length, so it holds
+ * for a batch of one key and of 500 alike.
  *
  * Fences and reads by key go through {@linkcode runByKey}.
  */
