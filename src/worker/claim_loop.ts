@@ -320,7 +320,7 @@ export class ClaimLoop {
           if (this.#active.get(run.id) === execution) {
             this.#active.delete(run.id);
           }
-          this.#idle.wake();
+          this.#idle.slotFreed();
         });
       this.#active.set(run.id, execution);
       started.push(execution);

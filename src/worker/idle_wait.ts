@@ -58,6 +58,19 @@ export class IdleWait {
   }
 
   /**
+   * A run of this worker ended and freed its slot: wakes the worker only
+   * when a claim is owed, that is when the last claim filled every slot
+   * (more may wait), or runs were announced while no slot was free; or
+   * when the backend announces nothing. Otherwise a claim would find
+   * nothing that a notification has not already sent the worker to claim,
+   * and it would only compete with the runs in flight for the database
+   * (one wasted claim per finished run).
+   */
+  slotFreed(): void {
+    if (this.#claimRequested || !isListening(this.#backend)) this.wake();
+  }
+
+  /**
    * Whether this round should claim: always without live notifications;
    * with them, when something woke the worker for runs (a notification, a
    * slot freed, a run's due time), or the fallback interval has passed
