@@ -149,3 +149,55 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "under light load, a worker claims once per run announced: a run that ends sends no claim",
+  ignore,
+  async fn() {
+    const { ping, workerSide, close } = await pair(true);
+    // The worker's backend, counting its claims.
+    let claims = 0;
+    const inner = workerSide.backend;
+    const counted = new Proxy(inner, {
+      get(target, key) {
+        const value = Reflect.get(target, key, target);
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          if (key === "claimWorkflowRuns") claims++;
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const counting = new OpenWorkflow({ backend: counted });
+    counting.defineWorkflow(
+      { name: "ping" },
+      async ({ step }) => await step.run({ name: "pong" }, () => "pong"),
+    );
+    // Polls so rare that every claim answers a notification or a run's end.
+    const worker = counting.newWorker({
+      concurrency: 10,
+      pollIntervalMs: 60_000,
+      fallbackPollIntervalMs: 60_000,
+    });
+    await worker.start();
+    try {
+      await delay(200); // the worker has claimed once and is idle
+      const before = claims;
+      const runs = 8;
+      for (let i = 0; i < runs; i++) {
+        const handle = await ping.run();
+        assert.equal(await handle.result({ timeoutMs: 10_000 }), "pong");
+      }
+      await delay(200); // a claim after the last run's end would be made now
+      const made = claims - before;
+      // One per run; a notification that arrives while a claim is in flight
+      // may add one. A claim per run that ended would make it twice as many.
+      assert.ok(made >= runs, `${made} claims for ${runs} runs`);
+      assert.ok(made <= runs + 2, `${made} claims for ${runs} runs`);
+    } finally {
+      await worker.stop();
+      await close();
+    }
+  },
+});
