@@ -35,6 +35,7 @@ import { raceAbort, Wakeup, withTimeout } from "../core/waits.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "../core/limits.ts";
 import type { SendSignalResult } from "../core/step_api.ts";
 import { sendSignal } from "./signals.ts";
+import { readStatus } from "./status_reads.ts";
 import {
   checkOptions,
   checkPositiveMs,
@@ -189,18 +190,21 @@ export class WorkflowRunHandle<Output = unknown> {
     const finished = new FinishWatch(this.#backend, id);
     try {
       let lastError: unknown;
+      let first = true;
       while (true) {
-        let outcome = finished.take();
+        const heard = finished.take();
+        let outcome = heard === "finished" ? null : heard;
         if (outcome === null) {
           let run: WorkflowRun | null | undefined;
           try {
             // A read that hangs (a database gone silent) must not hold the
             // wait past its timeout or its signal.
             run = await within(
-              this.#backend.getWorkflowRun({ workflowRunId: id }),
+              this.#read(id, first),
               endAt,
               signal,
             );
+            first = false;
             lastError = undefined;
           } catch (error) {
             if (error === READ_TIMED_OUT) {
@@ -230,6 +234,24 @@ export class WorkflowRunHandle<Output = unknown> {
     } finally {
       finished.stop();
     }
+  }
+
+  /**
+   * The run, or `undefined` when it has not finished. After the first
+   * read, the run's status is read first, with the other waiting handles'
+   * (see `status_reads.ts`), and the whole run only once it has finished
+   * or is gone: a notification without an outcome says only that it may
+   * have finished (SQLite's say that another process committed).
+   */
+  async #read(
+    id: string,
+    whole: boolean,
+  ): Promise<WorkflowRun | null | undefined> {
+    if (!whole && this.#backend.getWorkflowRunStatuses !== undefined) {
+      const status = await readStatus(this.#backend, id);
+      if (status !== null && !isTerminal(status)) return undefined;
+    }
+    return await this.#backend.getWorkflowRun({ workflowRunId: id });
   }
 
   /**
@@ -342,13 +364,14 @@ class FinishWatch {
   }
 
   /**
-   * The outcome carried by a notification since the last call, if any;
-   * `null` otherwise (read the run).
+   * What a notification said since the last call: the outcome it carried,
+   * `"finished"` when it carried none (read the run), `null` when none
+   * came.
    */
-  take(): RunOutcome | null {
+  take(): RunOutcome | "finished" | null {
     const seen = this.#seen;
     this.#seen = null;
-    return seen === "finished" ? null : seen;
+    return seen;
   }
 
   /** Resolves after `ms`, on a notification, or when `signal` aborts. */

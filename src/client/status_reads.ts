@@ -1,0 +1,95 @@
+/**
+ * The polls of waiting `result()` calls, read together: the statuses that
+ * the handles waiting on one backend in this process ask for within
+ * {@linkcode STATUS_READ_WINDOW_MS} of each other go out as one
+ * `getWorkflowRunStatuses` call (ids and statuses only, up to
+ * {@linkcode MAX_STATUS_READ_IDS} at a time). A handle reads its whole run
+ * only once its status says the run has finished. Ten thousand waiting
+ * handles, each polling every few seconds, so cost a few small reads a
+ * second rather than thousands of whole runs to fetch and parse.
+ *
+ * @module
+ */
+
+import type { Backend, WorkflowRunStatus } from "../core/backend.ts";
+
+/** How long a status read waits for others to go with it. */
+export const STATUS_READ_WINDOW_MS = 10;
+
+/** The most runs one status read asks for. */
+export const MAX_STATUS_READ_IDS = 1_000;
+
+interface Waiter {
+  resolve: (status: WorkflowRunStatus | null) => void;
+  reject: (error: unknown) => void;
+}
+
+interface Queue {
+  /** The waiters of each run id (lowercase). */
+  waiters: Map<string, Waiter[]>;
+  timer: ReturnType<typeof setTimeout> | null;
+}
+
+const queues = new WeakMap<Backend, Queue>();
+
+/**
+ * The status of run `workflowRunId` (`null` when it does not exist), read
+ * with the others asked for about now. `backend` must have
+ * `getWorkflowRunStatuses`.
+ */
+export function readStatus(
+  backend: Backend,
+  workflowRunId: string,
+): Promise<WorkflowRunStatus | null> {
+  let queue = queues.get(backend);
+  if (queue === undefined) {
+    queue = { waiters: new Map(), timer: null };
+    queues.set(backend, queue);
+  }
+  const id = workflowRunId.toLowerCase();
+  const owner = queue;
+  return new Promise((resolve, reject) => {
+    const list = owner.waiters.get(id);
+    if (list === undefined) owner.waiters.set(id, [{ resolve, reject }]);
+    else list.push({ resolve, reject });
+    if (owner.waiters.size >= MAX_STATUS_READ_IDS) flush(backend, owner);
+    else if (owner.timer === null) {
+      owner.timer = setTimeout(
+        () => flush(backend, owner),
+        STATUS_READ_WINDOW_MS,
+      );
+    }
+  });
+}
+
+/** Sends the queued ids as one read; settles their waiters. */
+function flush(backend: Backend, queue: Queue): void {
+  if (queue.timer !== null) clearTimeout(queue.timer);
+  queue.timer = null;
+  const waiters = queue.waiters;
+  queue.waiters = new Map();
+  if (waiters.size === 0) return;
+  let read: Promise<{ id: string; status: WorkflowRunStatus }[]>;
+  try {
+    read = backend.getWorkflowRunStatuses!({
+      workflowRunIds: [...waiters.keys()],
+    });
+  } catch (error) {
+    read = Promise.reject(error);
+  }
+  read.then(
+    (runs) => {
+      const statuses = new Map(
+        runs.map((run) => [run.id.toLowerCase(), run.status]),
+      );
+      for (const [id, list] of waiters) {
+        for (const waiter of list) waiter.resolve(statuses.get(id) ?? null);
+      }
+    },
+    (error) => {
+      for (const list of waiters.values()) {
+        for (const waiter of list) waiter.reject(error);
+      }
+    },
+  );
+}

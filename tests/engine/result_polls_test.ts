@@ -1,0 +1,73 @@
+/**
+ * What waiting `result()` calls cost the database: after its first read, a
+ * handle polls its run's status together with the other handles waiting on
+ * the same backend, and reads the whole run only once it has finished.
+ */
+
+import assert from "node:assert/strict";
+import { type Backend, OpenWorkflow } from "../../mod.ts";
+import { delay, testEachBackend } from "../helpers.ts";
+
+/** `backend`, counting the calls of each method and their first argument. */
+function counting(backend: Backend) {
+  const calls = new Map<string, unknown[]>();
+  const proxy = new Proxy(backend, {
+    get(target, key) {
+      const value = Reflect.get(target, key, target);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        const list = calls.get(String(key)) ?? [];
+        list.push(args[0]);
+        calls.set(String(key), list);
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { backend: proxy, calls };
+}
+
+testEachBackend(
+  "waiting handles poll their runs' statuses together, and read a whole run only once it has finished",
+  async ({ backend }) => {
+    const { backend: watched, calls } = counting(backend);
+    const ow = new OpenWorkflow({ backend: watched });
+    const echo = ow.defineWorkflow<number, number>(
+      { name: "echo" },
+      async ({ input, step }) => await step.run({ name: "x" }, () => input),
+    );
+    const handles = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => echo.run(i)),
+    );
+    // No worker yet: every handle polls every 50 ms.
+    const results = Promise.all(handles.map((handle) =>
+      handle.result({
+        timeoutMs: 20_000,
+        pollIntervalMs: 50,
+        fallbackPollIntervalMs: 50,
+      })
+    ));
+    await delay(600);
+    const wholeReads = calls.get("getWorkflowRun")?.length ?? 0;
+    const statusReads = (calls.get("getWorkflowRunStatuses") ?? []) as {
+      workflowRunIds: string[];
+    }[];
+    // One whole read each (the first); then about 11 polls each, asked for
+    // in a few reads of many runs rather than 1,100 reads of one.
+    assert.equal(wholeReads, 100);
+    assert.ok(statusReads.length >= 5, `${statusReads.length} status reads`);
+    assert.ok(statusReads.length <= 60, `${statusReads.length} status reads`);
+    const ids = statusReads.reduce((n, p) => n + p.workflowRunIds.length, 0);
+    assert.ok(ids >= 500, `${ids} runs in ${statusReads.length} status reads`);
+    // Each run's finish is still heard, its output read once.
+    const worker = ow.newWorker({ concurrency: 20, pollIntervalMs: 50 });
+    await worker.start();
+    try {
+      assert.deepEqual(
+        await results,
+        Array.from({ length: 100 }, (_, i) => i),
+      );
+    } finally {
+      await worker.stop();
+    }
+  },
+);
