@@ -5,31 +5,14 @@
  */
 
 import assert from "node:assert/strict";
-import { type Backend, OpenWorkflow } from "../../mod.ts";
+import { OpenWorkflow } from "../../mod.ts";
 import { delay, testEachBackend } from "../helpers.ts";
-
-/** `backend`, counting the calls of each method and their first argument. */
-function counting(backend: Backend) {
-  const calls = new Map<string, unknown[]>();
-  const proxy = new Proxy(backend, {
-    get(target, key) {
-      const value = Reflect.get(target, key, target);
-      if (typeof value !== "function") return value;
-      return (...args: unknown[]) => {
-        const list = calls.get(String(key)) ?? [];
-        list.push(args[0]);
-        calls.set(String(key), list);
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
-  return { backend: proxy, calls };
-}
+import { viewOf } from "../unit/worker/backends.ts";
 
 testEachBackend(
   "waiting handles poll their runs' statuses together, and read a whole run only once it has finished",
   async ({ backend }) => {
-    const { backend: watched, calls } = counting(backend);
+    const { backend: watched, calls } = viewOf(backend);
     const ow = new OpenWorkflow({ backend: watched });
     const echo = ow.defineWorkflow<number, number>(
       { name: "echo" },
@@ -48,9 +31,9 @@ testEachBackend(
     ));
     await delay(600);
     const wholeReads = calls.get("getWorkflowRun")?.length ?? 0;
-    const statusReads = (calls.get("getWorkflowRunStatuses") ?? []) as {
-      workflowRunIds: string[];
-    }[];
+    const statusReads = (calls.get("getWorkflowRunStatuses") ?? []).map(
+      ([params]) => params as { workflowRunIds: string[] },
+    );
     // One whole read each (the first); then about 11 polls each, asked for
     // in a few reads of many runs rather than 1,100 reads of one.
     assert.equal(wholeReads, 100);
