@@ -23,13 +23,22 @@
  *     [--iterations 200] [--rounds 3]
  *
  * Prints a table and one JSON line. Each round uses fresh databases
- * (`owbench_floor_*`, dropped after).
+ * (`owbench_scale_floor*`, dropped after; those of a run cut short are
+ * dropped by the next).
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
 import postgres from "postgres";
+import {
+  createScratchDatabase,
+  DEFAULT_DATABASE_URL,
+  dropStaleScratchDatabases,
+  percentile,
+  ratio,
+  round,
+} from "./scaling/common.ts";
 
 const { positionals, values } = parseArgs({
   args: Deno.args,
@@ -37,8 +46,7 @@ const { positionals, values } = parseArgs({
   options: {
     "database-url": {
       type: "string",
-      default: Deno.env.get("DATABASE_URL") ??
-        "postgresql://postgres@127.0.0.1:5432/test",
+      default: Deno.env.get("DATABASE_URL") ?? DEFAULT_DATABASE_URL,
     },
     iterations: { type: "string", default: "200" },
     rounds: { type: "string", default: "3" },
@@ -49,13 +57,6 @@ const ITERATIONS = Number(values.iterations);
 const ROUNDS = Number(values.rounds);
 const AVAILABLE = "floor_available";
 const FINISHED = "floor_finished";
-
-/** The same URL with another database. */
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
 
 /** The tables of the floor: a run and a step attempt, keyed by UUID. */
 async function createTables(url: string): Promise<void> {
@@ -167,67 +168,43 @@ async function engineLatency(
   return { p50: result.p50Ms, p95: result.p95Ms };
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
-const round2 = (n: number) => Math.round(n * 100) / 100;
+/** The median of `xs`, rounded. */
+const median = (xs: readonly number[]) => round(percentile(xs, 50))!;
 
 async function main(): Promise<void> {
-  const admin = postgres(values["database-url"], {
-    max: 1,
-    onnotice: () => {},
-  });
-  const stale = await admin`SELECT datname FROM pg_database
-    WHERE datname LIKE 'owbench_floor_%'`;
-  for (const { datname } of stale) {
-    await admin.unsafe(`DROP DATABASE "${datname}" WITH (FORCE)`);
-  }
+  const url = values["database-url"];
+  await dropStaleScratchDatabases(url);
   const rounds: {
     floor: { p50: number; p95: number };
     engine: { p50: number; p95: number };
   }[] = [];
-  try {
-    for (let r = 0; r < ROUNDS; r++) {
-      const floorDb = `owbench_floor_${r}_f`;
-      const engineDb = `owbench_floor_${r}_e`;
-      await admin.unsafe(`CREATE DATABASE "${floorDb}"`);
-      await admin.unsafe(`CREATE DATABASE "${engineDb}"`);
-      try {
-        const floorUrl = withDatabase(values["database-url"], floorDb);
-        await createTables(floorUrl);
-        const times = (await floorLatencies(floorUrl)).sort((a, b) => a - b);
-        const floor = {
-          p50: round2(percentile(times, 0.5)),
-          p95: round2(percentile(times, 0.95)),
-        };
-        const engine = await engineLatency(
-          withDatabase(values["database-url"], engineDb),
-        );
-        rounds.push({ floor, engine });
-        console.error(
-          `round ${
-            r + 1
-          }: floor p50 ${floor.p50} ms, engine p50 ${engine.p50} ms`,
-        );
-      } finally {
-        await admin.unsafe(`DROP DATABASE "${floorDb}" WITH (FORCE)`);
-        await admin.unsafe(`DROP DATABASE "${engineDb}" WITH (FORCE)`);
-      }
+  for (let r = 0; r < ROUNDS; r++) {
+    const floorDb = await createScratchDatabase(url, "floor");
+    const engineDb = await createScratchDatabase(url, "floor_engine");
+    try {
+      await createTables(floorDb.url);
+      const times = await floorLatencies(floorDb.url);
+      const floor = {
+        p50: round(percentile(times, 50))!,
+        p95: round(percentile(times, 95))!,
+      };
+      const engine = await engineLatency(engineDb.url);
+      rounds.push({ floor, engine });
+      console.error(
+        `round ${
+          r + 1
+        }: floor p50 ${floor.p50} ms, engine p50 ${engine.p50} ms`,
+      );
+    } finally {
+      await floorDb.drop();
+      await engineDb.drop();
     }
-  } finally {
-    await admin.end();
   }
   const summary = {
-    floorP50: round2(median(rounds.map((r) => r.floor.p50))),
-    floorP95: round2(median(rounds.map((r) => r.floor.p95))),
-    engineP50: round2(median(rounds.map((r) => r.engine.p50))),
-    engineP95: round2(median(rounds.map((r) => r.engine.p95))),
+    floorP50: median(rounds.map((r) => r.floor.p50)),
+    floorP95: median(rounds.map((r) => r.floor.p95)),
+    engineP50: median(rounds.map((r) => r.engine.p50)),
+    engineP95: median(rounds.map((r) => r.engine.p95)),
   };
   console.log(
     `\`deno run -A bench/latency_floor.ts --iterations ${ITERATIONS} --rounds ${ROUNDS}\`: run → result, ms (medians of the rounds)\n`,
@@ -240,8 +217,8 @@ async function main(): Promise<void> {
     `| engine (bench/core.ts latency) | ${summary.engineP50} | ${summary.engineP95} |`,
   );
   console.log(
-    `| engine / floor | ${round2(summary.engineP50 / summary.floorP50)} | ${
-      round2(summary.engineP95 / summary.floorP95)
+    `| engine / floor | ${ratio(summary.engineP50, summary.floorP50)} | ${
+      ratio(summary.engineP95, summary.floorP95)
     } |\n`,
   );
   console.log(JSON.stringify({ bench: "latency_floor", rounds, ...summary }));

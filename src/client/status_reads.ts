@@ -41,21 +41,17 @@ export function readStatus(
   backend: Backend,
   workflowRunId: string,
 ): Promise<WorkflowRunStatus | null> {
-  let queue = queues.get(backend);
-  if (queue === undefined) {
-    queue = { waiters: new Map(), timer: null };
-    queues.set(backend, queue);
-  }
+  const queue = queues.get(backend) ?? { waiters: new Map(), timer: null };
+  queues.set(backend, queue);
   const id = workflowRunId.toLowerCase();
-  const owner = queue;
   return new Promise((resolve, reject) => {
-    const list = owner.waiters.get(id);
-    if (list === undefined) owner.waiters.set(id, [{ resolve, reject }]);
-    else list.push({ resolve, reject });
-    if (owner.waiters.size >= MAX_STATUS_READ_IDS) flush(backend, owner);
-    else if (owner.timer === null) {
-      owner.timer = setTimeout(
-        () => flush(backend, owner),
+    const list = queue.waiters.get(id) ?? [];
+    list.push({ resolve, reject });
+    queue.waiters.set(id, list);
+    if (queue.waiters.size >= MAX_STATUS_READ_IDS) flush(backend, queue);
+    else {
+      queue.timer ??= setTimeout(
+        () => flush(backend, queue),
         STATUS_READ_WINDOW_MS,
       );
     }
@@ -68,16 +64,10 @@ function flush(backend: Backend, queue: Queue): void {
   queue.timer = null;
   const waiters = queue.waiters;
   queue.waiters = new Map();
-  if (waiters.size === 0) return;
-  let read: Promise<{ id: string; status: WorkflowRunStatus }[]>;
-  try {
-    read = backend.getWorkflowRunStatuses!({
-      workflowRunIds: [...waiters.keys()],
-    });
-  } catch (error) {
-    read = Promise.reject(error);
-  }
-  read.then(
+  // A call that throws rejects its waiters as one that rejects does.
+  Promise.resolve().then(() =>
+    backend.getWorkflowRunStatuses!({ workflowRunIds: [...waiters.keys()] })
+  ).then(
     (runs) => {
       const statuses = new Map(
         runs.map((run) => [run.id.toLowerCase(), run.status]),
