@@ -31,11 +31,16 @@ import {
   WorkflowRunNotFoundError,
 } from "../core/errors.ts";
 import { deserializeError, serializeError } from "../core/json.ts";
-import { raceAbort, Wakeup, withTimeout } from "../core/waits.ts";
+import {
+  onAbort,
+  raceAbort,
+  setLongTimeout,
+  withTimeout,
+} from "../core/waits.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "../core/limits.ts";
 import type { SendSignalResult } from "../core/step_api.ts";
 import { sendSignal } from "./signals.ts";
-import { readStatus } from "./status_reads.ts";
+import { pollStatus, readStatus, type StatusPoll } from "./status_reads.ts";
 import {
   checkOptions,
   checkPositiveMs,
@@ -183,28 +188,36 @@ export class WorkflowRunHandle<Output = unknown> {
       );
     const signal = checkSignal(options.signal, "wait for result");
     signal?.throwIfAborted();
+    const backend = this.#backend;
     const id = this.workflowRun.id;
     const endAt = performance.now() + timeoutMs;
     // Listen before the first read, so that a run finishing while it is
     // read is not missed.
-    const finished = new FinishWatch(this.#backend, id);
+    const waiting = new Waiting(backend, id, endAt, signal);
     try {
       let lastError: unknown;
-      let first = true;
+      // What to read next: the whole run (first, or once a poll found it
+      // finished or gone), its status first (a notification that did not
+      // say how it ended), or nothing (a poll found it still going).
+      let read: "whole" | "status" | null = "whole";
+      // How long until the run is polled again, its status read with the
+      // other waiting handles' (see `status_reads.ts`), or ended.
+      const intervalMs = () =>
+        isListening(backend) && lastError === undefined
+          ? Math.max(pollMs, fallbackMs)
+          : pollMs;
+      const pollsStatus = backend.getWorkflowRunStatuses !== undefined;
       while (true) {
-        const heard = finished.take();
+        const heard = waiting.take();
         let outcome = heard === "finished" ? null : heard;
-        if (outcome === null) {
+        if (heard === "finished" && read === null) read = "status";
+        if (outcome === null && read !== null) {
           let run: WorkflowRun | null | undefined;
           try {
             // A read that hangs (a database gone silent) must not hold the
             // wait past its timeout or its signal.
-            run = await within(
-              this.#read(id, first),
-              endAt,
-              signal,
-            );
-            first = false;
+            run = await within(this.#read(id, read), endAt, signal);
+            read = null;
             lastError = undefined;
           } catch (error) {
             if (error === READ_TIMED_OUT) {
@@ -221,33 +234,52 @@ export class WorkflowRunHandle<Output = unknown> {
           }
         }
         if (outcome !== null) return settle<Output>(id, outcome);
-        const remainingMs = endAt - performance.now();
-        if (remainingMs <= 0) {
+        if (performance.now() >= endAt) {
           throw new ResultTimeoutError(id, timeoutMs, { cause: lastError });
         }
-        const intervalMs = isListening(this.#backend) && lastError === undefined
-          ? Math.max(pollMs, fallbackMs)
-          : pollMs;
-        await finished.wait(Math.min(intervalMs, remainingMs), signal);
-        signal?.throwIfAborted();
+        if (read !== null || !pollsStatus) {
+          // A read to try again, or a backend without status reads: the
+          // next read is this handle's own.
+          read ??= "whole";
+          await waiting.sleep(intervalMs());
+        } else {
+          await waiting.poll(intervalMs(), (found) => {
+            if ("error" in found) {
+              lastError = found.error;
+              return pollMs;
+            }
+            lastError = undefined;
+            if (found.status !== null && !isTerminal(found.status)) {
+              return intervalMs();
+            }
+            read = "whole";
+            return null;
+          });
+        }
+        if (waiting.aborted) throw signal!.reason;
+        if (waiting.timedOut && waiting.peek() === null) {
+          throw new ResultTimeoutError(id, timeoutMs, { cause: lastError });
+        }
       }
     } finally {
-      finished.stop();
+      waiting.stop();
     }
   }
 
   /**
-   * The run, or `undefined` when it has not finished. After the first
-   * read, the run's status is read first, with the other waiting handles'
+   * The run, or `undefined` when it has not finished: the whole run, or
+   * (`"status"`) its status first, read with the other waiting handles'
    * (see `status_reads.ts`), and the whole run only once it has finished
    * or is gone: a notification without an outcome says only that it may
    * have finished (SQLite's say that another process committed).
    */
   async #read(
     id: string,
-    whole: boolean,
+    what: "whole" | "status",
   ): Promise<WorkflowRun | null | undefined> {
-    if (!whole && this.#backend.getWorkflowRunStatuses !== undefined) {
+    if (
+      what === "status" && this.#backend.getWorkflowRunStatuses !== undefined
+    ) {
       const status = await readStatus(this.#backend, id);
       if (status !== null && !isTerminal(status)) return undefined;
     }
@@ -348,19 +380,60 @@ export class WorkflowRunHandle<Output = unknown> {
 }
 
 /**
- * Remembers that a run finished (with its outcome, when the notification
- * carried it) from the moment it is made, and wakes whoever waits.
+ * What a `result()` call waits on between its reads: a notification that
+ * the run finished (kept, with its outcome when the notification carried
+ * it, from the moment this is made), the next poll, the call's timeout and
+ * its signal. It keeps one timer and one abort callback for the whole
+ * call; its polls are shared with the other waiting handles.
  */
-class FinishWatch {
+class Waiting {
   #seen: RunOutcome | "finished" | null = null;
-  readonly #wakeup = new Wakeup();
-  readonly #stop: () => void;
+  #timedOut = false;
+  #aborted = false;
+  #wake: (() => void) | null = null;
+  readonly #backend: Backend;
+  readonly #id: string;
+  readonly #stops: (() => void)[];
 
-  constructor(backend: Backend, workflowRunId: string) {
-    this.#stop = onFinished(backend, workflowRunId, (outcome) => {
-      this.#seen = outcome ?? "finished";
-      this.#wakeup.wake();
-    });
+  constructor(
+    backend: Backend,
+    workflowRunId: string,
+    endAt: number,
+    signal: AbortSignal | undefined,
+  ) {
+    this.#backend = backend;
+    this.#id = workflowRunId;
+    this.#stops = [
+      onFinished(backend, workflowRunId, (outcome) => {
+        this.#seen = outcome ?? "finished";
+        this.#wake?.();
+      }),
+      setLongTimeout(() => {
+        this.#timedOut = true;
+        this.#wake?.();
+      }, endAt - performance.now()),
+    ];
+    if (signal !== undefined) {
+      this.#stops.push(onAbort(signal, () => {
+        this.#aborted = true;
+        this.#wake?.();
+      }));
+    }
+  }
+
+  /** Whether the call's time is up. */
+  get timedOut(): boolean {
+    return this.#timedOut;
+  }
+
+  /** Whether the call's signal aborted. */
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  /** What a notification said since the last `take()`, kept. */
+  peek(): RunOutcome | "finished" | null {
+    return this.#seen;
   }
 
   /**
@@ -374,13 +447,47 @@ class FinishWatch {
     return seen;
   }
 
-  /** Resolves after `ms`, on a notification, or when `signal` aborts. */
-  wait(ms: number, signal?: AbortSignal): Promise<void> {
-    return this.#wakeup.wait(ms, signal);
+  /** Resolves after `ms`, or sooner on a notification, timeout or abort. */
+  sleep(ms: number): Promise<void> {
+    return this.#until((done) => setLongTimeout(done, ms));
+  }
+
+  /**
+   * Polls the run's status (see `pollStatus`) until `check` returns
+   * `null`; resolves then, or sooner on a notification, timeout or abort.
+   */
+  poll(
+    firstMs: number,
+    check: (found: StatusPoll) => number | null,
+  ): Promise<void> {
+    return this.#until((done) =>
+      pollStatus(this.#backend, this.#id, firstMs, (found) => {
+        const nextMs = check(found);
+        if (nextMs === null) done();
+        return nextMs;
+      })
+    );
+  }
+
+  /** Waits until `start`'s callback is called, or something above happens. */
+  #until(start: (done: () => void) => () => void): Promise<void> {
+    if (this.#seen !== null || this.#timedOut || this.#aborted) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#wake = null;
+        cancel();
+        resolve();
+      };
+      const cancel = start(done);
+      this.#wake = done;
+    });
   }
 
   stop(): void {
-    this.#stop();
+    for (const stop of this.#stops) stop();
+    this.#wake = null;
   }
 }
 

@@ -83,3 +83,70 @@ function flush(backend: Backend, queue: Queue): void {
     },
   );
 }
+
+/** What one poll of a run's status found: its status, or why it failed. */
+export type StatusPoll =
+  | { status: WorkflowRunStatus | null }
+  | { error: unknown };
+
+interface Poll {
+  id: string;
+  /** Takes what a read found; returns when to read again (ms), or `null`. */
+  check: (found: StatusPoll) => number | null;
+  live: boolean;
+}
+
+/** The polls of each backend, by the 10 ms slot they are due in. */
+const slotsOf = new WeakMap<Backend, Map<number, Poll[]>>();
+
+/**
+ * Reads run `workflowRunId`'s status `firstMs` from now, gives what it
+ * found to `check`, and reads it again as many ms later as `check`
+ * returns, until it returns `null` or the returned function is called.
+ * The polls of all the handles waiting on one backend share one timer per
+ * {@linkcode STATUS_READ_WINDOW_MS} slot and their reads (see
+ * {@linkcode readStatus}): a hundred thousand waiting handles keep a few
+ * hundred timers, not a timer, a wait and a round of promises each per
+ * poll. `backend` must have `getWorkflowRunStatuses`.
+ */
+export function pollStatus(
+  backend: Backend,
+  workflowRunId: string,
+  firstMs: number,
+  check: (found: StatusPoll) => number | null,
+): () => void {
+  const poll: Poll = { id: workflowRunId, check, live: true };
+  schedule(backend, poll, firstMs);
+  return () => {
+    poll.live = false;
+  };
+}
+
+function schedule(backend: Backend, poll: Poll, ms: number): void {
+  let slots = slotsOf.get(backend);
+  if (slots === undefined) slotsOf.set(backend, slots = new Map());
+  const now = performance.now();
+  const at = Math.ceil((now + ms) / STATUS_READ_WINDOW_MS) *
+    STATUS_READ_WINDOW_MS;
+  const due = slots.get(at);
+  if (due !== undefined) return void due.push(poll);
+  const list = [poll];
+  slots.set(at, list);
+  setTimeout(() => {
+    slots.delete(at);
+    for (const each of list) if (each.live) read(backend, each);
+  }, at - now);
+}
+
+function read(backend: Backend, poll: Poll): void {
+  const found = (result: StatusPoll) => {
+    if (!poll.live) return;
+    const nextMs = poll.check(result);
+    if (nextMs === null) poll.live = false;
+    else schedule(backend, poll, nextMs);
+  };
+  readStatus(backend, poll.id).then(
+    (status) => found({ status }),
+    (error: unknown) => found({ error }),
+  );
+}

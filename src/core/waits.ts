@@ -17,11 +17,11 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) return resolve();
     const done = () => {
       cancel();
-      signal?.removeEventListener("abort", done);
+      unlisten();
       resolve();
     };
     const cancel = setLongTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
+    const unlisten = signal === undefined ? () => {} : onAbort(signal, done);
   });
 }
 
@@ -51,14 +51,18 @@ export class Wakeup {
       this.#pending = false;
       return Promise.resolve();
     }
-    const woken = new AbortController();
-    this.#wake = () => woken.abort();
-    const unfollow = signal === undefined
-      ? () => {}
-      : follow(signal, woken).unfollow;
-    return delay(ms, woken.signal).finally(() => {
-      unfollow();
-      this.#wake = null;
+    // No AbortController of its own: waits are many (every idle loop and
+    // waiting `result()`), and aborting one builds a `DOMException`.
+    return new Promise((resolve) => {
+      const done = () => {
+        cancel();
+        signal?.removeEventListener("abort", done);
+        if (this.#wake === done) this.#wake = null;
+        resolve();
+      };
+      const cancel = setLongTimeout(done, ms);
+      signal?.addEventListener("abort", done, { once: true });
+      this.#wake = done;
     });
   }
 }
@@ -112,12 +116,50 @@ export function raceAbort<T>(
     return Promise.reject(signal.reason);
   }
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() =>
-      signal.removeEventListener("abort", onAbort)
-    );
+    const stop = onAbort(signal, () => reject(signal.reason));
+    promise.then(resolve, reject).finally(stop);
   });
+}
+
+/** The callbacks of each signal that `onAbort()` listens to. */
+const abortCallbacks = new WeakMap<
+  AbortSignal,
+  { callbacks: Set<() => void>; listener: () => void }
+>();
+
+/**
+ * Calls `fn` once when `signal` aborts (at once if it has), until the
+ * returned function is called. A signal gets one listener, however many
+ * callbacks wait on it, and loses it when none is left: adding a listener
+ * to an `EventTarget` costs time in proportion to those it has, and a
+ * hundred thousand `result()` calls may share one signal.
+ */
+export function onAbort(signal: AbortSignal, fn: () => void): () => void {
+  if (signal.aborted) {
+    fn();
+    return () => {};
+  }
+  let entry = abortCallbacks.get(signal);
+  if (entry === undefined) {
+    const callbacks = new Set<() => void>();
+    const listener = () => {
+      abortCallbacks.delete(signal);
+      for (const callback of callbacks) callback();
+    };
+    entry = { callbacks, listener };
+    abortCallbacks.set(signal, entry);
+    signal.addEventListener("abort", listener, { once: true });
+  }
+  const { callbacks, listener } = entry;
+  const callback = () => fn();
+  callbacks.add(callback);
+  return () => {
+    if (!callbacks.delete(callback) || callbacks.size > 0) return;
+    if (abortCallbacks.get(signal)?.callbacks === callbacks) {
+      abortCallbacks.delete(signal);
+      signal.removeEventListener("abort", listener);
+    }
+  };
 }
 
 /**

@@ -54,3 +54,54 @@ testEachBackend(
     }
   },
 );
+
+testEachBackend(
+  "waiting handles that share one signal add one abort listener to it between them, and all stop when it aborts",
+  async ({ backend }) => {
+    const { backend: watched, calls } = viewOf(backend);
+    const ow = new OpenWorkflow({ backend: watched });
+    const idle = ow.defineWorkflow({ name: "idle" }, () => null);
+    const handles = await Promise.all(
+      Array.from({ length: 200 }, () => idle.run()),
+    );
+    const controller = new AbortController();
+    const signal = controller.signal;
+    let added = 0;
+    let attached = 0;
+    const add = signal.addEventListener.bind(signal);
+    const remove = signal.removeEventListener.bind(signal);
+    signal.addEventListener = ((...args: Parameters<typeof add>) => {
+      added++;
+      attached++;
+      add(...args);
+    }) as typeof add;
+    signal.removeEventListener = ((...args: Parameters<typeof remove>) => {
+      attached--;
+      remove(...args);
+    }) as typeof remove;
+    // No worker: every handle reads its run, then polls every 20 ms.
+    const results = handles.map((handle) =>
+      handle.result({
+        signal,
+        timeoutMs: 20_000,
+        pollIntervalMs: 20,
+        fallbackPollIntervalMs: 20,
+      }).then(
+        () => "finished",
+        (error: unknown) => error,
+      )
+    );
+    await delay(300);
+    assert.equal(added, 1);
+    assert.equal(attached, 1);
+    const reason = new Error("shutting down");
+    controller.abort(reason);
+    const outcomes = await Promise.all(results);
+    assert.ok(outcomes.every((outcome) => outcome === reason));
+    // They polled together meanwhile, and poll no more.
+    const polls = calls.get("getWorkflowRunStatuses")?.length ?? 0;
+    assert.ok(polls >= 3, `${polls} status reads`);
+    await delay(100);
+    assert.equal(calls.get("getWorkflowRunStatuses")?.length ?? 0, polls);
+  },
+);

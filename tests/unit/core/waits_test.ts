@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   delay,
   follow,
+  onAbort,
   raceAbort,
   setLongTimeout,
   Wakeup,
@@ -488,4 +489,39 @@ Deno.test("delay() waits out a delay longer than setTimeout's limit", async () =
   assert.equal(await isSettled(waited), false, "not after 25 days");
   await time.tickAsync(5 * day);
   assert.equal(await isSettled(waited), true, "after 30 days");
+});
+
+Deno.test("onAbort() gives a signal one listener however many wait on it, and removes it with the last", () => {
+  const controller = new AbortController();
+  const listeners = trackListeners(controller.signal);
+  const called: number[] = [];
+  const stops = Array.from(
+    { length: 1_000 },
+    (_, i) => onAbort(controller.signal, () => called.push(i)),
+  );
+  assert.equal(listeners.count, 1);
+  for (const stop of stops.slice(0, 999)) stop();
+  assert.equal(listeners.count, 1);
+  stops[999]();
+  stops[999](); // harmless twice
+  assert.equal(listeners.count, 0);
+  // Callbacks added after the last went are heard as well.
+  const stop = onAbort(controller.signal, () => called.push(-1));
+  const kept = onAbort(controller.signal, () => called.push(-2));
+  assert.equal(listeners.count, 1);
+  stop();
+  controller.abort();
+  assert.deepEqual(called, [-2]);
+  kept(); // after the abort: nothing to remove, nothing thrown
+});
+
+Deno.test("onAbort() calls back at once for an aborted signal, and each callback once", () => {
+  const controller = new AbortController();
+  let calls = 0;
+  onAbort(controller.signal, () => calls++);
+  controller.abort();
+  controller.abort();
+  assert.equal(calls, 1);
+  onAbort(controller.signal, () => calls++);
+  assert.equal(calls, 2);
 });
