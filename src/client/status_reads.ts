@@ -1,19 +1,23 @@
 /**
  * The polls of waiting `result()` calls, read together: the statuses that
- * the handles waiting on one backend in this process ask for within
- * {@linkcode STATUS_READ_WINDOW_MS} of each other go out as one
+ * the handles waiting on one backend in this process ask for go out as one
  * `getWorkflowRunStatuses` call (ids and statuses only, up to
- * {@linkcode MAX_STATUS_READ_IDS} at a time). A handle reads its whole run
- * only once its status says the run has finished. Ten thousand waiting
- * handles, each polling every few seconds, so cost a few small reads a
- * second rather than thousands of whole runs to fetch and parse.
+ * {@linkcode MAX_STATUS_READ_IDS} at a time), one read in flight at a
+ * time: a lone read goes out at the next turn of the event loop, and those
+ * asked for while it is in flight go together once it is done. A handle
+ * reads its whole run only once its status says the run has finished. Ten
+ * thousand waiting handles, each polling every few seconds, so cost a few
+ * small reads a second rather than thousands of whole runs to fetch and
+ * parse; and a wake-up that does not say how a run ended (SQLite's, when
+ * another process commits) costs one read of every waiting run, not one
+ * each, and no wait for others to join it.
  *
  * @module
  */
 
 import type { Backend, WorkflowRunStatus } from "../core/backend.ts";
 
-/** How long a status read waits for others to go with it. */
+/** How finely the polls of waiting handles are grouped in time. */
 export const STATUS_READ_WINDOW_MS = 10;
 
 /** The most runs one status read asks for. */
@@ -25,9 +29,12 @@ interface Waiter {
 }
 
 interface Queue {
-  /** The waiters of each run id (lowercase). */
+  /** The waiters of each run id (lowercase) not yet asked for. */
   waiters: Map<string, Waiter[]>;
+  /** The read due at the next turn, if any. */
   timer: ReturnType<typeof setTimeout> | null;
+  /** Whether a read is in flight (the next waits for it). */
+  reading: boolean;
 }
 
 const queues = new WeakMap<Backend, Queue>();
@@ -41,29 +48,38 @@ export function readStatus(
   backend: Backend,
   workflowRunId: string,
 ): Promise<WorkflowRunStatus | null> {
-  const queue = queues.get(backend) ?? { waiters: new Map(), timer: null };
-  queues.set(backend, queue);
+  let queue = queues.get(backend);
+  if (queue === undefined) {
+    queues.set(
+      backend,
+      queue = { waiters: new Map(), timer: null, reading: false },
+    );
+  }
   const id = workflowRunId.toLowerCase();
   return new Promise((resolve, reject) => {
     const list = queue.waiters.get(id) ?? [];
     list.push({ resolve, reject });
     queue.waiters.set(id, list);
-    if (queue.waiters.size >= MAX_STATUS_READ_IDS) flush(backend, queue);
-    else {
-      queue.timer ??= setTimeout(
-        () => flush(backend, queue),
-        STATUS_READ_WINDOW_MS,
-      );
-    }
+    if (!queue.reading) next(backend, queue);
   });
 }
 
-/** Sends the queued ids as one read; settles their waiters. */
+/** Sends the queued ids at the next turn, unless that is arranged. */
+function next(backend: Backend, queue: Queue): void {
+  queue.timer ??= setTimeout(() => flush(backend, queue), 0);
+}
+
+/** Sends up to the first 1,000 queued ids as one read; settles their waiters. */
 function flush(backend: Backend, queue: Queue): void {
-  if (queue.timer !== null) clearTimeout(queue.timer);
   queue.timer = null;
-  const waiters = queue.waiters;
-  queue.waiters = new Map();
+  const waiters = new Map<string, Waiter[]>();
+  for (const [id, list] of queue.waiters) {
+    if (waiters.size === MAX_STATUS_READ_IDS) break;
+    waiters.set(id, list);
+  }
+  if (waiters.size === 0) return;
+  for (const id of waiters.keys()) queue.waiters.delete(id);
+  queue.reading = true;
   // A call that throws rejects its waiters as one that rejects does.
   Promise.resolve().then(() =>
     backend.getWorkflowRunStatuses!({ workflowRunIds: [...waiters.keys()] })
@@ -81,7 +97,10 @@ function flush(backend: Backend, queue: Queue): void {
         for (const waiter of list) waiter.reject(error);
       }
     },
-  );
+  ).finally(() => {
+    queue.reading = false;
+    if (queue.waiters.size > 0) next(backend, queue);
+  });
 }
 
 /** What one poll of a run's status found: its status, or why it failed. */
