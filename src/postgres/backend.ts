@@ -65,7 +65,11 @@ import { decodeCursor } from "../sql/cursor.ts";
 import { notifyAvailable } from "../core/wakeups.ts";
 import { Batcher } from "./batcher.ts";
 import { type ClaimState, claimWorkflowRuns } from "./claim.ts";
-import { checkStatistics, type StatisticsState } from "./statistics.ts";
+import {
+  checkStatistics,
+  newStatisticsState,
+  type StatisticsState,
+} from "./statistics.ts";
 import { type BackendPostgresOptions, openConnection } from "./connect.ts";
 
 export type { BackendPostgresOptions } from "./connect.ts";
@@ -149,10 +153,7 @@ export class BackendPostgres implements Backend {
     // notification).
     onHeldBack: (at) => notifyAvailable(this, at),
   };
-  readonly #statistics: StatisticsState = {
-    checkedAt: -Infinity,
-    running: null,
-  };
+  readonly #statistics: StatisticsState = newStatisticsState();
   readonly #listener: ListenerRef | null;
   readonly #unsubscribers = new Set<() => void>();
 
