@@ -113,10 +113,21 @@ interface Poll {
   /** Takes what a read found; returns when to read again (ms), or `null`. */
   check: (found: StatusPoll) => number | null;
   live: boolean;
+  /** The slot the poll waits in, while it waits. */
+  slot: Slot | null;
+}
+
+interface Slot {
+  /** When it is due (`performance.now()`). */
+  at: number;
+  polls: Poll[];
+  /** How many of `polls` still wait: the slot's timer goes with the last. */
+  waiting: number;
+  timer: ReturnType<typeof setTimeout>;
 }
 
 /** The polls of each backend, by the 10 ms slot they are due in. */
-const slotsOf = new WeakMap<Backend, Map<number, Poll[]>>();
+const slotsOf = new WeakMap<Backend, Map<number, Slot>>();
 
 /**
  * Reads run `workflowRunId`'s status `firstMs` from now, gives what it
@@ -126,7 +137,8 @@ const slotsOf = new WeakMap<Backend, Map<number, Poll[]>>();
  * {@linkcode STATUS_READ_WINDOW_MS} slot and their reads (see
  * {@linkcode readStatus}): a hundred thousand waiting handles keep a few
  * hundred timers, not a timer, a wait and a round of promises each per
- * poll. `backend` must have `getWorkflowRunStatuses`.
+ * poll. A slot's timer is cleared once none of its polls waits. `backend`
+ * must have `getWorkflowRunStatuses`.
  */
 export function pollStatus(
   backend: Backend,
@@ -134,10 +146,11 @@ export function pollStatus(
   firstMs: number,
   check: (found: StatusPoll) => number | null,
 ): () => void {
-  const poll: Poll = { id: workflowRunId, check, live: true };
+  const poll: Poll = { id: workflowRunId, check, live: true, slot: null };
   schedule(backend, poll, firstMs);
   return () => {
     poll.live = false;
+    leave(backend, poll);
   };
 }
 
@@ -147,14 +160,38 @@ function schedule(backend: Backend, poll: Poll, ms: number): void {
   const now = performance.now();
   const at = Math.ceil((now + ms) / STATUS_READ_WINDOW_MS) *
     STATUS_READ_WINDOW_MS;
-  const due = slots.get(at);
-  if (due !== undefined) return void due.push(poll);
-  const list = [poll];
-  slots.set(at, list);
-  setTimeout(() => {
-    slots.delete(at);
-    for (const each of list) if (each.live) read(backend, each);
-  }, at - now);
+  let slot = slots.get(at);
+  if (slot === undefined) {
+    const created: Slot = {
+      at,
+      polls: [],
+      waiting: 0,
+      timer: setTimeout(() => {
+        slots.delete(at);
+        for (const each of created.polls) {
+          if (each.slot !== created) continue; // left it
+          each.slot = null;
+          read(backend, each);
+        }
+      }, at - now),
+    };
+    slot = created;
+    slots.set(at, slot);
+  }
+  slot.polls.push(poll);
+  slot.waiting++;
+  poll.slot = slot;
+}
+
+/** Takes `poll` out of its slot; clears the slot's timer if it was the last. */
+function leave(backend: Backend, poll: Poll): void {
+  const slot = poll.slot;
+  if (slot === null) return;
+  poll.slot = null;
+  if (--slot.waiting > 0) return;
+  clearTimeout(slot.timer);
+  const slots = slotsOf.get(backend);
+  if (slots?.get(slot.at) === slot) slots.delete(slot.at);
 }
 
 function read(backend: Backend, poll: Poll): void {

@@ -51,17 +51,17 @@ export class Wakeup {
       this.#pending = false;
       return Promise.resolve();
     }
-    // No AbortController of its own: waits are many (every idle loop and
-    // waiting `result()`), and aborting one builds a `DOMException`.
+    // No AbortController of its own: an idle loop waits many times, and
+    // aborting one builds a `DOMException` each time.
     return new Promise((resolve) => {
       const done = () => {
         cancel();
-        signal?.removeEventListener("abort", done);
+        unlisten();
         if (this.#wake === done) this.#wake = null;
         resolve();
       };
       const cancel = setLongTimeout(done, ms);
-      signal?.addEventListener("abort", done, { once: true });
+      const unlisten = signal === undefined ? () => {} : onAbort(signal, done);
       this.#wake = done;
     });
   }
@@ -76,10 +76,7 @@ export function follow(
   signal: AbortSignal,
   controller: AbortController,
 ): { unfollow: () => void } {
-  const abort = () => controller.abort(signal.reason);
-  if (signal.aborted) abort();
-  else signal.addEventListener("abort", abort, { once: true });
-  return { unfollow: () => signal.removeEventListener("abort", abort) };
+  return { unfollow: onAbort(signal, () => controller.abort(signal.reason)) };
 }
 
 /**
