@@ -13,16 +13,34 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * when `signal` aborts (never rejects).
  */
 export function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
+  if (signal?.aborted) return Promise.resolve();
+  return wakeableDelay(ms, signal).promise;
+}
+
+/**
+ * A delay (as {@linkcode delay}, `signal` not yet aborted) that `wake()`
+ * ends early; `onEnd` is called as it ends, before its promise resolves.
+ * No `AbortController` of its own: an idle loop waits many times, and
+ * aborting one builds a `DOMException` each time.
+ */
+function wakeableDelay(
+  ms: number,
+  signal: AbortSignal | undefined,
+  onEnd: () => void = () => {},
+): { promise: Promise<void>; wake: () => void } {
+  let wake!: () => void;
+  const promise = new Promise<void>((resolve) => {
     const done = () => {
       cancel();
       unlisten();
+      onEnd();
       resolve();
     };
     const cancel = setLongTimeout(done, ms);
     const unlisten = signal === undefined ? () => {} : onAbort(signal, done);
+    wake = done;
   });
+  return { promise, wake };
 }
 
 /**
@@ -51,19 +69,11 @@ export class Wakeup {
       this.#pending = false;
       return Promise.resolve();
     }
-    // No AbortController of its own: an idle loop waits many times, and
-    // aborting one builds a `DOMException` each time.
-    return new Promise((resolve) => {
-      const done = () => {
-        cancel();
-        unlisten();
-        if (this.#wake === done) this.#wake = null;
-        resolve();
-      };
-      const cancel = setLongTimeout(done, ms);
-      const unlisten = signal === undefined ? () => {} : onAbort(signal, done);
-      this.#wake = done;
+    const { promise, wake } = wakeableDelay(ms, signal, () => {
+      if (this.#wake === wake) this.#wake = null;
     });
+    this.#wake = wake;
+    return promise;
   }
 }
 

@@ -17,9 +17,7 @@ Deno.test({
     "a worker's first claim analyzes the runs table a burst filled before any statistics existed",
   ignore,
   async fn() {
-    const schema = `ow_stats_${crypto.randomUUID().slice(0, 8)}`;
-    const namespaceId = randomNamespace();
-    const sql = postgres(DATABASE_URL, { max: 1, onnotice: () => {} });
+    const { schema, namespaceId, sql, tuples, drop } = scratchSchema();
     const client = await BackendPostgres.connect(DATABASE_URL, {
       namespaceId,
       schema,
@@ -32,16 +30,11 @@ Deno.test({
         async ({ step }) => await step.run({ name: "s" }, () => 1),
       );
       await Promise.all(Array.from({ length: 1_500 }, () => burst.run()));
-      const tuples = async () => {
-        const [row] = await sql.unsafe(
-          `SELECT reltuples::float8 AS n FROM pg_class
-          WHERE oid = to_regclass($1)`,
-          [`${schema}.workflow_runs`],
-        );
-        return Number(row.n);
-      };
       // Never analyzed: the planner knows nothing of the table's rows.
-      assert.ok(await tuples() <= 0, "analyzed before any claim");
+      assert.ok(
+        await tuples("workflow_runs") <= 0,
+        "analyzed before any claim",
+      );
       // Statistics of the inserts reach the server's counters within a
       // second of the connection going idle.
       await waitFor(async () => {
@@ -63,7 +56,7 @@ Deno.test({
       });
       assert.equal(claimed.length, 10);
       // The first claim waited for the analysis it started.
-      assert.equal(await tuples(), 1_500);
+      assert.equal(await tuples("workflow_runs"), 1_500);
       // Reads by key see every claimed run (concurrent reads are one
       // statement).
       const read = await Promise.all(
@@ -80,8 +73,7 @@ Deno.test({
     } finally {
       await worker?.stop();
       await client.stop();
-      await sql.unsafe(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await sql.end();
+      await drop();
     }
   },
 });
@@ -91,9 +83,7 @@ Deno.test({
     "a table never analyzed is analyzed at a claim soon after it holds 50 rows, long before 1,000 changes",
   ignore,
   async fn() {
-    const schema = `ow_stats_${crypto.randomUUID().slice(0, 8)}`;
-    const namespaceId = randomNamespace();
-    const sql = postgres(DATABASE_URL, { max: 1, onnotice: () => {} });
+    const { schema, namespaceId, sql, tuples, drop } = scratchSchema();
     const backend = await BackendPostgres.connect(DATABASE_URL, {
       namespaceId,
       schema,
@@ -105,14 +95,6 @@ Deno.test({
     });
     const worker = ow.newWorker({ concurrency: 10, pollIntervalMs: 50 });
     try {
-      const tuples = async (table: string) => {
-        const [row] = await sql.unsafe(
-          `SELECT reltuples::float8 AS n FROM pg_class
-          WHERE oid = to_regclass($1)`,
-          [`${schema}.${table}`],
-        );
-        return Number(row.n);
-      };
       // 60 runs: past the first analysis's 50 rows, far from the 1,000
       // changes that analyze a table that has statistics.
       const handles = await Promise.all(
@@ -141,11 +123,34 @@ Deno.test({
     } finally {
       await worker.stop();
       await backend.stop();
-      await sql.unsafe(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await sql.end();
+      await drop();
     }
   },
 });
+
+/**
+ * A schema and namespace of the test's own, a connection to read the
+ * catalogs with, the planner's row count of one of the schema's tables,
+ * and what drops the schema and closes the connection.
+ */
+function scratchSchema() {
+  const schema = `ow_stats_${crypto.randomUUID().slice(0, 8)}`;
+  const namespaceId = randomNamespace();
+  const sql = postgres(DATABASE_URL, { max: 1, onnotice: () => {} });
+  const tuples = async (table: string) => {
+    const [row] = await sql.unsafe(
+      `SELECT reltuples::float8 AS n FROM pg_class
+      WHERE oid = to_regclass($1)`,
+      [`${schema}.${table}`],
+    );
+    return Number(row.n);
+  };
+  const drop = async () => {
+    await sql.unsafe(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await sql.end();
+  };
+  return { schema, namespaceId, sql, tuples, drop };
+}
 
 async function waitFor(
   check: () => Promise<boolean>,

@@ -11,9 +11,8 @@ import {
   readStatus,
 } from "../../../src/client/status_reads.ts";
 import type { GetWorkflowRunStatusesParams } from "../../../src/core/backend.ts";
+import { delay } from "../../helpers.ts";
 import { viewOf } from "../worker/backends.ts";
-
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 Deno.test("a lone status read goes out at once; those asked for while it is in flight go together once it is done", async () => {
   await using inner = await BackendSqlite.connect(":memory:");
