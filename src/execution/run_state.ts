@@ -186,6 +186,14 @@ export class RunState {
   }
 
   /**
+   * The earliest the database clock may read now: the estimate less its
+   * uncertainty. A time at or before it has passed in the database.
+   */
+  earliest(): number {
+    return this.now() - this.uncertaintyMs;
+  }
+
+  /**
    * Notes a step attempt this execution begins, with its span
    * (`step_attempt.execute`, a child of the execution's span) when the
    * execution has one; returns the context to run the step's function in.

@@ -315,10 +315,13 @@ export class Steps implements StepApi {
     if (!retryable || failures + 1 >= policy.maxAttempts) {
       return { kind: "error", error: deserializeError(error) };
     }
+    const delayMs = retryDelayMs(policy, failures + 1, attempt.id);
     this.#s.park(
-      // From the latest the failure may have been recorded at, so that the
-      // retry is due on replay once the run is claimable again.
-      this.#s.latest() + retryDelayMs(policy, failures + 1, attempt.id),
+      // A retry due at once is due by any reckoning of the clock: from the
+      // earliest it may read, claimable now however slow the claim was.
+      // A later one from the latest the failure may have been recorded at,
+      // so that the retry is due on replay once the run is claimable again.
+      delayMs === 0 ? this.#s.earliest() : this.#s.latest() + delayMs,
       "pending",
     );
     return SUSPENDED;

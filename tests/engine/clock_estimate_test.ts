@@ -34,12 +34,19 @@ async function start(backend: Backend, workflowName: string): Promise<void> {
   });
 }
 
+/**
+ * Claims the run (trying up to `tries` times, 5 ms apart) and executes it
+ * with a clock estimate that errs by `errMs`: negative runs late (the
+ * database's clock, here the local one, reads up to UNCERTAINTY_MS more),
+ * positive runs early (it reads up to UNCERTAINTY_MS less).
+ */
 async function claimAndExecute(
   backend: Backend,
   fn: WorkflowFunction<unknown, unknown>,
+  { errMs = -UNCERTAINTY_MS, tries = 200 } = {},
 ): Promise<ExecutionResult> {
   let run: WorkflowRun | null = null;
-  for (let i = 0; i < 200 && run === null; i++) {
+  for (let i = 0; i < tries && run === null; i++) {
     run = await backend.claimWorkflowRun({
       workerId: "worker",
       leaseDurationMs: 30_000,
@@ -54,9 +61,7 @@ async function claimAndExecute(
     fn,
     retry: DEFAULT_WORKFLOW_RETRY_POLICY,
     leaseDurationMs: 30_000,
-    // The estimate is as low as the round trip allows: the database's
-    // clock (here the local one) reads up to UNCERTAINTY_MS more.
-    clockOffsetMs: -UNCERTAINTY_MS,
+    clockOffsetMs: errMs,
     clockUncertaintyMs: UNCERTAINTY_MS,
     signal: new AbortController().signal,
     maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
@@ -101,4 +106,29 @@ Deno.test("a run woken at the end of its sleep goes on, though the clock estimat
     output: "awake",
   });
   assert.equal(bodies, 2);
+});
+
+Deno.test("a step's retry due at once is claimable at once, though the clock estimate runs early", async () => {
+  await using backend = await BackendSqlite.connect(":memory:");
+  let calls = 0;
+  const fn: WorkflowFunction<unknown, unknown> = async ({ step }) => {
+    return await step.run(
+      { name: "flaky", retry: { maxAttempts: 3, initialIntervalMs: 0 } },
+      () => {
+        if (++calls < 3) throw new Error("temporarily unavailable");
+        return "ok";
+      },
+    );
+  };
+  await start(backend, "flaky");
+  // The estimate is as high as the round trip allows: parked from the
+  // latest the clock may read, the run would wait 2 * UNCERTAINTY_MS.
+  const early = { errMs: UNCERTAINTY_MS, tries: 1 };
+  assert.equal((await claimAndExecute(backend, fn, early)).status, "released");
+  assert.equal((await claimAndExecute(backend, fn, early)).status, "released");
+  assert.deepEqual(await claimAndExecute(backend, fn, early), {
+    status: "succeeded",
+    output: "ok",
+  });
+  assert.equal(calls, 3);
 });
