@@ -15,6 +15,20 @@ function Queue(initial = []) {
         : (xs.splice(index, 1), x)
     },
     push: (x) => (xs.push(x), x),
+    // openworkflow patch: the last one pushed (see index.js).
+    pop: () => {
+      if (xs.length === index)
+        return undefined
+
+      const out = xs.pop()
+      if (index === xs.length) {
+        index = 0
+        xs = []
+      }
+
+      return out
+    },
+    // end of openworkflow patch
     shift: () => {
       const out = xs[index++]
 
