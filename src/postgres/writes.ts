@@ -6,6 +6,7 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
 import type { Sql } from "./driver/index.js";
 import type {
   CreateStepAttemptParams,
@@ -105,9 +106,49 @@ export async function flushWrites(
   // kinds go in one transaction, pipelined, with one commit.
   if (groups.size === 1) await send(scope);
   else {
-    await scope.sql.begin((tx) =>
-      send({ ...scope, sql: tx as unknown as Sql })
+    await inPipelinedTransaction(
+      scope.sql,
+      (tx) => send({ ...scope, sql: tx }),
     );
   }
   return results;
+}
+
+/**
+ * Runs the statements `send` sends in one transaction, `BEGIN`, the
+ * statements and `COMMIT` sent together on one connection: one round
+ * trip, where `sql.begin()` waits for the `BEGIN`, then the statements,
+ * then the `COMMIT`. Should a statement fail, the database refuses the
+ * rest and answers the `COMMIT` with a rollback: nothing of the batch is
+ * stored, and the statement's own error is thrown.
+ *
+ * The driver hands a statement to its connection a few microtasks after
+ * it is made (awaiting a query calls its `then()` in a job of its own, and
+ * the query waits another microtask), so the `COMMIT` is made at the next
+ * turn of the event loop: after every statement `send` made at once.
+ * Statements arrive in the order they were made, and `send` makes them
+ * all before it awaits anything.
+ */
+async function inPipelinedTransaction(
+  sql: Sql,
+  send: (tx: Sql) => Promise<void>,
+): Promise<void> {
+  const tx = await sql.reserve();
+  try {
+    const began = tx`BEGIN`.execute();
+    const sent = send(tx);
+    const committed = new Promise<{ command: string }>((resolve, reject) =>
+      setImmediate(() => tx`COMMIT`.execute().then(resolve, reject))
+    );
+    const outcomes = await Promise.allSettled([began, sent, committed]);
+    for (const outcome of outcomes) {
+      if (outcome.status === "rejected") throw outcome.reason;
+    }
+    const { command } = await committed;
+    if (command !== "COMMIT") {
+      throw new Error(`The transaction ended with ${command}`);
+    }
+  } finally {
+    tx.release();
+  }
 }

@@ -31,21 +31,41 @@ function manualFlush<Item, Result>() {
   };
 }
 
-Deno.test("Batcher.add() sends a lone item at once", async () => {
+Deno.test("Batcher.add() sends a lone item a microtask later", async () => {
   const sent: number[][] = [];
   const batcher = new Batcher<number, string>((items) => {
     sent.push(items);
     return Promise.resolve(items.map(String));
   });
   const result = batcher.add(1);
+  assert.deepEqual(sent, []);
+  await Promise.resolve();
   assert.deepEqual(sent, [[1]]);
   assert.equal(await result, "1");
+});
+
+Deno.test("Batcher sends the items added in one synchronous stretch together", async () => {
+  const { flush, calls } = manualFlush<number, number>();
+  const batcher = new Batcher(flush, 1);
+  const added = [batcher.add(1), batcher.add(2)];
+  await Promise.resolve();
+  assert.deepEqual(calls.map((call) => call.items), [[1, 2]]);
+  const later = batcher.add(3); // while that batch is in flight
+  await nextTurn();
+  assert.deepEqual(calls.map((call) => call.items), [[1, 2]]);
+  calls[0].answer.resolve([10, 20]);
+  assert.deepEqual(await Promise.all(added), [10, 20]);
+  await nextTurn();
+  assert.deepEqual(calls.map((call) => call.items), [[1, 2], [3]]);
+  calls[1].answer.resolve([30]);
+  assert.equal(await later, 30);
 });
 
 Deno.test("Batcher groups the items added in one turn while batches are in flight into one flush", async () => {
   const { flush, calls } = manualFlush<number, number>();
   const batcher = new Batcher(flush, 1);
   const first = batcher.add(1);
+  await Promise.resolve(); // sent alone
   const rest = [batcher.add(2), batcher.add(3), batcher.add(4)];
   assert.deepEqual(calls.map((call) => call.items), [[1]]);
   calls[0].answer.resolve([10]);
@@ -59,7 +79,13 @@ Deno.test("Batcher groups the items added in one turn while batches are in fligh
 Deno.test("Batcher keeps at most maxInFlight batches in flight", async () => {
   const manual = manualFlush<number, number>();
   const batcher = new Batcher(manual.flush, 2);
-  const results = [1, 2, 3, 4, 5].map((item) => batcher.add(item));
+  const results: Promise<number>[] = [];
+  for (const item of [1, 2]) {
+    results.push(batcher.add(item));
+    await Promise.resolve(); // sent alone
+  }
+  results.push(...[3, 4, 5].map((item) => batcher.add(item)));
+  await Promise.resolve();
   assert.deepEqual(manual.calls.map((call) => call.items), [[1], [2]]);
   manual.calls[1].answer.resolve([2]);
   await nextTurn();
@@ -84,7 +110,9 @@ Deno.test("Batcher sends at most maxBatch items in one flush", async () => {
     1,
     2,
   );
-  const results = [0, 1, 2, 3, 4, 5].map((item) => batcher.add(item));
+  const results = [batcher.add(0)];
+  await Promise.resolve(); // sent alone
+  results.push(...[1, 2, 3, 4, 5].map((item) => batcher.add(item)));
   blocker.resolve([0]);
   assert.deepEqual(await Promise.all(results), [0, 1, 2, 3, 4, 5]);
   assert.deepEqual(sent, [[0], [1, 2], [3, 4], [5]]);
@@ -94,6 +122,7 @@ Deno.test("Batcher routes each outcome to its own caller, in order", async () =>
   const { flush, calls } = manualFlush<string, string>();
   const batcher = new Batcher(flush, 1);
   const first = batcher.add("a");
+  await Promise.resolve(); // sent alone
   const rest = ["b", "c", "d"].map((item) => batcher.add(item));
   calls[0].answer.resolve(["A"]);
   await first;
@@ -106,6 +135,7 @@ Deno.test("Batcher rejects only the caller whose outcome is an Error", async () 
   const { flush, calls } = manualFlush<number, number>();
   const batcher = new Batcher(flush, 1);
   const first = batcher.add(0);
+  await Promise.resolve(); // sent alone
   const results = [1, 2, 3].map((item) => batcher.add(item));
   calls[0].answer.resolve([0]);
   await first;
@@ -125,6 +155,7 @@ Deno.test("Batcher rejects every caller of a batch whose flush rejects, and goes
   const { flush, calls } = manualFlush<number, number>();
   const batcher = new Batcher(flush, 1);
   const first = batcher.add(0);
+  await Promise.resolve(); // sent alone
   const batch = [1, 2].map((item) => batcher.add(item));
   calls[0].answer.resolve([0]);
   await first;
@@ -135,6 +166,7 @@ Deno.test("Batcher rejects every caller of a batch whose flush rejects, and goes
     await assert.rejects(result, (error) => error === failure);
   }
   const later = batcher.add(3);
+  await Promise.resolve();
   calls[2].answer.resolve([3]);
   assert.equal(await later, 3);
 });
@@ -170,6 +202,7 @@ Deno.test("Batcher rejects a batch whose flush never settles with the timeout er
     },
   );
   const hung = [batcher.add(1)];
+  await Promise.resolve(); // sent alone
   const queued = [batcher.add(2), batcher.add(3)];
   hung.push(batcher.add(4)); // queued behind the hung batch too
   time.tick(999);
@@ -188,6 +221,7 @@ Deno.test("Batcher times out after 20 s by default, with an error saying so", as
   using time = useFakeTime();
   const batcher = new Batcher<number, number>(() => new Promise(() => {}));
   const result = batcher.add(1);
+  await Promise.resolve(); // sent
   time.tick(19_999);
   assert.equal(await isSettled(result), false);
   time.tick(1);
@@ -209,6 +243,7 @@ Deno.test("Batcher ignores the answer of a flush that came after its timeout", a
   );
   const reasons = await unhandledRejections(async () => {
     const result = batcher.add(1);
+    await Promise.resolve(); // sent
     time.tick(50);
     await assert.rejects(result, { message: "timeout" });
     late.reject(new Error("answer after the timeout"));
