@@ -36,6 +36,7 @@ import type {
   MarkStepAttemptSucceededParams,
   MarkWorkflowRunFailedParams,
   MarkWorkflowRunSucceededParams,
+  MarkWorkflowRunSucceededWithStepsParams,
   ReceivedSignal,
   ReceiveSignalParams,
   ReleaseWorkflowRunParams,
@@ -420,6 +421,50 @@ export interface Backend {
    */
   markWorkflowRunSucceeded(
     params: MarkWorkflowRunSucceededParams,
+  ): Promise<void>;
+
+  /**
+   * Optional: marks the run's step attempts `stepAttempts` succeeded, each
+   * as {@linkcode Backend.markStepAttemptSucceeded} would, then the run, as
+   * {@linkcode Backend.markWorkflowRunSucceeded} would, in one transaction:
+   * the run is marked succeeded only if every one of the attempts is. The
+   * engine calls it when a workflow returns right after steps whose
+   * results are not stored yet, so that the run's last step and its
+   * completion cost one write, not two in a row; without it, it stores
+   * them first, then the run.
+   *
+   * @param params The run, its holder, its output and the attempts'.
+   * @returns Resolves once the attempts and the run are stored as succeeded.
+   * @throws {LeaseLostError} unless the worker holds the run and each
+   * attempt is one of its running attempts; the run is not marked
+   * succeeded.
+   * @throws {BackendError} when the database fails.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BackendSqlite } from "@openworkflow/core/sqlite";
+   *
+   * await using backend = await BackendSqlite.connect(":memory:");
+   * const run = await backend.createWorkflowRun({
+   *   workflowName: "add", version: null, config: {}, context: null,
+   *   input: [1, 2], availableAt: null, deadlineAt: null, idempotencyKey: null,
+   * });
+   * const owner = { workflowRunId: run.id, workerId: "worker-1" };
+   * await backend.claimWorkflowRun({ workerId: "worker-1", leaseDurationMs: 30_000 });
+   * const attempt = await backend.createStepAttempt({
+   *   ...owner, stepName: "sum", kind: "run", config: {}, context: null,
+   * });
+   * await backend.markWorkflowRunSucceededWithSteps?.({
+   *   ...owner, output: 3, stepAttempts: [{ stepAttemptId: attempt.id, output: 3 }],
+   * });
+   * const step = await backend.getStepAttempt({ stepAttemptId: attempt.id });
+   * const done = await backend.getWorkflowRun({ workflowRunId: run.id });
+   * assert.deepEqual([step?.status, done?.status], ["succeeded", "succeeded"]);
+   * ```
+   */
+  markWorkflowRunSucceededWithSteps?(
+    params: MarkWorkflowRunSucceededWithStepsParams,
   ): Promise<void>;
 
   /**

@@ -175,6 +175,24 @@ export interface MarkWorkflowRunSucceededParams {
   output: JsonValue | null;
 }
 
+/** A step attempt's result, stored with its run's (see below). */
+export interface StepAttemptResult {
+  /** The attempt's id: a running attempt of the run. */
+  stepAttemptId: string;
+  /** The step output, stored as the attempt's `output` (`null` for none). */
+  output: JsonValue | null;
+}
+
+/** Parameters of `Backend.markWorkflowRunSucceededWithSteps`. */
+export interface MarkWorkflowRunSucceededWithStepsParams
+  extends MarkWorkflowRunSucceededParams {
+  /**
+   * The run's step attempts to mark succeeded first, in the same write:
+   * the results of its last steps, not stored yet when it returned.
+   */
+  stepAttempts: readonly StepAttemptResult[];
+}
+
 /** Parameters of `Backend.markWorkflowRunFailed`. */
 export interface MarkWorkflowRunFailedParams {
   /** The run's id. */

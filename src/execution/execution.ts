@@ -174,6 +174,9 @@ export class Execution {
       if (this.#s.runningSteps > 0) {
         this.#s.controller.abort(EXECUTION_ENDED);
       }
+      // Step results still held back (the execution ended otherwise than
+      // by storing them) are stored as they would have been.
+      this.#s.flushHeld();
       await Promise.allSettled(this.#s.calls);
       this.#s.endStepSpans();
     }
@@ -209,6 +212,9 @@ export class Execution {
   }
 
   async #finish(first: BodyOutcome): Promise<ExecutionResult> {
+    // Step results held back go out now, unless the workflow returned (see
+    // below).
+    if (first.kind !== "returned") this.#s.flushHeld();
     if (first.kind === "abort") {
       return { status: "aborted", reason: first.reason };
     }
@@ -218,11 +224,39 @@ export class Execution {
     if (first.kind === "deadline" || first.kind === "unwind") {
       return await this.#failDeadline();
     }
+    const { backend, workerId } = this.#s.options;
+    // A workflow that returned takes the results of its last steps, still
+    // held back, along with its completion (one write); otherwise they go
+    // out now.
+    let output: JsonValue = null;
+    let unstorable: unknown;
+    if (first.kind === "returned") {
+      try {
+        output = this.#s.encode(
+          first.value,
+          `output of workflow '${this.#s.run.workflowName}'`,
+        );
+      } catch (error) {
+        unstorable = error;
+      }
+    }
+    const withSteps = first.kind === "returned" && unstorable === undefined
+      ? backend.markWorkflowRunSucceededWithSteps?.bind(backend)
+      : undefined;
     // Let started steps record their outcome before the run moves on,
-    // unless the run stops meanwhile.
-    while (this.#s.inFlight.size > 0) {
+    // unless the run stops meanwhile: results held back go out at once,
+    // but for those the run's completion takes along.
+    const pending = () => {
+      if (withSteps === undefined) this.#s.flushHeld();
+      return [...this.#s.inFlight].filter((write) => !this.#s.isHeld(write));
+    };
+    for (
+      let waiting = pending();
+      waiting.length > 0;
+      waiting = pending()
+    ) {
       await Promise.race([
-        Promise.allSettled(this.#s.inFlight),
+        Promise.allSettled(waiting),
         this.#s.stopped,
       ]);
       if (this.#s.suspension?.kind === "abort") {
@@ -232,7 +266,6 @@ export class Execution {
         return await this.#failDeadline();
       }
     }
-    const { backend, workerId } = this.#s.options;
     const workflowRunId = this.#s.run.id;
     if (first.kind === "park") {
       const availableAt = new Date(clampTime(this.#s.parkUntilMs));
@@ -245,20 +278,27 @@ export class Execution {
       return { status: "released", availableAt };
     }
     if (first.kind === "returned") {
-      let output: JsonValue;
-      try {
-        output = this.#s.encode(
-          first.value,
-          `output of workflow '${this.#s.run.workflowName}'`,
-        );
-      } catch (error) {
-        return await this.#fail(error, false);
+      if (unstorable !== undefined) return await this.#fail(unstorable, false);
+      const held = this.#s.takeHeld();
+      if (withSteps === undefined || held.length === 0) {
+        await backend.markWorkflowRunSucceeded({
+          workflowRunId,
+          workerId,
+          output,
+        });
+      } else {
+        const write = withSteps({
+          workflowRunId,
+          workerId,
+          output,
+          stepAttempts: held.map(({ stepAttemptId, output }) => ({
+            stepAttemptId,
+            output,
+          })),
+        });
+        for (const result of held) result.settle(write);
+        await write;
       }
-      await backend.markWorkflowRunSucceeded({
-        workflowRunId,
-        workerId,
-        output,
-      });
       return { status: "succeeded", output };
     }
     return await this.#fail(first.error);
@@ -364,9 +404,7 @@ export class Execution {
         return await this.#finish(outcome);
       }
     }
-    while (this.#s.inFlight.size > 0) {
-      await Promise.allSettled(this.#s.inFlight);
-    }
+    await this.#s.settleInFlight();
     if (this.#s.suspension?.kind === "abort") {
       return { status: "aborted", reason: this.#s.suspension.reason };
     }
@@ -382,9 +420,7 @@ export class Execution {
     // compensations first.
     // (No step function runs while a run unwinds: what is in flight is a
     // replay, and settles.)
-    while (this.#s.inFlight.size > 0) {
-      await Promise.allSettled(this.#s.inFlight);
-    }
+    await this.#s.settleInFlight();
     if (this.#s.suspension?.kind === "abort") {
       return { status: "aborted", reason: this.#s.suspension.reason };
     }

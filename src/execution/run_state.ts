@@ -91,6 +91,16 @@ export type Suspension =
   | { kind: "deadline" }
   | { kind: "unwind" };
 
+/** A step result held back, to be stored with what the execution does next. */
+export interface HeldResult {
+  stepAttemptId: string;
+  output: JsonValue;
+  /** Its store, as tracked in `pendingWrites` and `inFlight`. */
+  tracked: Promise<void>;
+  /** Settles the store with the write that stored it. */
+  settle: (write: Promise<void>) => void;
+}
+
 /** The shared state of one execution. */
 export class RunState {
   readonly options: ExecutionOptions;
@@ -103,6 +113,9 @@ export class RunState {
   readonly calls: Set<Promise<unknown>> = new Set();
   /** Step results being stored; later steps wait for them. */
   readonly pendingWrites: Set<Promise<void>> = new Set();
+  /** Step results held back (see `storeResult`). */
+  #held: HeldResult[] = [];
+  #heldTimer: ReturnType<typeof setTimeout> | null = null;
   /**
    * The completed steps that have a `compensate` function, with their
    * output and when they completed (database time).
@@ -292,16 +305,102 @@ export class RunState {
 
   /**
    * Tracks a backend call made for a step, so that the execution does not
-   * end while one is still under way.
+   * end while one is still under way. Step results held back (see
+   * `storeResult`) go out with it.
    */
   io<T>(call: Promise<T>): Promise<T> {
+    if (this.#held.length > 0) this.flushHeld();
+    return this.#track(call);
+  }
+
+  #track<T>(call: Promise<T>): Promise<T> {
     const tracked = call.finally(() => this.calls.delete(tracked));
     this.calls.add(tracked);
     return tracked;
   }
 
-  /** Stores a step result in the background; a failure stops the run. */
-  storeBehind(write: Promise<void>): void {
+  /**
+   * Stores a step result in the background; a failure stops the run.
+   *
+   * With a backend that marks a run succeeded together with its last
+   * steps (`markWorkflowRunSucceededWithSteps`), the write is held back
+   * until the end of the current turn of the event loop: a workflow that
+   * returns meanwhile takes it along (`takeHeld`), so that its last step
+   * and its completion are one write. Any other backend call of the
+   * execution (the next step's attempt, a sleep, ...) sends it at once,
+   * with itself: one round trip for both.
+   */
+  storeResult(stepAttemptId: string, output: JsonValue): void {
+    const { backend, workerId } = this.options;
+    const params = {
+      workflowRunId: this.run.id,
+      stepAttemptId,
+      workerId,
+      output,
+    };
+    if (backend.markWorkflowRunSucceededWithSteps === undefined) {
+      this.#storeBehind(this.io(backend.markStepAttemptSucceeded(params)));
+      return;
+    }
+    // (Not Promise.withResolvers(): Node 20 has none.)
+    let settle!: (write: Promise<void>) => void;
+    const tracked = this.#storeBehind(
+      new Promise<void>((resolve) => settle = resolve),
+    );
+    this.#held.push({
+      stepAttemptId,
+      output,
+      tracked,
+      settle,
+    });
+    this.#heldTimer ??= setTimeout(() => this.flushHeld(), 0);
+  }
+
+  /** Sends the step results held back, each on its own. */
+  flushHeld(): void {
+    const { backend, workerId } = this.options;
+    for (const held of this.takeHeld()) {
+      held.settle(this.#track(backend.markStepAttemptSucceeded({
+        workflowRunId: this.run.id,
+        stepAttemptId: held.stepAttemptId,
+        workerId,
+        output: held.output,
+      })));
+    }
+  }
+
+  /**
+   * Takes the step results held back, for the caller to store (with the
+   * run's completion) and settle.
+   */
+  takeHeld(): HeldResult[] {
+    if (this.#heldTimer !== null) {
+      clearTimeout(this.#heldTimer);
+      this.#heldTimer = null;
+    }
+    const held = this.#held;
+    this.#held = [];
+    return held;
+  }
+
+  /** Waits for everything in flight, sending step results held back. */
+  async settleInFlight(): Promise<void> {
+    while (this.inFlight.size > 0) {
+      this.flushHeld();
+      await Promise.allSettled(this.inFlight);
+    }
+  }
+
+  /** Whether `write` is the store of a step result still held back. */
+  isHeld(write: Promise<unknown>): boolean {
+    return this.#held.some((held) => held.tracked === write);
+  }
+
+  /**
+   * Stores a step result in the background; a failure stops the run.
+   * Returns the write as tracked in `pendingWrites` and `inFlight`.
+   */
+  #storeBehind(write: Promise<void>): Promise<void> {
     const tracked: Promise<void> = write.then(
       () => {},
       (error) => this.suspend({ kind: "abort", reason: error }),
@@ -311,6 +410,7 @@ export class RunState {
     });
     this.pendingWrites.add(tracked);
     this.inFlight.add(tracked);
+    return tracked;
   }
 
   /** Whether the run stopped (lost, canceled, past its deadline). */

@@ -72,14 +72,8 @@ export function succeed(
   attemptId: string,
   output: JsonValue,
 ): StepOutcome {
-  const { backend, workerId } = s.options;
   s.endStepSpan(attemptId, "succeeded");
-  s.storeBehind(s.io(backend.markStepAttemptSucceeded({
-    workflowRunId: s.run.id,
-    stepAttemptId: attemptId,
-    workerId,
-    output,
-  })));
+  s.storeResult(attemptId, output);
   return { kind: "value", value: output };
 }
 

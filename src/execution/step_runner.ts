@@ -10,7 +10,9 @@
  * writes of the steps that had returned before this one was called are
  * awaited (never those of siblings running beside it), and the function
  * runs with a signal of its own that follows the run's only while it runs.
- * Its output is returned at once and stored behind (`storeBehind`), so a
+ * Its output is returned at once and stored behind (`storeResult`): held
+ * back until the execution's next write, and sent with it (the next
+ * step's attempt; the run's completion when the workflow returns), so a
  * chain of steps costs one round trip each, not two. A backend failure in
  * any of this suspends the whole execution (`abort`): the step's promise
  * never settles and nothing more is written. A suspended step returns a
@@ -291,12 +293,7 @@ export class Steps implements StepApi {
       // The result is returned at once and stored meanwhile: a step called
       // after this one returned runs its function only once it is stored,
       // and the run finishes only once every write is done.
-      this.#s.storeBehind(this.#s.io(backend.markStepAttemptSucceeded({
-        workflowRunId,
-        stepAttemptId: attempt.id,
-        workerId,
-        output: value,
-      })));
+      this.#s.storeResult(attempt.id, value);
       return { kind: "value", value };
     }
     const error = serializeError(failure);

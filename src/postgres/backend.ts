@@ -37,6 +37,7 @@ import type {
   MarkStepAttemptSucceededParams,
   MarkWorkflowRunFailedParams,
   MarkWorkflowRunSucceededParams,
+  MarkWorkflowRunSucceededWithStepsParams,
   QueueStatistics,
   ReceivedSignal,
   ReceiveSignalParams,
@@ -59,8 +60,10 @@ import {
   checkForkRunParams,
   checkLockParams,
   checkReleaseTime,
+  checkStepResults,
   isUuid,
 } from "../sql/checks.ts";
+import { LeaseLostError } from "../core/errors.ts";
 import { decodeCursor } from "../sql/cursor.ts";
 import { notifyAvailable } from "../core/wakeups.ts";
 import { Batcher } from "./batcher.ts";
@@ -407,6 +410,31 @@ export class BackendPostgres implements Backend {
     return this.#write({
       kind: "transition",
       item: { kind: "succeeded", ...params },
+    });
+  }
+
+  async markWorkflowRunSucceededWithSteps(
+    params: MarkWorkflowRunSucceededWithStepsParams,
+  ): Promise<void> {
+    const steps = checkStepResults(params);
+    const { workflowRunId, workerId, output } = params;
+    // An id that is no UUID names no attempt (nor run) of the worker's.
+    if (![workflowRunId, ...steps.map((s) => s.stepAttemptId)].every(isUuid)) {
+      throw new LeaseLostError(workflowRunId, workerId);
+    }
+    return await this.#write({
+      kind: "succeedWithSteps",
+      item: {
+        steps: steps.map((step) => ({
+          workflowRunId,
+          stepAttemptId: step.stepAttemptId,
+          workerId,
+          status: "succeeded",
+          output: step.output,
+          error: null,
+        })),
+        run: { kind: "succeeded", workflowRunId, workerId, output },
+      },
     });
   }
 

@@ -138,6 +138,11 @@ export type RunTransition =
     workflowRunId: string;
     workerId: string;
     output: JsonValue | null;
+    /**
+     * Step attempts of the run that must be succeeded for the run to be:
+     * those marked succeeded earlier in the same transaction.
+     */
+    stepAttemptIds?: string[];
   }
   | ({ kind: "failed" } & MarkWorkflowRunFailedParams)
   | ({ kind: "release" } & ReleaseWorkflowRunParams);
@@ -193,10 +198,14 @@ export async function transitionWorkflowRuns(
         : null,
       set_context: p.kind === "release" && p.context !== undefined,
       context: p.kind === "release" ? jsonText(p.context) : null,
+      steps: p.kind === "succeeded" && p.stepAttemptIds !== undefined
+        ? uuids(p.stepAttemptIds)
+        : null,
     })))
   }::text::json) AS v(
       kind text, id uuid, worker_id text, output text, error text,
-      status text, available_at timestamptz, set_context boolean, context text
+      status text, available_at timestamptz, set_context boolean, context text,
+      steps uuid[]
     )),
     parents AS (
       SELECT c.parent_workflow_run_id AS id
@@ -225,6 +234,10 @@ export async function transitionWorkflowRuns(
     WHERE r.namespace_id = ${ns} AND r.id = v.id
       AND r.id = ANY(${ids}::uuid[])
       AND r.status = 'running' AND r.worker_id = v.worker_id
+      AND (v.steps IS NULL OR cardinality(v.steps) = (
+        SELECT count(*) FROM ${s.steps} sa
+        WHERE sa.namespace_id = ${ns} AND sa.id = ANY(v.steps)
+          AND sa.workflow_run_id = r.id AND sa.status = 'succeeded'))
     RETURNING r.id, CASE WHEN v.kind = 'release' THEN pg_notify(${s.channel},
         json_build_array('a', ${ns}::text,
           (extract(epoch FROM r.available_at) * 1000)::bigint)::text)

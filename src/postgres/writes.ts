@@ -33,7 +33,17 @@ export type Write =
   | { kind: "transition"; item: RunTransition }
   | { kind: "createStep"; item: CreateStepAttemptParams & { id: string } }
   | { kind: "finishStep"; item: StepTransition }
-  | { kind: "heartbeat"; item: HeartbeatWorkflowRunParams };
+  | { kind: "heartbeat"; item: HeartbeatWorkflowRunParams }
+  | {
+    kind: "succeedWithSteps";
+    item: {
+      steps: StepTransition[];
+      run: RunTransition & { kind: "succeeded" };
+    };
+  };
+
+/** The statements a batch is sent as, one per kind of item. */
+type StatementKind = Exclude<Write["kind"], "succeedWithSteps">;
 
 /**
  * Whether the database rejected a statement for a value in it (SQLSTATE
@@ -76,24 +86,61 @@ export async function flushWrites(
   batch: Write[],
 ): Promise<unknown[]> {
   const results = new Array<unknown>(batch.length);
-  const groups = new Map<Write["kind"], number[]>();
+  // The items of each statement, and where each item's outcome goes.
+  const groups = new Map<
+    StatementKind,
+    { items: unknown[]; put: ((outcome: unknown) => void)[] }
+  >();
+  const add = (
+    kind: StatementKind,
+    item: unknown,
+    put: (outcome: unknown) => void,
+  ) => {
+    const group = groups.get(kind);
+    if (group === undefined) groups.set(kind, { items: [item], put: [put] });
+    else {
+      group.items.push(item);
+      group.put.push(put);
+    }
+  };
+  const composites: (() => void)[] = [];
   batch.forEach((write, i) => {
-    const group = groups.get(write.kind);
-    if (group === undefined) groups.set(write.kind, [i]);
-    else group.push(i);
+    if (write.kind !== "succeedWithSteps") {
+      add(write.kind, write.item, (outcome) => results[i] = outcome);
+      return;
+    }
+    // The attempts are finished first; the run is marked succeeded only
+    // if they all are (its statement checks), and fails as the first of
+    // them that could not be.
+    const { steps, run } = write.item;
+    const stepOutcomes: unknown[] = [];
+    let runOutcome: unknown;
+    steps.forEach((step, j) =>
+      add("finishStep", step, (outcome) => stepOutcomes[j] = outcome)
+    );
+    add(
+      "transition",
+      { ...run, stepAttemptIds: steps.map((step) => step.stepAttemptId) },
+      (outcome) => runOutcome = outcome,
+    );
+    composites.push(() => {
+      results[i] = runOutcome instanceof Error
+        ? stepOutcomes.find((outcome) => outcome instanceof Error) ?? runOutcome
+        : runOutcome;
+    });
   });
   const send = async (s: Scope) => {
-    const pick = <T>(kind: Write["kind"]) =>
-      (groups.get(kind) ?? []).map((i) => batch[i].item as T);
     const run = async <T>(
-      kind: Write["kind"],
+      kind: StatementKind,
       statement: (s: Scope, items: T[]) => Promise<unknown[]>,
     ) => {
-      const indexes = groups.get(kind);
-      if (indexes === undefined) return;
-      const outcomes = await statement(s, pick<T>(kind));
-      indexes.forEach((index, j) => results[index] = outcomes[j]);
+      const group = groups.get(kind);
+      if (group === undefined) return;
+      const outcomes = await statement(s, group.items as T[]);
+      group.put.forEach((put, j) => put(outcomes[j]));
     };
+    // In this order: a run marked succeeded with its steps is checked
+    // after they are finished.
     await Promise.all([
       run("createRun", createWorkflowRuns),
       run("finishStep", finishStepAttempts),
@@ -111,6 +158,7 @@ export async function flushWrites(
       (tx) => send({ ...scope, sql: tx }),
     );
   }
+  for (const settle of composites) settle();
   return results;
 }
 

@@ -11,7 +11,9 @@ import type {
   DeleteWorkflowRunsParams,
   ForkWorkflowRunParams,
   MaintenanceLockParams,
+  MarkWorkflowRunSucceededWithStepsParams,
   ReleaseWorkflowRunParams,
+  StepAttemptResult,
 } from "../core/backend.ts";
 import { TERMINAL_STATUSES } from "../core/backend.ts";
 import { DEFAULT_NAMESPACE_ID } from "../core/defaults.ts";
@@ -132,6 +134,36 @@ export function checkReleaseTime(params: ReleaseWorkflowRunParams): void {
   if (params.availableAt != null) {
     checkTime(params.availableAt, "release workflow run", "availableAt");
   }
+}
+
+/**
+ * Checks the step attempts of `markWorkflowRunSucceededWithSteps`: an
+ * array of objects, each with a `stepAttemptId`.
+ *
+ * @returns The attempts.
+ * @throws {TypeError} naming the parameter and the value.
+ */
+export function checkStepResults(
+  params: MarkWorkflowRunSucceededWithStepsParams,
+): readonly StepAttemptResult[] {
+  const what = "Cannot mark workflow run succeeded with steps";
+  const steps: unknown = params.stepAttempts;
+  if (!Array.isArray(steps)) {
+    throw new TypeError(
+      `${what}: 'stepAttempts' must be an array, received ${received(steps)}`,
+    );
+  }
+  steps.forEach((step: unknown, i) => {
+    const id = (step as { stepAttemptId?: unknown } | null)?.stepAttemptId;
+    if (typeof id !== "string") {
+      throw new TypeError(
+        `${what}: 'stepAttempts[${i}].stepAttemptId' must be a string, received ${
+          received(id)
+        }`,
+      );
+    }
+  });
+  return steps;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

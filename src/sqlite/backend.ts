@@ -36,6 +36,7 @@ import type {
   MarkStepAttemptSucceededParams,
   MarkWorkflowRunFailedParams,
   MarkWorkflowRunSucceededParams,
+  MarkWorkflowRunSucceededWithStepsParams,
   QueueStatistics,
   ReceivedSignal,
   ReceiveSignalParams,
@@ -58,6 +59,7 @@ import {
   checkForkRunParams,
   checkLockParams,
   checkReleaseTime,
+  checkStepResults,
   normalizeId,
 } from "../sql/checks.ts";
 import {
@@ -468,6 +470,29 @@ export class BackendSqlite implements Backend {
     params: MarkWorkflowRunSucceededParams,
   ): Promise<void> {
     return this.#fenced(params, succeededUpdate(params));
+  }
+
+  async markWorkflowRunSucceededWithSteps(
+    params: MarkWorkflowRunSucceededWithStepsParams,
+  ): Promise<void> {
+    const steps = checkStepResults(params);
+    const update = succeededUpdate(params);
+    const runId = normalizeId(params.workflowRunId);
+    // One write: should an attempt or the run not be the worker's, the
+    // write's savepoint rolls back whatever of it was done.
+    await this.#write(update.action, (ns, now) => {
+      for (const step of steps) {
+        finishStepAttempt(
+          this.#connection,
+          ns,
+          now,
+          { runId, stepId: normalizeId(step.stepAttemptId) },
+          params,
+          { status: "succeeded", output: step.output, error: null },
+        );
+      }
+      updateOwnedRun(this.#connection, ns, now, runId, params, update);
+    });
   }
 
   markWorkflowRunFailed(params: MarkWorkflowRunFailedParams): Promise<void> {

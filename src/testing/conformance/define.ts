@@ -61,6 +61,13 @@ export interface BackendCapabilities {
    * @default {true}
    */
   nextAvailableAt?: boolean;
+  /**
+   * The backend implements the optional
+   * `markWorkflowRunSucceededWithSteps()`.
+   *
+   * @default {true}
+   */
+  succeedWithSteps?: boolean;
 }
 
 /** What a conformance case receives. */

@@ -7,6 +7,94 @@ import { createClaimed, runParams } from "./runs.ts";
 
 export function stepConformance(define: DefineCase): void {
   define(
+    "markWorkflowRunSucceededWithSteps() stores the attempts and the run in one write, fenced",
+    async ({ backend }) => {
+      const succeed = backend.markWorkflowRunSucceededWithSteps!.bind(backend);
+      const runId = await createClaimed(backend, "w1");
+      const ids = { workflowRunId: runId, workerId: "w1" };
+      const attempt = (stepName: string, owner = ids) =>
+        backend.createStepAttempt({
+          ...owner,
+          stepName,
+          kind: "run",
+          config: {},
+          context: null,
+        });
+      const a = await attempt("a");
+      const b = await attempt("b");
+      const status = async () => [
+        (await backend.getWorkflowRun({ workflowRunId: runId }))?.status,
+        ...(await backend.listStepAttempts({ workflowRunId: runId })).map(
+          (s) => s.status,
+        ),
+      ];
+      // Bad input is refused before anything is written.
+      await assert.rejects(
+        succeed({ ...ids, output: 1, stepAttempts: "a" as never }),
+        (e) =>
+          e instanceof TypeError && /'stepAttempts'.*array/.test(e.message),
+      );
+      await assert.rejects(
+        succeed({ ...ids, output: 1, stepAttempts: [{}] as never }),
+        (e) =>
+          e instanceof TypeError &&
+          /'stepAttempts\[0\]\.stepAttemptId'/.test(e.message),
+      );
+      // Fenced: another worker changes nothing.
+      await assert.rejects(
+        succeed({
+          ...ids,
+          workerId: "w2",
+          output: 1,
+          stepAttempts: [{ stepAttemptId: a.id, output: "a" }],
+        }),
+        LeaseLostError,
+      );
+      // An attempt that is not one of the run's running attempts (another
+      // run's, or none at all): the run is not marked succeeded.
+      const otherRun = await createClaimed(backend, "w1");
+      const foreign = await attempt("x", { ...ids, workflowRunId: otherRun });
+      for (const stepAttemptId of [foreign.id, crypto.randomUUID(), "nope"]) {
+        await assert.rejects(
+          succeed({
+            ...ids,
+            output: 1,
+            stepAttempts: [{ stepAttemptId, output: 0 }],
+          }),
+          LeaseLostError,
+        );
+      }
+      assert.deepEqual(await status(), ["running", "running", "running"]);
+      await succeed({
+        ...ids,
+        output: { sum: 3 },
+        stepAttempts: [
+          { stepAttemptId: a.id, output: 1 },
+          { stepAttemptId: b.id, output: null },
+        ],
+      });
+      assert.deepEqual(await status(), ["succeeded", "succeeded", "succeeded"]);
+      const run = await backend.getWorkflowRun({ workflowRunId: runId });
+      assert.deepEqual(run?.output, { sum: 3 });
+      assert.ok(run?.completedAt instanceof Date);
+      const [gotA, gotB] = await backend.listStepAttempts({
+        workflowRunId: runId,
+      });
+      assert.deepEqual([gotA.output, gotB.output], [1, null]);
+      assert.ok(gotA.completedAt instanceof Date);
+      // Done: the run is no longer the worker's to finish again.
+      await assert.rejects(
+        succeed({ ...ids, output: 2, stepAttempts: [] }),
+        LeaseLostError,
+      );
+      assert.equal(
+        (await backend.getStepAttempt({ stepAttemptId: foreign.id }))?.status,
+        "running",
+      );
+    },
+    ["succeedWithSteps"],
+  );
+  define(
     "step attempts: create, get, list, succeed, fail",
     async ({ backend }) => {
       const runId = await createClaimed(backend, "w1");

@@ -50,7 +50,7 @@ export interface BackendConformanceOptions {
    * What the backend can do beyond the required methods; the cases that
    * need a capability it lacks are not registered, and `onSkip` is told.
    *
-   * @default {{ sharedStore: true, getWorkflowRunStatuses: true, signals: true, schedules: true, operations: true, inspection: true, nextAvailableAt: true }}
+   * @default {{ sharedStore: true, getWorkflowRunStatuses: true, signals: true, schedules: true, operations: true, inspection: true, nextAvailableAt: true, succeedWithSteps: true }}
    */
   capabilities?: BackendCapabilities;
   /** Told of each case not registered, with the reason. */
@@ -72,6 +72,8 @@ const SKIP_REASONS: Record<keyof BackendCapabilities, string> = {
     "needs the optional countWorkflowRuns(), getQueueStatistics() and listSignals(), which this backend does not implement",
   nextAvailableAt:
     "needs the optional getNextAvailableAt(), which this backend does not implement",
+  succeedWithSteps:
+    "needs the optional markWorkflowRunSucceededWithSteps(), which this backend does not implement",
 };
 
 /**
@@ -121,6 +123,7 @@ export function runBackendConformance(
     operations: true,
     inspection: true,
     nextAvailableAt: true,
+    succeedWithSteps: true,
     ...options.capabilities,
   };
   const define: DefineCase = (name, fn, needs = []) => {
