@@ -263,6 +263,8 @@ export class Execution {
         return { status: "aborted", reason: this.#s.suspension.reason };
       }
       if (this.#s.suspension?.kind === "deadline") {
+        // The results held back are stored before the run fails.
+        this.#s.flushHeld();
         return await this.#failDeadline();
       }
     }

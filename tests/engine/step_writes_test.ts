@@ -204,3 +204,40 @@ testEachBackend(
   },
   { targets: POSTGRES_ONLY },
 );
+
+testEachBackend(
+  "a result held back is stored when the deadline passes while the workflow's other steps run",
+  async ({ backend }) => {
+    const ow = new OpenWorkflow({ backend });
+    const wf = ow.defineWorkflow({ name: "late" }, async ({ step }) => {
+      // Not awaited: still running when the workflow returns.
+      void step.run(
+        { name: "slow" },
+        ({ signal }) =>
+          new Promise<null>((resolve) => {
+            const timer = setTimeout(() => resolve(null), 5_000);
+            signal.addEventListener("abort", () => {
+              clearTimeout(timer);
+              resolve(null);
+            });
+          }),
+      );
+      return await step.run({ name: "quick" }, () => 1);
+    });
+    const handle = await wf.run(undefined, {
+      deadlineAt: new Date(Date.now() + 300),
+    });
+    assert.equal(await ow.newWorker().tick(), 1);
+    const run = await handle.refresh();
+    assert.equal(run.status, "failed");
+    assert.equal(
+      (run.error as { name?: string } | null)?.name,
+      "DeadlineExceededError",
+    );
+    const attempts = await backend.listStepAttempts({
+      workflowRunId: handle.workflowRun.id,
+    });
+    const quick = attempts.find((s) => s.stepName === "quick");
+    assert.deepEqual([quick?.status, quick?.output], ["succeeded", 1]);
+  },
+);
