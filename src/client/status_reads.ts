@@ -15,6 +15,7 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
 import type { Backend, WorkflowRunStatus } from "../core/backend.ts";
 
 /** How finely the polls of waiting handles are grouped in time. */
@@ -32,7 +33,7 @@ interface Queue {
   /** The waiters of each run id (lowercase) not yet asked for. */
   waiters: Map<string, Waiter[]>;
   /** The read due at the next turn, if any. */
-  timer: ReturnType<typeof setTimeout> | null;
+  timer: ReturnType<typeof setImmediate> | null;
   /** Whether a read is in flight (the next waits for it). */
   reading: boolean;
 }
@@ -66,7 +67,7 @@ export function readStatus(
 
 /** Sends the queued ids at the next turn, unless that is arranged. */
 function next(backend: Backend, queue: Queue): void {
-  queue.timer ??= setTimeout(() => flush(backend, queue), 0);
+  queue.timer ??= setImmediate(() => flush(backend, queue));
 }
 
 /** Sends up to the first 1,000 queued ids as one read; settles their waiters. */

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { clearImmediate, setImmediate } from "node:timers";
 import type { StepAttempt, WorkflowRun } from "../core/backend.ts";
 import { clampTime } from "../core/duration.ts";
 import type { RetryPolicy } from "../core/retry.ts";
@@ -115,7 +116,7 @@ export class RunState {
   readonly pendingWrites: Set<Promise<void>> = new Set();
   /** Step results held back (see `storeResult`). */
   #held: HeldResult[] = [];
-  #heldTimer: ReturnType<typeof setTimeout> | null = null;
+  #heldTimer: ReturnType<typeof setImmediate> | null = null;
   /**
    * The completed steps that have a `compensate` function, with their
    * output and when they completed (database time).
@@ -353,7 +354,7 @@ export class RunState {
       tracked,
       settle,
     });
-    this.#heldTimer ??= setTimeout(() => this.flushHeld(), 0);
+    this.#heldTimer ??= setImmediate(() => this.flushHeld());
   }
 
   /** Sends the step results held back, each on its own. */
@@ -375,7 +376,7 @@ export class RunState {
    */
   takeHeld(): HeldResult[] {
     if (this.#heldTimer !== null) {
-      clearTimeout(this.#heldTimer);
+      clearImmediate(this.#heldTimer);
       this.#heldTimer = null;
     }
     const held = this.#held;

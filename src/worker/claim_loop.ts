@@ -17,6 +17,7 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
 import { backoffMs } from "../core/backoff.ts";
 import { delay } from "../core/waits.ts";
 import type { WorkflowRun } from "../core/backend.ts";
@@ -529,5 +530,5 @@ export class ClaimLoop {
 const HAND_BACK_BACKOFF = { initialMs: 100, maxMs: 1000 };
 
 function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
+  return new Promise((resolve) => setImmediate(resolve));
 }

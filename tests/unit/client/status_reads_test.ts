@@ -4,6 +4,7 @@
  */
 
 import assert from "node:assert/strict";
+import { setImmediate } from "node:timers";
 import { OpenWorkflow } from "../../../mod.ts";
 import { BackendSqlite } from "../../../backend_sqlite.ts";
 import {
@@ -43,6 +44,19 @@ Deno.test("a lone status read goes out at once; those asked for while it is in f
   assert.equal(await first, "pending");
   assert.deepEqual(await Promise.all(others), ["pending", "pending"]);
   assert.deepEqual(reads(), [[a.id], [b.id, c.id]]);
+});
+
+Deno.test("a lone status read goes out at the next turn of the event loop, not after a timer", async () => {
+  await using inner = await BackendSqlite.connect(":memory:");
+  const ow = new OpenWorkflow({ backend: inner });
+  const run = await ow.defineWorkflow({ name: "idle" }, () => null).run();
+  const { backend, calls } = viewOf(inner);
+  const read = readStatus(backend, run.id);
+  // One turn: the check phase after this one's I/O, where a timer of 0 ms
+  // waits for the next timers phase (1 ms at the earliest).
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(calls.get("getWorkflowRunStatuses")?.length, 1);
+  assert.equal(await read, "pending");
 });
 
 Deno.test("status reads ask for at most 1,000 runs each, and unknown runs read as null", async () => {
