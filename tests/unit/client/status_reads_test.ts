@@ -1,6 +1,6 @@
 /**
  * The status reads of waiting `result()` calls: one read in flight per
- * backend, a lone one sent at once, those asked for meanwhile together.
+ * backend, a lone one sent at the next turn, those asked for meanwhile together.
  */
 
 import assert from "node:assert/strict";
@@ -15,7 +15,7 @@ import type { GetWorkflowRunStatusesParams } from "../../../src/core/backend.ts"
 import { delay } from "../../helpers.ts";
 import { viewOf } from "../worker/backends.ts";
 
-Deno.test("a lone status read goes out at once; those asked for while it is in flight go together once it is done", async () => {
+Deno.test("a lone status read goes out alone; those asked for while it is in flight go together once it is done", async () => {
   await using inner = await BackendSqlite.connect(":memory:");
   const ow = new OpenWorkflow({ backend: inner });
   const idle = ow.defineWorkflow({ name: "idle" }, () => null);
