@@ -5,8 +5,18 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
+
 /** The longest delay `setTimeout` honours; a longer one fires at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Resolves at the next turn of the event loop, after pending I/O
+ * (`setImmediate`; a timer of 0 ms waits 1 ms at the earliest).
+ */
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 /**
  * Resolves after `ms` (however long: see `setLongTimeout`), or at once

@@ -212,9 +212,6 @@ export class Execution {
   }
 
   async #finish(first: BodyOutcome): Promise<ExecutionResult> {
-    // Step results held back go out now, unless the workflow returned (see
-    // below).
-    if (first.kind !== "returned") this.#s.flushHeld();
     if (first.kind === "abort") {
       return { status: "aborted", reason: first.reason };
     }
@@ -246,15 +243,10 @@ export class Execution {
     // Let started steps record their outcome before the run moves on,
     // unless the run stops meanwhile: results held back go out at once,
     // but for those the run's completion takes along.
-    const pending = () => {
+    while (true) {
       if (withSteps === undefined) this.#s.flushHeld();
-      return [...this.#s.inFlight].filter((write) => !this.#s.isHeld(write));
-    };
-    for (
-      let waiting = pending();
-      waiting.length > 0;
-      waiting = pending()
-    ) {
+      const waiting = [...this.#s.inFlight].filter((w) => !this.#s.isHeld(w));
+      if (waiting.length === 0) break;
       await Promise.race([
         Promise.allSettled(waiting),
         this.#s.stopped,
@@ -263,8 +255,6 @@ export class Execution {
         return { status: "aborted", reason: this.#s.suspension.reason };
       }
       if (this.#s.suspension?.kind === "deadline") {
-        // The results held back are stored before the run fails.
-        this.#s.flushHeld();
         return await this.#failDeadline();
       }
     }
@@ -307,6 +297,8 @@ export class Execution {
   }
 
   async #fail(error: unknown, retryable = true): Promise<ExecutionResult> {
+    // Results held back are sent before the run fails or is retried.
+    this.#s.flushHeld();
     const serialized = serializeError(error);
     const { retry } = this.#s.options;
     const failures = this.#s.workflowFailures + 1;

@@ -332,29 +332,16 @@ export class RunState {
    * with itself: one round trip for both.
    */
   storeResult(stepAttemptId: string, output: JsonValue): void {
-    const { backend, workerId } = this.options;
-    const params = {
-      workflowRunId: this.run.id,
-      stepAttemptId,
-      workerId,
-      output,
-    };
-    if (backend.markWorkflowRunSucceededWithSteps === undefined) {
-      this.#storeBehind(this.io(backend.markStepAttemptSucceeded(params)));
-      return;
-    }
     // (Not Promise.withResolvers(): Node 20 has none.)
     let settle!: (write: Promise<void>) => void;
     const tracked = this.#storeBehind(
       new Promise<void>((resolve) => settle = resolve),
     );
-    this.#held.push({
-      stepAttemptId,
-      output,
-      tracked,
-      settle,
-    });
-    this.#heldTimer ??= setImmediate(() => this.flushHeld());
+    this.#held.push({ stepAttemptId, output, tracked, settle });
+    // Without the backend's method, nothing would take it along: at once.
+    if (this.options.backend.markWorkflowRunSucceededWithSteps === undefined) {
+      this.flushHeld();
+    } else this.#heldTimer ??= setImmediate(() => this.flushHeld());
   }
 
   /** Sends the step results held back, each on its own. */

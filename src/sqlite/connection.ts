@@ -26,7 +26,7 @@ import type {
 } from "node:sqlite";
 import { BackendError } from "../core/errors.ts";
 import { type Backoff, backoffMs } from "../core/backoff.ts";
-import { delay } from "../core/waits.ts";
+import { delay, nextTurn } from "../core/waits.ts";
 import { describeAction, sqliteError } from "./errors.ts";
 
 /** `node:sqlite`, loaded on first use, so that importing never fails. */
@@ -380,9 +380,4 @@ export function isBusy(error: unknown): boolean {
   // Some runtimes leave out the result code on a few paths; SQLite's own
   // message then tells.
   return /^database (table |schema )?is locked/.test(error.message);
-}
-
-/** Resolves on the next turn of the event loop, after pending I/O. */
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }

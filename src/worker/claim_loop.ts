@@ -17,9 +17,8 @@
  * @module
  */
 
-import { setImmediate } from "node:timers";
 import { backoffMs } from "../core/backoff.ts";
-import { delay } from "../core/waits.ts";
+import { delay, nextTurn } from "../core/waits.ts";
 import type { WorkflowRun } from "../core/backend.ts";
 import {
   BackendError,
@@ -528,7 +527,3 @@ export class ClaimLoop {
 
 /** The waits between attempts to hand a run back after a failed write. */
 const HAND_BACK_BACKOFF = { initialMs: 100, maxMs: 1000 };
-
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
