@@ -765,8 +765,10 @@ export class BackendSqlite implements Backend {
    * Subscribes to commits by other connections to the database file (other
    * processes, other backends in this one), as `changed` notifications,
    * after one that says notifications are live: one timer per process and
-   * file reads each connection's `PRAGMA data_version` every 10 ms. In
-   * memory, there is no one else: nothing is ever told.
+   * file reads each connection's `PRAGMA data_version` every 10 ms (every
+   * millisecond for a second after a commit), and a watch of the file's
+   * write-ahead log has them read at once when another process writes it.
+   * In memory, there is no one else: nothing is ever told.
    *
    * @param listener Called with each notification.
    * @returns A function that unsubscribes.

@@ -82,6 +82,7 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 /** A `node:sqlite` connection with asynchronous busy retries. */
 export class SqliteConnection {
   #commits = 0;
+  #lastCommitAt = -Infinity;
   /** The path or URI the connection was opened with. */
   readonly location: string;
   readonly #db: DatabaseSync;
@@ -145,6 +146,11 @@ export class SqliteConnection {
   /** How many write transactions this connection has committed. */
   get commits(): number {
     return this.#commits;
+  }
+
+  /** When (`performance.now()`) this connection last committed a write. */
+  get lastCommitAt(): number {
+    return this.#lastCommitAt;
   }
 
   /**
@@ -280,6 +286,7 @@ export class SqliteConnection {
       });
       this.run("COMMIT");
       this.#commits++;
+      this.#lastCommitAt = performance.now();
       return outcomes;
     } catch (error) {
       this.#rollback();
