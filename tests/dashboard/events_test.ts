@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { OpenWorkflow } from "../../mod.ts";
+import { type Backend, OpenWorkflow } from "../../mod.ts";
 import { createDashboard } from "../../dashboard.ts";
 import { testEachBackend } from "../helpers.ts";
 import { makeRuns, ORIGIN, TOKEN } from "./support.ts";
@@ -36,6 +36,41 @@ async function readUntil(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * The real backend, keeping the calls made through it, so that a test can
+ * wait for those still in flight (a stream's first read may still be on
+ * its way when the stream ends).
+ */
+function tracked(
+  backend: Backend,
+): { backend: Backend; settled(): Promise<void> } {
+  const calls = new Set<Promise<unknown>>();
+  const wrapped = new Proxy(backend, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        const result = (value as (...a: unknown[]) => unknown).apply(
+          target,
+          args,
+        );
+        if (result instanceof Promise) {
+          calls.add(result);
+          const forget = () => calls.delete(result);
+          result.then(forget, forget);
+        }
+        return result;
+      };
+    },
+  });
+  return {
+    backend: wrapped,
+    async settled() {
+      while (calls.size > 0) await Promise.allSettled([...calls]);
+    },
+  };
 }
 
 function open(
@@ -128,7 +163,8 @@ testEachBackend(
   "events: a stream ends when its request's signal aborts",
   async ({ backend }) => {
     const runs = await makeRuns(backend);
-    const dashboard = createDashboard({ backend, token: TOKEN });
+    const calls = tracked(backend);
+    const dashboard = createDashboard({ backend: calls.backend, token: TOKEN });
     const abort = new AbortController();
     const response = await open(
       dashboard,
@@ -140,5 +176,7 @@ testEachBackend(
     abort.abort();
     const { done } = await reader.read();
     assert.equal(done, true);
+    // The stream's first read may still be on its way: it ends on its own.
+    await calls.settled();
   },
 );

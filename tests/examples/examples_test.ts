@@ -261,6 +261,10 @@ Deno.test("examples/demo.ts interrupted with Ctrl-C resumes when run again", asy
       if (done) break;
       seen += value;
     }
+    // A step prints ✓ as its function returns, and its result is stored
+    // a moment later: the interrupt comes once the four are stored (the
+    // next steps take 100 ms and more).
+    await new Promise((resolve) => setTimeout(resolve, 50));
     first.kill("SIGINT");
     while (true) {
       const { value, done } = await reader.read();
