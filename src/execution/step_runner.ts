@@ -54,7 +54,13 @@ import { runWorkflow, startWorkflow } from "./child_steps.ts";
 import { flowParams } from "../core/flow_control.ts";
 import { sleep } from "./sleep_steps.ts";
 import { sendSignal, signalMethods, waitForSignal } from "./signal_steps.ts";
-import { handled, never, type StepOutcome, SUSPENDED } from "./step_outcome.ts";
+import {
+  handled,
+  never,
+  type StepOutcome,
+  succeed,
+  SUSPENDED,
+} from "./step_outcome.ts";
 import type {
   ChildWorkflow,
   ChildWorkflowOptions,
@@ -287,15 +293,11 @@ export class Steps implements StepApi {
       failure = error;
     }
     if (this.#s.isAborted()) return SUSPENDED;
-    if (value === undefined) this.#s.endStepSpan(attempt.id, "failed", failure);
-    else this.#s.endStepSpan(attempt.id, "succeeded");
-    if (value !== undefined) {
-      // The result is returned at once and stored meanwhile: a step called
-      // after this one returned runs its function only once it is stored,
-      // and the run finishes only once every write is done.
-      this.#s.storeResult(attempt.id, value);
-      return { kind: "value", value };
-    }
+    // The result is returned at once and stored meanwhile: a step called
+    // after this one returned runs its function only once it is stored,
+    // and the run finishes only once every write is done.
+    if (value !== undefined) return succeed(this.#s, attempt.id, value);
+    this.#s.endStepSpan(attempt.id, "failed", failure);
     const error = serializeError(failure);
     // Failures that would recur on every attempt are not retried.
     const retryable = !(isNonRetryable(failure) ||

@@ -107,7 +107,11 @@ import {
   selectSchedules,
   updateSchedule,
 } from "./schedules.ts";
-import { selectStepAttempt, selectStepAttempts } from "./steps.ts";
+import {
+  selectStepAttempt,
+  selectStepAttempts,
+  type StepTransition,
+} from "./steps.ts";
 import {
   createWorkflowRunIn,
   foreignQuery,
@@ -425,14 +429,9 @@ export class BackendPostgres implements Backend {
     return await this.#write({
       kind: "succeedWithSteps",
       item: {
-        steps: steps.map((step) => ({
-          workflowRunId,
-          stepAttemptId: step.stepAttemptId,
-          workerId,
-          status: "succeeded",
-          output: step.output,
-          error: null,
-        })),
+        steps: steps.map((step) =>
+          succeededStep({ workflowRunId, workerId, ...step })
+        ),
         run: { kind: "succeeded", workflowRunId, workerId, output },
       },
     });
@@ -571,15 +570,7 @@ export class BackendPostgres implements Backend {
   markStepAttemptSucceeded(
     params: MarkStepAttemptSucceededParams,
   ): Promise<void> {
-    return this.#write({
-      kind: "finishStep",
-      item: {
-        ...params,
-        status: "succeeded",
-        output: params.output,
-        error: null,
-      },
-    });
+    return this.#write({ kind: "finishStep", item: succeededStep(params) });
   }
 
   markStepAttemptFailed(params: MarkStepAttemptFailedParams): Promise<void> {
@@ -777,4 +768,9 @@ export class BackendPostgres implements Backend {
   [Symbol.asyncDispose](): Promise<void> {
     return this.stop();
   }
+}
+
+/** The write that marks a step attempt succeeded with `params.output`. */
+function succeededStep(params: MarkStepAttemptSucceededParams): StepTransition {
+  return { ...params, status: "succeeded", error: null };
 }

@@ -81,7 +81,6 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 /** A `node:sqlite` connection with asynchronous busy retries. */
 export class SqliteConnection {
-  #commits = 0;
   #lastCommitAt = -Infinity;
   /** The path or URI the connection was opened with. */
   readonly location: string;
@@ -141,11 +140,6 @@ export class SqliteConnection {
       this.#statements.set(sql, statement);
     }
     return statement;
-  }
-
-  /** How many write transactions this connection has committed. */
-  get commits(): number {
-    return this.#commits;
   }
 
   /** When (`performance.now()`) this connection last committed a write. */
@@ -285,7 +279,6 @@ export class SqliteConnection {
         }
       });
       this.run("COMMIT");
-      this.#commits++;
       this.#lastCommitAt = performance.now();
       return outcomes;
     } catch (error) {

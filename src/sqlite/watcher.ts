@@ -62,16 +62,13 @@ export const OWN_WRITE_MS = 0.5;
 export interface WatchedConnection {
   /** `PRAGMA data_version`, or `null` when it cannot be read (closed). */
   dataVersion(): number | null;
-  /** How many write transactions this connection committed. */
-  readonly commits: number;
-  /** When (`performance.now()`) it last committed one. */
+  /** When (`performance.now()`) it last committed a write transaction. */
   readonly lastCommitAt: number;
 }
 
 interface Subscription {
   connection: WatchedConnection;
   version: number | null;
-  commits: number;
   listener: (notification: BackendNotification) => void;
 }
 
@@ -121,11 +118,10 @@ function tick(watch: FileWatch): boolean {
   const now = performance.now();
   let changed = false;
   for (const subscription of [...watch.subscriptions]) {
-    const commits = subscription.connection.commits;
-    if (commits !== subscription.commits) {
-      subscription.commits = commits;
-      watch.activeUntil = now + ACTIVE_FOR_MS;
-    }
+    watch.activeUntil = Math.max(
+      watch.activeUntil,
+      subscription.connection.lastCommitAt + ACTIVE_FOR_MS,
+    );
     const version = subscription.connection.dataVersion();
     if (version === null || version === subscription.version) continue;
     subscription.version = version;
@@ -232,7 +228,6 @@ export function watchCommits(
   const subscription: Subscription = {
     connection,
     version: connection.dataVersion(),
-    commits: connection.commits,
     listener,
   };
   watch.subscriptions.add(subscription);

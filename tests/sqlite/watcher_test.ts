@@ -27,7 +27,6 @@ async function database(journalMode: "WAL" | "DELETE") {
   const version = reader.prepare("PRAGMA data_version");
   const watched = {
     looks: 0,
-    commits: 0,
     /** Whether the watched connection counts as committing all along. */
     committing: false as boolean,
     get lastCommitAt(): number {
