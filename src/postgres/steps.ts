@@ -11,23 +11,29 @@ import { jsonText } from "../core/json.ts";
 import { type Row, toStepAttempt } from "./rows.ts";
 import { heldBy, items, lost, outcomes, type Scope, uuids } from "./scope.ts";
 
-/** Creates running step attempts, fenced to the runs' owners. */
+/**
+ * Creates running step attempts, fenced to the runs' owners. An attempt is
+ * built from what was sent and the two columns the server sets (its
+ * sequence is not part of the record): reading back the config and context
+ * just written would parse them twice.
+ */
 export async function createStepAttempts(
   s: Scope,
   batch: (CreateStepAttemptParams & { id: string })[],
 ): Promise<(StepAttempt | Error)[]> {
   const ns = s.namespaceId;
+  const sent = batch.map((p) => ({
+    id: p.id,
+    run_id: p.workflowRunId,
+    worker_id: p.workerId,
+    step_name: p.stepName,
+    kind: p.kind,
+    config: jsonText(p.config),
+    context: jsonText(p.context),
+  }));
   const rows = await s.sql<Row[]>`
     WITH v AS (SELECT * FROM ROWS FROM (json_to_recordset(${
-    items(batch.map((p) => ({
-      id: p.id,
-      run_id: p.workflowRunId,
-      worker_id: p.workerId,
-      step_name: p.stepName,
-      kind: p.kind,
-      config: jsonText(p.config),
-      context: jsonText(p.context),
-    })))
+    items(sent)
   }::text::json) AS (
       id uuid, run_id uuid, worker_id text, step_name text, kind text,
       config text, context text
@@ -40,11 +46,28 @@ export async function createStepAttempts(
     FROM v
     WHERE ${heldBy(s, s.sql`v.run_id`, s.sql`v.worker_id`)}
     ORDER BY v.n
-    RETURNING *`;
-  const byId = new Map(rows.map((row) => [row.id as string, row]));
-  return batch.map((p) => {
-    const row = byId.get(p.id);
-    return row === undefined ? lost(p) : toStepAttempt(row);
+    RETURNING id, created_at`;
+  const createdAt = new Map(
+    rows.map((row) => [row.id as string, row.created_at as Date]),
+  );
+  return batch.map((p, i) => {
+    const at = createdAt.get(p.id);
+    if (at === undefined) return lost(p);
+    const { config, context } = sent[i];
+    return {
+      id: p.id,
+      workflowRunId: p.workflowRunId,
+      stepName: p.stepName,
+      kind: p.kind,
+      status: "running",
+      // As the json columns read back: the text sent, parsed.
+      config: (config === null ? null : JSON.parse(config)) as JsonValue,
+      context: context === null ? null : JSON.parse(context) as JsonValue,
+      output: null,
+      error: null,
+      createdAt: at,
+      completedAt: null,
+    };
   });
 }
 
