@@ -134,48 +134,50 @@ export function raceAbort<T>(
   }
   return new Promise<T>((resolve, reject) => {
     const stop = onAbort(signal, () => reject(signal.reason));
-    promise.then(resolve, reject).finally(stop);
+    promise.then((value) => {
+      stop();
+      resolve(value);
+    }, (error) => {
+      stop();
+      reject(error);
+    });
   });
 }
 
 /** The callbacks of each signal that `onAbort()` listens to. */
-const abortCallbacks = new WeakMap<
-  AbortSignal,
-  { callbacks: Set<() => void>; listener: () => void }
->();
+const abortCallbacks = new WeakMap<AbortSignal, Set<() => void>>();
 
 /**
  * Calls `fn` once when `signal` aborts (at once if it has), until the
  * returned function is called. A signal gets one listener, however many
- * callbacks wait on it, and loses it when none is left: adding a listener
- * to an `EventTarget` costs time in proportion to those it has, and a
- * hundred thousand `result()` calls may share one signal.
+ * callbacks wait on it (adding a listener to an `EventTarget` costs time
+ * in proportion to those it has, and a hundred thousand `result()` calls
+ * may share one signal), and keeps it for its life: a run's steps come
+ * and go one by one on its signal, and adding and removing the listener
+ * with each cost more than the step's own work.
  */
 export function onAbort(signal: AbortSignal, fn: () => void): () => void {
   if (signal.aborted) {
     fn();
     return () => {};
   }
-  let entry = abortCallbacks.get(signal);
-  if (entry === undefined) {
-    const callbacks = new Set<() => void>();
-    const listener = () => {
+  let callbacks = abortCallbacks.get(signal);
+  if (callbacks === undefined) {
+    const set = new Set<() => void>();
+    callbacks = set;
+    abortCallbacks.set(signal, set);
+    signal.addEventListener("abort", () => {
       abortCallbacks.delete(signal);
-      for (const callback of callbacks) callback();
-    };
-    entry = { callbacks, listener };
-    abortCallbacks.set(signal, entry);
-    signal.addEventListener("abort", listener, { once: true });
+      for (const callback of set) callback();
+      set.clear();
+    }, { once: true });
   }
-  const { callbacks, listener } = entry;
+  // A callback of its own: the same `fn` may wait twice.
   const callback = () => fn();
-  callbacks.add(callback);
+  const set = callbacks;
+  set.add(callback);
   return () => {
-    if (!callbacks.delete(callback) || callbacks.size > 0) return;
-    if (abortCallbacks.get(signal)?.callbacks === callbacks) {
-      abortCallbacks.delete(signal);
-      signal.removeEventListener("abort", listener);
-    }
+    set.delete(callback);
   };
 }
 

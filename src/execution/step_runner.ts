@@ -68,6 +68,7 @@ import type {
   StepApi,
   StepFunction,
   StepFunctionConfig,
+  StepFunctionContext,
   StepSendSignalConfig,
   WaitForSignalConfig,
 } from "../core/step_api.ts";
@@ -347,24 +348,41 @@ export class Steps implements StepApi {
     // Each call gets a signal of its own that follows the run's only while
     // the call runs: a step that has settled never sees an abort later
     // (the run finishing, canceled or lost afterwards is no news to it).
-    const controller = new AbortController();
-    const { unfollow } = follow(this.#s.controller.signal, controller);
+    // It is made when the function first reads it (most never do): until
+    // then, the call is raced against the run's signal itself.
+    const runSignal = this.#s.controller.signal;
+    let controller: AbortController | null = null;
+    let unfollow = () => {};
+    let settled = false;
+    const stepSignal = () => {
+      if (controller === null) {
+        controller = new AbortController();
+        if (!settled) unfollow = follow(runSignal, controller).unfollow;
+      }
+      return controller.signal;
+    };
+    const context: StepFunctionContext = {
+      attempt,
+      get signal() {
+        return stepSignal();
+      },
+    };
     // A timeout over setTimeout's limit (about 24.8 days) is still honoured.
     const cancelTimer = timeoutMs === undefined ? () => {} : setLongTimeout(
-      () => controller.abort(new StepTimeoutError(name, timeoutMs)),
+      () => controller?.abort(new StepTimeoutError(name, timeoutMs)),
       timeoutMs,
     );
-    const { signal } = controller;
     try {
       return await raceAbort(
         this.#track(() =>
           traceContext === undefined
-            ? fn({ signal, attempt })
-            : callIn(traceContext, () => fn({ signal, attempt }))
+            ? fn(context)
+            : callIn(traceContext, () => fn(context))
         ),
-        signal,
+        timeoutMs === undefined ? runSignal : stepSignal(),
       );
     } finally {
+      settled = true;
       cancelTimer();
       unfollow();
     }
