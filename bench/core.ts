@@ -17,16 +17,34 @@
  * - backlog: the runs are all started first; then the worker starts and
  *   every result is awaited. Reports workflows and steps per second from
  *   the worker's start to the last result.
+ * - floor (Postgres): the backlog workload with the worker replaced by a
+ *   loop over the backend alone, making the calls the engine's worker makes
+ *   for each run, in the same order and batches (see `startFloorWorker`):
+ *   what the engine's statements, driver and client cost with nothing of
+ *   the worker and the execution around them (bench/throughput_floor.ts
+ *   sets it beside the engine).
+ *
+ * On a Postgres server of this machine, the throughput, backlog and floor
+ * workloads also report the server's CPU per run (the whole cluster's, its
+ * background processes included) over the same span.
  *
  * In one process, the client and the worker use separate backends
  * (separate connection pools), as they would in separate processes.
  */
 
 import process from "node:process";
+import { setImmediate } from "node:timers";
 import { parseArgs } from "node:util";
-import { type Backend, OpenWorkflow } from "../mod.ts";
+import postgres from "postgres";
+import {
+  type Backend,
+  DEFAULT_STEP_RETRY_POLICY,
+  OpenWorkflow,
+  type WorkflowRun,
+} from "../mod.ts";
 import { BackendPostgres } from "../backend_postgres.ts";
 import { BackendSqlite } from "../backend_sqlite.ts";
+import { clusterCpuSeconds, postmasterPid } from "./scaling/common.ts";
 
 const { positionals, values } = parseArgs({
   args: Deno.args,
@@ -92,13 +110,113 @@ async function registerSdk(): Promise<() => Promise<void>> {
   };
 }
 
+const databaseUrl = values["database-url"] ?? Deno.env.get("DATABASE_URL") ??
+  "postgresql://postgres@127.0.0.1:5432/test";
+
 async function connect(): Promise<Backend> {
   if (values.backend === "sqlite") {
     return await BackendSqlite.connect(values.path ?? ":memory:");
   }
-  const url = values["database-url"] ?? Deno.env.get("DATABASE_URL") ??
-    "postgresql://postgres@127.0.0.1:5432/test";
-  return await BackendPostgres.connect(url);
+  return await BackendPostgres.connect(databaseUrl);
+}
+
+/**
+ * The CPU seconds the Postgres cluster has used so far, or `null` when it
+ * does not run on this machine (or the backend is SQLite).
+ */
+async function serverCpuMeter(): Promise<(() => number) | null> {
+  if (values.backend !== "postgres") return null;
+  const admin = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  try {
+    const pid = await postmasterPid(admin);
+    return pid === null ? null : () => clusterCpuSeconds(pid);
+  } finally {
+    await admin.end();
+  }
+}
+
+/**
+ * The floor workload's worker: for each run of the four-step workflow, the
+ * backend calls the engine's worker makes, in the same order and batches:
+ * runs claimed for every free slot (again once the runs finishing in one
+ * turn have freed theirs); each step's attempt created in the same turn as
+ * the previous step's result is stored (one batch, one transaction), both
+ * awaited before the next; the run's completion carrying the last step's
+ * result. Nothing else: no heartbeats, signals, step functions, history,
+ * spans, metrics or events. Returns what stops it.
+ */
+function startFloorWorker(
+  backend: Backend,
+  concurrency: number,
+): () => Promise<void> {
+  const workerId = crypto.randomUUID();
+  const workflows = [{ name: "bench-four-steps", version: null }];
+  const config = { retry: { ...DEFAULT_STEP_RETRY_POLICY } };
+  const running = new Set<Promise<void>>();
+  let stopped = false;
+  let wake = () => {};
+  const execute = async (run: WorkflowRun) => {
+    const workflowRunId = run.id;
+    let held: { stepAttemptId: string; output: number } | null = null;
+    for (let i = 1; i <= 4; i++) {
+      const created = backend.createStepAttempt({
+        workflowRunId,
+        workerId,
+        stepName: `step-${i}`,
+        kind: "run",
+        config,
+        context: null,
+      });
+      const stored = held === null
+        ? undefined
+        : backend.markStepAttemptSucceeded({
+          workflowRunId,
+          workerId,
+          ...held,
+        });
+      const attempt = await created;
+      await stored;
+      held = { stepAttemptId: attempt.id, output: i };
+    }
+    await backend.markWorkflowRunSucceededWithSteps!({
+      workflowRunId,
+      workerId,
+      output: "done",
+      stepAttempts: held === null ? [] : [held],
+    });
+  };
+  const loop = (async () => {
+    while (!stopped) {
+      const free = concurrency - running.size;
+      if (free > 0) {
+        const claimed = await backend.claimWorkflowRuns({
+          workerId,
+          leaseDurationMs: 30_000,
+          limit: free,
+          workflows,
+        });
+        for (const run of claimed) {
+          const done: Promise<void> = execute(run).finally(() => {
+            running.delete(done);
+            wake();
+          });
+          running.add(done);
+        }
+        if (claimed.length === free) continue;
+      }
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        if (stopped) resolve();
+      });
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  })();
+  return async () => {
+    stopped = true;
+    wake();
+    await loop;
+    await Promise.all(running);
+  };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -190,23 +308,46 @@ async function main(): Promise<void> {
   const worker = workerSide.newWorker({
     concurrency: Number(values.concurrency),
   });
-  if (!separate && workload !== "backlog") await worker.start();
+  // backlog and floor: started once the runs wait (floor: never).
+  if (!separate && workload !== "backlog" && workload !== "floor") {
+    await worker.start();
+  }
   const system = `@openworkflow/core (${values.backend})`;
   try {
-    if (workload === "backlog" || workload === "throughput") {
+    if (
+      workload === "backlog" || workload === "throughput" ||
+      workload === "floor"
+    ) {
+      if (workload === "floor" && values.backend !== "postgres") {
+        throw new Error("the floor workload runs on Postgres");
+      }
       const runs = Number(values.runs);
       const startRuns = () =>
         Promise.all(Array.from({ length: runs }, () => clientDefs.four.run()));
-      // backlog: every run waits before the worker starts, timed from its
-      // start; throughput: timed from the first run started.
-      const waiting = workload === "backlog" ? await startRuns() : null;
+      const serverCpu = await serverCpuMeter();
+      // backlog and floor: every run waits before the worker starts, timed
+      // from its start; throughput: timed from the first run started.
+      const waiting = workload === "throughput" ? null : await startRuns();
       const cpuBefore = process.cpuUsage();
+      const serverBefore = serverCpu?.() ?? 0;
       const started = performance.now();
-      if (waiting !== null) await worker.start();
+      let stopFloor: (() => Promise<void>) | null = null;
+      if (workload === "floor") {
+        stopFloor = startFloorWorker(
+          workerBackend,
+          Number(values.concurrency),
+        );
+      } else if (waiting !== null) await worker.start();
       const handles = waiting ?? await startRuns();
       await Promise.all(handles.map((h) => h.result()));
       const seconds = (performance.now() - started) / 1000;
       const cpu = process.cpuUsage(cpuBefore);
+      const serverS = serverCpu === null ? null : serverCpu() - serverBefore;
+      await stopFloor?.();
+      const cpuMsPerRun = round((cpu.user + cpu.system) / 1000 / runs, 3);
+      const serverCpuMsPerRun = serverS === null
+        ? null
+        : round((serverS * 1000) / runs, 3);
       console.log(JSON.stringify({
         system,
         workload,
@@ -216,7 +357,9 @@ async function main(): Promise<void> {
         stepsPerSecond: round((4 * runs) / seconds, 0),
         // This process's CPU time (client and worker) per run: less
         // sensitive than the rate to other load on the machine.
-        cpuMsPerRun: round((cpu.user + cpu.system) / 1000 / runs, 3),
+        cpuMsPerRun,
+        // The server's, on this machine (its clock ticks are 10 ms).
+        serverCpuMsPerRun,
       }));
     } else if (workload === "latency") {
       const iterations = Number(values.iterations);

@@ -14,7 +14,9 @@ import postgres from "postgres";
 import { OpenWorkflow } from "../../mod.ts";
 import { BackendPostgres } from "../../backend_postgres.ts";
 import {
+  clusterCpuSeconds,
   cpuSeconds,
+  postmasterPid,
   printSummary,
   printTable,
   ratio,
@@ -54,23 +56,6 @@ interface BacklogResult {
   workerCpuMsPerRun: number;
 }
 
-/**
- * The CPU seconds of the whole cluster so far: the postmaster's own, its
- * exited processes' (`cutime`, `cstime`) and its live processes'.
- */
-function clusterCpuSeconds(postmasterPid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${postmasterPid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // cutime and cstime are fields 16 and 17 of stat(5).
-  let total = (Number(fields[13]) + Number(fields[14])) / 100 +
-    cpuSeconds(postmasterPid);
-  const children = Deno.readTextFileSync(
-    `/proc/${postmasterPid}/task/${postmasterPid}/children`,
-  ).trim().split(/\s+/).filter(Boolean).map(Number);
-  for (const pid of children) total += cpuSeconds(pid);
-  return total;
-}
-
 async function counters(
   admin: postgres.Sql,
   name: string,
@@ -87,18 +72,6 @@ async function counters(
     transactions: Number(row.transactions),
     serverCpuS: postmasterPid === null ? 0 : clusterCpuSeconds(postmasterPid),
   };
-}
-
-/** The postmaster's pid when it runs on this machine (else `null`). */
-async function postmasterPid(admin: postgres.Sql): Promise<number | null> {
-  const [row] = await admin`SELECT pg_backend_pid() AS pid`;
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${row.pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(fields[1]); // the parent: field 4 of stat(5)
-  } catch {
-    return null;
-  }
 }
 
 async function measureBacklog(

@@ -445,6 +445,35 @@ export function cpuSeconds(pid: number | "self"): number {
   }
 }
 
+/**
+ * The CPU seconds of the whole cluster so far: the postmaster's own, its
+ * exited processes' (`cutime`, `cstime`) and its live processes'.
+ */
+export function clusterCpuSeconds(postmasterPid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${postmasterPid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // cutime and cstime are fields 16 and 17 of stat(5).
+  let total = (Number(fields[13]) + Number(fields[14])) / 100 +
+    cpuSeconds(postmasterPid);
+  const children = Deno.readTextFileSync(
+    `/proc/${postmasterPid}/task/${postmasterPid}/children`,
+  ).trim().split(/\s+/).filter(Boolean).map(Number);
+  for (const pid of children) total += cpuSeconds(pid);
+  return total;
+}
+
+/** The postmaster's pid when it runs on this machine (else `null`). */
+export async function postmasterPid(admin: Sql): Promise<number | null> {
+  const [row] = await admin`SELECT pg_backend_pid() AS pid`;
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${row.pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(fields[1]); // the parent: field 4 of stat(5)
+  } catch {
+    return null;
+  }
+}
+
 /** Committed plus rolled-back transactions of database `name` so far. */
 export async function transactionCount(
   admin: Sql,
