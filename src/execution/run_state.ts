@@ -7,7 +7,7 @@
  * @module
  */
 
-import { clearImmediate, setImmediate } from "node:timers";
+import { setImmediate } from "node:timers";
 import type { StepAttempt, WorkflowRun } from "../core/backend.ts";
 import { clampTime } from "../core/duration.ts";
 import type { RetryPolicy } from "../core/retry.ts";
@@ -102,6 +102,22 @@ export interface HeldResult {
   settle: (write: Promise<void>) => void;
 }
 
+/**
+ * The executions holding step results back in this turn of the event loop,
+ * sent together at its end: one `setImmediate` a turn for all of them, not
+ * one per step (each execution takes its own out as it writes meanwhile).
+ */
+const heldThisTurn = new Set<RunState>();
+let turnEnd: ReturnType<typeof setImmediate> | null = null;
+
+function flushAtTurnEnd(state: RunState): void {
+  heldThisTurn.add(state);
+  turnEnd ??= setImmediate(() => {
+    turnEnd = null;
+    for (const held of heldThisTurn) held.flushHeld();
+  });
+}
+
 /** The shared state of one execution. */
 export class RunState {
   readonly options: ExecutionOptions;
@@ -116,7 +132,6 @@ export class RunState {
   readonly pendingWrites: Set<Promise<void>> = new Set();
   /** Step results held back (see `storeResult`). */
   #held: HeldResult[] = [];
-  #heldTimer: ReturnType<typeof setImmediate> | null = null;
   /**
    * The completed steps that have a `compensate` function, with their
    * output and when they completed (database time).
@@ -341,7 +356,7 @@ export class RunState {
     // Without the backend's method, nothing would take it along: at once.
     if (this.options.backend.markWorkflowRunSucceededWithSteps === undefined) {
       this.flushHeld();
-    } else this.#heldTimer ??= setImmediate(() => this.flushHeld());
+    } else flushAtTurnEnd(this);
   }
 
   /** Sends the step results held back, each on its own. */
@@ -362,10 +377,7 @@ export class RunState {
    * run's completion) and settle.
    */
   takeHeld(): HeldResult[] {
-    if (this.#heldTimer !== null) {
-      clearImmediate(this.#heldTimer);
-      this.#heldTimer = null;
-    }
+    heldThisTurn.delete(this);
     const held = this.#held;
     this.#held = [];
     return held;
@@ -390,15 +402,20 @@ export class RunState {
    */
   #storeBehind(write: Promise<void>): Promise<void> {
     const tracked: Promise<void> = write.then(
-      () => {},
-      (error) => this.suspend({ kind: "abort", reason: error }),
-    ).finally(() => {
-      this.pendingWrites.delete(tracked);
-      this.inFlight.delete(tracked);
-    });
+      () => this.#stored(tracked),
+      (error) => {
+        this.#stored(tracked);
+        this.suspend({ kind: "abort", reason: error });
+      },
+    );
     this.pendingWrites.add(tracked);
     this.inFlight.add(tracked);
     return tracked;
+  }
+
+  #stored(write: Promise<void>): void {
+    this.pendingWrites.delete(write);
+    this.inFlight.delete(write);
   }
 
   /** Whether the run stopped (lost, canceled, past its deadline). */

@@ -42,7 +42,7 @@ import {
   type JsonValue,
   serializeError,
 } from "../core/json.ts";
-import { follow, raceAbort, setLongTimeout } from "../core/waits.ts";
+import { follow, onAbort, setLongTimeout } from "../core/waits.ts";
 import {
   DEFAULT_STEP_RETRY_POLICY,
   isNonRetryable,
@@ -163,7 +163,12 @@ export class Steps implements StepApi {
       }
       // The results this step may depend on: those of the steps that had
       // returned when it was called (not of siblings running beside it).
-      const stored = Promise.all(this.#s.pendingWrites);
+      const pending = this.#s.pendingWrites;
+      const stored = pending.size === 0
+        ? undefined
+        : pending.size === 1
+        ? pending.values().next().value
+        : Promise.all(pending);
       const outcome = this.#runStep(
         name,
         policy,
@@ -191,15 +196,40 @@ export class Steps implements StepApi {
     }
   }
 
-  async #runStep<Output>(
+  #runStep<Output>(
     name: string,
     policy: ReturnType<typeof resolveRetryPolicy>,
     timeoutMs: number | undefined,
     fn: StepFunction<Output>,
-    stored: Promise<unknown>,
+    stored: Promise<unknown> | undefined,
     compensable: boolean,
   ): Promise<StepOutcome> {
-    const all = this.#s.history.get(name) ?? [];
+    const all = this.#s.history.get(name);
+    // A step this run never began (most): its first attempt, at once.
+    if (all === undefined) {
+      return this.#attempt(name, policy, timeoutMs, fn, stored, compensable);
+    }
+    return this.#resumeStep(
+      name,
+      policy,
+      timeoutMs,
+      fn,
+      stored,
+      compensable,
+      all,
+    );
+  }
+
+  /** Runs a step that has attempts: replayed, retried or parked. */
+  async #resumeStep<Output>(
+    name: string,
+    policy: ReturnType<typeof resolveRetryPolicy>,
+    timeoutMs: number | undefined,
+    fn: StepFunction<Output>,
+    stored: Promise<unknown> | undefined,
+    compensable: boolean,
+    all: StepAttempt[],
+  ): Promise<StepOutcome> {
     const latest = all.at(-1);
     if (latest?.status === "succeeded") {
       return {
@@ -253,41 +283,60 @@ export class Steps implements StepApi {
         return SUSPENDED;
       }
     }
+    return await this.#attempt(
+      name,
+      policy,
+      timeoutMs,
+      fn,
+      stored,
+      compensable,
+      attempts.length,
+      failures,
+    );
+  }
+
+  /**
+   * Makes a new attempt of a step that has had `before` attempts since the
+   * last workflow retry, `failures` of them its own failures.
+   */
+  async #attempt<Output>(
+    name: string,
+    policy: ReturnType<typeof resolveRetryPolicy>,
+    timeoutMs: number | undefined,
+    fn: StepFunction<Output>,
+    stored: Promise<unknown> | undefined,
+    compensable: boolean,
+    before = 0,
+    failures = 0,
+  ): Promise<StepOutcome> {
     if (this.#s.unwinding) this.#s.unwind();
     if (this.#s.suspension !== null) return SUSPENDED;
     const { backend, workerId } = this.#s.options;
     const workflowRunId = this.#s.run.id;
+    // `compensate` tells the backend that the run has compensations to run
+    // once its step completed (a deadline sweep leaves it to a worker).
+    const config: { retry: JsonValue; timeoutMs?: number; compensate?: true } =
+      { retry: policy };
+    if (timeoutMs !== undefined) config.timeoutMs = timeoutMs;
+    if (compensable) config.compensate = true;
     const attempt = await this.#s.io(backend.createStepAttempt({
       workflowRunId,
       workerId,
       stepName: name,
       kind: "run",
-      // `compensate` tells the backend that the run has compensations to
-      // run once its step completed (a deadline sweep leaves it to a
-      // worker).
-      config: {
-        retry: policy,
-        ...(timeoutMs === undefined ? {} : { timeoutMs }),
-        ...(compensable ? { compensate: true } : {}),
-      },
+      config,
       context: null,
     }));
     this.#s.noteAttempt(attempt);
-    const traceContext = this.#s.startStepSpan(attempt, attempts.length + 1);
+    const traceContext = this.#s.startStepSpan(attempt, before + 1);
     // Earlier steps' results are stored before this step's function runs.
-    await stored;
+    if (stored !== undefined) await stored;
     if (this.#s.isAborted()) return SUSPENDED;
     let value: JsonValue | undefined;
     let failure: unknown;
     try {
       value = this.#s.encode(
-        await this.#callStep(
-          name,
-          fn,
-          attempts.length + 1,
-          timeoutMs,
-          traceContext,
-        ),
+        await this.#callStep(name, fn, before + 1, timeoutMs, traceContext),
         `output of step '${name}'`,
       );
     } catch (error) {
@@ -305,7 +354,7 @@ export class Steps implements StepApi {
       failure instanceof PayloadTooLargeError ||
       failure instanceof NotJsonError);
     if (!retryable) error.nonRetryable = true;
-    this.#s.options.onStepFailed?.(name, attempts.length + 1, failure);
+    this.#s.options.onStepFailed?.(name, before + 1, failure);
     await this.#s.io(backend.markStepAttemptFailed({
       workflowRunId,
       stepAttemptId: attempt.id,
@@ -327,24 +376,20 @@ export class Steps implements StepApi {
     return SUSPENDED;
   }
 
-  /** Calls a step function, counting it as running until it settles. */
-  #track<T>(call: () => T | Promise<T>): Promise<T> {
-    this.#s.runningSteps++;
-    const work = Promise.resolve().then(call);
-    const done = () => {
-      this.#s.runningSteps--;
-    };
-    work.then(done, done);
-    return work;
-  }
-
-  async #callStep<Output>(
+  /**
+   * Calls a step function. Its promise is raced against the run's signal
+   * (the step's own, with a timeout); the function counts as running
+   * until it settles itself (`runningSteps`: the execution's end aborts
+   * the signals of those still running). A function that returns a value
+   * (not a promise) is done at once.
+   */
+  #callStep<Output>(
     name: string,
     fn: StepFunction<Output>,
     attempt: number,
     timeoutMs: number | undefined,
     traceContext: Context | undefined,
-  ): Promise<Output | undefined> {
+  ): Output | undefined | Promise<Output | undefined> {
     // Each call gets a signal of its own that follows the run's only while
     // the call runs: a step that has settled never sees an abort later
     // (the run finishing, canceled or lost afterwards is no news to it).
@@ -352,7 +397,7 @@ export class Steps implements StepApi {
     // then, the call is raced against the run's signal itself.
     const runSignal = this.#s.controller.signal;
     let controller: AbortController | null = null;
-    let unfollow = () => {};
+    let unfollow = NOOP;
     let settled = false;
     const stepSignal = () => {
       if (controller === null) {
@@ -368,24 +413,49 @@ export class Steps implements StepApi {
       },
     };
     // A timeout over setTimeout's limit (about 24.8 days) is still honoured.
-    const cancelTimer = timeoutMs === undefined ? () => {} : setLongTimeout(
+    const cancelTimer = timeoutMs === undefined ? NOOP : setLongTimeout(
       () => controller?.abort(new StepTimeoutError(name, timeoutMs)),
       timeoutMs,
     );
+    const raceSignal = timeoutMs === undefined ? runSignal : stepSignal();
+    let result: Output | undefined | Promise<Output | undefined>;
     try {
-      return await raceAbort(
-        this.#track(() =>
-          traceContext === undefined
-            ? fn(context)
-            : callIn(traceContext, () => fn(context))
-        ),
-        timeoutMs === undefined ? runSignal : stepSignal(),
-      );
-    } finally {
+      result = traceContext === undefined
+        ? fn(context)
+        : callIn(traceContext, () => fn(context));
+    } catch (error) {
+      result = Promise.reject(error);
+    }
+    if (!isPromiseLike(result)) {
       settled = true;
       cancelTimer();
       unfollow();
+      return result;
     }
+    const work = Promise.resolve(result);
+    this.#s.runningSteps++;
+    return new Promise<Output | undefined>((resolve, reject) => {
+      let stopRace = NOOP;
+      const end = () => {
+        settled = true;
+        stopRace();
+        cancelTimer();
+        unfollow();
+      };
+      stopRace = onAbort(raceSignal, () => {
+        end();
+        reject(raceSignal.reason);
+      });
+      work.then((value) => {
+        this.#s.runningSteps--;
+        end();
+        resolve(value);
+      }, (error) => {
+        this.#s.runningSteps--;
+        end();
+        reject(error);
+      });
+    });
   }
 
   sleep(name: string, duration: Duration): Promise<void> {
@@ -557,4 +627,13 @@ function isInterrupted(attempt: StepAttempt): boolean {
   return attempt.status === "failed" && error !== null &&
     typeof error === "object" && !Array.isArray(error) &&
     error.name === "StepInterruptedError";
+}
+
+const NOOP = () => {};
+
+/** Whether `value` is a promise or another thenable. */
+function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
+  return value !== null &&
+    (typeof value === "object" || typeof value === "function") &&
+    typeof (value as { then?: unknown }).then === "function";
 }
