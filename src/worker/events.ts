@@ -124,6 +124,26 @@ const MESSAGES: Record<WorkerEventType, string> = {
   "error": "Worker {workerId} backend error: {error}",
 };
 
+/** The level each type of event is logged at. */
+const LEVELS: Record<WorkerEventType, "debug" | "warning" | "error"> = {
+  "run-claimed": "debug",
+  "run-succeeded": "debug",
+  "run-canceled": "debug",
+  "run-released": "debug",
+  "run-failed": "warning",
+  "step-failed": "warning",
+  "lease-lost": "warning",
+  "error": "error",
+};
+
+/**
+ * Whether LogTape, as configured now, would log events of type `type`:
+ * without it (or a listener), an event is not built at all.
+ */
+export function isWorkerEventLogged(type: WorkerEventType): boolean {
+  return logger.isEnabledFor(LEVELS[type]);
+}
+
 /** Logs an event at the level its type deserves. */
 export function logWorkerEvent(event: WorkerEvent): void {
   const properties = {

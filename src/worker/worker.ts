@@ -8,6 +8,7 @@
 import { ClaimLoop } from "./claim_loop.ts";
 import {
   guardListener,
+  isWorkerEventLogged,
   logWorkerEvent,
   WorkerEvent,
   type WorkerEventInit,
@@ -44,6 +45,8 @@ export class Worker extends EventTarget {
   readonly #loop: ClaimLoop;
   readonly #sweeper: RetentionSweeper | null;
   readonly #config: WorkerConfig;
+  /** The event types ever listened to (a removed listener is not counted). */
+  readonly #listened = new Set<string>();
 
   /**
    * Creates a worker. Does no I/O.
@@ -158,6 +161,8 @@ export class Worker extends EventTarget {
    * one that throws is logged and breaks nothing.
    */
   #emit(type: WorkerEventType, init: WorkerEventInit): void {
+    // Two events a run: not built when no listener and no log would see it.
+    if (!this.#listened.has(type) && !isWorkerEventLogged(type)) return;
     const event = new WorkerEvent(type, init);
     logWorkerEvent(event);
     this.dispatchEvent(event);
@@ -194,6 +199,7 @@ export class Worker extends EventTarget {
       signal?: AbortSignal;
     },
   ): void {
+    if (listener !== null) this.#listened.add(type);
     super.addEventListener(type, guardListener(listener), options);
   }
 

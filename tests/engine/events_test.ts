@@ -126,6 +126,30 @@ testEachBackend(
 );
 
 testEachBackend(
+  "a worker nobody listens to still logs its events through LogTape",
+  async ({ backend }) => {
+    await withLogRecords(async (records) => {
+      const ow = new OpenWorkflow({ backend });
+      const wf = ow.defineWorkflow({ name: "unheard" }, () => 7);
+      const worker = ow.newWorker();
+      const handle = await wf.run();
+      assert.equal(await worker.tick(), 1);
+      assert.equal(await handle.result(), 7);
+      const messages = records
+        .filter((r) => r.properties.workflowRunId === handle.id)
+        .map((r) => [r.rawMessage, r.level]);
+      assert.deepEqual(messages, [
+        [
+          "Claimed run {workflowRunId} of {workflowName} (attempt {attempt})",
+          "debug",
+        ],
+        ["Run {workflowRunId} of {workflowName} succeeded", "debug"],
+      ]);
+    });
+  },
+);
+
+testEachBackend(
   "a run canceled mid-step dispatches lease-lost with the cancellation",
   async ({ backend }) => {
     await withLogRecords(async (records) => {
