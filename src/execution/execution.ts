@@ -272,6 +272,7 @@ export class Execution {
     if (first.kind === "returned") {
       if (unstorable !== undefined) return await this.#fail(unstorable, false);
       const held = this.#s.takeHeld();
+      this.#s.options.onSucceeding?.();
       if (withSteps === undefined || held.length === 0) {
         await backend.markWorkflowRunSucceeded({
           workflowRunId,

@@ -54,6 +54,8 @@ export interface ExecutionOptions {
   retry: Required<RetryPolicy>;
   /** Told of every failed step attempt. */
   onStepFailed?: (stepName: string, attempt: number, error: unknown) => void;
+  /** Told as the run's success is written (its news is then no surprise). */
+  onSucceeding?: () => void;
   /**
    * The span of this execution (`workflow_run.execute`): its step
    * attempts' spans are its children. None: the steps make no spans.

@@ -402,6 +402,7 @@ export class ClaimLoop {
         maxPayloadBytes: this.#config.maxPayloadBytes,
         onStepFailed: (stepName, attempt, error) =>
           this.#emit("step-failed", { ...about, stepName, attempt, error }),
+        onSucceeding: () => this.#held.ending(run.id),
         span,
       }).execute();
     } catch (error) {

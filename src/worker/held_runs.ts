@@ -29,6 +29,8 @@ export class HeldRuns {
   readonly #workerId: string;
   readonly #checkIntervalMs: number;
   readonly #held = new Map<string, AbortController>();
+  /** The held runs whose execution is writing their success. */
+  readonly #ending = new Set<string>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** Whether the periodic check is in flight. */
   #checking = false;
@@ -53,6 +55,7 @@ export class HeldRuns {
    */
   watch(workflowRunId: string, controller: AbortController): () => void {
     this.#held.set(workflowRunId, controller);
+    this.#ending.delete(workflowRunId);
     // A wake-up that does not say how the run ended (notifications resumed
     // after an outage, a result too large to carry) is checked first.
     const stopListening = onFinished(
@@ -68,12 +71,23 @@ export class HeldRuns {
       stopListening();
       if (this.#held.get(workflowRunId) === controller) {
         this.#held.delete(workflowRunId);
+        this.#ending.delete(workflowRunId);
       }
       if (this.#held.size === 0) {
         clearTimeout(this.#timer);
         this.#timer = undefined;
       }
     };
+  }
+
+  /**
+   * Run `workflowRunId`'s execution is writing its success: the news that
+   * the run succeeded is its own write heard back (often before the write
+   * answers), not a reason to abort it. A cancel still is; any other end
+   * from elsewhere refuses the write itself.
+   */
+  ending(workflowRunId: string): void {
+    if (this.#held.has(workflowRunId)) this.#ending.add(workflowRunId);
   }
 
   /**
@@ -135,6 +149,7 @@ export class HeldRuns {
    */
   #stop(id: string, status: WorkflowRunStatus | null): void {
     if (status === "running") return;
+    if (status === "succeeded" && this.#ending.has(id)) return;
     this.#held.get(id)?.abort(
       status === "canceled"
         ? new WorkflowCanceledError(id)

@@ -8,6 +8,7 @@ import {
   WorkflowCanceledError,
 } from "../../../src/core/errors.ts";
 import type { Backend } from "../../../src/core/backend.ts";
+import { notifyFinished } from "../../../src/core/wakeups.ts";
 import { nextTurn, unhandledRejections, useFakeTime } from "../helpers.ts";
 import {
   cancelRun,
@@ -376,4 +377,34 @@ Deno.test("HeldRuns.settled() resolves at once with no check in flight", async (
   await using sqlite = await connectSqlite();
   const held = new HeldRuns(sqlite, WORKER_ID, INTERVAL);
   await held.settled();
+});
+
+Deno.test("HeldRuns takes the news of a success it is writing for its own, but still hears a cancel", async () => {
+  await using sqlite = await connectSqlite();
+  const held = new HeldRuns(sqlite, WORKER_ID, INTERVAL);
+  const ids = ["mine", "other", "canceled"].map((_, i) =>
+    `00000000-0000-4000-8000-00000000000${i}`
+  );
+  const controllers = ids.map(() => new AbortController());
+  const unwatch = ids.map((id, i) => held.watch(id, controllers[i]));
+  held.ending(ids[0]);
+  held.ending(ids[2]);
+  const succeeded = { status: "succeeded", output: 1, error: null } as const;
+  notifyFinished(sqlite, ids[0], succeeded);
+  notifyFinished(sqlite, ids[1], succeeded);
+  notifyFinished(sqlite, ids[2], {
+    status: "canceled",
+    output: null,
+    error: { name: "WorkflowCanceledError", message: "canceled" },
+  });
+  assert.equal(controllers[0].signal.aborted, false, "its own success");
+  assert.ok(controllers[1].signal.reason instanceof LeaseLostError);
+  assert.ok(controllers[2].signal.reason instanceof WorkflowCanceledError);
+  for (const stop of unwatch) stop();
+  // Watched again (claimed again), the run is no longer ending.
+  const again = new AbortController();
+  const stop = held.watch(ids[0], again);
+  notifyFinished(sqlite, ids[0], succeeded);
+  assert.ok(again.signal.reason instanceof LeaseLostError);
+  stop();
 });
