@@ -75,6 +75,18 @@ import type {
 import { checkName, checkTime } from "../core/validate.ts";
 import { callIn, type Context } from "../telemetry/tracing.ts";
 
+/** A `step.run()` call, its arguments checked. */
+interface RunCall<Output> {
+  name: string;
+  policy: ReturnType<typeof resolveRetryPolicy>;
+  timeoutMs: number | undefined;
+  fn: StepFunction<Output>;
+  /** The earlier steps' results still being stored (none: all are). */
+  stored: Promise<unknown> | undefined;
+  /** Whether the step has a `compensate` function. */
+  compensable: boolean;
+}
+
 /** The step API of one execution. */
 export class Steps implements StepApi {
   readonly #s: RunState;
@@ -169,14 +181,14 @@ export class Steps implements StepApi {
         : pending.size === 1
         ? pending.values().next().value
         : Promise.all(pending);
-      const outcome = this.#runStep(
+      const outcome = this.#runStep({
         name,
         policy,
         timeoutMs,
         fn,
         stored,
-        compensate !== undefined,
-      );
+        compensable: compensate !== undefined,
+      });
       return handled(this.#step(
         compensate === undefined ? outcome : outcome.then((result) => {
           if (result.kind === "value") {
@@ -196,40 +208,19 @@ export class Steps implements StepApi {
     }
   }
 
-  #runStep<Output>(
-    name: string,
-    policy: ReturnType<typeof resolveRetryPolicy>,
-    timeoutMs: number | undefined,
-    fn: StepFunction<Output>,
-    stored: Promise<unknown> | undefined,
-    compensable: boolean,
-  ): Promise<StepOutcome> {
-    const all = this.#s.history.get(name);
+  #runStep<Output>(call: RunCall<Output>): Promise<StepOutcome> {
+    const all = this.#s.history.get(call.name);
     // A step this run never began (most): its first attempt, at once.
-    if (all === undefined) {
-      return this.#attempt(name, policy, timeoutMs, fn, stored, compensable);
-    }
-    return this.#resumeStep(
-      name,
-      policy,
-      timeoutMs,
-      fn,
-      stored,
-      compensable,
-      all,
-    );
+    if (all === undefined) return this.#attempt(call);
+    return this.#resumeStep(call, all);
   }
 
   /** Runs a step that has attempts: replayed, retried or parked. */
   async #resumeStep<Output>(
-    name: string,
-    policy: ReturnType<typeof resolveRetryPolicy>,
-    timeoutMs: number | undefined,
-    fn: StepFunction<Output>,
-    stored: Promise<unknown> | undefined,
-    compensable: boolean,
+    call: RunCall<Output>,
     all: StepAttempt[],
   ): Promise<StepOutcome> {
+    const { name, policy } = call;
     const latest = all.at(-1);
     if (latest?.status === "succeeded") {
       return {
@@ -283,16 +274,7 @@ export class Steps implements StepApi {
         return SUSPENDED;
       }
     }
-    return await this.#attempt(
-      name,
-      policy,
-      timeoutMs,
-      fn,
-      stored,
-      compensable,
-      attempts.length,
-      failures,
-    );
+    return await this.#attempt(call, attempts.length, failures);
   }
 
   /**
@@ -300,15 +282,11 @@ export class Steps implements StepApi {
    * last workflow retry, `failures` of them its own failures.
    */
   async #attempt<Output>(
-    name: string,
-    policy: ReturnType<typeof resolveRetryPolicy>,
-    timeoutMs: number | undefined,
-    fn: StepFunction<Output>,
-    stored: Promise<unknown> | undefined,
-    compensable: boolean,
+    call: RunCall<Output>,
     before = 0,
     failures = 0,
   ): Promise<StepOutcome> {
+    const { name, policy, timeoutMs, fn, stored, compensable } = call;
     if (this.#s.unwinding) this.#s.unwind();
     if (this.#s.suspension !== null) return SUSPENDED;
     const { backend, workerId } = this.#s.options;
