@@ -6,6 +6,7 @@
  *
  *   deno task bench              # 3 rounds of throughput, backlog, latency
  *   deno task bench --rounds 5 --workloads throughput
+ *   deno task bench --rounds 5 --workloads backlog --floor
  *
  * Workloads (bench/core.ts): throughput (runs started while the worker
  * runs), backlog (runs started first, then the worker; DBOS has no such
@@ -16,7 +17,9 @@
  * JSON summary line. Each peer is installed by its baseline script
  * (bench/openworkflow/baseline.mjs, bench/dbos/baseline.mjs) into its own
  * scratch folder outside the repo; `--no-baseline` and `--no-dbos` leave
- * them out.
+ * them out. `--floor` adds core-floor to the backlog workload: the engine's
+ * backend calls alone (`core.ts floor`, see bench/throughput_floor.ts), so
+ * that the floor's rate is compared with the peers' in the same hour.
  */
 
 import { parseArgs } from "node:util";
@@ -38,6 +41,7 @@ const { values } = parseArgs({
     "no-baseline": { type: "boolean", default: false },
     "no-dbos": { type: "boolean", default: false },
     "no-sqlite": { type: "boolean", default: false },
+    floor: { type: "boolean", default: false },
   },
 });
 
@@ -54,6 +58,7 @@ type Result = Record<string, number | string>;
 type System =
   | "core-postgres"
   | "core-sqlite"
+  | "core-floor"
   | "openworkflow@0.10.1"
   | "dbos-sdk@5.3.0";
 
@@ -66,6 +71,7 @@ const peers: { system: System; column: string }[] = [
 const systems: System[] = [
   "core-postgres",
   ...(values["no-sqlite"] ? [] : ["core-sqlite" as const]),
+  ...(values.floor ? ["core-floor" as const] : []),
   ...(values["no-baseline"] ? [] : ["openworkflow@0.10.1" as const]),
   ...(values["no-dbos"] ? [] : ["dbos-sdk@5.3.0" as const]),
 ];
@@ -101,12 +107,13 @@ async function measure(
   const db = `owbench_${system.replace(/\W/g, "_")}_${workload}_${round}`;
   switch (system) {
     case "core-postgres":
+    case "core-floor":
       return await withDatabase(db, (url) =>
         run(Deno.execPath(), [
           "run",
           "-A",
           `${here}core.ts`,
-          workload,
+          system === "core-floor" ? "floor" : workload,
           "--backend",
           "postgres",
           "--database-url",
@@ -174,6 +181,7 @@ const metric: Record<
 
 /** Whether `system`'s benchmark script has `workload`. */
 function supports(system: System, workload: string): boolean {
+  if (system === "core-floor") return workload === "backlog";
   return !(system === "dbos-sdk@5.3.0" && workload === "backlog");
 }
 
