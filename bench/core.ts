@@ -33,7 +33,6 @@
  */
 
 import process from "node:process";
-import { setImmediate } from "node:timers";
 import { parseArgs } from "node:util";
 import postgres from "postgres";
 import {
@@ -44,6 +43,7 @@ import {
 } from "../mod.ts";
 import { BackendPostgres } from "../backend_postgres.ts";
 import { BackendSqlite } from "../backend_sqlite.ts";
+import { nextTurn } from "../src/core/waits.ts";
 import { clusterCpuSeconds, postmasterPid } from "./scaling/common.ts";
 
 const { positionals, values } = parseArgs({
@@ -208,7 +208,7 @@ function startFloorWorker(
         wake = resolve;
         if (stopped) resolve();
       });
-      await new Promise((resolve) => setImmediate(resolve));
+      await nextTurn();
     }
   })();
   return async () => {

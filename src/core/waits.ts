@@ -122,24 +122,35 @@ export function setLongTimeout(fn: () => void, ms: number): () => void {
 
 /**
  * Settles like `promise`, or rejects with `signal.reason` once aborted. A
- * rejection of `promise` that comes after is swallowed.
+ * rejection of `promise` that comes after is swallowed. `onEnd` is called
+ * once, as the race is decided (before the returned promise settles).
  */
 export function raceAbort<T>(
   promise: Promise<T>,
   signal: AbortSignal,
+  onEnd: () => void = () => {},
 ): Promise<T> {
   if (signal.aborted) {
     promise.catch(() => {});
+    onEnd();
     return Promise.reject(signal.reason);
   }
   return new Promise<T>((resolve, reject) => {
-    const stop = onAbort(signal, () => reject(signal.reason));
+    let ended = false;
+    const end = () => {
+      if (ended) return false;
+      ended = true;
+      stop();
+      onEnd();
+      return true;
+    };
+    const stop = onAbort(signal, () => {
+      if (end()) reject(signal.reason);
+    });
     promise.then((value) => {
-      stop();
-      resolve(value);
+      if (end()) resolve(value);
     }, (error) => {
-      stop();
-      reject(error);
+      if (end()) reject(error);
     });
   });
 }
@@ -161,24 +172,27 @@ export function onAbort(signal: AbortSignal, fn: () => void): () => void {
     fn();
     return () => {};
   }
-  let callbacks = abortCallbacks.get(signal);
-  if (callbacks === undefined) {
-    const set = new Set<() => void>();
-    callbacks = set;
-    abortCallbacks.set(signal, set);
-    signal.addEventListener("abort", () => {
-      abortCallbacks.delete(signal);
-      for (const callback of set) callback();
-      set.clear();
-    }, { once: true });
-  }
+  const callbacks = callbacksOf(signal);
   // A callback of its own: the same `fn` may wait twice.
   const callback = () => fn();
-  const set = callbacks;
-  set.add(callback);
+  callbacks.add(callback);
   return () => {
-    set.delete(callback);
+    callbacks.delete(callback);
   };
+}
+
+/** The callbacks waiting on `signal`, with its one listener set up. */
+function callbacksOf(signal: AbortSignal): Set<() => void> {
+  const known = abortCallbacks.get(signal);
+  if (known !== undefined) return known;
+  const callbacks = new Set<() => void>();
+  abortCallbacks.set(signal, callbacks);
+  signal.addEventListener("abort", () => {
+    abortCallbacks.delete(signal);
+    for (const callback of callbacks) callback();
+    callbacks.clear();
+  }, { once: true });
+  return callbacks;
 }
 
 /**
@@ -197,5 +211,5 @@ export function withTimeout<T>(
     () => controller.abort(timedOut()),
     Math.max(0, ms),
   );
-  return raceAbort(promise, controller.signal).finally(cancel);
+  return raceAbort(promise, controller.signal, cancel);
 }

@@ -415,6 +415,17 @@ export class RunState {
     return tracked;
   }
 
+  /**
+   * The step results being stored now, as one promise (`undefined` when
+   * none is): what a step called now waits for before its function runs.
+   */
+  pendingStores(): Promise<unknown> | undefined {
+    const pending = this.pendingWrites;
+    if (pending.size === 0) return undefined;
+    if (pending.size === 1) return pending.values().next().value;
+    return Promise.all(pending);
+  }
+
   #stored(write: Promise<void>): void {
     this.pendingWrites.delete(write);
     this.inFlight.delete(write);

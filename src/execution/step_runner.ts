@@ -42,7 +42,7 @@ import {
   type JsonValue,
   serializeError,
 } from "../core/json.ts";
-import { follow, onAbort, setLongTimeout } from "../core/waits.ts";
+import { follow, raceAbort, setLongTimeout } from "../core/waits.ts";
 import {
   DEFAULT_STEP_RETRY_POLICY,
   isNonRetryable,
@@ -175,12 +175,7 @@ export class Steps implements StepApi {
       }
       // The results this step may depend on: those of the steps that had
       // returned when it was called (not of siblings running beside it).
-      const pending = this.#s.pendingWrites;
-      const stored = pending.size === 0
-        ? undefined
-        : pending.size === 1
-        ? pending.values().next().value
-        : Promise.all(pending);
+      const stored = this.#s.pendingStores();
       const outcome = this.#runStep({
         name,
         policy,
@@ -404,36 +399,22 @@ export class Steps implements StepApi {
     } catch (error) {
       result = Promise.reject(error);
     }
-    if (!isPromiseLike(result)) {
+    const end = () => {
       settled = true;
       cancelTimer();
       unfollow();
+    };
+    if (!isPromiseLike(result)) {
+      end();
       return result;
     }
     const work = Promise.resolve(result);
     this.#s.runningSteps++;
-    return new Promise<Output | undefined>((resolve, reject) => {
-      let stopRace = NOOP;
-      const end = () => {
-        settled = true;
-        stopRace();
-        cancelTimer();
-        unfollow();
-      };
-      stopRace = onAbort(raceSignal, () => {
-        end();
-        reject(raceSignal.reason);
-      });
-      work.then((value) => {
-        this.#s.runningSteps--;
-        end();
-        resolve(value);
-      }, (error) => {
-        this.#s.runningSteps--;
-        end();
-        reject(error);
-      });
-    });
+    const returned = () => {
+      this.#s.runningSteps--;
+    };
+    work.then(returned, returned);
+    return raceAbort(work, raceSignal, end);
   }
 
   sleep(name: string, duration: Duration): Promise<void> {

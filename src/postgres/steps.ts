@@ -54,20 +54,20 @@ export async function createStepAttempts(
     const at = createdAt.get(p.id);
     if (at === undefined) return lost(p);
     const { config, context } = sent[i];
-    return {
+    // The row as it reads back: the json columns are the text sent, parsed.
+    return toStepAttempt({
       id: p.id,
-      workflowRunId: p.workflowRunId,
-      stepName: p.stepName,
+      workflow_run_id: p.workflowRunId,
+      step_name: p.stepName,
       kind: p.kind,
       status: "running",
-      // As the json columns read back: the text sent, parsed.
-      config: (config === null ? null : JSON.parse(config)) as JsonValue,
-      context: context === null ? null : JSON.parse(context) as JsonValue,
+      config: config === null ? null : JSON.parse(config),
+      context: context === null ? null : JSON.parse(context),
       output: null,
       error: null,
-      createdAt: at,
-      completedAt: null,
-    };
+      created_at: at,
+      completed_at: null,
+    });
   });
 }
 
