@@ -402,7 +402,9 @@ export class Steps implements StepApi {
     const end = () => {
       settled = true;
       cancelTimer();
-      unfollow();
+      // Ended by the run's abort, the step's signal still follows it (a
+      // signal first read after the race began hears it after the race).
+      if (!runSignal.aborted) unfollow();
     };
     if (!isPromiseLike(result)) {
       end();

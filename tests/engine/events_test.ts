@@ -258,3 +258,44 @@ testEachBackend(
     });
   },
 );
+
+testEachBackend(
+  "a step that reads its signal only after an await still hears the run canceled",
+  async ({ backend }) => {
+    const ow = new OpenWorkflow({ backend });
+    let entered!: () => void;
+    const inStep = new Promise<void>((resolve) => entered = resolve);
+    let heard!: (reason: unknown) => void;
+    const aborted = new Promise<unknown>((resolve) => heard = resolve);
+    const wf = ow.defineWorkflow({ name: "late-signal" }, async ({ step }) => {
+      await step.run({ name: "wait" }, async (context) => {
+        await delay(10);
+        // Read once the call is under way (and raced), not at its start.
+        const signal = context.signal;
+        entered();
+        await new Promise<void>((resolve) =>
+          signal.addEventListener("abort", () => {
+            heard(signal.reason);
+            resolve();
+          })
+        );
+      });
+    });
+    const worker = ow.newWorker();
+    const handle = await wf.run();
+    await worker.start();
+    try {
+      await inStep;
+      await handle.cancel();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const reason = await Promise.race([
+        aborted,
+        new Promise((resolve) => timer = setTimeout(resolve, 5_000)),
+      ]);
+      clearTimeout(timer);
+      assert.ok(reason instanceof WorkflowCanceledError, `${reason}`);
+    } finally {
+      await worker.stop();
+    }
+  },
+);
