@@ -231,3 +231,24 @@ export function testBackend(
     },
   });
 }
+
+/**
+ * A backend whose process "dies" on `crash()`: from then on every call
+ * fails, as if the worker's host were gone. No write reaches the database.
+ */
+export function crashable(
+  backend: Backend,
+): { backend: Backend; crash(): void } {
+  let crashed = false;
+  const proxy = new Proxy(backend, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        if (crashed) return Promise.reject(new Error("process crashed"));
+        return value.apply(target, args);
+      };
+    },
+  });
+  return { backend: proxy, crash: () => crashed = true };
+}

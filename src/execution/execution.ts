@@ -284,10 +284,11 @@ export class Execution {
           workflowRunId,
           workerId,
           output,
-          stepAttempts: held.map(({ stepAttemptId, output }) => ({
-            stepAttemptId,
-            output,
-          })),
+          stepAttempts: held.map(({ stepAttemptId, output, create }) =>
+            create === undefined
+              ? { stepAttemptId, output }
+              : { stepAttemptId, output, create }
+          ),
         });
         for (const result of held) result.settle(write);
         await write;

@@ -60,6 +60,7 @@ import {
   checkForkRunParams,
   checkLockParams,
   checkReleaseTime,
+  checkStepAttemptId,
   checkStepResults,
   isUuid,
 } from "../sql/checks.ts";
@@ -430,7 +431,15 @@ export class BackendPostgres implements Backend {
       kind: "succeedWithSteps",
       item: {
         steps: steps.map((step) =>
-          succeededStep({ workflowRunId, workerId, ...step })
+          step.create === undefined
+            ? succeededStep({ workflowRunId, workerId, ...step })
+            : {
+              ...step.create,
+              workflowRunId,
+              workerId,
+              id: step.stepAttemptId.toLowerCase(),
+              output: step.output,
+            }
         ),
         run: { kind: "succeeded", workflowRunId, workerId, output },
       },
@@ -550,10 +559,12 @@ export class BackendPostgres implements Backend {
     );
   }
 
-  createStepAttempt(params: CreateStepAttemptParams): Promise<StepAttempt> {
-    return this.#write({
+  async createStepAttempt(
+    params: CreateStepAttemptParams,
+  ): Promise<StepAttempt> {
+    return await this.#write({
       kind: "createStep",
-      item: { ...params, id: crypto.randomUUID() },
+      item: { ...params, id: checkStepAttemptId(params) },
     });
   }
 

@@ -37,7 +37,8 @@ export type Write =
   | {
     kind: "succeedWithSteps";
     item: {
-      steps: StepTransition[];
+      /** Attempts to finish, or (with an `id`) to create done. */
+      steps: (StepTransition | (CreateStepAttemptParams & { id: string }))[];
       run: RunTransition & { kind: "succeeded" };
     };
   };
@@ -47,11 +48,14 @@ type StatementKind = Exclude<Write["kind"], "succeedWithSteps">;
 
 /**
  * Whether the database rejected a statement for a value in it (SQLSTATE
- * class 22, "data exception"), rather than for the connection or the load.
+ * class 22, "data exception", or a key already taken), rather than for the
+ * connection or the load.
  */
 function isDataException(error: unknown): boolean {
   const code = (error as { cause?: { code?: unknown } } | null)?.cause?.code;
-  return typeof code === "string" && code.startsWith("22");
+  // 23505: a unique violation (a step attempt id given twice).
+  return typeof code === "string" &&
+    (code.startsWith("22") || code === "23505");
 }
 
 /**
@@ -109,18 +113,25 @@ export async function flushWrites(
       add(write.kind, write.item, (outcome) => results[i] = outcome);
       return;
     }
-    // The attempts are finished first; the run is marked succeeded only
-    // if they all are (its statement checks), and fails as the first of
-    // them that could not be.
+    // The attempts are finished (or created done) first; the run is
+    // marked succeeded only if they all are (its statement checks), and
+    // fails as the first of them that could not be.
     const { steps, run } = write.item;
     const stepOutcomes: unknown[] = [];
     let runOutcome: unknown;
-    steps.forEach((step, j) =>
-      add("finishStep", step, (outcome) => stepOutcomes[j] = outcome)
-    );
+    steps.forEach((step, j) => {
+      const put = (outcome: unknown) => stepOutcomes[j] = outcome;
+      if ("id" in step) add("createStep", step, put);
+      else add("finishStep", step, put);
+    });
     add(
       "transition",
-      { ...run, stepAttemptIds: steps.map((step) => step.stepAttemptId) },
+      {
+        ...run,
+        stepAttemptIds: steps.map((step) =>
+          "id" in step ? step.id : step.stepAttemptId
+        ),
+      },
       (outcome) => runOutcome = outcome,
     );
     composites.push(() => {

@@ -59,6 +59,7 @@ import {
   checkForkRunParams,
   checkLockParams,
   checkReleaseTime,
+  checkStepAttemptId,
   checkStepResults,
   normalizeId,
 } from "../sql/checks.ts";
@@ -482,6 +483,16 @@ export class BackendSqlite implements Backend {
     // write's savepoint rolls back whatever of it was done.
     await this.#write(update.action, (ns, now) => {
       for (const step of steps) {
+        if (step.create !== undefined) {
+          insertStepAttempt(this.#connection, ns, now, runId, {
+            ...step.create,
+            workflowRunId: params.workflowRunId,
+            workerId: params.workerId,
+            id: step.stepAttemptId.toLowerCase(),
+            output: step.output,
+          });
+          continue;
+        }
         finishStepAttempt(
           this.#connection,
           ns,
@@ -607,11 +618,14 @@ export class BackendSqlite implements Backend {
     );
   }
 
-  createStepAttempt(params: CreateStepAttemptParams): Promise<StepAttempt> {
+  async createStepAttempt(
+    params: CreateStepAttemptParams,
+  ): Promise<StepAttempt> {
     const id = normalizeId(params.workflowRunId);
-    return this.#write(
+    const item = { ...params, id: checkStepAttemptId(params) };
+    return await this.#write(
       "create step attempt",
-      (ns, now) => insertStepAttempt(this.#connection, ns, now, id, params),
+      (ns, now) => insertStepAttempt(this.#connection, ns, now, id, item),
     );
   }
 

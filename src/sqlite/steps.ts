@@ -17,8 +17,10 @@ import { OWNED, RUNS } from "./runs.ts";
 const STEPS = "openworkflow_step_attempts";
 
 /**
- * Inserts a `running` attempt of run `runId` (the normalized
- * `params.workflowRunId`, or `null` for an id that is no UUID).
+ * Inserts an attempt of run `runId` (the normalized
+ * `params.workflowRunId`, or `null` for an id that is no UUID): `running`,
+ * or `succeeded` with `params.output` when it is given; its id
+ * `params.stepAttemptId` (checked) or a fresh one.
  *
  * @throws {LeaseLostError} unless the worker holds the run.
  */
@@ -27,29 +29,34 @@ export function insertStepAttempt(
   ns: string,
   now: number,
   runId: string | null,
-  params: CreateStepAttemptParams,
+  params: CreateStepAttemptParams & { id: string },
 ): StepAttempt {
   const owned = runId !== null && db.get(
         `SELECT 1 AS owned FROM ${RUNS} WHERE ${OWNED}`,
         { ns, id: runId, workerId: params.workerId },
       ) !== undefined;
   if (!owned) throw new LeaseLostError(params.workflowRunId, params.workerId);
+  const done = params.output !== undefined;
   const row = db.get(
     `INSERT INTO ${STEPS} (
       namespace_id, id, workflow_run_id, step_name, kind, status, config,
-      context, created_at
+      context, output, created_at, completed_at
     ) VALUES (
-      :ns, :id, :runId, :stepName, :kind, 'running', :config, :context, :now
+      :ns, :id, :runId, :stepName, :kind, :status, :config, :context,
+      :output, :now, :completedAt
     ) RETURNING *`,
     {
       ns,
-      id: crypto.randomUUID(),
+      id: params.id,
       runId,
       stepName: params.stepName,
       kind: params.kind,
+      status: done ? "succeeded" : "running",
       config: jsonTextNotNull(params.config),
       context: jsonText(params.context),
+      output: done ? jsonText(params.output ?? null) : null,
       now,
+      completedAt: done ? now : null,
     },
   );
   return toStepAttempt(row!);

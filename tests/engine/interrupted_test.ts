@@ -16,7 +16,7 @@ import {
   WorkflowFailedError,
   type WorkflowRunHandle,
 } from "../../mod.ts";
-import { delay, testEachBackend } from "../helpers.ts";
+import { crashable, delay, testEachBackend } from "../helpers.ts";
 
 /**
  * What a worker that crashes mid-step leaves behind: it claims the run (as
@@ -192,5 +192,60 @@ testEachBackend(
         [["failed", "StepInterruptedError"], ["succeeded", null]],
       );
     }
+  },
+);
+
+testEachBackend(
+  "a step whose function returns a value and kills its worker each time still fails with StepInterruptedTooOftenError",
+  async ({ backend }) => {
+    // Its first execution writes no attempt before the function runs (one
+    // write per step, with the result): the crash leaves nothing. Later
+    // executions write it first, so the crashes are counted.
+    let calls = 0;
+    let crash = () => {};
+    const define = (ow: OpenWorkflow) =>
+      ow.defineWorkflow({ name: "poison" }, async ({ step }) => {
+        await step.run({ name: "fine" }, () => "ok");
+        return await step.run(
+          { name: "poison", retry: { maxInterruptions: 1 } },
+          () => {
+            calls++;
+            crash(); // the worker's process dies inside the function
+            return "never stored";
+          },
+        );
+      });
+    const handle = await define(new OpenWorkflow({ backend })).run();
+    for (let execution = 1; execution <= 8; execution++) {
+      const doomed = crashable(backend);
+      crash = doomed.crash;
+      const ow = new OpenWorkflow({ backend: doomed.backend });
+      define(ow);
+      const worker = ow.newWorker({ leaseDurationMs: 100 });
+      // A claim of its own, once the last worker's lease lapsed.
+      for (let i = 0; i < 100 && await worker.tick() === 0; i++) {
+        await delay(20);
+      }
+      await worker.stop();
+      if ((await handle.refresh()).status === "failed") break;
+      await delay(150); // the lease lapses
+    }
+    const run = await handle.refresh();
+    assert.equal(run.status, "failed");
+    const error = await handle.result().then(() => null, (e) => e);
+    assert.ok(error instanceof WorkflowFailedError);
+    assert.equal((error.cause as Error).name, "StepInterruptedTooOftenError");
+    // Run 1: nothing recorded; 2: recorded, cut; 3: cut once (within the
+    // budget), run again and cut; 4: cut twice: fails without running it.
+    assert.equal(calls, 3);
+    const attempts = await handle.listStepAttempts();
+    assert.deepEqual(
+      attempts.map((a) => [a.stepName, a.status, errorName(a)]),
+      [
+        ["fine", "succeeded", null],
+        ["poison", "failed", "StepInterruptedError"],
+        ["poison", "failed", "StepInterruptedError"],
+      ],
+    );
   },
 );

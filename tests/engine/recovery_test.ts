@@ -1,30 +1,10 @@
 import assert from "node:assert/strict";
 import {
-  type Backend,
   DeadlineExceededError,
   OpenWorkflow,
   WorkflowFailedError,
 } from "../../mod.ts";
-import { delay, testEachBackend } from "../helpers.ts";
-
-/**
- * A backend whose process "dies" on `crash()`: from then on every call
- * fails, as if the worker's host were gone. No write reaches the database.
- */
-function crashable(backend: Backend): { backend: Backend; crash(): void } {
-  let crashed = false;
-  const proxy = new Proxy(backend, {
-    get(target, property, receiver) {
-      const value = Reflect.get(target, property, receiver);
-      if (typeof value !== "function") return value;
-      return (...args: unknown[]) => {
-        if (crashed) return Promise.reject(new Error("process crashed"));
-        return value.apply(target, args);
-      };
-    },
-  });
-  return { backend: proxy, crash: () => crashed = true };
-}
+import { crashable, delay, testEachBackend } from "../helpers.ts";
 
 testEachBackend(
   "a run abandoned mid-way resumes on another worker without redoing completed steps",

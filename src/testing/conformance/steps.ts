@@ -95,6 +95,170 @@ export function stepConformance(define: DefineCase): void {
     ["succeedWithSteps"],
   );
   define(
+    "createStepAttempt() with an id and an output creates the attempt succeeded, in one fenced write",
+    async ({ backend }) => {
+      const runId = await createClaimed(backend, "w1");
+      const params = {
+        workflowRunId: runId,
+        workerId: "w1",
+        stepName: "a",
+        kind: "run" as const,
+        config: { retry: {} },
+        context: null,
+      };
+      const list = () => backend.listStepAttempts({ workflowRunId: runId });
+      // Bad input is refused before anything is written.
+      for (const stepAttemptId of ["nope", 7 as never, ""]) {
+        await assert.rejects(
+          backend.createStepAttempt({ ...params, stepAttemptId, output: 1 }),
+          (e) =>
+            e instanceof TypeError && /'stepAttemptId'.*UUID/.test(e.message),
+        );
+      }
+      // Fenced: another worker creates nothing.
+      await assert.rejects(
+        backend.createStepAttempt({
+          ...params,
+          workerId: "w2",
+          stepAttemptId: crypto.randomUUID(),
+          output: 1,
+        }),
+        LeaseLostError,
+      );
+      assert.deepEqual(await list(), []);
+      const id = crypto.randomUUID().toUpperCase();
+      const done = await backend.createStepAttempt({
+        ...params,
+        stepAttemptId: id,
+        output: { n: 1 },
+      });
+      assert.equal(done.id, id.toLowerCase());
+      assert.equal(done.status, "succeeded");
+      assert.deepEqual(done.output, { n: 1 });
+      assert.ok(done.completedAt instanceof Date);
+      assert.equal(done.completedAt.getTime(), done.createdAt.getTime());
+      // `null` is an output too; without one the attempt is running.
+      const none = await backend.createStepAttempt({ ...params, output: null });
+      assert.deepEqual([none.status, none.output], ["succeeded", null]);
+      const running = await backend.createStepAttempt({
+        ...params,
+        stepAttemptId: crypto.randomUUID(),
+      });
+      assert.deepEqual([running.status, running.completedAt], [
+        "running",
+        null,
+      ]);
+      // As stored, as returned; an id already taken is refused.
+      assert.deepEqual(
+        await backend.getStepAttempt({ stepAttemptId: done.id }),
+        done,
+      );
+      await assert.rejects(
+        backend.createStepAttempt({ ...params, stepAttemptId: id, output: 2 }),
+      );
+      assert.deepEqual(
+        (await list()).map((a) => [a.id, a.status, a.output]),
+        [
+          [done.id, "succeeded", { n: 1 }],
+          [none.id, "succeeded", null],
+          [running.id, "running", null],
+        ],
+      );
+      // A finished attempt stays as it is.
+      await assert.rejects(
+        backend.markStepAttemptSucceeded({
+          workflowRunId: runId,
+          workerId: "w1",
+          stepAttemptId: done.id,
+          output: 3,
+        }),
+        LeaseLostError,
+      );
+    },
+  );
+
+  define(
+    "markWorkflowRunSucceededWithSteps() creates the attempts given with `create` succeeded, with the run, fenced",
+    async ({ backend }) => {
+      const succeed = backend.markWorkflowRunSucceededWithSteps!.bind(backend);
+      const runId = await createClaimed(backend, "w1");
+      const ids = { workflowRunId: runId, workerId: "w1" };
+      const create = {
+        stepName: "last",
+        kind: "run" as const,
+        config: {},
+        context: null,
+      };
+      const status = async () => [
+        (await backend.getWorkflowRun({ workflowRunId: runId }))?.status,
+        ...(await backend.listStepAttempts({ workflowRunId: runId })).map(
+          (s) => [s.stepName, s.status, s.output],
+        ),
+      ];
+      await assert.rejects(
+        succeed({
+          ...ids,
+          output: 1,
+          stepAttempts: [{ stepAttemptId: "nope", output: 1, create }],
+        }),
+        (e) =>
+          e instanceof TypeError &&
+          /'stepAttempts\[0\]\.stepAttemptId'.*UUID/.test(e.message),
+      );
+      await assert.rejects(
+        succeed({
+          ...ids,
+          output: 1,
+          stepAttempts: [{
+            stepAttemptId: crypto.randomUUID(),
+            output: 1,
+            create: "x" as never,
+          }],
+        }),
+        (e) =>
+          e instanceof TypeError &&
+          /'stepAttempts\[0\]\.create'/.test(e.message),
+      );
+      // Fenced: another worker creates nothing and finishes nothing.
+      await assert.rejects(
+        succeed({
+          ...ids,
+          workerId: "w2",
+          output: 1,
+          stepAttempts: [{
+            stepAttemptId: crypto.randomUUID(),
+            output: 1,
+            create,
+          }],
+        }),
+        LeaseLostError,
+      );
+      assert.deepEqual(await status(), ["running"]);
+      const earlier = await backend.createStepAttempt({
+        ...ids,
+        ...create,
+        stepName: "earlier",
+      });
+      const id = crypto.randomUUID();
+      await succeed({
+        ...ids,
+        output: "done",
+        stepAttempts: [
+          { stepAttemptId: earlier.id, output: 1 },
+          { stepAttemptId: id, output: 2, create },
+        ],
+      });
+      assert.deepEqual(await status(), [
+        "succeeded",
+        ["earlier", "succeeded", 1],
+        ["last", "succeeded", 2],
+      ]);
+      const last = await backend.getStepAttempt({ stepAttemptId: id });
+      assert.equal(last?.completedAt?.getTime(), last?.createdAt.getTime());
+    },
+  );
+
+  define(
     "step attempts: create, get, list, succeed, fail",
     async ({ backend }) => {
       const runId = await createClaimed(backend, "w1");
