@@ -9,16 +9,15 @@
  * is not due yet park the run. Otherwise the writes of the steps that had
  * returned before this one was called are awaited (never those of siblings
  * running beside it), and the function runs with a signal of its own that
- * follows the run's only while it runs. A function that returns a promise
- * has its attempt row written `running` as it returns it, beside its work;
- * one that returns a value has none until its result is stored, created
- * `succeeded` with it (one write per step, not two), in the run's first
- * execution (later ones write every attempt first: see `#attempt`). The
- * output is
- * returned at once and stored behind (`storeResult`): held back until the
- * execution's next write, and sent with it (the next step's; the run's
- * completion when the workflow returns), so a chain of steps costs one
- * round trip each. A backend failure in
+ * follows the run's only while it runs. An `async` function has its
+ * attempt row written `running` before it runs; any other is called at
+ * once, and one that returns a value has no row until its result is
+ * stored, created `succeeded` with it (one write per step, not two), in
+ * the run's first execution (later ones write every attempt first: see
+ * `#attempt`). The output is returned at once and stored behind
+ * (`storeResult`): held back until the execution's next write, and sent
+ * with it (the next step's; the run's completion when the workflow
+ * returns), so a chain of steps costs one round trip each. A failure in
  * any of this suspends the whole execution (`abort`): the step's promise
  * never settles and nothing more is written. A suspended step returns a
  * fresh never-settling promise, so a parked execution holds no reference
@@ -281,15 +280,16 @@ export class Steps implements StepApi {
    * Makes a new attempt of a step that has had `before` attempts since the
    * last workflow retry, `failures` of them its own failures.
    *
-   * A function that returns a promise gets its `running` attempt written
-   * as it returns it (in the same stretch of code, so before any of its
-   * awaited work is done), beside its work: the record of a step under way
-   * and, should the worker die, of one cut off; its result finishes it. A
-   * function that returns a value has nothing under way: its attempt is
-   * written once, created `succeeded` with the value (one write per step,
-   * not two). One that throws gets a `running` attempt, then `failed`.
-   * After the run's first execution, every attempt is written `running`
-   * before its function runs (see below).
+   * An `async` function gets its `running` attempt written before it runs:
+   * the record of a step under way and, should the worker die, of one cut
+   * off (no side effect of it precedes its attempt); its result finishes
+   * it. Any other function is called at once: one that returns a value
+   * has its attempt written once, created `succeeded` with the value (one
+   * write per step, not two); one that returns a promise has its work
+   * under way, and its `running` attempt written as it returns it (in the
+   * same stretch of code), beside that work. One that throws gets a
+   * `running` attempt, then `failed`. After the run's first execution,
+   * every attempt is written before its function runs (see below).
    */
   async #attempt<Output>(
     call: RunCall<Output>,
@@ -335,15 +335,16 @@ export class Steps implements StepApi {
       );
       return created;
     };
-    // In the run's first execution, a function that returns a value gets
-    // its attempt written with its result. A later execution may follow a
-    // step that killed its worker before anything of it was written: there
-    // every attempt is written before its function runs, as the record
-    // that bounds such a step (`maxInterruptions`).
-    if (this.#s.run.attempts !== 1) running();
+    // An `async` function's attempt is written before it runs. So is every
+    // attempt of a later execution of the run: it may follow a step that
+    // killed its worker before anything of it was written, and the attempt
+    // is the record that bounds such a step (`maxInterruptions`).
+    const deferred = fn.constructor !== AsyncFunction &&
+      this.#s.run.attempts === 1;
     // Earlier steps' results are stored before this step's function runs:
     // those held back go now (with the attempt, if written), not at the end
     // of the turn.
+    if (!deferred) running();
     else if (stored !== undefined) this.#s.flushHeld();
     if (stored !== undefined) await stored;
     if (created !== undefined) await created;
@@ -375,6 +376,8 @@ export class Steps implements StepApi {
     // and the run finishes only once every write is done.
     if (value !== undefined) {
       if (created === undefined) return succeed(this.#s, id, value, create);
+      // The span is the call's (the attempt's id may be the backend's own).
+      this.#s.endStepSpan(id, "succeeded");
       return succeed(this.#s, (await created).id, value);
     }
     this.#s.endStepSpan(id, "failed", failure);
@@ -626,6 +629,9 @@ export class Steps implements StepApi {
     }
   }
 }
+
+/** The constructor of `async` functions (no global names it). */
+const AsyncFunction = (async () => {}).constructor;
 
 /** A signal step's `signal`: a non-empty string. */
 function checkSignalName(

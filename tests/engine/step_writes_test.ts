@@ -104,38 +104,74 @@ testEachBackend(
   },
 );
 
+for (
+  const [kind, fn] of [
+    // Written before it runs.
+    ["an async function", async () => {
+      await delay(50);
+      return 1;
+    }],
+    // Called at once: written as it returns its promise, beside its work.
+    ["a function that returns a promise", () => delay(50).then(() => 1)],
+  ] as const
+) {
+  testEachBackend(
+    `a step whose function is ${kind} is written running while it runs, then finished`,
+    async ({ backend: inner }) => {
+      const { backend, calls, params } = recording(inner);
+      const ow = new OpenWorkflow({ backend });
+      const seen: string[] = [];
+      const wf = ow.defineWorkflow({ name: "io" }, async ({ step, run }) => {
+        const a = await step.run({ name: "a" }, async (context) => {
+          const output = await fn();
+          const [attempt] = await inner.listStepAttempts({
+            workflowRunId: run.id,
+          });
+          seen.push(
+            `${attempt?.stepName} ${attempt?.status} ${context.attempt}`,
+          );
+          return output;
+        });
+        return a + 1;
+      });
+      const handle = await wf.run();
+      assert.equal(await ow.newWorker().tick(), 1);
+      assert.equal(await handle.result(), 2);
+      assert.deepEqual(seen, ["a running 1"]);
+      assert.deepEqual(calls, [
+        "createStepAttempt", // a, running
+        "markWorkflowRunSucceededWithSteps", // a's result, and the run
+      ]);
+      assert.equal((params[0] as CreateStepAttemptParams).output, undefined);
+      const [attempt] = await inner.listStepAttempts({
+        workflowRunId: handle.workflowRun.id,
+      });
+      assert.deepEqual([attempt.status, attempt.output], ["succeeded", 1]);
+      assert.ok(attempt.completedAt!.getTime() > attempt.createdAt.getTime());
+    },
+  );
+}
+
 testEachBackend(
-  "a step whose function returns a promise is written running as it starts, then finished",
+  "an async step function runs only once its attempt is stored",
   async ({ backend: inner }) => {
-    const { backend, calls, params } = recording(inner);
-    const ow = new OpenWorkflow({ backend });
+    const ow = new OpenWorkflow({ backend: inner });
     const seen: string[] = [];
     const wf = ow.defineWorkflow({ name: "io" }, async ({ step, run }) => {
-      const a = await step.run({ name: "a" }, async () => {
-        // The attempt's write left with the call, before this line ran.
-        await delay(50);
-        const [attempt] = await inner.listStepAttempts({
-          workflowRunId: run.id,
-        });
-        seen.push(`${attempt?.stepName} ${attempt?.status}`);
-        return 1;
+      await step.run({ name: "a" }, () => 1);
+      await step.run({ name: "b" }, async () => {
+        // Nothing awaited yet: what the database holds as the function starts.
+        const attempts = inner.listStepAttempts({ workflowRunId: run.id });
+        seen.push(
+          ...(await attempts).map((a) => `${a.stepName} ${a.status}`),
+        );
       });
-      return a + 1;
+      return null;
     });
     const handle = await wf.run();
     assert.equal(await ow.newWorker().tick(), 1);
-    assert.equal(await handle.result(), 2);
-    assert.deepEqual(seen, ["a running"]);
-    assert.deepEqual(calls, [
-      "createStepAttempt", // a, running
-      "markWorkflowRunSucceededWithSteps", // a's result, and the run
-    ]);
-    assert.equal((params[0] as CreateStepAttemptParams).output, undefined);
-    const [attempt] = await inner.listStepAttempts({
-      workflowRunId: handle.workflowRun.id,
-    });
-    assert.deepEqual([attempt.status, attempt.output], ["succeeded", 1]);
-    assert.ok(attempt.completedAt!.getTime() > attempt.createdAt.getTime());
+    assert.equal(await handle.result(), null);
+    assert.deepEqual(seen, ["a succeeded", "b running"]);
   },
 );
 
