@@ -346,7 +346,9 @@ export class Steps implements StepApi {
     // of the turn.
     if (!deferred) running();
     else if (stored !== undefined) this.#s.flushHeld();
-    if (stored !== undefined) await stored;
+    // Awaited even when there is nothing to wait for: the function runs
+    // after the stretch of code that called `step.run()`, never inside it.
+    await stored;
     if (created !== undefined) await created;
     if (this.#s.isAborted()) return SUSPENDED;
     const traceContext = this.#s.startStepSpan(

@@ -48,14 +48,14 @@ type StatementKind = Exclude<Write["kind"], "succeedWithSteps">;
 
 /**
  * Whether the database rejected a statement for a value in it (SQLSTATE
- * class 22, "data exception", or a key already taken), rather than for the
- * connection or the load.
+ * class 22, "data exception", or 23, "integrity constraint violation": a
+ * step attempt id given twice, a kind the table does not know), rather
+ * than for the connection or the load.
  */
 function isDataException(error: unknown): boolean {
   const code = (error as { cause?: { code?: unknown } } | null)?.cause?.code;
-  // 23505: a unique violation (a step attempt id given twice).
   return typeof code === "string" &&
-    (code.startsWith("22") || code === "23505");
+    (code.startsWith("22") || code.startsWith("23"));
 }
 
 /**

@@ -304,6 +304,31 @@ testEachBackend(
 );
 
 testEachBackend(
+  "steps called side by side never wait for each other's results",
+  async ({ backend: inner }) => {
+    const { backend, calls, params } = recording(inner);
+    const ow = new OpenWorkflow({ backend });
+    const wf = ow.defineWorkflow({ name: "pair" }, async ({ step }) => {
+      const [a, b] = await Promise.all([
+        step.run({ name: "a" }, () => 1),
+        step.run({ name: "b" }, () => 2),
+      ]);
+      return a + b;
+    });
+    const handle = await wf.run();
+    assert.equal(await ow.newWorker().tick(), 1);
+    assert.equal(await handle.result(), 3);
+    // Both created with the run's completion: b did not wait for a's write.
+    assert.deepEqual(calls, ["markWorkflowRunSucceededWithSteps"]);
+    const [succeed] = params as [MarkWorkflowRunSucceededWithStepsParams];
+    assert.deepEqual(
+      succeed.stepAttempts.map((s) => [s.create?.stepName, s.output]),
+      [["a", 1], ["b", 2]],
+    );
+  },
+);
+
+testEachBackend(
   "parallel steps' results are all stored, whichever returns last",
   async ({ backend }) => {
     const ow = new OpenWorkflow({ backend });

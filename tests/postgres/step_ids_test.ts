@@ -1,7 +1,8 @@
 /**
  * BackendPostgres batches concurrent writes into one statement per kind: a
- * step attempt whose given id is already taken fails its own call, never
- * the other attempts created in the same batch.
+ * step attempt the table refuses (an id already taken, a kind it does not
+ * know) fails its own call, never the other attempts created in the same
+ * batch.
  */
 
 import assert from "node:assert/strict";
@@ -12,7 +13,7 @@ import { DATABASE_URL, postgresTarget, randomNamespace } from "../helpers.ts";
 
 Deno.test({
   name:
-    "[postgres] a step attempt id already taken fails its own call, not the batch it was sent in",
+    "[postgres] a step attempt the table refuses fails its own call, not the batch it was sent in",
   ignore: postgresTarget.unavailable !== null,
   async fn() {
     await using backend = await BackendPostgres.connect(DATABASE_URL, {
@@ -24,12 +25,12 @@ Deno.test({
       await createClaimed(backend, "w1"),
       await createClaimed(backend, "w1"),
     ];
-    const step = (workflowRunId: string, stepAttemptId: string) =>
+    const step = (workflowRunId: string, stepAttemptId: string, kind = "run") =>
       backend.createStepAttempt({
         workflowRunId,
         workerId: "w1",
         stepName: "a",
-        kind: "run",
+        kind: kind as "run",
         config: {},
         context: null,
         stepAttemptId,
@@ -39,15 +40,18 @@ Deno.test({
     await step(runs[0], taken);
     const fresh = crypto.randomUUID();
     // Made in one stretch of code: one batch, one statement.
-    const [again, other] = await Promise.allSettled([
+    const [again, other, unknown] = await Promise.allSettled([
       step(runs[0], taken),
       step(runs[1], fresh),
+      step(runs[1], crypto.randomUUID(), "bogus"),
     ]);
-    assert.equal(again.status, "rejected");
-    assert.ok(
-      again.reason instanceof BackendError,
-      `expected a BackendError, got ${again.reason}`,
-    );
+    for (const refused of [again, unknown]) {
+      assert.equal(refused.status, "rejected");
+      assert.ok(
+        refused.reason instanceof BackendError,
+        `expected a BackendError, got ${refused.reason}`,
+      );
+    }
     assert.equal(other.status, "fulfilled");
     assert.equal(other.value.id, fresh);
     const list = async (workflowRunId: string) =>
