@@ -504,7 +504,12 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     if (initial)
       return reconnect()
 
-    !hadError && (query || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket))
+    // openworkflow patch: whatever waits on the connection now is rejected,
+    // also after an error (hadError). The error rejected the statements of
+    // its time, but a reserved connection (sql.reserve(), sql.begin()) is
+    // still handed statements until it closes, and those waited for good.
+    ;(query || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket))
+    // end of openworkflow patch
     closedTime = performance.now()
     hadError && options.shared.retries++
     delay = (typeof backoff === 'function' ? backoff(options.shared.retries) : backoff) * 1000
