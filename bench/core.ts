@@ -139,11 +139,11 @@ async function serverCpuMeter(): Promise<(() => number) | null> {
  * The floor workload's worker: for each run of the four-step workflow, the
  * backend calls the engine's worker makes, in the same order and batches:
  * runs claimed for every free slot (again once the runs finishing in one
- * turn have freed theirs); each step (its function returns a value) one
- * write, its attempt created succeeded, awaited before the next step; the
- * last one created with the run's completion. Nothing else: no heartbeats,
- * signals, step functions, history, spans, metrics or events. Returns what
- * stops it.
+ * turn have freed theirs); each step's attempt created in the same turn as
+ * the previous step's result is stored (one batch, one transaction), both
+ * awaited before the next; the run's completion carrying the last step's
+ * result. Nothing else: no heartbeats, signals, step functions, history,
+ * spans, metrics or events. Returns what stops it.
  */
 function startFloorWorker(
   backend: Backend,
@@ -157,26 +157,32 @@ function startFloorWorker(
   let wake = () => {};
   const execute = async (run: WorkflowRun) => {
     const workflowRunId = run.id;
-    const owner = { workflowRunId, workerId };
-    for (let i = 1; i <= 3; i++) {
-      await backend.createStepAttempt({
-        ...owner,
+    let held: { stepAttemptId: string; output: number } | null = null;
+    for (let i = 1; i <= 4; i++) {
+      const created = backend.createStepAttempt({
+        workflowRunId,
+        workerId,
         stepName: `step-${i}`,
         kind: "run",
         config,
         context: null,
-        stepAttemptId: crypto.randomUUID(),
-        output: i,
       });
+      const stored = held === null
+        ? undefined
+        : backend.markStepAttemptSucceeded({
+          workflowRunId,
+          workerId,
+          ...held,
+        });
+      const attempt = await created;
+      await stored;
+      held = { stepAttemptId: attempt.id, output: i };
     }
     await backend.markWorkflowRunSucceededWithSteps!({
-      ...owner,
+      workflowRunId,
+      workerId,
       output: "done",
-      stepAttempts: [{
-        stepAttemptId: crypto.randomUUID(),
-        output: 4,
-        create: { stepName: "step-4", kind: "run", config, context: null },
-      }],
+      stepAttempts: held === null ? [] : [held],
     });
   };
   const loop = (async () => {

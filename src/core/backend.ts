@@ -425,10 +425,7 @@ export interface Backend {
 
   /**
    * Optional: marks the run's step attempts `stepAttempts` succeeded, each
-   * as {@linkcode Backend.markStepAttemptSucceeded} would (or, for one with
-   * `create`, creates it succeeded, as
-   * {@linkcode Backend.createStepAttempt} would with its `output`), then
-   * the run, as
+   * as {@linkcode Backend.markStepAttemptSucceeded} would, then the run, as
    * {@linkcode Backend.markWorkflowRunSucceeded} would, in one transaction:
    * the run is marked succeeded only if every one of the attempts is. The
    * engine calls it when a workflow returns right after steps whose
@@ -702,27 +699,18 @@ export interface Backend {
   listStepAttempts(params: ListStepAttemptsParams): Promise<StepAttempt[]>;
 
   /**
-   * Creates a `running` step attempt of a run: `id` = `stepAttemptId`, or
-   * a fresh one; `workflowRunId`, `stepName`, `kind`, `config` and
-   * `context` as given; `createdAt` = now; `output`, `error` and
-   * `completedAt` `null`. With `output` given, the attempt is created
-   * `succeeded` instead, with that output and `completedAt` = `createdAt`.
-   * Fenced (rule 5): the check and the insert are one atomic write. Every
-   * call creates an attempt, also for a `stepName` the run already has
-   * (that is how a step is retried).
-   *
-   * A backend written before `stepAttemptId` and `output` existed ignores
-   * them: the engine reads the id and status from the attempt returned,
-   * and marks it succeeded itself when it is still `running`.
+   * Creates a `running` step attempt of a run: a fresh `id`;
+   * `workflowRunId`, `stepName`, `kind`, `config` and `context` as given;
+   * `createdAt` = now; `output`, `error` and `completedAt` `null`. Fenced
+   * (rule 5): the check and the insert are one atomic write. Every call
+   * creates an attempt, also for a `stepName` the run already has (that
+   * is how a step is retried).
    *
    * @param params The run, its holder, and the step.
    * @returns The attempt as stored.
    * @throws {LeaseLostError} unless the worker holds the run; nothing is
    * created.
-   * @throws {TypeError} when `stepAttemptId` is given and is no UUID;
-   * nothing is created.
-   * @throws {BackendError} when the database fails (an attempt already has
-   * the id, say).
+   * @throws {BackendError} when the database fails.
    *
    * @example
    * ```ts

@@ -177,30 +177,10 @@ export interface MarkWorkflowRunSucceededParams {
 
 /** A step attempt's result, stored with its run's (see below). */
 export interface StepAttemptResult {
-  /**
-   * The attempt's id: a running attempt of the run, or (with `create`) the
-   * id of the attempt to create.
-   */
+  /** The attempt's id: a running attempt of the run. */
   stepAttemptId: string;
   /** The step output, stored as the attempt's `output` (`null` for none). */
   output: JsonValue | null;
-  /**
-   * Given: the attempt does not exist yet, and is created `succeeded` with
-   * the id and output, as `createStepAttempt` would with them.
-   */
-  create?: NewStepAttempt;
-}
-
-/** A step attempt to create with its result (see `StepAttemptResult`). */
-export interface NewStepAttempt {
-  /** The step's name. */
-  stepName: string;
-  /** The kind of step. */
-  kind: StepKind;
-  /** Engine-defined JSON, as in `CreateStepAttemptParams`. */
-  config: JsonValue;
-  /** Engine-defined JSON or `null`, as in `CreateStepAttemptParams`. */
-  context: JsonValue | null;
 }
 
 /** Parameters of `Backend.markWorkflowRunSucceededWithSteps`. */
@@ -345,19 +325,6 @@ export interface CreateStepAttemptParams {
    * date, for `sleep`; `null` for `run`).
    */
   context: JsonValue | null;
-  /**
-   * The new attempt's id: a UUID no attempt has (the engine makes one with
-   * `crypto.randomUUID()`). Not given: a fresh one.
-   */
-  stepAttemptId?: string;
-  /**
-   * Given (`null` included): the attempt is created `succeeded` with this
-   * output, `completedAt` = `createdAt`, as if `markStepAttemptSucceeded`
-   * followed at once, in the same write. The engine gives it for a step
-   * whose function returned before its attempt was written: one write for
-   * the step, not two.
-   */
-  output?: JsonValue | null;
 }
 
 /** Parameters of `Backend.getStepAttempt`. */

@@ -205,13 +205,6 @@ export interface StepApi {
    * `NonRetryableError` the workflow does not catch also fails the run
    * without a workflow-level retry.
    *
-   * Each attempt is a `StepAttempt`. An `async` function's is stored
-   * (`running`) before the function runs. Any other function is called at
-   * once: one that returns a promise has its attempt written as the
-   * promise comes back, beside its work; one that returns a value has its
-   * attempt created `succeeded` with it, in one write (in the run's first
-   * execution; later ones store every attempt before its function runs).
-   *
    * @param config The step's name and options.
    * @param fn The function to execute.
    * @returns The step's output (`null` for `undefined`).

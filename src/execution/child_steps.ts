@@ -53,22 +53,20 @@ function createChild(
   child: ChildStart,
   detached: boolean,
 ): Promise<WorkflowRun> {
-  return s.io(() =>
-    s.options.backend.createWorkflowRun({
-      workflowName: child.workflowName,
-      version: child.version,
-      config: {},
-      // The child continues the parent's trace.
-      context: childTraceContext(s.options.span, s.run),
-      input: child.input,
-      availableAt: null,
-      deadlineAt: null,
-      idempotencyKey: stepKey(s, child.name),
-      parentWorkflowRunId: s.run.id,
-      detached,
-      ...child.flow,
-    })
-  );
+  return s.io(s.options.backend.createWorkflowRun({
+    workflowName: child.workflowName,
+    version: child.version,
+    config: {},
+    // The child continues the parent's trace.
+    context: childTraceContext(s.options.span, s.run),
+    input: child.input,
+    availableAt: null,
+    deadlineAt: null,
+    idempotencyKey: stepKey(s, child.name),
+    parentWorkflowRunId: s.run.id,
+    detached,
+    ...child.flow,
+  }));
 }
 
 function childIdOf(attempt: StepAttempt): string | null {
@@ -108,9 +106,9 @@ export async function runWorkflow(
     });
   } else {
     const id = childIdOf(attempt);
-    run = id === null
-      ? null
-      : await s.io(() => backend.getWorkflowRun({ workflowRunId: id }));
+    run = id === null ? null : await s.io(
+      backend.getWorkflowRun({ workflowRunId: id }),
+    );
   }
   if (run === null) {
     // The child is gone (deleted): the step cannot complete.
@@ -141,12 +139,10 @@ export async function runWorkflow(
     timeoutAtMs !== null &&
     hasCome(s, timeoutAtMs, attempt === at.attempt)
   ) {
-    await s.io(() =>
-      backend.cancelWorkflowRun({
-        workflowRunId: run.id,
-        error: serializeError(new WorkflowCanceledError(run.id)),
-      })
-    );
+    await s.io(backend.cancelWorkflowRun({
+      workflowRunId: run.id,
+      error: serializeError(new WorkflowCanceledError(run.id)),
+    }));
     return await failForGood(
       s,
       attempt.id,

@@ -284,11 +284,10 @@ export class Execution {
           workflowRunId,
           workerId,
           output,
-          stepAttempts: held.map(({ stepAttemptId, output, create }) =>
-            create === undefined
-              ? { stepAttemptId, output }
-              : { stepAttemptId, output, create }
-          ),
+          stepAttempts: held.map(({ stepAttemptId, output }) => ({
+            stepAttemptId,
+            output,
+          })),
         });
         for (const result of held) result.settle(write);
         await write;

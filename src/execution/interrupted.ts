@@ -37,14 +37,12 @@ export async function failInterrupted(
   );
   const error = serializeError(interrupted);
   delete error.stack; // where the cut was found says nothing of the cut
-  await state.io(() =>
-    backend.markStepAttemptFailed({
-      workflowRunId: state.run.id,
-      stepAttemptId: attempt.id,
-      workerId,
-      error,
-    })
-  );
+  await state.io(backend.markStepAttemptFailed({
+    workflowRunId: state.run.id,
+    stepAttemptId: attempt.id,
+    workerId,
+    error,
+  }));
   return {
     attempt: {
       ...attempt,

@@ -8,11 +8,7 @@
  */
 
 import { setImmediate } from "node:timers";
-import type {
-  NewStepAttempt,
-  StepAttempt,
-  WorkflowRun,
-} from "../core/backend.ts";
+import type { StepAttempt, WorkflowRun } from "../core/backend.ts";
 import { clampTime } from "../core/duration.ts";
 import type { RetryPolicy } from "../core/retry.ts";
 import type { WorkflowFunction } from "../core/workflow.ts";
@@ -102,8 +98,6 @@ export type Suspension =
 export interface HeldResult {
   stepAttemptId: string;
   output: JsonValue;
-  /** Set: the attempt is not written yet, and is created succeeded. */
-  create?: NewStepAttempt;
   /** Its store, as tracked in `pendingWrites` and `inFlight`. */
   tracked: Promise<void>;
   /** Settles the store with the write that stored it. */
@@ -235,10 +229,7 @@ export class RunState {
    * (`step_attempt.execute`, a child of the execution's span) when the
    * execution has one; returns the context to run the step's function in.
    */
-  startStepSpan(
-    attempt: Pick<StepAttempt, "id" | "stepName" | "kind">,
-    number: number,
-  ): Context | undefined {
+  startStepSpan(attempt: StepAttempt, number: number): Context | undefined {
     const parent = this.traceContext;
     const span = parent === undefined
       ? undefined
@@ -331,14 +322,13 @@ export class RunState {
   }
 
   /**
-   * Makes a backend call for a step (`call`), tracked so that the execution
-   * does not end while one is still under way. Step results held back (see
-   * `storeResult`) go out first, with it: one round trip, and the attempts
-   * created in the order the steps ran.
+   * Tracks a backend call made for a step, so that the execution does not
+   * end while one is still under way. Step results held back (see
+   * `storeResult`) go out with it.
    */
-  io<T>(call: () => Promise<T>): Promise<T> {
+  io<T>(call: Promise<T>): Promise<T> {
     if (this.#held.length > 0) this.flushHeld();
-    return this.#track(call());
+    return this.#track(call);
   }
 
   #track<T>(call: Promise<T>): Promise<T> {
@@ -358,19 +348,13 @@ export class RunState {
    * execution (the next step's attempt, a sleep, ...) sends it at once,
    * with itself: one round trip for both.
    */
-  storeResult(
-    stepAttemptId: string,
-    output: JsonValue,
-    create?: NewStepAttempt,
-  ): void {
+  storeResult(stepAttemptId: string, output: JsonValue): void {
     // (Not Promise.withResolvers(): Node 20 has none.)
     let settle!: (write: Promise<void>) => void;
     const tracked = this.#storeBehind(
       new Promise<void>((resolve) => settle = resolve),
     );
-    const held: HeldResult = { stepAttemptId, output, tracked, settle };
-    if (create !== undefined) held.create = create;
-    this.#held.push(held);
+    this.#held.push({ stepAttemptId, output, tracked, settle });
     // Without the backend's method, nothing would take it along: at once.
     if (this.options.backend.markWorkflowRunSucceededWithSteps === undefined) {
       this.flushHeld();
@@ -380,29 +364,13 @@ export class RunState {
   /** Sends the step results held back, each on its own. */
   flushHeld(): void {
     const { backend, workerId } = this.options;
-    const workflowRunId = this.run.id;
-    for (const { stepAttemptId, output, create, settle } of this.takeHeld()) {
-      const succeeded = (stepAttemptId: string) =>
-        backend.markStepAttemptSucceeded({
-          workflowRunId,
-          stepAttemptId,
-          workerId,
-          output,
-        });
-      settle(this.#track(
-        create === undefined
-          ? succeeded(stepAttemptId)
-          : backend.createStepAttempt({
-            workflowRunId,
-            workerId,
-            ...create,
-            stepAttemptId,
-            output,
-          }).then((attempt) =>
-            // A backend that knows no `output` created it running.
-            attempt.status === "succeeded" ? undefined : succeeded(attempt.id)
-          ),
-      ));
+    for (const held of this.takeHeld()) {
+      held.settle(this.#track(backend.markStepAttemptSucceeded({
+        workflowRunId: this.run.id,
+        stepAttemptId: held.stepAttemptId,
+        workerId,
+        output: held.output,
+      })));
     }
   }
 

@@ -82,14 +82,12 @@ export async function waitForSignal(
     config: { signal: wait.signal, timeoutAt: timeoutAt(s, wait.timeoutMs) },
     context: null,
   });
-  const received = await s.io(() =>
-    receiveSignal({
-      workflowRunId: s.run.id,
-      workerId: s.options.workerId,
-      stepAttemptId: attempt.id,
-      signal: wait.signal,
-    })
-  );
+  const received = await s.io(receiveSignal({
+    workflowRunId: s.run.id,
+    workerId: s.options.workerId,
+    stepAttemptId: attempt.id,
+    signal: wait.signal,
+  }));
   if (received !== null) {
     const output = { data: received.data };
     const outcome = await validated(wait, output);
@@ -157,14 +155,12 @@ export async function sendSignal(
     context: null,
   });
   // The key makes a send repeated after a crash return the first's outcome.
-  const outcome = await s.io(() =>
-    sendSignal({
-      signal: send.signal,
-      data: send.data,
-      workflowRunId: send.workflowRunId,
-      idempotencyKey: stepKey(s, send.name),
-    })
-  );
+  const outcome = await s.io(sendSignal({
+    signal: send.signal,
+    data: send.data,
+    workflowRunId: send.workflowRunId,
+    idempotencyKey: stepKey(s, send.name),
+  }));
   const action = `send signal '${send.signal}'`;
   switch (outcome.kind) {
     case "run-not-found":

@@ -30,16 +30,14 @@ export async function sleep(
     resumeAtMs = stored;
   } else {
     resumeAtMs = resumeAt();
-    const attempt = await s.io(() =>
-      backend.createStepAttempt({
-        workflowRunId,
-        workerId,
-        stepName: name,
-        kind: "sleep",
-        config: {},
-        context: { resumeAt: new Date(resumeAtMs).toISOString() },
-      })
-    );
+    const attempt = await s.io(backend.createStepAttempt({
+      workflowRunId,
+      workerId,
+      stepName: name,
+      kind: "sleep",
+      config: {},
+      context: { resumeAt: new Date(resumeAtMs).toISOString() },
+    }));
     s.noteAttempt(attempt);
     s.startStepSpan(attempt, 1);
     attemptId = attempt.id;
@@ -49,14 +47,12 @@ export async function sleep(
     return SUSPENDED;
   }
   s.endStepSpan(attemptId, "succeeded");
-  await s.io(() =>
-    backend.markStepAttemptSucceeded({
-      workflowRunId,
-      stepAttemptId: attemptId,
-      workerId,
-      output: null,
-    })
-  );
+  await s.io(backend.markStepAttemptSucceeded({
+    workflowRunId,
+    stepAttemptId: attemptId,
+    workerId,
+    output: null,
+  }));
   return { kind: "value", value: null };
 }
 

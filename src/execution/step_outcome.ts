@@ -6,11 +6,7 @@
  * @module
  */
 
-import type {
-  CreateStepAttemptParams,
-  NewStepAttempt,
-  StepAttempt,
-} from "../core/backend.ts";
+import type { CreateStepAttemptParams, StepAttempt } from "../core/backend.ts";
 import { MAX_TIME_MS } from "../core/duration.ts";
 import {
   deserializeError,
@@ -69,17 +65,15 @@ export function recordedOutcome(
 
 /**
  * Records `output` as the attempt's result in the background (later steps
- * run their functions once it is stored) and returns it. With `create`,
- * the attempt is not written yet: it is created succeeded.
+ * run their functions once it is stored) and returns it.
  */
 export function succeed(
   s: RunState,
   attemptId: string,
   output: JsonValue,
-  create?: NewStepAttempt,
 ): StepOutcome {
   s.endStepSpan(attemptId, "succeeded");
-  s.storeResult(attemptId, output, create);
+  s.storeResult(attemptId, output);
   return { kind: "value", value: output };
 }
 
@@ -96,14 +90,12 @@ export async function failForGood(
   s.endStepSpan(attemptId, "failed", error);
   const serialized = serializeError(error);
   serialized.nonRetryable = true;
-  await s.io(() =>
-    backend.markStepAttemptFailed({
-      workflowRunId: s.run.id,
-      stepAttemptId: attemptId,
-      workerId,
-      error: serialized,
-    })
-  );
+  await s.io(backend.markStepAttemptFailed({
+    workflowRunId: s.run.id,
+    stepAttemptId: attemptId,
+    workerId,
+    error: serialized,
+  }));
   return { kind: "error", error: deserializeError(serialized) };
 }
 
@@ -154,13 +146,11 @@ export async function openAttempt(
   >,
 ): Promise<StepAttempt> {
   if (existing !== undefined) return existing;
-  const attempt = await s.io(() =>
-    s.options.backend.createStepAttempt({
-      workflowRunId: s.run.id,
-      workerId: s.options.workerId,
-      ...begin,
-    })
-  );
+  const attempt = await s.io(s.options.backend.createStepAttempt({
+    workflowRunId: s.run.id,
+    workerId: s.options.workerId,
+    ...begin,
+  }));
   s.noteAttempt(attempt);
   s.startStepSpan(attempt, 1);
   return attempt;

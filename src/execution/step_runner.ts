@@ -6,18 +6,14 @@
  * its history decides: a succeeded attempt returns the stored output; a
  * `running` attempt of a `run` step was cut off by a crash and is recorded
  * failed (`interrupted.ts`); failures within the retry budget whose retry
- * is not due yet park the run. Otherwise the writes of the steps that had
- * returned before this one was called are awaited (never those of siblings
- * running beside it), and the function runs with a signal of its own that
- * follows the run's only while it runs. An `async` function has its
- * attempt row written `running` before it runs; any other is called at
- * once, and one that returns a value has no row until its result is
- * stored, created `succeeded` with it (one write per step, not two), in
- * the run's first execution (later ones write every attempt first: see
- * `#attempt`). The output is returned at once and stored behind
- * (`storeResult`): held back until the execution's next write, and sent
- * with it (the next step's; the run's completion when the workflow
- * returns), so a chain of steps costs one round trip each. A failure in
+ * is not due yet park the run. Otherwise an attempt row is created, the
+ * writes of the steps that had returned before this one was called are
+ * awaited (never those of siblings running beside it), and the function
+ * runs with a signal of its own that follows the run's only while it runs.
+ * Its output is returned at once and stored behind (`storeResult`): held
+ * back until the execution's next write, and sent with it (the next
+ * step's attempt; the run's completion when the workflow returns), so a
+ * chain of steps costs one round trip each, not two. A backend failure in
  * any of this suspends the whole execution (`abort`): the step's promise
  * never settles and nothing more is written. A suspended step returns a
  * fresh never-settling promise, so a parked execution holds no reference
@@ -39,7 +35,7 @@ import {
   StepInterruptedTooOftenError,
   StepTimeoutError,
 } from "../core/errors.ts";
-import type { NewStepAttempt, StepAttempt } from "../core/backend.ts";
+import type { StepAttempt } from "../core/backend.ts";
 import { failInterrupted } from "./interrupted.ts";
 import {
   deserializeError,
@@ -279,17 +275,6 @@ export class Steps implements StepApi {
   /**
    * Makes a new attempt of a step that has had `before` attempts since the
    * last workflow retry, `failures` of them its own failures.
-   *
-   * An `async` function gets its `running` attempt written before it runs:
-   * the record of a step under way and, should the worker die, of one cut
-   * off (no side effect of it precedes its attempt); its result finishes
-   * it. Any other function is called at once: one that returns a value
-   * has its attempt written once, created `succeeded` with the value (one
-   * write per step, not two); one that returns a promise has its work
-   * under way, and its `running` attempt written as it returns it (in the
-   * same stretch of code), beside that work. One that throws gets a
-   * `running` attempt, then `failed`. After the run's first execution,
-   * every attempt is written before its function runs (see below).
    */
   async #attempt<Output>(
     call: RunCall<Output>,
@@ -307,68 +292,26 @@ export class Steps implements StepApi {
       { retry: policy };
     if (timeoutMs !== undefined) config.timeoutMs = timeoutMs;
     if (compensable) config.compensate = true;
-    const id = crypto.randomUUID();
-    const create: NewStepAttempt = {
+    const attempt = await this.#s.io(backend.createStepAttempt({
+      workflowRunId,
+      workerId,
       stepName: name,
       kind: "run",
       config,
       context: null,
-    };
-    let created: Promise<StepAttempt> | undefined;
-    const running = () => {
-      if (created !== undefined) return created;
-      created = this.#s.io(() =>
-        backend.createStepAttempt({
-          workflowRunId,
-          workerId,
-          ...create,
-          stepAttemptId: id,
-        })
-      ).then((attempt) => {
-        this.#s.noteAttempt(attempt);
-        return attempt;
-      });
-      // Written while the function runs: a failure (a lost lease) stops
-      // the run at once, as any other backend failure of a step does.
-      created.catch((error) =>
-        this.#s.suspend({ kind: "abort", reason: error })
-      );
-      return created;
-    };
-    // An `async` function's attempt is written before it runs. So is every
-    // attempt of a later execution of the run: it may follow a step that
-    // killed its worker before anything of it was written, and the attempt
-    // is the record that bounds such a step (`maxInterruptions`).
-    const deferred = fn.constructor !== AsyncFunction &&
-      this.#s.run.attempts === 1;
-    // Earlier steps' results are stored before this step's function runs:
-    // those held back go now (with the attempt, if written), not at the end
-    // of the turn.
-    if (!deferred) running();
-    else if (stored !== undefined) this.#s.flushHeld();
-    // Awaited even when there is nothing to wait for: the function runs
-    // after the stretch of code that called `step.run()`, never inside it.
-    await stored;
-    if (created !== undefined) await created;
+    }));
+    this.#s.noteAttempt(attempt);
+    const traceContext = this.#s.startStepSpan(attempt, before + 1);
+    // Earlier steps' results are stored before this step's function runs.
+    if (stored !== undefined) await stored;
     if (this.#s.isAborted()) return SUSPENDED;
-    const traceContext = this.#s.startStepSpan(
-      { id, stepName: name, kind: "run" },
-      before + 1,
-    );
     let value: JsonValue | undefined;
     let failure: unknown;
     try {
-      const result = this.#callStep(
-        name,
-        fn,
-        before + 1,
-        timeoutMs,
-        traceContext,
+      value = this.#s.encode(
+        await this.#callStep(name, fn, before + 1, timeoutMs, traceContext),
+        `output of step '${name}'`,
       );
-      // A function that returned a promise is under way: its attempt is
-      // written now, in the stretch of code that called it.
-      if (isPromiseLike(result)) running();
-      value = this.#s.encode(await result, `output of step '${name}'`);
     } catch (error) {
       failure = error;
     }
@@ -376,14 +319,8 @@ export class Steps implements StepApi {
     // The result is returned at once and stored meanwhile: a step called
     // after this one returned runs its function only once it is stored,
     // and the run finishes only once every write is done.
-    if (value !== undefined) {
-      if (created === undefined) return succeed(this.#s, id, value, create);
-      // The span is the call's (the attempt's id may be the backend's own).
-      this.#s.endStepSpan(id, "succeeded");
-      return succeed(this.#s, (await created).id, value);
-    }
-    this.#s.endStepSpan(id, "failed", failure);
-    const attempt = await running();
+    if (value !== undefined) return succeed(this.#s, attempt.id, value);
+    this.#s.endStepSpan(attempt.id, "failed", failure);
     const error = serializeError(failure);
     // Failures that would recur on every attempt are not retried.
     const retryable = !(isNonRetryable(failure) ||
@@ -391,14 +328,12 @@ export class Steps implements StepApi {
       failure instanceof NotJsonError);
     if (!retryable) error.nonRetryable = true;
     this.#s.options.onStepFailed?.(name, before + 1, failure);
-    await this.#s.io(() =>
-      backend.markStepAttemptFailed({
-        workflowRunId,
-        stepAttemptId: attempt.id,
-        workerId,
-        error,
-      })
-    );
+    await this.#s.io(backend.markStepAttemptFailed({
+      workflowRunId,
+      stepAttemptId: attempt.id,
+      workerId,
+      error,
+    }));
     if (!retryable || failures + 1 >= policy.maxAttempts) {
       return { kind: "error", error: deserializeError(error) };
     }
@@ -631,9 +566,6 @@ export class Steps implements StepApi {
     }
   }
 }
-
-/** The constructor of `async` functions (no global names it). */
-const AsyncFunction = (async () => {}).constructor;
 
 /** A signal step's `signal`: a non-empty string. */
 function checkSignalName(

@@ -60,7 +60,6 @@ import {
   checkForkRunParams,
   checkLockParams,
   checkReleaseTime,
-  checkStepAttemptId,
   checkStepResults,
   isUuid,
 } from "../sql/checks.ts";
@@ -431,15 +430,7 @@ export class BackendPostgres implements Backend {
       kind: "succeedWithSteps",
       item: {
         steps: steps.map((step) =>
-          step.create === undefined
-            ? succeededStep({ workflowRunId, workerId, ...step })
-            : {
-              ...step.create,
-              workflowRunId,
-              workerId,
-              id: step.stepAttemptId.toLowerCase(),
-              output: step.output,
-            }
+          succeededStep({ workflowRunId, workerId, ...step })
         ),
         run: { kind: "succeeded", workflowRunId, workerId, output },
       },
@@ -559,12 +550,10 @@ export class BackendPostgres implements Backend {
     );
   }
 
-  async createStepAttempt(
-    params: CreateStepAttemptParams,
-  ): Promise<StepAttempt> {
-    return await this.#write({
+  createStepAttempt(params: CreateStepAttemptParams): Promise<StepAttempt> {
+    return this.#write({
       kind: "createStep",
-      item: { ...params, id: checkStepAttemptId(params) },
+      item: { ...params, id: crypto.randomUUID() },
     });
   }
 

@@ -12,11 +12,10 @@ import { type Row, toStepAttempt } from "./rows.ts";
 import { heldBy, items, lost, outcomes, type Scope, uuids } from "./scope.ts";
 
 /**
- * Creates step attempts, fenced to the runs' owners: `running` ones, and
- * `succeeded` ones for the items that have an `output` (completed as they
- * are created). An attempt is built from what was sent and the column the
- * server sets (its sequence is not part of the record): reading back the
- * config, context and output just written would parse them twice.
+ * Creates running step attempts, fenced to the runs' owners. An attempt is
+ * built from what was sent and the two columns the server sets (its
+ * sequence is not part of the record): reading back the config and context
+ * just written would parse them twice.
  */
 export async function createStepAttempts(
   s: Scope,
@@ -31,27 +30,19 @@ export async function createStepAttempts(
     kind: p.kind,
     config: jsonText(p.config),
     context: jsonText(p.context),
-    done: p.output !== undefined,
-    output: p.output === undefined ? null : jsonText(p.output),
   }));
-  // One clock reading per row (volatile: the list is not inlined), for
-  // both its times when it is created done.
   const rows = await s.sql<Row[]>`
-    WITH v AS (SELECT *, clock_timestamp() AS at FROM ROWS FROM (json_to_recordset(${
+    WITH v AS (SELECT * FROM ROWS FROM (json_to_recordset(${
     items(sent)
   }::text::json) AS (
       id uuid, run_id uuid, worker_id text, step_name text, kind text,
-      config text, context text, done boolean, output text
-    )) WITH ORDINALITY AS v(id, run_id, worker_id, step_name, kind, config,
-      context, done, output, n))
+      config text, context text
+    )) WITH ORDINALITY AS v(id, run_id, worker_id, step_name, kind, config, context, n))
     INSERT INTO ${s.steps} (
-      namespace_id, id, workflow_run_id, step_name, kind, status, config,
-      context, output, created_at, completed_at
+      namespace_id, id, workflow_run_id, step_name, kind, status, config, context
     )
-    SELECT ${ns}, v.id, v.run_id, v.step_name, v.kind,
-      CASE WHEN v.done THEN 'succeeded' ELSE 'running' END,
-      v.config::json, v.context::json, v.output::json, v.at,
-      CASE WHEN v.done THEN v.at END
+    SELECT ${ns}, v.id, v.run_id, v.step_name, v.kind, 'running',
+      v.config::json, v.context::json
     FROM v
     WHERE ${heldBy(s, s.sql`v.run_id`, s.sql`v.worker_id`)}
     ORDER BY v.n
@@ -62,20 +53,20 @@ export async function createStepAttempts(
   return batch.map((p, i) => {
     const at = createdAt.get(p.id);
     if (at === undefined) return lost(p);
-    const { config, context, done, output } = sent[i];
+    const { config, context } = sent[i];
     // The row as it reads back: the json columns are the text sent, parsed.
     return toStepAttempt({
       id: p.id,
       workflow_run_id: p.workflowRunId,
       step_name: p.stepName,
       kind: p.kind,
-      status: done ? "succeeded" : "running",
+      status: "running",
       config: config === null ? null : JSON.parse(config),
       context: context === null ? null : JSON.parse(context),
-      output: output === null ? null : JSON.parse(output),
+      output: null,
       error: null,
       created_at: at,
-      completed_at: done ? at : null,
+      completed_at: null,
     });
   });
 }

@@ -37,8 +37,7 @@ export type Write =
   | {
     kind: "succeedWithSteps";
     item: {
-      /** Attempts to finish, or (with an `id`) to create done. */
-      steps: (StepTransition | (CreateStepAttemptParams & { id: string }))[];
+      steps: StepTransition[];
       run: RunTransition & { kind: "succeeded" };
     };
   };
@@ -49,8 +48,8 @@ type StatementKind = Exclude<Write["kind"], "succeedWithSteps">;
 /**
  * Whether the database rejected a statement for a value in it (SQLSTATE
  * class 22, "data exception", or 23, "integrity constraint violation": a
- * step attempt id given twice, a kind the table does not know), rather
- * than for the connection or the load.
+ * step attempt of a kind the table does not know, say), rather than for
+ * the connection or the load.
  */
 function isDataException(error: unknown): boolean {
   const code = (error as { cause?: { code?: unknown } } | null)?.cause?.code;
@@ -113,25 +112,18 @@ export async function flushWrites(
       add(write.kind, write.item, (outcome) => results[i] = outcome);
       return;
     }
-    // The attempts are finished (or created done) first; the run is
-    // marked succeeded only if they all are (its statement checks), and
-    // fails as the first of them that could not be.
+    // The attempts are finished first; the run is marked succeeded only
+    // if they all are (its statement checks), and fails as the first of
+    // them that could not be.
     const { steps, run } = write.item;
     const stepOutcomes: unknown[] = [];
     let runOutcome: unknown;
-    steps.forEach((step, j) => {
-      const put = (outcome: unknown) => stepOutcomes[j] = outcome;
-      if ("id" in step) add("createStep", step, put);
-      else add("finishStep", step, put);
-    });
+    steps.forEach((step, j) =>
+      add("finishStep", step, (outcome) => stepOutcomes[j] = outcome)
+    );
     add(
       "transition",
-      {
-        ...run,
-        stepAttemptIds: steps.map((step) =>
-          "id" in step ? step.id : step.stepAttemptId
-        ),
-      },
+      { ...run, stepAttemptIds: steps.map((step) => step.stepAttemptId) },
       (outcome) => runOutcome = outcome,
     );
     composites.push(() => {

@@ -7,7 +7,6 @@
  */
 
 import type {
-  CreateStepAttemptParams,
   CreateWorkflowRunParams,
   DeleteWorkflowRunsParams,
   ForkWorkflowRunParams,
@@ -155,10 +154,7 @@ export function checkStepResults(
     );
   }
   steps.forEach((step: unknown, i) => {
-    const { stepAttemptId: id, create } = (step ?? {}) as {
-      stepAttemptId?: unknown;
-      create?: unknown;
-    };
+    const id = (step as { stepAttemptId?: unknown } | null)?.stepAttemptId;
     if (typeof id !== "string") {
       throw new TypeError(
         `${what}: 'stepAttempts[${i}].stepAttemptId' must be a string, received ${
@@ -166,43 +162,8 @@ export function checkStepResults(
         }`,
       );
     }
-    if (create === undefined) return;
-    if (create === null || typeof create !== "object") {
-      throw new TypeError(
-        `${what}: 'stepAttempts[${i}].create' must be an object, received ${
-          received(create)
-        }`,
-      );
-    }
-    if (!isUuid(id)) {
-      throw new TypeError(
-        `${what}: 'stepAttempts[${i}].stepAttemptId' of an attempt to create must be a UUID, received ${
-          received(id)
-        }`,
-      );
-    }
   });
   return steps;
-}
-
-/**
- * Checks the `stepAttemptId` of `createStepAttempt`: a UUID when given.
- *
- * @returns The id to give the attempt: the one given, or a fresh one.
- * @throws {TypeError} naming the parameter and the value.
- */
-export function checkStepAttemptId(params: CreateStepAttemptParams): string {
-  const id: unknown = params.stepAttemptId;
-  if (id === undefined) return crypto.randomUUID();
-  if (!isUuid(id)) {
-    throw new TypeError(
-      `Cannot create step attempt: 'stepAttemptId' must be a UUID, received ${
-        received(id)
-      }`,
-    );
-  }
-  // As the database spells it.
-  return id.toLowerCase();
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -59,7 +59,6 @@ import {
   checkForkRunParams,
   checkLockParams,
   checkReleaseTime,
-  checkStepAttemptId,
   checkStepResults,
   normalizeId,
 } from "../sql/checks.ts";
@@ -483,16 +482,6 @@ export class BackendSqlite implements Backend {
     // write's savepoint rolls back whatever of it was done.
     await this.#write(update.action, (ns, now) => {
       for (const step of steps) {
-        if (step.create !== undefined) {
-          insertStepAttempt(this.#connection, ns, now, runId, {
-            ...step.create,
-            workflowRunId: params.workflowRunId,
-            workerId: params.workerId,
-            id: step.stepAttemptId.toLowerCase(),
-            output: step.output,
-          });
-          continue;
-        }
         finishStepAttempt(
           this.#connection,
           ns,
@@ -618,14 +607,11 @@ export class BackendSqlite implements Backend {
     );
   }
 
-  async createStepAttempt(
-    params: CreateStepAttemptParams,
-  ): Promise<StepAttempt> {
+  createStepAttempt(params: CreateStepAttemptParams): Promise<StepAttempt> {
     const id = normalizeId(params.workflowRunId);
-    const item = { ...params, id: checkStepAttemptId(params) };
-    return await this.#write(
+    return this.#write(
       "create step attempt",
-      (ns, now) => insertStepAttempt(this.#connection, ns, now, id, item),
+      (ns, now) => insertStepAttempt(this.#connection, ns, now, id, params),
     );
   }
 

@@ -17,10 +17,8 @@ import { OWNED, RUNS } from "./runs.ts";
 const STEPS = "openworkflow_step_attempts";
 
 /**
- * Inserts an attempt of run `runId` (the normalized
- * `params.workflowRunId`, or `null` for an id that is no UUID): `running`,
- * or `succeeded` with `params.output` when it is given; its id
- * `params.stepAttemptId` (checked) or a fresh one.
+ * Inserts a `running` attempt of run `runId` (the normalized
+ * `params.workflowRunId`, or `null` for an id that is no UUID).
  *
  * @throws {LeaseLostError} unless the worker holds the run.
  */
@@ -29,34 +27,29 @@ export function insertStepAttempt(
   ns: string,
   now: number,
   runId: string | null,
-  params: CreateStepAttemptParams & { id: string },
+  params: CreateStepAttemptParams,
 ): StepAttempt {
   const owned = runId !== null && db.get(
         `SELECT 1 AS owned FROM ${RUNS} WHERE ${OWNED}`,
         { ns, id: runId, workerId: params.workerId },
       ) !== undefined;
   if (!owned) throw new LeaseLostError(params.workflowRunId, params.workerId);
-  const done = params.output !== undefined;
   const row = db.get(
     `INSERT INTO ${STEPS} (
       namespace_id, id, workflow_run_id, step_name, kind, status, config,
-      context, output, created_at, completed_at
+      context, created_at
     ) VALUES (
-      :ns, :id, :runId, :stepName, :kind, :status, :config, :context,
-      :output, :now, :completedAt
+      :ns, :id, :runId, :stepName, :kind, 'running', :config, :context, :now
     ) RETURNING *`,
     {
       ns,
-      id: params.id,
+      id: crypto.randomUUID(),
       runId,
       stepName: params.stepName,
       kind: params.kind,
-      status: done ? "succeeded" : "running",
       config: jsonTextNotNull(params.config),
       context: jsonText(params.context),
-      output: done ? jsonText(params.output ?? null) : null,
       now,
-      completedAt: done ? now : null,
     },
   );
   return toStepAttempt(row!);
