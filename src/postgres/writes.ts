@@ -51,7 +51,7 @@ type StatementKind = Exclude<Write["kind"], "succeedWithSteps">;
  * step attempt of a kind the table does not know, say), rather than for
  * the connection or the load.
  */
-function isDataException(error: unknown): boolean {
+function isRefusedValue(error: unknown): boolean {
   const code = (error as { cause?: { code?: unknown } } | null)?.cause?.code;
   return typeof code === "string" &&
     (code.startsWith("22") || code.startsWith("23"));
@@ -60,7 +60,8 @@ function isDataException(error: unknown): boolean {
 /**
  * Sends a batch of writes. Should the database reject a value of one of
  * them (a data exception: a time or interval out of range, text it cannot
- * store), the statement changed nothing, and each write is sent again
+ * store; or a constraint: a step kind it does not know), the statement
+ * changed nothing, and each write is sent again
  * alone: a bad value fails its own call, never the other runs' writes that
  * shared its batch.
  */
@@ -71,7 +72,7 @@ export async function flushIsolated(
   try {
     return await guard("write", flushWrites(scope, batch));
   } catch (error) {
-    if (batch.length === 1 || !isDataException(error)) throw error;
+    if (batch.length === 1 || !isRefusedValue(error)) throw error;
     return await Promise.all(
       batch.map((write) =>
         guard("write", flushWrites(scope, [write])).then(

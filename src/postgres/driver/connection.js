@@ -508,7 +508,8 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     // also after an error (hadError). The error rejected the statements of
     // its time, but a reserved connection (sql.reserve(), sql.begin()) is
     // still handed statements until it closes, and those waited for good.
-    ;(query || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket))
+    if (query || sent.length)
+      error(Errors.connection('CONNECTION_CLOSED', options, socket))
     // end of openworkflow patch
     closedTime = performance.now()
     hadError && options.shared.retries++
