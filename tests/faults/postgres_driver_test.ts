@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import postgres from "postgres";
-import { delay, postgresTarget } from "../helpers.ts";
+import { DATABASE_URL, delay, postgresTarget } from "../helpers.ts";
 import { TcpProxy } from "./tcp_proxy.ts";
 import { catchUncaught } from "./uncaught.ts";
 
@@ -173,5 +173,51 @@ Deno.test({
       });
       assert.equal(sockets.length, 2);
     }, options);
+  },
+});
+
+Deno.test({
+  ignore,
+  name:
+    "postgres driver: statements queued on a reserved connection reject when the server closes it, and release() gives the pool no closed connection",
+  async fn() {
+    await withPool(async (sql) => {
+      await sql`SELECT 0`;
+      const reserved = await sql.reserve();
+      const [{ pid }] = await reserved<{ pid: number }[]>`
+        SELECT pg_backend_pid() AS pid`;
+      const admin = postgres(DATABASE_URL, {
+        max: 1,
+        onnotice: () => {},
+      });
+      try {
+        await admin`SELECT pg_terminate_backend(${pid})`;
+      } finally {
+        await admin.end({ timeout: 1 });
+      }
+      // Each statement has a text of its own: each describes its
+      // parameters first, and those behind it wait in the reserved
+      // connection's own queue. Upstream 3.4.9 leaves them there for good
+      // once the connection closes.
+      const statements = Array.from(
+        { length: 6 },
+        (_, i) => reserved.unsafe(`SELECT $1::int + ${i} AS n`, [i]),
+      );
+      const outcomes = await Promise.all(statements.map(settle));
+      for (const outcome of outcomes) {
+        assert.ok(
+          outcome !== "hung" && "error" in outcome,
+          `expected a rejection, got ${JSON.stringify(outcome)}`,
+        );
+      }
+      // Released, the closed connection is not handed out as an open one:
+      // the pool's next statements run, on a connection it opens again.
+      reserved.release();
+      for (let i = 0; i < 3; i++) {
+        assert.deepEqual(await settle(rows(sql`SELECT ${i}::int AS n`)), {
+          value: [{ n: i }],
+        });
+      }
+    });
   },
 });

@@ -217,9 +217,26 @@ function Postgres(a, b) {
       ? c.execute(queue.shift())
       : move(c, reserved)
     c.reserved.release = true
+    // openworkflow patch: the connection closing while reserved rejects the
+    // statements waiting in this reservation's own queue (behind one that
+    // describes its parameters first, or a full pipeline), and those made
+    // after, with the error it closed with; release() then leaves it to the
+    // pool, which opens it again when needed. Upstream left them waiting for
+    // good, went on handing the closed connection (or the one the pool
+    // opened again on it, for others) this reservation's statements, and
+    // release() moved it from the closed connections to the open ones.
+    let lost = null
+    c.onclose = error => {
+      lost = error
+      while (queue.length)
+        queue.shift().reject(error)
+    }
 
     const sql = Sql(handler)
     sql.release = () => {
+      if (lost)
+        return
+      c.onclose = null
       c.reserved = null
       onopen(c)
     }
@@ -227,10 +244,13 @@ function Postgres(a, b) {
     return sql
 
     function handler(q) {
+      if (lost)
+        return q.reject(lost)
       c.queue === full
         ? queue.push(q)
         : c.execute(q) || move(c, full)
     }
+    // end of openworkflow patch
   }
 
   async function begin(options, fn) {
