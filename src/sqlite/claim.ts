@@ -38,24 +38,53 @@ export function claimStatement(
   const order = "priority DESC, available_at, seq";
   // With workflows named, each is looked up on its own through the
   // (namespace, workflow, priority, availability) index, so that runs of
-  // workflows this worker does not have are never scanned. The selectors
-  // are bound as parameters; only their count shapes the SQL.
+  // workflows this worker does not have are never scanned; and within a
+  // workflow, one priority at a time: its priorities are found one index
+  // probe each (highest first), and the runs of each are read from the
+  // first due, only those due and only as many as the limit. One range of
+  // the index for all priorities would go through every run that is not
+  // due yet (the sleeping ones, and those waiting to retry) to find the
+  // due ones of a lower priority, at every claim. The selectors are bound
+  // as parameters; only their count shapes the SQL.
   const sql = workflows === undefined
     ? `SELECT r.seq, r.priority, r.available_at, r.created_at FROM ${RUNS} AS r
       WHERE ${claimable}
       ORDER BY r.priority DESC, r.available_at, r.seq
       LIMIT :limit`
     : `SELECT * FROM (${
-      workflows.map((_, i) =>
-        `SELECT * FROM (
+      workflows.map((_, i) => {
+        // The runs the free index holds: its predicate, as the planner
+        // must see it to use the index.
+        const indexed = `namespace_id = :ns AND workflow_name = :name${i}
+              AND status IN ${UNFINISHED} AND concurrency_key IS NULL
+              AND (rate_key IS NULL OR started_at IS NOT NULL)`;
+        const nextPriority = (below: string) =>
+          `SELECT priority FROM ${RUNS}
+              INDEXED BY openworkflow_workflow_runs_free
+            WHERE ${indexed}${below}
+            ORDER BY priority DESC LIMIT 1`;
+        return `SELECT * FROM (
+          WITH RECURSIVE p(priority) AS (
+            SELECT (${nextPriority("")})
+            UNION ALL
+            SELECT (${nextPriority(" AND priority < p.priority")})
+            FROM p WHERE p.priority IS NOT NULL
+          )
           SELECT r.seq, r.priority, r.available_at, r.created_at
-          FROM ${RUNS} AS r INDEXED BY openworkflow_workflow_runs_free
-          WHERE ${claimable}
-            AND r.workflow_name = :name${i} AND r.version IS :version${i}
+          FROM p JOIN ${RUNS} AS r ON r.seq IN (
+            SELECT r.seq FROM ${RUNS} AS r
+              INDEXED BY openworkflow_workflow_runs_free
+            WHERE ${claimable}
+              AND r.workflow_name = :name${i} AND r.version IS :version${i}
+              AND r.priority = p.priority
+            ORDER BY r.available_at, r.seq
+            LIMIT :limit
+          )
+          WHERE p.priority IS NOT NULL
           ORDER BY r.priority DESC, r.available_at, r.seq
           LIMIT :limit
-        )`
-      ).join(" UNION ALL ")
+        )`;
+      }).join(" UNION ALL ")
     })
       ORDER BY ${order}
       LIMIT :limit`;

@@ -112,6 +112,52 @@ export function claimConformance(define: DefineCase): void {
   );
 
   define(
+    "claims by workflow take the due runs of every priority, best first, past runs of a higher priority not due yet",
+    async ({ backend }) => {
+      const later = new Date(Date.now() + 3_600_000);
+      const create = (
+        priority: number,
+        overrides: Partial<ReturnType<typeof runParams>> = {},
+      ) =>
+        backend.createWorkflowRun(
+          runParams("p", { priority, ...overrides }),
+        );
+      const notDue = [];
+      for (let i = 0; i < 3; i++) {
+        notDue.push(await create(5, { availableAt: later }));
+      }
+      const zeroA = await create(0);
+      await delay(2);
+      const zeroB = await create(0);
+      const lowA = await create(-2);
+      await delay(2);
+      const lowB = await create(-2);
+      const top = await create(5);
+      const otherVersion = await create(9, { version: "2" });
+      const claim = (limit: number) =>
+        backend.claimWorkflowRuns({
+          workerId: "w",
+          leaseDurationMs: 10_000,
+          limit,
+          workflows: [{ name: "p", version: null }],
+        });
+      // The runs taken, in no particular order: the best four.
+      assert.deepEqual(
+        (await claim(4)).map((run) => run.id).sort(),
+        [top.id, zeroA.id, zeroB.id, lowA.id].sort(),
+      );
+      assert.deepEqual((await claim(10)).map((run) => run.id), [lowB.id]);
+      assert.deepEqual(await claim(10), []);
+      for (const run of [...notDue, otherVersion]) {
+        assert.equal(
+          (await backend.getWorkflowRun({ workflowRunId: run.id }))?.status,
+          "pending",
+        );
+      }
+    },
+  );
+
+  define(
     "a run with a future availableAt is claimable only from then",
     async ({ backend }) => {
       const run = await backend.createWorkflowRun(
