@@ -196,17 +196,20 @@ export class WorkflowRunHandle<Output = unknown> {
     const waiting = new Waiting(backend, id, endAt, signal);
     try {
       let lastError: unknown;
-      // What to read next: the whole run (first, or once a poll found it
-      // finished or gone), its status first (a notification that did not
-      // say how it ended), or nothing (a poll found it still going).
-      let read: "whole" | "status" | null = "whole";
+      const pollsStatus = backend.getWorkflowRunStatuses !== undefined;
+      // What to read next: its status first (at first, where the backend
+      // reads statuses: a run still going is the common case, and its
+      // whole record would be fetched and parsed for nothing; or a
+      // notification that did not say how it ended), the whole run (once a
+      // poll found it finished or gone), or nothing (a poll found it still
+      // going).
+      let read: "whole" | "status" | null = pollsStatus ? "status" : "whole";
       // How long until the run is polled again, its status read with the
       // other waiting handles' (see `status_reads.ts`), or ended.
       const intervalMs = () =>
         isListening(backend) && lastError === undefined
           ? Math.max(pollMs, fallbackMs)
           : pollMs;
-      const pollsStatus = backend.getWorkflowRunStatuses !== undefined;
       while (true) {
         const heard = waiting.take();
         let outcome = heard === "finished" ? null : heard;
