@@ -308,9 +308,11 @@ export function explainClaimSqlite(
   } finally {
     db.exec("ROLLBACK");
   }
-  // Searches and scans of tables, other than the update's own by rowid.
+  // Searches and scans of tables, other than lookups by rowid and the
+  // walks of the statement's own rows (a constant row, the priorities).
   const scans = plan.map((line) => line.trim()).filter((line) =>
-    /^(SEARCH|SCAN) [^(]/.test(line) && !line.includes("PRIMARY KEY")
+    /^(SEARCH|SCAN) [^(]/.test(line) && !line.includes("PRIMARY KEY") &&
+    !/^SCAN (CONSTANT ROW|p)$/.test(line)
   );
   return {
     plan,

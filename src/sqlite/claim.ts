@@ -70,8 +70,8 @@ export function claimStatement(
             SELECT (${nextPriority(" AND priority < p.priority")})
             FROM p WHERE p.priority IS NOT NULL
           )
-          SELECT r.seq, r.priority, r.available_at, r.created_at
-          FROM p JOIN ${RUNS} AS r ON r.seq IN (
+          SELECT c.seq, c.priority, c.available_at, c.created_at
+          FROM p JOIN ${RUNS} AS c ON c.seq IN (
             SELECT r.seq FROM ${RUNS} AS r
               INDEXED BY openworkflow_workflow_runs_free
             WHERE ${claimable}
@@ -81,7 +81,7 @@ export function claimStatement(
             LIMIT :limit
           )
           WHERE p.priority IS NOT NULL
-          ORDER BY r.priority DESC, r.available_at, r.seq
+          ORDER BY c.priority DESC, c.available_at, c.seq
           LIMIT :limit
         )`;
       }).join(" UNION ALL ")

@@ -83,10 +83,14 @@ Deno.test("bench explainClaimSqlite() explains the engine's claim of a due run a
     try {
       const { plan, scan, claimed } = explainClaimSqlite(db, due.values);
       assert.equal(claimed, 1);
+      // The workflow's priorities, one probe each, then each priority's due
+      // runs from the first: bounded by priority and availability, never
+      // the whole table nor the runs not due yet.
       assert.match(
         scan,
-        /^SEARCH r USING INDEX openworkflow_workflow_runs_free /,
+        /SEARCH r USING INDEX openworkflow_workflow_runs_free \(namespace_id=\? AND workflow_name=\? AND priority=\? AND available_at<\?\)/,
       );
+      assert.doesNotMatch(scan, /SCAN openworkflow_workflow_runs|SCAN r\b/);
       assert.ok(plan.length > 1);
       const row = db.prepare(
         "SELECT status, attempts FROM openworkflow_workflow_runs WHERE id = ?",
