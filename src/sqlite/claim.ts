@@ -29,12 +29,15 @@ export function claimStatement(
   params: ClaimWorkflowRunsParams,
 ): Statement {
   const workflows = params.workflows;
-  const claimable = `r.namespace_id = :ns
+  // The runs the free index holds (its predicate, as the planner must see
+  // it to use the index), and of those the ones a claim may take now.
+  const free = `r.namespace_id = :ns
         AND r.status IN ${UNFINISHED}
-        AND r.available_at <= :now
-        AND (r.deadline_at IS NULL OR r.deadline_at > :now)
         AND r.concurrency_key IS NULL
         AND (r.rate_key IS NULL OR r.started_at IS NOT NULL)`;
+  const claimable = `${free}
+        AND r.available_at <= :now
+        AND (r.deadline_at IS NULL OR r.deadline_at > :now)`;
   const order = "priority DESC, available_at, seq";
   // With workflows named, each is looked up on its own through the
   // (namespace, workflow, priority, availability) index, so that runs of
@@ -53,21 +56,16 @@ export function claimStatement(
       LIMIT :limit`
     : `SELECT * FROM (${
       workflows.map((_, i) => {
-        // The runs the free index holds: its predicate, as the planner
-        // must see it to use the index.
-        const indexed = `namespace_id = :ns AND workflow_name = :name${i}
-              AND status IN ${UNFINISHED} AND concurrency_key IS NULL
-              AND (rate_key IS NULL OR started_at IS NOT NULL)`;
         const nextPriority = (below: string) =>
-          `SELECT priority FROM ${RUNS}
+          `SELECT r.priority FROM ${RUNS} AS r
               INDEXED BY openworkflow_workflow_runs_free
-            WHERE ${indexed}${below}
-            ORDER BY priority DESC LIMIT 1`;
+            WHERE ${free} AND r.workflow_name = :name${i}${below}
+            ORDER BY r.priority DESC LIMIT 1`;
         return `SELECT * FROM (
           WITH RECURSIVE p(priority) AS (
             SELECT (${nextPriority("")})
             UNION ALL
-            SELECT (${nextPriority(" AND priority < p.priority")})
+            SELECT (${nextPriority(" AND r.priority < p.priority")})
             FROM p WHERE p.priority IS NOT NULL
           )
           SELECT c.seq, c.priority, c.available_at, c.created_at
