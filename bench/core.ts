@@ -22,7 +22,12 @@
  *   for each run, in the same order and batches (see `startFloorWorker`):
  *   what the engine's statements, driver and client cost with nothing of
  *   the worker and the execution around them (bench/throughput_floor.ts
- *   sets it beside the engine).
+ *   sets it beside the engine). It also reports the round trips a run
+ *   waits for (its share of the claim that took it, its steps' and its
+ *   completion's) and how long they took on average: a run's time is
+ *   those round trips one after another.
+ * - floor-throughput (Postgres): the same loop in the throughput workload
+ *   (started before the runs).
  *
  * On a Postgres server of this machine, the throughput, backlog and floor
  * workloads also report the server's CPU per run (the whole cluster's, its
@@ -148,13 +153,30 @@ async function serverCpuMeter(): Promise<(() => number) | null> {
 function startFloorWorker(
   backend: Backend,
   concurrency: number,
-): () => Promise<void> {
+): FloorWorker {
   const workerId = crypto.randomUUID();
+  const trips = { claims: 0, claimMs: 0, runs: 0, runTrips: 0, runTripMs: 0 };
+  /** Awaits `promise`, counting it as one of a run's round trips. */
+  const trip = async <T>(promise: Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      return await promise;
+    } finally {
+      trips.runTrips++;
+      trips.runTripMs += performance.now() - started;
+    }
+  };
   const workflows = [{ name: "bench-four-steps", version: null }];
   const config = { retry: { ...DEFAULT_STEP_RETRY_POLICY } };
   const running = new Set<Promise<void>>();
   let stopped = false;
-  let wake = () => {};
+  // A wake-up while the loop claims is kept for its next wait.
+  let woken = false;
+  let resume = () => {};
+  const wake = () => {
+    woken = true;
+    resume();
+  };
   const execute = async (run: WorkflowRun) => {
     const workflowRunId = run.id;
     let held: { stepAttemptId: string; output: number } | null = null;
@@ -174,27 +196,39 @@ function startFloorWorker(
           workerId,
           ...held,
         });
-      const attempt = await created;
+      // Both in one batch: one round trip.
+      const attempt = await trip(created);
       await stored;
       held = { stepAttemptId: attempt.id, output: i };
     }
-    await backend.markWorkflowRunSucceededWithSteps!({
+    await trip(backend.markWorkflowRunSucceededWithSteps!({
       workflowRunId,
       workerId,
       output: "done",
       stepAttempts: held === null ? [] : [held],
-    });
+    }));
+    trips.runs++;
   };
+  // Runs started meanwhile (the throughput workload) wake the loop, as
+  // they wake the engine's worker.
+  const unsubscribe = backend.subscribe?.((notification) => {
+    if (notification.kind === "available") wake();
+  });
   const loop = (async () => {
     while (!stopped) {
       const free = concurrency - running.size;
       if (free > 0) {
+        const started = performance.now();
         const claimed = await backend.claimWorkflowRuns({
           workerId,
           leaseDurationMs: 30_000,
           limit: free,
           workflows,
         });
+        if (claimed.length > 0) {
+          trips.claims++;
+          trips.claimMs += performance.now() - started;
+        }
         for (const run of claimed) {
           const done: Promise<void> = execute(run).finally(() => {
             running.delete(done);
@@ -205,17 +239,53 @@ function startFloorWorker(
         if (claimed.length === free) continue;
       }
       await new Promise<void>((resolve) => {
-        wake = resolve;
-        if (stopped) resolve();
+        resume = resolve;
+        if (stopped || woken) resolve();
       });
+      woken = false;
       await nextTurn();
     }
   })();
-  return async () => {
-    stopped = true;
-    wake();
-    await loop;
-    await Promise.all(running);
+  return {
+    async stop() {
+      stopped = true;
+      wake();
+      unsubscribe?.();
+      await loop;
+      await Promise.all(running);
+    },
+    roundTrips() {
+      // Each run waits for the claim that took it, then its own trips.
+      const perRun = trips.runs === 0
+        ? 0
+        : (trips.runTrips + trips.runs) / trips.runs;
+      return {
+        perRun: round(perRun, 2),
+        meanMs: round(
+          (trips.runTripMs + trips.claimMs * (trips.runs / trips.claims)) /
+            (trips.runTrips + trips.runs),
+          2,
+        ),
+        claimMeanMs: round(trips.claimMs / trips.claims, 2),
+        runsPerClaim: round(trips.runs / trips.claims, 1),
+      };
+    },
+  };
+}
+
+/** The floor's worker: what stops it, and the round trips its runs made. */
+interface FloorWorker {
+  stop(): Promise<void>;
+  /**
+   * The round trips a run waited for, one after another (its claim's
+   * included), and their mean time, the claims weighed by the runs each
+   * took; the claims' own mean time; the runs a claim took.
+   */
+  roundTrips(): {
+    perRun: number;
+    meanMs: number;
+    claimMeanMs: number;
+    runsPerClaim: number;
   };
 }
 
@@ -308,18 +378,16 @@ async function main(): Promise<void> {
   const worker = workerSide.newWorker({
     concurrency: Number(values.concurrency),
   });
-  // backlog and floor: started once the runs wait (floor: never).
-  if (!separate && workload !== "backlog" && workload !== "floor") {
+  const floor = workload === "floor" || workload === "floor-throughput";
+  // backlog and floor: started once the runs wait (the floors: never).
+  if (!separate && workload !== "backlog" && !floor) {
     await worker.start();
   }
   const system = `@openworkflow/core (${values.backend})`;
   try {
-    if (
-      workload === "backlog" || workload === "throughput" ||
-      workload === "floor"
-    ) {
-      if (workload === "floor" && values.backend !== "postgres") {
-        throw new Error("the floor workload runs on Postgres");
+    if (workload === "backlog" || workload === "throughput" || floor) {
+      if (floor && values.backend !== "postgres") {
+        throw new Error(`the ${workload} workload runs on Postgres`);
       }
       const runs = Number(values.runs);
       const startRuns = () =>
@@ -327,13 +395,15 @@ async function main(): Promise<void> {
       const serverCpu = await serverCpuMeter();
       // backlog and floor: every run waits before the worker starts, timed
       // from its start; throughput: timed from the first run started.
-      const waiting = workload === "throughput" ? null : await startRuns();
+      const streaming = workload === "throughput" ||
+        workload === "floor-throughput";
+      const waiting = streaming ? null : await startRuns();
       const cpuBefore = process.cpuUsage();
       const serverBefore = serverCpu?.() ?? 0;
       const started = performance.now();
-      let stopFloor: (() => Promise<void>) | null = null;
-      if (workload === "floor") {
-        stopFloor = startFloorWorker(
+      let floorWorker: FloorWorker | null = null;
+      if (floor) {
+        floorWorker = startFloorWorker(
           workerBackend,
           Number(values.concurrency),
         );
@@ -343,7 +413,7 @@ async function main(): Promise<void> {
       const seconds = (performance.now() - started) / 1000;
       const cpu = process.cpuUsage(cpuBefore);
       const serverS = serverCpu === null ? null : serverCpu() - serverBefore;
-      await stopFloor?.();
+      await floorWorker?.stop();
       const cpuMsPerRun = round((cpu.user + cpu.system) / 1000 / runs, 3);
       const serverCpuMsPerRun = serverS === null
         ? null
@@ -360,6 +430,9 @@ async function main(): Promise<void> {
         cpuMsPerRun,
         // The server's, on this machine (its clock ticks are 10 ms).
         serverCpuMsPerRun,
+        ...(floorWorker === null
+          ? {}
+          : { roundTrips: floorWorker.roundTrips() }),
       }));
     } else if (workload === "latency") {
       const iterations = Number(values.iterations);

@@ -6,7 +6,7 @@
  *
  *   deno task bench              # 3 rounds of throughput, backlog, latency
  *   deno task bench --rounds 5 --workloads throughput
- *   deno task bench --rounds 5 --workloads backlog --floor
+ *   deno task bench --rounds 5 --workloads throughput,backlog --floor
  *
  * Workloads (bench/core.ts): throughput (runs started while the worker
  * runs), backlog (runs started first, then the worker; DBOS has no such
@@ -17,9 +17,10 @@
  * JSON summary line. Each peer is installed by its baseline script
  * (bench/openworkflow/baseline.mjs, bench/dbos/baseline.mjs) into its own
  * scratch folder outside the repo; `--no-baseline` and `--no-dbos` leave
- * them out. `--floor` adds core-floor to the backlog workload: the engine's
- * backend calls alone (`core.ts floor`, see bench/throughput_floor.ts), so
- * that the floor's rate is compared with the peers' in the same hour.
+ * them out. `--floor` adds core-floor to the throughput and backlog
+ * workloads: the engine's backend calls alone (`core.ts floor-throughput`
+ * and `core.ts floor`, see bench/throughput_floor.ts), so that the floor's
+ * rate is compared with the peers' in the same hour.
  */
 
 import { parseArgs } from "node:util";
@@ -113,7 +114,11 @@ async function measure(
           "run",
           "-A",
           `${here}core.ts`,
-          system === "core-floor" ? "floor" : workload,
+          system !== "core-floor"
+            ? workload
+            : workload === "backlog"
+            ? "floor"
+            : "floor-throughput",
           "--backend",
           "postgres",
           "--database-url",
@@ -181,7 +186,9 @@ const metric: Record<
 
 /** Whether `system`'s benchmark script has `workload`. */
 function supports(system: System, workload: string): boolean {
-  if (system === "core-floor") return workload === "backlog";
+  if (system === "core-floor") {
+    return workload === "backlog" || workload === "throughput";
+  }
   return !(system === "dbos-sdk@5.3.0" && workload === "backlog");
 }
 

@@ -3,24 +3,33 @@
  * calls for each run cost with nothing of the worker and the execution
  * around them, measured beside the engine, alternating, in one invocation.
  *
- * Both sides run the backlog workload of `bench/core.ts` in a process of
- * their own, on a fresh database each: 1,000 runs of the four-step
+ * Both sides run the workloads of `bench/core.ts` in a process of their
+ * own, on a fresh database each: backlog (1,000 runs of the four-step
  * workflow started by a client, then the worker started, every `result()`
- * awaited. The engine's side is `ow.newWorker({ concurrency: 100 })`
- * (`core.ts backlog`); the floor's is a loop over `BackendPostgres` alone
- * (`core.ts floor`) that makes the calls the engine's worker makes, in the
- * same order and batches, and nothing else.
+ * awaited) and throughput (the worker started first). The engine's side is
+ * `ow.newWorker({ concurrency: 100 })` (`core.ts backlog`, `throughput`);
+ * the floor's is a loop over `BackendPostgres` alone (`core.ts floor`,
+ * `floor-throughput`) that makes the calls the engine's worker makes, in
+ * the same order and batches, and nothing else.
  *
- * Per side: workflows/s; the process's CPU per run (client and worker);
- * the server's (the whole cluster's, background processes included); their
- * sum, the CPU a run costs on this machine; and the rate that sum allows
- * with every core busy all the time (cores × 1,000 ms / CPU per run), a
- * bound neither side reaches, since each waits on round trips and commits.
+ * Per side, the budget of a run:
+ * - CPU: the process's CPU per run (client and worker), the server's (the
+ *   whole cluster's, background processes included), their sum, the CPU a
+ *   run costs on this machine, and the rate that sum allows with every
+ *   core busy all the time (cores × 1,000 ms / CPU per run), a bound
+ *   neither side reaches, since each waits on round trips and commits;
+ * - commits: the database's transactions per run (`pg_stat_database`,
+ *   read once the process has gone: its set-up, reads and writes);
+ * - round trips (the floor's): how many a run waits for one after another
+ *   (its claim's, its four steps', its completion's) and their mean time.
+ *   A run takes those trips end to end, so with 100 runs in flight the
+ *   rate is 100 × 1,000 / (trips × mean ms): to go faster, a run needs
+ *   fewer trips or shorter ones.
  * The gap between the sides is what the worker and the execution add; the
  * floor is what the statements, the driver and the client cost.
  *
  *   deno run -A bench/throughput_floor.ts [--database-url URL]
- *     [--runs 1000] [--rounds 5]
+ *     [--runs 1000] [--rounds 5] [--workloads backlog,throughput]
  *
  * Prints a table and one JSON line. Each round's databases
  * (`owbench_scale_tfloor*`) are dropped after it; those of a run cut short
@@ -31,12 +40,15 @@
 
 import { parseArgs } from "node:util";
 import {
+  backendPids,
   createScratchDatabase,
   DEFAULT_DATABASE_URL,
   dropStaleScratchDatabases,
   percentile,
   printTable,
   round,
+  sleep,
+  transactionCount,
 } from "./scaling/common.ts";
 
 const { values } = parseArgs({
@@ -48,25 +60,40 @@ const { values } = parseArgs({
     },
     runs: { type: "string", default: "1000" },
     rounds: { type: "string", default: "5" },
+    workloads: { type: "string", default: "backlog,throughput" },
   },
 });
+const WORKLOADS = values.workloads.split(",") as Workload[];
+for (const workload of WORKLOADS) {
+  if (workload !== "backlog" && workload !== "throughput") {
+    throw new Error(`unknown workload ${JSON.stringify(workload)}`);
+  }
+}
 
 const ROUNDS = Number(values.rounds);
 const CORES = navigator.hardwareConcurrency;
 
-/** One round of one side, as `core.ts` reports it. */
+/** One round of one side, as `core.ts` reports it, and its commits. */
 interface Sample {
   workflowsPerSecond: number;
   cpuMsPerRun: number;
   serverCpuMsPerRun: number | null;
+  /** The floor's: the round trips a run waited for, and their mean. */
+  roundTrips?: { perRun: number; meanMs: number };
+  transactionsPerRun: number;
 }
 
 type Side = "engine" | "floor";
-const WORKLOAD: Record<Side, string> = { engine: "backlog", floor: "floor" };
+type Workload = "backlog" | "throughput";
+const SCRIPT_WORKLOAD: Record<Workload, Record<Side, string>> = {
+  backlog: { engine: "backlog", floor: "floor" },
+  throughput: { engine: "throughput", floor: "floor-throughput" },
+};
 
 /** Runs one side once on a fresh database; returns its report. */
-async function measure(side: Side): Promise<Sample> {
+async function measure(side: Side, workload: Workload): Promise<Sample> {
   const db = await createScratchDatabase(values["database-url"], "tfloor");
+  const WORKLOAD = SCRIPT_WORKLOAD[workload];
   try {
     const output = await new Deno.Command(Deno.execPath(), {
       args: [
@@ -92,6 +119,15 @@ async function measure(side: Side): Promise<Sample> {
     if (report.serverCpuMsPerRun === null) {
       throw new Error("the server's CPU is measured on this machine only");
     }
+    // A server process reports its last counts as it exits.
+    for (let waited = 0; waited < 5_000; waited += 50) {
+      if ((await backendPids(db.admin, db.name)).length === 0) break;
+      await sleep(50);
+    }
+    report.transactionsPerRun = round(
+      await transactionCount(db.admin, db.name) / Number(values.runs),
+      3,
+    )!;
     return report;
   } finally {
     await db.drop();
@@ -101,17 +137,22 @@ async function measure(side: Side): Promise<Sample> {
 const median = (samples: number[]) => percentile(samples, 50);
 
 await dropStaleScratchDatabases(values["database-url"]);
-const samples: Record<Side, Sample[]> = { engine: [], floor: [] };
+const samples = {} as Record<Workload, Record<Side, Sample[]>>;
+for (const workload of WORKLOADS) samples[workload] = { engine: [], floor: [] };
 for (let r = 0; r < ROUNDS; r++) {
   // Alternating which side goes first, so that neither always follows
   // the other's leftovers (autovacuum, dirty pages).
   const order: Side[] = r % 2 === 0 ? ["engine", "floor"] : ["floor", "engine"];
-  for (const side of order) {
-    const sample = await measure(side);
-    samples[side].push(sample);
-    console.error(
-      `round ${r + 1}/${ROUNDS} ${side}: ${JSON.stringify(sample)}`,
-    );
+  for (const workload of WORKLOADS) {
+    for (const side of order) {
+      const sample = await measure(side, workload);
+      samples[workload][side].push(sample);
+      console.error(
+        `round ${r + 1}/${ROUNDS} ${workload} ${side}: ${
+          JSON.stringify(sample)
+        }`,
+      );
+    }
   }
 }
 
@@ -120,6 +161,7 @@ function summarize(list: Sample[]) {
   const total = median(
     list.map((s) => s.cpuMsPerRun + (s.serverCpuMsPerRun ?? 0)),
   );
+  const trips = list.flatMap((s) => s.roundTrips ?? []);
   return {
     workflowsPerSecond: round(median(list.map((s) => s.workflowsPerSecond)), 1),
     processCpuMsPerRun: round(median(list.map((s) => s.cpuMsPerRun)), 3),
@@ -129,32 +171,53 @@ function summarize(list: Sample[]) {
     ),
     cpuMsPerRun: round(total, 3),
     boundWorkflowsPerSecond: round((CORES * 1000) / total, 0),
+    transactionsPerRun: round(
+      median(list.map((s) => s.transactionsPerRun)),
+      3,
+    ),
+    roundTripsPerRun: trips.length === 0
+      ? null
+      : round(median(trips.map((t) => t.perRun)), 2),
+    roundTripMs: trips.length === 0
+      ? null
+      : round(median(trips.map((t) => t.meanMs)), 2),
   };
 }
-const summary = {
-  engine: summarize(samples.engine),
-  floor: summarize(samples.floor),
-};
+const summary = Object.fromEntries(WORKLOADS.map((workload) => [workload, {
+  engine: summarize(samples[workload].engine),
+  floor: summarize(samples[workload].floor),
+}]));
 
-printTable(
-  `Backlog of ${values.runs} runs, medians of ${ROUNDS} alternating rounds`,
-  [
-    "side",
-    "workflows/s",
-    "process CPU ms/run",
-    "server CPU ms/run",
-    "CPU ms/run",
-    `bound on ${CORES} cores (wf/s)`,
-  ],
-  (["engine", "floor"] as const).map((side) => [
-    side,
-    summary[side].workflowsPerSecond,
-    summary[side].processCpuMsPerRun,
-    summary[side].serverCpuMsPerRun,
-    summary[side].cpuMsPerRun,
-    summary[side].boundWorkflowsPerSecond,
-  ]),
-);
+for (const workload of WORKLOADS) {
+  printTable(
+    `${workload} of ${values.runs} runs, medians of ${ROUNDS} alternating rounds`,
+    [
+      "side",
+      "workflows/s",
+      "process CPU ms/run",
+      "server CPU ms/run",
+      "CPU ms/run",
+      `bound on ${CORES} cores (wf/s)`,
+      "transactions/run",
+      "round trips/run",
+      "round trip ms",
+    ],
+    (["engine", "floor"] as const).map((side) => {
+      const s = summary[workload][side];
+      return [
+        side,
+        s.workflowsPerSecond,
+        s.processCpuMsPerRun,
+        s.serverCpuMsPerRun,
+        s.cpuMsPerRun,
+        s.boundWorkflowsPerSecond,
+        s.transactionsPerRun,
+        s.roundTripsPerRun ?? "–",
+        s.roundTripMs ?? "–",
+      ];
+    }),
+  );
+}
 console.log(JSON.stringify({
   date: new Date().toISOString(),
   runs: Number(values.runs),
