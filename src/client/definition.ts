@@ -14,7 +14,7 @@ import {
 } from "../telemetry/tracing.ts";
 import type { Backend } from "../core/backend.ts";
 import { type Duration, parseDuration } from "../core/duration.ts";
-import { WorkflowRunHandle } from "./handle.ts";
+import { startedAt, WorkflowRunHandle } from "./handle.ts";
 import { encodeJson } from "../core/json.ts";
 import { checkPayloadSize, DEFAULT_MAX_PAYLOAD_BYTES } from "../core/limits.ts";
 import {
@@ -28,7 +28,7 @@ import {
   checkTime,
   received,
 } from "../core/validate.ts";
-import { notifyAvailable } from "../core/wakeups.ts";
+import { markFinishes, notifyAvailable } from "../core/wakeups.ts";
 import type {
   ScheduleConfig,
   WorkflowDefinitionConfig,
@@ -327,6 +327,10 @@ export class WorkflowDefinition<Input = unknown, Output = unknown>
       ? null
       : backendMethod(this.#backend, "createWorkflowRunInTransaction", what);
     const namespaceId = namespaceOf(this.#backend);
+    // Taken before the run is written: its finish, whenever it comes, is
+    // told from here on unless notifications go down meanwhile. (A run
+    // created in a transaction of the caller's may never be committed.)
+    const mark = inTransaction === null ? markFinishes(this.#backend) : null;
     const run = await traced(
       "workflow_run.create",
       SpanKind.CLIENT,
@@ -360,9 +364,11 @@ export class WorkflowDefinition<Input = unknown, Output = unknown>
       },
     );
     notifyAvailable(this.#backend, run.availableAt);
-    return new WorkflowRunHandle<Output>(this.#backend, run, {
+    const handle = new WorkflowRunHandle<Output>(this.#backend, run, {
       maxPayloadBytes: this.#maxPayloadBytes,
     });
+    startedAt(handle, mark);
+    return handle;
   }
 }
 

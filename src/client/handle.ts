@@ -48,11 +48,32 @@ import {
   received,
 } from "../core/validate.ts";
 import {
+  finishedSince,
+  type FinishMark,
   isListening,
   notifyAvailable,
   notifyFinished,
   onFinished,
 } from "../core/wakeups.ts";
+
+/**
+ * Where the backend's finishes stood when a handle's run was started, for
+ * the handles of runs this process started while notifications were live
+ * (see `result()`).
+ */
+const startMarks = new WeakMap<WorkflowRunHandle<unknown>, FinishMark>();
+
+/**
+ * Notes that `handle`'s run was started at `mark`: until notifications go
+ * down, its finish will be told, and `result()` need not read the run to
+ * learn that it has not finished.
+ */
+export function startedAt(
+  handle: WorkflowRunHandle<unknown>,
+  mark: FinishMark | null,
+): void {
+  if (mark !== null) startMarks.set(handle, mark);
+}
 
 /** Options of the {@linkcode WorkflowRunHandle} constructor. */
 export interface WorkflowRunHandleOptions {
@@ -204,6 +225,16 @@ export class WorkflowRunHandle<Output = unknown> {
       // poll found it finished or gone), or nothing (a poll found it still
       // going).
       let read: "whole" | "status" | null = pollsStatus ? "status" : "whole";
+      // A run this process started while notifications were live, and
+      // that finished neither when it was started nor since, as far as
+      // the notifications told (listened to above): its finish will be
+      // told too, so it is not read until the first poll.
+      const mark = startMarks.get(this);
+      if (mark !== undefined && !isTerminal(this.workflowRun.status)) {
+        const finished = finishedSince(backend, mark, id);
+        if (finished === false) read = null;
+        else if (finished === true) read = "whole";
+      }
       // How long until the run is polled again, its status read with the
       // other waiting handles' (see `status_reads.ts`), or ended.
       const intervalMs = () =>

@@ -137,7 +137,13 @@ export type * from "./inspection.ts";
  *    another write, and the run resumes on a new claim once its lease
  *    expires. A write that failed so may have been applied.
  * 9. **Notifications** (`subscribe`) are optional: the engine polls, and
- *    polls less while they are live.
+ *    polls less while they are live. A backend whose `listening`
+ *    notification says `finishes: true` promises that, while live, every
+ *    run of its namespace that reaches a terminal status (a transition,
+ *    the deadline sweep, a cancel and the children it cancels, through
+ *    any backend object in any process) is told with a `finished`
+ *    notification: `result()` of a run started then reads nothing until
+ *    one comes (or its first poll).
  * 10. **Optional methods** (`getWorkflowRunStatuses`, `subscribe`) may be
  *    left out: the engine then reads runs one by one, and polls. Without
  *    `sendSignal` and `receiveSignal`, signals are refused with a

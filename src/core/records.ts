@@ -193,6 +193,10 @@ export interface WorkflowSelector {
  *   says how; without it, read the run).
  * - `listening`: notifications are live (`true`), or not (`false`). After a
  *   `true`, notifications may have been missed: re-check everything.
+ *   `finishes: true` says that while they are live, every run of the
+ *   namespace that reaches a terminal status, through any backend object
+ *   in any process, is told with a `finished` notification: a waiter on a
+ *   run started while they were live need not read it until one comes.
  * - `changed`: another process changed the database in ways not told (a
  *   backend that sees commits, not what they did): runs may be claimable
  *   now, and any awaited run may have finished.
@@ -200,7 +204,7 @@ export interface WorkflowSelector {
 export type BackendNotification =
   | { kind: "available"; availableAt: Date | null }
   | { kind: "finished"; workflowRunId: string; outcome?: RunOutcome }
-  | { kind: "listening"; listening: boolean }
+  | { kind: "listening"; listening: boolean; finishes?: boolean }
   | { kind: "changed" };
 
 /**

@@ -24,7 +24,24 @@ interface Channel {
   changed: Set<() => void>;
   /** Whether the backend's notifications are live. */
   listening: boolean;
+  /** Whether they tell every finish while live (`finishes` of `listening`). */
+  finishesTold: boolean;
+  /**
+   * Bumped whenever a finish may have gone untold: notifications went
+   * live or down, or another process changed the database without saying
+   * which runs.
+   */
+  epoch: number;
+  /** The runs heard finished lately, each with its place in `heard`. */
+  recent: Map<string, number>;
+  /** How many finishes were heard. */
+  heard: number;
+  /** The place of the latest finish `recent` no longer holds. */
+  forgotten: number;
 }
+
+/** How many finished runs a backend's channel remembers. */
+const RECENT_FINISHES = 4096;
 
 const channels = new WeakMap<Backend, Channel>();
 
@@ -38,6 +55,11 @@ function channelOf(backend: Backend): Channel {
       relistened: new Set(),
       changed: new Set(),
       listening: false,
+      finishesTold: false,
+      epoch: 0,
+      recent: new Map(),
+      heard: 0,
+      forgotten: 0,
     };
     channel = created;
     channels.set(backend, created);
@@ -63,15 +85,16 @@ function route(
         notification.outcome ?? null,
       );
     case "changed":
+      channel.epoch++;
       for (const listener of [...channel.changed]) listener();
       notifyAvailable(backend);
-      for (const id of [...channel.finished.keys()]) {
-        notifyFinished(backend, id);
-      }
+      for (const id of [...channel.finished.keys()]) wake(channel, id, null);
       return;
     case "listening": {
       const wasListening = channel.listening;
       channel.listening = notification.listening;
+      channel.finishesTold = notification.finishes === true;
+      channel.epoch++;
       if (notification.listening) {
         for (const listener of [...channel.relistened]) listener();
       }
@@ -82,7 +105,7 @@ function route(
       if (notification.listening || wasListening) {
         notifyAvailable(backend);
         for (const id of [...channel.finished.keys()]) {
-          notifyFinished(backend, id);
+          wake(channel, id, null);
         }
       }
     }
@@ -118,10 +141,70 @@ export function notifyFinished(
   workflowRunId: string,
   outcome: RunOutcome | null = null,
 ): void {
-  const listeners = channelOf(backend).finished.get(workflowRunId);
+  const channel = channelOf(backend);
+  const recent = channel.recent;
+  recent.delete(workflowRunId);
+  recent.set(workflowRunId, ++channel.heard);
+  if (recent.size > RECENT_FINISHES) {
+    const [oldest, heard] = recent.entries().next().value!;
+    recent.delete(oldest);
+    channel.forgotten = heard;
+  }
+  wake(channel, workflowRunId, outcome);
+}
+
+/** Calls the listeners of run `workflowRunId`'s finish. */
+function wake(
+  channel: Channel,
+  workflowRunId: string,
+  outcome: RunOutcome | null,
+): void {
+  const listeners = channel.finished.get(workflowRunId);
   if (listeners !== undefined) {
     for (const listener of [...listeners]) listener(outcome);
   }
+}
+
+/**
+ * Where `backend`'s finishes stand, to ask later with
+ * {@linkcode finishedSince} whether a run finished since; `null` unless
+ * its notifications are live and tell every finish (`finishes` of the
+ * `listening` notification).
+ */
+export interface FinishMark {
+  readonly epoch: number;
+  readonly heard: number;
+}
+
+/** Marks where `backend`'s finishes stand now (see {@linkcode FinishMark}). */
+export function markFinishes(backend: Backend): FinishMark | null {
+  const channel = channelOf(backend);
+  return channel.listening && channel.finishesTold
+    ? { epoch: channel.epoch, heard: channel.heard }
+    : null;
+}
+
+/**
+ * Whether run `workflowRunId` was heard finished since `mark`: `true` when
+ * it was (or may have been), `false` when it was not and every finish since
+ * `mark` was told and is remembered, `undefined` when that cannot be said
+ * (notifications went down or came back, another process changed the
+ * database untold, or more finishes were heard since than are remembered).
+ * A run that finishes in another process is told only once its
+ * notification arrives: `false` says that none has yet.
+ */
+export function finishedSince(
+  backend: Backend,
+  mark: FinishMark,
+  workflowRunId: string,
+): boolean | undefined {
+  const channel = channelOf(backend);
+  if (
+    !channel.listening || !channel.finishesTold ||
+    channel.epoch !== mark.epoch ||
+    channel.forgotten > mark.heard
+  ) return undefined;
+  return channel.recent.has(workflowRunId);
 }
 
 /** Calls `listener` whenever runs may become claimable. */

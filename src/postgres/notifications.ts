@@ -70,6 +70,15 @@ function decode(
 
 type Listener = (notification: BackendNotification) => void;
 
+/**
+ * Whether notifications are live: each statement that finishes runs (a
+ * transition, the deadline sweep, a cancel and the children it cancels)
+ * notifies them, so every finish is told while they are.
+ */
+function listeningNotification(listening: boolean): BackendNotification {
+  return { kind: "listening", listening, finishes: true };
+}
+
 interface Shared {
   sql: Sql;
   dialer: Dialer;
@@ -99,7 +108,7 @@ const LISTEN_SETTLE_TIMEOUT_MS = 5_000;
 function broadcast(entry: Shared, payload: string | null): void {
   for (const [listener, namespaceId] of entry.subscribers) {
     if (payload === null) {
-      listener({ kind: "listening", listening: entry.listening });
+      listener(listeningNotification(entry.listening));
       continue;
     }
     const notification = decode(payload, namespaceId);
@@ -243,7 +252,7 @@ export class ListenerRef {
   /** Registers `listener` for notifications of `namespaceId`. */
   subscribe(namespaceId: string, listener: Listener): () => void {
     this.#entry.subscribers.set(listener, namespaceId);
-    if (this.#entry.listening) listener({ kind: "listening", listening: true });
+    if (this.#entry.listening) listener(listeningNotification(true));
     return () => this.#entry.subscribers.delete(listener);
   }
 

@@ -1,12 +1,16 @@
 /**
  * What waiting `result()` calls cost the database: a handle polls its run's
  * status together with the other handles waiting on the same backend, from
- * its first read, and reads the whole run only once it has finished.
+ * its first read, and reads the whole run only once it has finished; a run
+ * this process started while notifications were live, notifications that
+ * tell every finish (Postgres's), is not read at all until its finish is
+ * told or the first poll.
  */
 
 import assert from "node:assert/strict";
-import { OpenWorkflow } from "../../mod.ts";
-import { delay, testEachBackend } from "../helpers.ts";
+import { type Backend, OpenWorkflow, WorkflowFailedError } from "../../mod.ts";
+import { isListening } from "../../src/core/wakeups.ts";
+import { delay, POSTGRES_ONLY, testEachBackend } from "../helpers.ts";
 import { viewOf } from "../unit/worker/backends.ts";
 
 testEachBackend(
@@ -110,3 +114,163 @@ testEachBackend(
     assert.equal(calls.get("getWorkflowRunStatuses")?.length ?? 0, polls);
   },
 );
+
+/** Waits until `backend`'s notifications are live. */
+async function untilListening(backend: Backend): Promise<void> {
+  for (let i = 0; i < 500 && !isListening(backend); i++) await delay(10);
+  assert.ok(isListening(backend), "notifications never went live");
+}
+
+testEachBackend(
+  "a run started while notifications are live is not read before its finish is told, and finishes when a worker elsewhere runs it",
+  async ({ backend, store, namespaceId }) => {
+    // The worker's backend is another connection, as another process's
+    // would be, connected before the runs start.
+    const elsewhere = await store.connect(namespaceId);
+    const { backend: watched, calls } = viewOf(backend);
+    await untilListening(watched);
+    await delay(200); // what the second connection wrote is told by now
+    const define = (ow: OpenWorkflow) =>
+      ow.defineWorkflow<number, number>(
+        { name: "echo" },
+        async ({ input, step }) => await step.run({ name: "x" }, () => input),
+      );
+    const echo = define(new OpenWorkflow({ backend: watched }));
+    const handles = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => echo.run(i)),
+    );
+    const results = Promise.all(
+      handles.map((handle) => handle.result({ timeoutMs: 20_000 })),
+    );
+    await delay(300);
+    // Not finished, as the notifications tell: nothing to read yet.
+    assert.equal(calls.get("getWorkflowRunStatuses")?.length ?? 0, 0);
+    assert.equal(calls.get("getWorkflowRun")?.length ?? 0, 0);
+    const workerSide = new OpenWorkflow({ backend: elsewhere });
+    define(workerSide);
+    const worker = workerSide.newWorker({ concurrency: 20 });
+    await worker.start();
+    try {
+      assert.deepEqual(
+        await results,
+        Array.from({ length: 20 }, (_, i) => i),
+      );
+    } finally {
+      await worker.stop();
+    }
+  },
+  // SQLite's notifications do not tell every finish (see below).
+  { targets: POSTGRES_ONLY },
+);
+
+testEachBackend(
+  "a run that finished before result() was called is read once, whole, for its outcome",
+  async ({ backend }) => {
+    const { backend: watched, calls } = viewOf(backend);
+    await untilListening(watched);
+    const ow = new OpenWorkflow({ backend: watched });
+    const echo = ow.defineWorkflow<number, number>(
+      { name: "echo" },
+      async ({ input, step }) => await step.run({ name: "x" }, () => input),
+    );
+    const worker = ow.newWorker();
+    await worker.start();
+    try {
+      const handle = await echo.run(7);
+      const finished = new Promise<void>((resolve) =>
+        worker.addEventListener("run-succeeded", () => resolve(), {
+          once: true,
+        })
+      );
+      await finished;
+      assert.equal(await handle.result({ timeoutMs: 10_000 }), 7);
+      // Heard finished before the call: no status read, one whole read.
+      assert.equal(calls.get("getWorkflowRunStatuses")?.length ?? 0, 0);
+      assert.equal(calls.get("getWorkflowRun")?.length ?? 0, 1);
+    } finally {
+      await worker.stop();
+    }
+  },
+  { targets: POSTGRES_ONLY },
+);
+
+testEachBackend(
+  "a run finished by a deadline sweep in this process is found at result(), whether or not a notification told it",
+  async ({ backend }) => {
+    // SQLite's notifications tell other connections' commits, not which
+    // runs finished: a finish its own sweep made is found by a read.
+    const ow = new OpenWorkflow({ backend });
+    isListening(backend); // subscribes
+    const wf = ow.defineWorkflow({ name: "too-late" }, () => null);
+    const handle = await wf.run(undefined, {
+      deadlineAt: new Date(Date.now() + 50),
+    });
+    await delay(100);
+    assert.equal(await ow.newWorker().tick(), 0);
+    // Polls too rare to help.
+    const error = await handle.result({
+      timeoutMs: 3_000,
+      pollIntervalMs: 60_000,
+      fallbackPollIntervalMs: 60_000,
+    }).then(() => null, (e) => e);
+    assert.ok(error instanceof WorkflowFailedError, String(error));
+    assert.equal((error.cause as Error).name, "DeadlineExceededError");
+  },
+);
+
+for (const untold of ["listening", "changed"] as const) {
+  testEachBackend(
+    `a run that finished untold (${
+      untold === "listening"
+        ? "notifications down meanwhile"
+        : "another process changed the database"
+    }) is read at result(), not waited for`,
+    async ({ backend }) => {
+      // The handle's notifications are told by hand; the worker runs on
+      // the backend itself, so that nothing tells the handle's.
+      const view = viewOf(backend, { notifications: true });
+      isListening(view.backend); // subscribes
+      view.notify({ kind: "listening", listening: true, finishes: true });
+      assert.ok(isListening(view.backend));
+      const define = (ow: OpenWorkflow) =>
+        ow.defineWorkflow<number, number>(
+          { name: "echo" },
+          async ({ input, step }) => await step.run({ name: "x" }, () => input),
+        );
+      const echo = define(new OpenWorkflow({ backend: view.backend }));
+      const handle = await echo.run(5);
+      if (untold === "listening") {
+        view.notify({ kind: "listening", listening: false });
+      }
+      const workerSide = new OpenWorkflow({ backend });
+      define(workerSide);
+      const worker = workerSide.newWorker({ pollIntervalMs: 20 });
+      await worker.start();
+      try {
+        for (let i = 0; i < 500; i++) {
+          const run = await backend.getWorkflowRun({
+            workflowRunId: handle.id,
+          });
+          if (run?.status === "succeeded") break;
+          await delay(10);
+        }
+        view.notify(
+          untold === "listening"
+            ? { kind: "listening", listening: true, finishes: true }
+            : { kind: "changed" },
+        );
+        // Polls too rare to help: only a read at the call finds it.
+        assert.equal(
+          await handle.result({
+            timeoutMs: 3_000,
+            pollIntervalMs: 60_000,
+            fallbackPollIntervalMs: 60_000,
+          }),
+          5,
+        );
+      } finally {
+        await worker.stop();
+      }
+    },
+  );
+}

@@ -495,4 +495,54 @@ export function childConformance(define: DefineCase): void {
     },
     ["sharedStore"],
   );
+
+  define(
+    "a backend whose notifications promise every finish (`finishes: true`) tells each way a run finishes, and the attached descendants a cancel takes with it",
+    async ({ backend }) => {
+      if (backend.subscribe === undefined) return; // no notifications
+      const told = new Set<string>();
+      let promised: boolean | undefined;
+      const unsubscribe = backend.subscribe((notification) => {
+        if (notification.kind === "listening" && notification.listening) {
+          promised = notification.finishes === true;
+        }
+        if (notification.kind === "finished") {
+          told.add(notification.workflowRunId);
+        }
+      });
+      try {
+        for (let i = 0; i < 200 && promised === undefined; i++) {
+          await delay(10);
+        }
+        if (promised !== true) return; // not promised: nothing to hold to
+        const toldOf = async (run: WorkflowRun, what: string) => {
+          for (let i = 0; i < 500 && !told.has(run.id); i++) await delay(10);
+          assert.ok(told.has(run.id), `the finish of ${what} is told`);
+        };
+        for (const way of FINISHES) {
+          const run = await createRun(backend, `told-${way.how}`, {
+            ...way.overrides,
+          });
+          await way.finish(backend, run);
+          await toldOf(run, `a run that ${way.how}`);
+        }
+        const parent = await createRun(backend, "told-parent");
+        const child = await createRun(backend, "told-child", {
+          parentWorkflowRunId: parent.id,
+        });
+        const grandchild = await createRun(backend, "told-grandchild", {
+          parentWorkflowRunId: child.id,
+        });
+        await backend.cancelWorkflowRun({
+          workflowRunId: parent.id,
+          error: CANCELED,
+        });
+        await toldOf(parent, "a canceled parent");
+        await toldOf(child, "its attached child");
+        await toldOf(grandchild, "its attached grandchild");
+      } finally {
+        unsubscribe();
+      }
+    },
+  );
 }
