@@ -115,6 +115,14 @@ testEachBackend(
   },
 );
 
+/** The workflow of the cases below: returns its input from one step. */
+function defineEcho(ow: OpenWorkflow) {
+  return ow.defineWorkflow<number, number>(
+    { name: "echo" },
+    async ({ input, step }) => await step.run({ name: "x" }, () => input),
+  );
+}
+
 /** Waits until `backend`'s notifications are live. */
 async function untilListening(backend: Backend): Promise<void> {
   for (let i = 0; i < 500 && !isListening(backend); i++) await delay(10);
@@ -130,12 +138,7 @@ testEachBackend(
     const { backend: watched, calls } = viewOf(backend);
     await untilListening(watched);
     await delay(200); // what the second connection wrote is told by now
-    const define = (ow: OpenWorkflow) =>
-      ow.defineWorkflow<number, number>(
-        { name: "echo" },
-        async ({ input, step }) => await step.run({ name: "x" }, () => input),
-      );
-    const echo = define(new OpenWorkflow({ backend: watched }));
+    const echo = defineEcho(new OpenWorkflow({ backend: watched }));
     const handles = await Promise.all(
       Array.from({ length: 20 }, (_, i) => echo.run(i)),
     );
@@ -147,7 +150,7 @@ testEachBackend(
     assert.equal(calls.get("getWorkflowRunStatuses")?.length ?? 0, 0);
     assert.equal(calls.get("getWorkflowRun")?.length ?? 0, 0);
     const workerSide = new OpenWorkflow({ backend: elsewhere });
-    define(workerSide);
+    defineEcho(workerSide);
     const worker = workerSide.newWorker({ concurrency: 20 });
     await worker.start();
     try {
@@ -169,19 +172,14 @@ testEachBackend(
     const { backend: watched, calls } = viewOf(backend);
     await untilListening(watched);
     const ow = new OpenWorkflow({ backend: watched });
-    const echo = ow.defineWorkflow<number, number>(
-      { name: "echo" },
-      async ({ input, step }) => await step.run({ name: "x" }, () => input),
-    );
+    const echo = defineEcho(ow);
     const worker = ow.newWorker();
+    const finished = new Promise<void>((resolve) =>
+      worker.addEventListener("run-succeeded", () => resolve(), { once: true })
+    );
     await worker.start();
     try {
       const handle = await echo.run(7);
-      const finished = new Promise<void>((resolve) =>
-        worker.addEventListener("run-succeeded", () => resolve(), {
-          once: true,
-        })
-      );
       await finished;
       assert.equal(await handle.result({ timeoutMs: 10_000 }), 7);
       // Heard finished before the call: no status read, one whole read.
@@ -232,18 +230,13 @@ for (const untold of ["listening", "changed"] as const) {
       isListening(view.backend); // subscribes
       view.notify({ kind: "listening", listening: true, finishes: true });
       assert.ok(isListening(view.backend));
-      const define = (ow: OpenWorkflow) =>
-        ow.defineWorkflow<number, number>(
-          { name: "echo" },
-          async ({ input, step }) => await step.run({ name: "x" }, () => input),
-        );
-      const echo = define(new OpenWorkflow({ backend: view.backend }));
+      const echo = defineEcho(new OpenWorkflow({ backend: view.backend }));
       const handle = await echo.run(5);
       if (untold === "listening") {
         view.notify({ kind: "listening", listening: false });
       }
       const workerSide = new OpenWorkflow({ backend });
-      define(workerSide);
+      defineEcho(workerSide);
       const worker = workerSide.newWorker({ pollIntervalMs: 20 });
       await worker.start();
       try {
