@@ -166,17 +166,19 @@ function wake(
 }
 
 /**
- * Where `backend`'s finishes stand, to ask later with
- * {@linkcode finishedSince} whether a run finished since; `null` unless
- * its notifications are live and tell every finish (`finishes` of the
- * `listening` notification).
+ * Where a backend's finishes stood at a moment ({@linkcode markFinishes}),
+ * to ask later with {@linkcode finishedSince} whether a run finished since.
  */
 export interface FinishMark {
   readonly epoch: number;
   readonly heard: number;
 }
 
-/** Marks where `backend`'s finishes stand now (see {@linkcode FinishMark}). */
+/**
+ * Marks where `backend`'s finishes stand now; `null` unless its
+ * notifications are live and tell every finish (`finishes` of the
+ * `listening` notification).
+ */
 export function markFinishes(backend: Backend): FinishMark | null {
   const channel = channelOf(backend);
   return channel.listening && channel.finishesTold

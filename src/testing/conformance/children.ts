@@ -520,9 +520,11 @@ export function childConformance(define: DefineCase): void {
           assert.ok(told.has(run.id), `the finish of ${what} is told`);
         };
         for (const way of FINISHES) {
-          const run = await createRun(backend, `told-${way.how}`, {
-            ...way.overrides,
-          });
+          const run = await createRun(
+            backend,
+            `told-${way.how}`,
+            way.overrides,
+          );
           await way.finish(backend, run);
           await toldOf(run, `a run that ${way.how}`);
         }
