@@ -40,15 +40,13 @@
 
 import { parseArgs } from "node:util";
 import {
-  backendPids,
   createScratchDatabase,
   DEFAULT_DATABASE_URL,
   dropStaleScratchDatabases,
   percentile,
   printTable,
   round,
-  sleep,
-  transactionCount,
+  transactionCountOnceGone,
 } from "./scaling/common.ts";
 
 const { values } = parseArgs({
@@ -85,7 +83,8 @@ interface Sample {
 
 type Side = "engine" | "floor";
 type Workload = "backlog" | "throughput";
-const SCRIPT_WORKLOAD: Record<Workload, Record<Side, string>> = {
+/** The `core.ts` workload each side runs, by workload. */
+const SCRIPT_WORKLOADS: Record<Workload, Record<Side, string>> = {
   backlog: { engine: "backlog", floor: "floor" },
   throughput: { engine: "throughput", floor: "floor-throughput" },
 };
@@ -93,14 +92,14 @@ const SCRIPT_WORKLOAD: Record<Workload, Record<Side, string>> = {
 /** Runs one side once on a fresh database; returns its report. */
 async function measure(side: Side, workload: Workload): Promise<Sample> {
   const db = await createScratchDatabase(values["database-url"], "tfloor");
-  const WORKLOAD = SCRIPT_WORKLOAD[workload];
+  const script = SCRIPT_WORKLOADS[workload][side];
   try {
     const output = await new Deno.Command(Deno.execPath(), {
       args: [
         "run",
         "-A",
         new URL("./core.ts", import.meta.url).pathname,
-        WORKLOAD[side],
+        script,
         "--backend",
         "postgres",
         "--database-url",
@@ -113,19 +112,14 @@ async function measure(side: Side, workload: Workload): Promise<Sample> {
     }).output();
     const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
     if (!output.success) {
-      throw new Error(`core.ts ${WORKLOAD[side]} exited with ${output.code}`);
+      throw new Error(`core.ts ${script} exited with ${output.code}`);
     }
     const report = JSON.parse(lines.at(-1)!) as Sample;
     if (report.serverCpuMsPerRun === null) {
       throw new Error("the server's CPU is measured on this machine only");
     }
-    // A server process reports its last counts as it exits.
-    for (let waited = 0; waited < 5_000; waited += 50) {
-      if ((await backendPids(db.admin, db.name)).length === 0) break;
-      await sleep(50);
-    }
     report.transactionsPerRun = round(
-      await transactionCount(db.admin, db.name) / Number(values.runs),
+      await transactionCountOnceGone(db.admin, db.name) / Number(values.runs),
       3,
     )!;
     return report;

@@ -485,6 +485,22 @@ export async function transactionCount(
   return Number(row?.n ?? 0);
 }
 
+/**
+ * Committed plus rolled-back transactions of database `name`, counted once
+ * every connection to it is gone (up to 5 s): a server process reports its
+ * transactions within 10 s of going idle, or when it exits.
+ */
+export async function transactionCountOnceGone(
+  admin: Sql,
+  name: string,
+): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    if ((await backendPids(admin, name)).length === 0) break;
+    await sleep(50);
+  }
+  return await transactionCount(admin, name);
+}
+
 /** The server processes connected to database `name`, by pid. */
 export async function backendPids(admin: Sql, name: string): Promise<number[]> {
   const rows = await admin`

@@ -27,8 +27,8 @@ import {
   retryOnRestart,
   round,
   type ScratchDatabase,
-  sleep,
   transactionCount,
+  transactionCountOnceGone,
 } from "./common.ts";
 import { openBackend } from "./harness.ts";
 import { defineFourSteps } from "./workflows.ts";
@@ -244,14 +244,9 @@ async function measure(config: Config, o: WorkersOptions): Promise<Trial> {
       await Promise.all(children.map(stopChild));
       await clientBackend.stop();
     }
-    // A server process reports its transactions within 10 s of going
-    // idle, or when it exits: count them once every connection is gone.
-    for (let i = 0; i < 100; i++) {
-      if ((await backendPids(db.admin, db.name)).length === 0) break;
-      await sleep(50);
-    }
     trial.transactionsPerRun =
-      (await transactionCount(db.admin, db.name) - transactionsAtStart) /
+      (await transactionCountOnceGone(db.admin, db.name) -
+        transactionsAtStart) /
       (o.runs + WARM_UP_RUNS);
     return trial;
   } finally {

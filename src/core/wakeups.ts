@@ -201,11 +201,11 @@ export function finishedSince(
   workflowRunId: string,
 ): boolean | undefined {
   const channel = channelOf(backend);
-  if (
-    !channel.listening || !channel.finishesTold ||
-    channel.epoch !== mark.epoch ||
-    channel.forgotten > mark.heard
-  ) return undefined;
+  // A mark is made only while notifications are live and tell every
+  // finish, and any `listening` notification since moved the epoch.
+  if (channel.epoch !== mark.epoch || channel.forgotten > mark.heard) {
+    return undefined;
+  }
   return channel.recent.has(workflowRunId);
 }
 
